@@ -1,0 +1,217 @@
+package composer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html"
+	"io"
+	"strconv"
+
+	"github.com/a-h/templ"
+)
+
+// The include syntax, in any fragment's HTML (local or remote):
+//
+//	<bs-include fragment="score" match="m0042"></bs-include>
+//
+// Attribute values are HTML-escaped and double-quoted; every attribute but
+// "fragment" is a param. A self-closing form (<bs-include … />) is accepted.
+// Layouts place page includes with the page-index form, which is accepted
+// only in layout output.
+const (
+	includeOpen  = "<bs-include"
+	includeClose = "</bs-include>"
+	maxTagLen    = 4096
+	maxTagAttrs  = 32
+)
+
+var (
+	errMalformed = errors.New("composer: malformed include tag")
+	errNoName    = errors.New("composer: include tag without fragment")
+)
+
+// Include returns a component that renders an include of fragment name with
+// the given params, as name/value pairs. Fragments call it to nest others:
+//
+//	@composer.Include("score", "match", m.ID)
+func Include(name string, kv ...string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, IncludeTag(name, kv...))
+		return err
+	})
+}
+
+// IncludeTag returns the include tag for fragment name with params kv.
+func IncludeTag(name string, kv ...string) string {
+	var b bytes.Buffer
+	b.WriteString(`<bs-include fragment="`)
+	b.WriteString(html.EscapeString(name))
+	b.WriteByte('"')
+	for i := 0; i+1 < len(kv); i += 2 {
+		b.WriteByte(' ')
+		b.WriteString(html.EscapeString(kv[i]))
+		b.WriteString(`="`)
+		b.WriteString(html.EscapeString(kv[i+1]))
+		b.WriteByte('"')
+	}
+	b.WriteString("></bs-include>")
+	return b.String()
+}
+
+func slotComponent(idx []int) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		var b []byte
+		for _, i := range idx {
+			b = append(b, `<bs-include page-index="`...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, `"></bs-include>`...)
+		}
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// Tag is one parsed include tag.
+type Tag struct {
+	Attrs []Attr // in document order, values unescaped
+}
+
+// Attr is one attribute of an include tag.
+type Attr struct{ Name, Value string }
+
+// Get returns the value of the named attribute.
+func (t *Tag) Get(name string) (string, bool) {
+	for _, a := range t.Attrs {
+		if a.Name == name {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// Piece is a run of static HTML followed, unless it is the last piece, by one
+// include tag (Tag nil and Err set when the tag was malformed).
+type Piece struct {
+	Text []byte
+	Tag  *Tag
+	Err  error
+	// HasTag reports whether an include (well-formed or not) ends the piece.
+	HasTag bool
+}
+
+// SplitIncludes splits html into static text and include tags. It never
+// fails: a malformed tag becomes a piece with Err set and is consumed up to
+// its closing '>' (or the end of input). Text slices alias html.
+func SplitIncludes(src []byte) []Piece {
+	var out []Piece
+	for {
+		i := bytes.Index(src, []byte(includeOpen))
+		if i < 0 {
+			return append(out, Piece{Text: src})
+		}
+		after := src[i+len(includeOpen):]
+		if len(after) > 0 && !isTagBoundary(after[0]) {
+			// <bs-includes or similar: not ours; keep scanning after it.
+			j := i + len(includeOpen)
+			out = appendText(out, src[:j])
+			src = src[j:]
+			continue
+		}
+		tag, n, err := parseTag(after)
+		out = append(out, Piece{Text: src[:i], Tag: tag, Err: err, HasTag: true})
+		src = after[n:]
+	}
+}
+
+// appendText merges text into the previous piece when it has no tag.
+func appendText(out []Piece, text []byte) []Piece {
+	if k := len(out) - 1; k >= 0 && !out[k].HasTag {
+		// Only possible when the previous piece was a false start; text
+		// slices of src are contiguous, so extend it.
+		out[k].Text = out[k].Text[:len(out[k].Text)+len(text)]
+		return out
+	}
+	return append(out, Piece{Text: text})
+}
+
+func isTagBoundary(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '>' || c == '/'
+}
+
+// parseTag parses attributes after "<bs-include" up to and including the
+// closing "></bs-include>" or "/>". It returns the bytes consumed.
+func parseTag(b []byte) (*Tag, int, error) {
+	limit := len(b)
+	if limit > maxTagLen {
+		limit = maxTagLen
+	}
+	t := &Tag{}
+	i := 0
+	bad := func() (*Tag, int, error) {
+		// Consume to the next '>' so the rest of the document survives.
+		if j := bytes.IndexByte(b, '>'); j >= 0 {
+			k := j + 1
+			if bytes.HasPrefix(b[k:], []byte(includeClose)) {
+				k += len(includeClose)
+			}
+			return nil, k, errMalformed
+		}
+		return nil, len(b), errMalformed
+	}
+	for {
+		for i < limit && isSpace(b[i]) {
+			i++
+		}
+		if i >= limit {
+			return bad()
+		}
+		switch {
+		case b[i] == '/' && i+1 < limit && b[i+1] == '>':
+			return t, i + 2, nil
+		case b[i] == '>':
+			i++
+			j := i
+			for j < len(b) && isSpace(b[j]) && j-i < 64 {
+				j++
+			}
+			if !bytes.HasPrefix(b[j:], []byte(includeClose)) {
+				return bad()
+			}
+			return t, j + len(includeClose), nil
+		}
+		start := i
+		for i < limit && isAttrChar(b[i]) {
+			i++
+		}
+		if i == start || i+1 >= limit || b[i] != '=' || b[i+1] != '"' {
+			return bad()
+		}
+		name := string(b[start:i])
+		i += 2
+		vs := i
+		for i < limit && b[i] != '"' {
+			i++
+		}
+		if i >= limit {
+			return bad()
+		}
+		if len(t.Attrs) >= maxTagAttrs {
+			return bad()
+		}
+		if _, dup := t.Get(name); dup {
+			return bad()
+		}
+		t.Attrs = append(t.Attrs, Attr{name, html.UnescapeString(string(b[vs:i]))})
+		i++
+		if i < limit && !isSpace(b[i]) && b[i] != '>' && b[i] != '/' {
+			return bad()
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func isAttrChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}

@@ -1,0 +1,137 @@
+// Package composer is Broadsheet's engine: it plans a page's includes, looks
+// them up in the cache tiers, fans out to the fragments that missed, enforces
+// the page's latency budget and streams the stitched HTML in document order.
+//
+// The lifecycle of a fragment, from the point of view of this package:
+//
+//  1. A Spec is registered (by the fragments package, from init) and handed to
+//     the composer by cmd/ as a sorted list.
+//  2. The site configuration (see package config) binds pages to includes and
+//     may override every default of a Spec; the result is a *Site.
+//  3. For each request, Compose resolves each include to a (fragment, params)
+//     pair, keyed by the fragment name and its declared params only.
+//  4. The include is served from L1, then from the shared Store, then by
+//     calling Render under min(timeout, what is left of the page budget).
+//  5. Whatever happens, the include yields an Outcome and some HTML: content,
+//     a stale entry, the fallback, or an empty placeholder comment.
+package composer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/a-h/templ"
+)
+
+// RenderFunc renders one include of a fragment. It must honour ctx's deadline
+// and may depend on nothing but p. It is called concurrently.
+type RenderFunc func(ctx context.Context, p Params) (templ.Component, error)
+
+// ErrNotFound is returned by a fragment whose params name something that does
+// not exist (an unknown city). On a primary include it makes the page a 404.
+var ErrNotFound = errors.New("not found")
+
+// ParamSpec declares one input of a fragment. Values are strings; a value that
+// does not satisfy the declaration never reaches the fragment.
+type ParamSpec struct {
+	Name     string
+	Required bool
+	Default  string
+	// Pattern, when set, must match the whole value (it is anchored).
+	Pattern string
+	// Values, when set, lists the only allowed values.
+	Values []string
+	// MaxLen caps the value's length in bytes; 0 means DefaultMaxParamLen.
+	MaxLen int
+	// Doc is a short description shown in the fragment explorer.
+	Doc string
+}
+
+// DefaultMaxParamLen is the length cap of a param that declares none.
+const DefaultMaxParamLen = 128
+
+// Settings are the tunable policies of a fragment: defaults in its Spec,
+// overridden by the site configuration and, later, live.
+type Settings struct {
+	// Timeout bounds one call of the fragment.
+	Timeout time.Duration
+	// Fresh is how long a result is served without refreshing it.
+	Fresh time.Duration
+	// Stale is how long after Fresh a result may still be served while one
+	// background refresh runs (stale-while-revalidate).
+	Stale time.Duration
+	// Fallback is trusted HTML served when the fragment fails with nothing
+	// stale to serve. Empty means an HTML comment placeholder.
+	Fallback string
+	// Primary includes hold the status line until they resolve; a primary
+	// that fails with nothing stale to serve makes the page a 503.
+	Primary bool
+	// Disabled is the kill switch: serve the fallback without calling.
+	Disabled bool
+}
+
+// Spec describes a fragment: its name, inputs, function and defaults.
+type Spec struct {
+	Name   string
+	Doc    string
+	Params []ParamSpec
+	Render RenderFunc
+	// Defaults holds the fragment's default policies.
+	Defaults Settings
+	// Version is part of every cache key of the fragment; bump it when the
+	// output for the same params changes shape.
+	Version string
+	// Includes names the fragments this one may include in its HTML. An
+	// include of any other fragment is refused. Declared statically so that
+	// cycles and depth are checked when the configuration loads.
+	Includes []string
+	// MaxConcurrent bounds the calls of this fragment in flight, across all
+	// requests (0 means no bound beyond the composer's).
+	MaxConcurrent int
+	// PerUser marks output that varies per reader: it is never stored in a
+	// shared cache tier.
+	PerUser bool
+	// Example params used by the explorer and by the every-fragment test.
+	Example map[string]string
+	// Source is the file that defines the fragment, for the explorer.
+	Source string
+}
+
+// Param returns the declaration of the named param, or nil.
+func (s *Spec) Param(name string) *ParamSpec {
+	for i := range s.Params {
+		if s.Params[i].Name == name {
+			return &s.Params[i]
+		}
+	}
+	return nil
+}
+
+// Outcome says how one include was obtained.
+type Outcome uint8
+
+// The outcomes, as they appear in data-outcome and in metrics.
+const (
+	OutcomeHit         Outcome = iota // fresh from a cache tier
+	OutcomeStale                      // past fresh, within stale; a refresh runs
+	OutcomeMiss                       // rendered for this request in time
+	OutcomeTimeout                    // not ready by its deadline
+	OutcomeError                      // the fragment failed or panicked
+	OutcomeFallback                   // the kill switch served the fallback
+	OutcomePlaceholder                // never started: invalid, over a limit, unknown
+)
+
+var outcomeNames = [...]string{"hit", "stale", "miss", "timeout", "error", "fallback", "placeholder"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Outcomes lists every outcome in order, for metrics and the explorer.
+func Outcomes() []Outcome {
+	return []Outcome{OutcomeHit, OutcomeStale, OutcomeMiss, OutcomeTimeout, OutcomeError, OutcomeFallback, OutcomePlaceholder}
+}

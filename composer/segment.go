@@ -1,13 +1,20 @@
 package composer
 
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+)
+
 // segment is a run of static HTML followed by at most one include.
 type segment struct {
 	text []byte
 	inc  *includeRef // nil for the last run
 }
 
-// includeRef is one include found in HTML, resolved against the registry
-// when the HTML was parsed.
+// includeRef is one include found in HTML, resolved against the site when
+// the HTML was parsed: the fragment, its validated params and its key.
 type includeRef struct {
 	fragment string
 	params   Params
@@ -16,4 +23,77 @@ type includeRef struct {
 	pageIndex int
 	// err is why the include cannot run (malformed, unknown, invalid).
 	err error
+}
+
+var (
+	errUnknown    = errors.New("composer: unknown fragment")
+	errUndeclared = errors.New("composer: fragment not declared in the parent's Includes")
+)
+
+// parseSegments splits a fragment's HTML at its include tags and resolves
+// each against site. parent is the fragment that produced the HTML (nil for
+// a layout); an include of a fragment parent does not declare is refused.
+// It returns nil when the HTML has no include, the common case.
+func parseSegments(site *Site, parent *Spec, html []byte) []segment {
+	pieces := SplitIncludes(html)
+	if len(pieces) == 1 {
+		return nil
+	}
+	segs := make([]segment, len(pieces))
+	refs := make([]includeRef, len(pieces)-1)
+	for i, pc := range pieces {
+		segs[i].text = pc.Text
+		if !pc.HasTag {
+			continue
+		}
+		ref := &refs[i]
+		segs[i].inc = ref
+		ref.pageIndex = -1
+		if pc.Err != nil {
+			ref.err = pc.Err
+			continue
+		}
+		if parent == nil {
+			if v, ok := pc.Tag.Get("page-index"); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					ref.err = errMalformed
+				}
+				ref.pageIndex = n
+				continue
+			}
+		}
+		resolveTag(site, parent, pc.Tag, ref)
+	}
+	return segs
+}
+
+func resolveTag(site *Site, parent *Spec, tag *Tag, ref *includeRef) {
+	name, ok := tag.Get("fragment")
+	if !ok || name == "" {
+		ref.err = errNoName
+		return
+	}
+	ref.fragment = name
+	if parent != nil && !slices.Contains(parent.Includes, name) {
+		ref.err = fmt.Errorf("%w: %q includes %q", errUndeclared, parent.Name, name)
+		return
+	}
+	f := site.Fragments[name]
+	if f == nil {
+		ref.err = fmt.Errorf("%w %q", errUnknown, name)
+		return
+	}
+	p, err := newParams(f.Spec, func(n string) (string, bool) {
+		if n == "fragment" {
+			return "", false
+		}
+		return tag.Get(n)
+	})
+	if err != nil {
+		ref.err = err
+		return
+	}
+	ref.params = p
+	ref.key = Key(name, p)
 }

@@ -1,0 +1,627 @@
+package composer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Request is one page to compose.
+type Request struct {
+	Page *Page
+	// Route holds the values of the page path's placeholders.
+	Route map[string]string
+	Query url.Values
+	// Start is when the request arrived; the budget counts from it.
+	Start time.Time
+	// Debug wraps every include in an element naming its fragment,
+	// outcome and time, and adds the debug overlay.
+	Debug bool
+	// Nonce is the Content-Security-Policy nonce for inline scripts.
+	Nonce string
+}
+
+// node states.
+const (
+	pending uint32 = iota
+	claimed        // a finisher is writing the result
+	done
+)
+
+// node is one include of one request.
+type node struct {
+	ref      *includeRef
+	frag     *Fragment
+	depth    int
+	primary  bool
+	state    atomic.Uint32
+	started  time.Time
+	deadline time.Time
+
+	// Written by the finisher before state becomes done; read after.
+	entry    *Entry
+	outcome  Outcome
+	fallback bool // serve the fragment's fallback (when entry is nil)
+	err      error
+	dur      time.Duration
+	children []node
+}
+
+// request is the state of one Serve call.
+type request struct {
+	c        *Composer
+	site     *Site
+	ctx      context.Context
+	start    time.Time
+	deadline time.Time
+	notify   chan struct{}
+	count    atomic.Int64
+	debug    bool
+	timer    *time.Timer
+}
+
+// Serve composes req.Page and streams it to w. It never returns an error:
+// whatever the fragments do, the reader gets a complete page (or a readable
+// 4xx/5xx page) within the budget plus a few milliseconds. When the client
+// goes away (r's context ends) the request's waiting stops at once; shared
+// fragment calls already started run on to fill the cache, within their own
+// timeouts.
+func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
+	site := c.site.Load()
+	page := req.Page
+	start := req.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	budget := page.Budget
+	if budget <= 0 {
+		budget = site.Limits.Budget
+	}
+	ctx, cancel := context.WithCancel(hr.Context())
+	defer cancel()
+	r := &request{
+		c:        c,
+		site:     site,
+		ctx:      ctx,
+		start:    start,
+		deadline: start.Add(budget),
+		notify:   make(chan struct{}, 1),
+		debug:    req.Debug && site.Limits.Debug,
+	}
+	status := http.StatusOK
+	defer func() { c.observePage(page.Name, status, time.Since(start)) }()
+
+	// Plan: page includes to (fragment, params) pairs, then the layout.
+	refs, st, msg := r.planPage(page, req)
+	if st != 0 {
+		status = st
+		c.errorPage(w, st, msg)
+		return
+	}
+	segs, tops, err := r.renderLayout(page, req, refs)
+	if err != nil {
+		status = http.StatusInternalServerError
+		c.log.Error("composer: layout failed", "page", page.Name, "err", err)
+		c.errorPage(w, status, "This page could not be laid out.")
+		return
+	}
+	tPlan := time.Since(start)
+
+	hasPrimary := false
+	for i := range tops {
+		hasPrimary = hasPrimary || tops[i].primary
+	}
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if !hasPrimary {
+		// Nothing can fail the page: the head goes out at once.
+		r.writeHeader(w, http.StatusOK, timing{plan: tPlan})
+	}
+	r.resolve([][]node{tops})
+	tLookup := time.Since(start) - tPlan
+
+	var tPrim time.Duration
+	if hasPrimary {
+		for i := range tops {
+			n := &tops[i]
+			if !n.primary {
+				continue
+			}
+			r.await(n, nil)
+			if n.entry == nil {
+				if errors.Is(n.err, ErrNotFound) {
+					status = http.StatusNotFound
+					c.errorPage(w, status, "There is nothing at this address.")
+					return
+				}
+				status = http.StatusServiceUnavailable
+				w.Header().Set("Retry-After", "5")
+				c.errorPage(w, status, "Part of this page is unavailable right now. Please try again in a moment.")
+				return
+			}
+		}
+		tPrim = time.Since(start) - tPlan - tLookup
+		r.writeHeader(w, http.StatusOK, timing{plan: tPlan, lookup: tLookup, primaries: tPrim})
+	}
+
+	var overlay func(*bufio.Writer)
+	if r.debug {
+		overlay = func(bw *bufio.Writer) {
+			r.writeOverlay(bw, tops, timing{plan: tPlan, lookup: tLookup, primaries: tPrim, total: time.Since(start)}, req.Nonce)
+		}
+	}
+	r.writePage(bw, w, segs, tops, overlay)
+	if err := bw.Flush(); err != nil {
+		return // client gone
+	}
+	if time.Since(start) > budget+10*time.Millisecond {
+		c.stats.Overruns.Add(1)
+	}
+}
+
+type timing struct{ plan, lookup, primaries, total time.Duration }
+
+func (r *request) writeHeader(w http.ResponseWriter, status int, t timing) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	st := make([]byte, 0, 96)
+	st = appendTiming(st, "plan", t.plan)
+	if t.lookup > 0 || t.primaries > 0 {
+		st = append(st, ", "...)
+		st = appendTiming(st, "lookup", t.lookup)
+		st = append(st, ", "...)
+		st = appendTiming(st, "primaries", t.primaries)
+	}
+	h.Set("Server-Timing", string(st))
+	w.WriteHeader(status)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func appendTiming(b []byte, name string, d time.Duration) []byte {
+	b = append(b, name...)
+	b = append(b, ";dur="...)
+	return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+}
+
+func (c *Composer) errorPage(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	title := http.StatusText(status)
+	if c.opts.ErrorPage != nil {
+		_ = c.opts.ErrorPage(status, title, msg).Render(context.Background(), w)
+		return
+	}
+	_, _ = w.Write([]byte("<!doctype html><title>" + title + "</title><h1>" + title + "</h1><p>" + escapeText(msg) + "</p>"))
+}
+
+// planPage binds the page's includes to this request's route and query
+// values. A route value that a fragment refuses means the address names
+// nothing (404); a refused query value fails the page only on a primary
+// include (400), elsewhere just that include.
+func (r *request) planPage(page *Page, req Request) ([]includeRef, int, string) {
+	refs := make([]includeRef, len(page.Includes))
+	for i, pi := range page.Includes {
+		ref := &refs[i]
+		ref.pageIndex = i
+		ref.fragment = pi.Fragment
+		f := r.site.Fragments[pi.Fragment]
+		if f == nil {
+			ref.err = errUnknown
+			continue
+		}
+		var from map[string]string
+		p, err := newParams(f.Spec, func(name string) (string, bool) {
+			for _, b := range pi.Params {
+				if b.Name != name {
+					continue
+				}
+				if from == nil {
+					from = map[string]string{}
+				}
+				from[name] = b.From
+				switch b.From {
+				case "route":
+					v, ok := req.Route[b.Value]
+					return v, ok
+				case "query":
+					vs, ok := req.Query[b.Value]
+					if !ok || len(vs) == 0 {
+						return "", false
+					}
+					return vs[0], true
+				default:
+					return b.Value, true
+				}
+			}
+			return "", false
+		})
+		if err != nil {
+			var pe *ParamError
+			if errors.As(err, &pe) {
+				switch {
+				case from[pe.Param] == "route":
+					return nil, http.StatusNotFound, "There is nothing at this address."
+				case from[pe.Param] == "query" && (pi.Primary || f.Settings.Primary):
+					return nil, http.StatusBadRequest, "The value of “" + pe.Param + "” in this address is not valid."
+				}
+			}
+			ref.err = err
+			continue
+		}
+		ref.params = p
+		ref.key = Key(pi.Fragment, p)
+	}
+	return refs, 0, ""
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// renderLayout renders the page's layout and makes one node per include it
+// places, in document order.
+func (r *request) renderLayout(page *Page, req Request, refs []includeRef) ([]segment, []node, error) {
+	layout := r.c.opts.Layouts[page.Layout]
+	if layout == nil {
+		return nil, nil, errors.New("composer: unknown layout " + strconv.Quote(page.Layout))
+	}
+	v := &View{Page: page, Title: page.Title, params: req.Route, slots: r.c.slotsOf(page), Nonce: req.Nonce}
+	var buf bytes.Buffer
+	buf.Grow(8 << 10)
+	if err := layout(v).Render(r.ctx, &buf); err != nil {
+		return nil, nil, err
+	}
+	segs := parseSegments(r.site, nil, buf.Bytes())
+	if segs == nil {
+		segs = []segment{{text: buf.Bytes()}}
+	}
+	k := 0
+	for _, s := range segs {
+		if s.inc != nil {
+			k++
+		}
+	}
+	tops := make([]node, k)
+	r.count.Add(int64(k))
+	now := time.Now()
+	j := 0
+	for _, s := range segs {
+		if s.inc == nil {
+			continue
+		}
+		n := &tops[j]
+		j++
+		n.depth = 1
+		ref := s.inc
+		if ref.err == nil && ref.pageIndex >= 0 {
+			if ref.pageIndex >= len(refs) {
+				ref.err = errMalformed
+			} else {
+				ref = &refs[ref.pageIndex]
+				n.primary = page.Includes[ref.pageIndex].Primary
+			}
+		}
+		r.bind(n, ref, now)
+	}
+	return segs, tops, nil
+}
+
+// slotsOf returns, per slot name, the indexes of the page's includes.
+func (c *Composer) slotsOf(p *Page) map[string][]int {
+	m := make(map[string][]int)
+	for i, pi := range p.Includes {
+		m[pi.Slot] = append(m[pi.Slot], i)
+	}
+	return m
+}
+
+// bind attaches ref to n, starts its clock and settles at once the
+// includes that cannot run. It runs before n is visible to any other
+// goroutine.
+func (r *request) bind(n *node, ref *includeRef, now time.Time) {
+	n.ref = ref
+	n.started = now
+	if ref.err != nil {
+		r.settle(n, OutcomePlaceholder, ref.err)
+		return
+	}
+	n.frag = r.site.Fragments[ref.fragment]
+	if n.frag == nil {
+		r.settle(n, OutcomePlaceholder, errUnknown)
+		return
+	}
+	n.primary = n.primary || n.frag.Settings.Primary
+	n.deadline = r.deadline
+	if d := now.Add(n.frag.Settings.Timeout); d.Before(n.deadline) {
+		n.deadline = d
+	}
+}
+
+// settle finishes a node that never started (no notify needed: nobody can
+// be waiting for it yet).
+func (r *request) settle(n *node, o Outcome, err error) {
+	n.outcome = o
+	n.err = err
+	n.fallback = o == OutcomeFallback
+	n.state.Store(done)
+	r.c.observeInclude(n)
+}
+
+// resolve looks up a batch of levels: first L1 for every node, then one
+// Store round trip for all of the batch's L1 misses, then starts a fragment
+// call for each remaining miss. Nodes served from a cache tier may carry
+// includes of their own; those form the next level and are resolved the
+// same way, so that a warm page costs one Store round trip per level.
+func (r *request) resolve(levels [][]node) {
+	for len(levels) > 0 {
+		var next [][]node
+		var misses []*node
+		now := time.Now()
+		for _, nodes := range levels {
+			for i := range nodes {
+				n := &nodes[i]
+				if n.state.Load() != pending {
+					continue
+				}
+				if !now.Before(n.deadline) {
+					r.fail(n, OutcomeTimeout, errTimeout)
+					continue
+				}
+				if n.frag.Settings.Disabled {
+					r.fail(n, OutcomeFallback, nil)
+					continue
+				}
+				if r.c.l1 != nil {
+					if e := r.c.l1.get(n.ref.key, n.frag.Spec.Version); e != nil && r.serveCached(n, e, now) {
+						if n.children != nil {
+							next = append(next, n.children)
+						}
+						continue
+					}
+				}
+				misses = append(misses, n)
+			}
+		}
+		if len(misses) > 0 && r.c.store != nil {
+			misses = r.lookupStore(misses, now, &next)
+		}
+		for _, n := range misses {
+			r.fetch(n)
+		}
+		levels = next
+	}
+}
+
+// serveCached finishes n from a cached entry if it is still servable.
+func (r *request) serveCached(n *node, e *Entry, now time.Time) bool {
+	switch {
+	case now.Before(e.FreshUntil):
+		r.finish(n, e, OutcomeHit)
+	case now.Before(e.StaleUntil):
+		r.finish(n, e, OutcomeStale)
+		r.c.refresh(r.site, n.frag, n.ref.params, n.ref.key)
+	default:
+		return false
+	}
+	return true
+}
+
+// lookupStore looks the misses up in the shared tier in one round trip and
+// returns those still missing.
+func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*node {
+	keys := make([]string, 0, len(misses))
+	shared := misses[:0:0]
+	var rest []*node
+	for _, n := range misses {
+		if n.frag.Spec.PerUser {
+			rest = append(rest, n)
+			continue
+		}
+		shared = append(shared, n)
+		keys = append(keys, StoreKey(n.frag.Spec.Version, n.ref.key))
+	}
+	if len(keys) == 0 {
+		return misses
+	}
+	entries, err := r.c.store.GetMulti(r.ctx, keys)
+	if err != nil || len(entries) != len(keys) {
+		r.c.stats.StoreErrs.Add(1)
+		return misses
+	}
+	for i, n := range shared {
+		e := entries[i]
+		if e == nil || e.Key != n.ref.key || e.Version != n.frag.Spec.Version || !now.Before(e.StaleUntil) {
+			r.c.stats.StoreMiss.Add(1)
+			rest = append(rest, n)
+			continue
+		}
+		r.c.stats.StoreHits.Add(1)
+		e.segs = parseSegments(r.site, n.frag.Spec, e.HTML)
+		if r.c.l1 != nil {
+			r.c.l1.set(e)
+		}
+		r.serveCached(n, e, now)
+		if n.children != nil {
+			*next = append(*next, n.children)
+		}
+	}
+	return rest
+}
+
+// fetch calls the fragment (sharing the call with any other request for the
+// same key) and finishes n with the result, or with its failure when its
+// deadline passes first.
+func (r *request) fetch(n *node) {
+	site, f, p, key := r.site, n.frag, n.ref.params, n.ref.key
+	ch := r.c.flights.DoChan(key, func() (any, error) { return r.c.load(site, f, p, key) })
+	go r.wait(n, ch)
+}
+
+func (r *request) wait(n *node, ch <-chan singleflight.Result) {
+	t := time.NewTimer(time.Until(n.deadline))
+	defer t.Stop()
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			o := OutcomeError
+			if errors.Is(res.Err, errTimeout) {
+				o = OutcomeTimeout
+			}
+			r.fail(n, o, res.Err)
+			return
+		}
+		if r.finish(n, res.Val.(*Entry), OutcomeMiss) && n.children != nil {
+			r.resolve([][]node{n.children})
+		}
+	case <-t.C:
+		r.fail(n, OutcomeTimeout, errTimeout)
+	case <-r.ctx.Done():
+	}
+}
+
+// finish settles n with an entry. It reports whether it won the race to
+// settle n (against its deadline).
+func (r *request) finish(n *node, e *Entry, o Outcome) bool {
+	if !n.state.CompareAndSwap(pending, claimed) {
+		return false
+	}
+	n.entry = e
+	n.outcome = o
+	n.dur = time.Since(n.started)
+	if e.segs != nil {
+		n.children = r.children(n, e.segs)
+	}
+	n.state.Store(done)
+	r.wake()
+	r.c.observeInclude(n)
+	return true
+}
+
+// fail settles n without content: the fallback if it has one, else a
+// placeholder.
+func (r *request) fail(n *node, o Outcome, err error) bool {
+	if !n.state.CompareAndSwap(pending, claimed) {
+		return false
+	}
+	n.outcome = o
+	n.err = err
+	n.fallback = true
+	if !n.started.IsZero() {
+		n.dur = time.Since(n.started)
+	}
+	n.state.Store(done)
+	r.wake()
+	r.c.observeInclude(n)
+	return true
+}
+
+func (r *request) wake() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// children makes the nodes of the includes in a parent's segments,
+// settling at once those over the depth or count limits.
+func (r *request) children(parent *node, segs []segment) []node {
+	k := 0
+	for _, s := range segs {
+		if s.inc != nil {
+			k++
+		}
+	}
+	nodes := make([]node, k)
+	now := time.Now()
+	total := r.count.Add(int64(k))
+	over := total - int64(r.site.Limits.MaxIncludes) // how many of these are past the cap
+	j := 0
+	for _, s := range segs {
+		if s.inc == nil {
+			continue
+		}
+		n := &nodes[j]
+		n.depth = parent.depth + 1
+		switch {
+		case n.depth > r.site.Limits.MaxDepth:
+			n.ref = s.inc
+			r.settle(n, OutcomePlaceholder, errTooDeep)
+		case over > 0 && int64(j) >= int64(k)-over:
+			n.ref = s.inc
+			r.settle(n, OutcomePlaceholder, errTooMany)
+		default:
+			r.bind(n, s.inc, now)
+		}
+		j++
+	}
+	return nodes
+}
+
+var (
+	errTooDeep = errors.New("composer: include nested too deep")
+	errTooMany = errors.New("composer: too many includes on the page")
+)
+
+// await blocks until n is settled, settling it as timed out when its
+// deadline passes first. Before blocking it calls flush (if not nil) so the
+// reader sees everything that is ready.
+func (r *request) await(n *node, flush func()) {
+	for {
+		switch n.state.Load() {
+		case done:
+			return
+		case claimed:
+			// A finisher is between its CAS and its Store, moments away;
+			// it wakes us when done.
+			<-r.notify
+			r.wake() // pass the signal on
+			continue
+		}
+		wait := time.Until(n.deadline)
+		if wait <= 0 {
+			r.fail(n, OutcomeTimeout, errTimeout)
+			continue
+		}
+		if flush != nil {
+			flush()
+			flush = nil
+		}
+		if r.timer == nil {
+			r.timer = time.NewTimer(wait)
+		} else {
+			r.timer.Reset(wait)
+		}
+		select {
+		case <-r.notify:
+		case <-r.timer.C:
+		case <-r.ctx.Done():
+			r.fail(n, OutcomeTimeout, r.ctx.Err())
+		}
+		r.timer.Stop()
+	}
+}
+
+func (c *Composer) observeInclude(n *node) {
+	if c.opts.Observer == nil || n.ref == nil {
+		return
+	}
+	c.opts.Observer.Include(n.ref.fragment, n.outcome, n.dur)
+}
+
+func (c *Composer) observePage(page string, status int, d time.Duration) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Page(page, status, d)
+	}
+}

@@ -1,0 +1,301 @@
+package composer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/a-h/templ"
+	"golang.org/x/sync/singleflight"
+)
+
+// Options configure a Composer. The zero value is usable.
+type Options struct {
+	// L1Bytes bounds the in-process tier; 0 means 64 MiB. Negative turns the
+	// in-process tier off (every lookup goes to the Store).
+	L1Bytes int64
+	// Store is the shared tier (Redis); nil runs on the in-process tier alone.
+	Store Store
+	// MaxInFlight bounds fragment calls in flight, including the ones left
+	// running in the background by includes that missed their deadline.
+	// 0 means 8192.
+	MaxInFlight int
+	// Layouts by name.
+	Layouts map[string]Layout
+	// ErrorPage renders the readable page of a 4xx or 5xx answer.
+	ErrorPage func(status int, title, message string) templ.Component
+	// Observer receives per-include and per-page figures; nil ignores them.
+	Observer Observer
+	Logger   *slog.Logger
+}
+
+// Observer is told what happened to every include and page. Its methods are
+// called concurrently and must not block.
+type Observer interface {
+	Include(fragment string, o Outcome, d time.Duration)
+	Page(page string, status int, d time.Duration)
+}
+
+// Composer composes pages. It is safe for concurrent use; Close releases its
+// background goroutines.
+type Composer struct {
+	site    atomic.Pointer[Site]
+	opts    Options
+	l1      *l1
+	store   Store
+	flights singleflight.Group
+	runs    chan struct{} // one slot per fragment call in flight
+	perFrag sync.Map      // fragment name → chan struct{} (MaxConcurrent)
+	log     *slog.Logger
+	stats   Stats
+	wb      *writeBack
+	closed  chan struct{}
+	bg      sync.WaitGroup
+}
+
+// Stats are the composer's counters since it started.
+type Stats struct {
+	Calls      atomic.Int64 // fragment calls started
+	Panics     atomic.Int64 // fragment calls that panicked
+	Abandoned  atomic.Int64 // calls that outlived their timeout
+	InFlight   atomic.Int64 // fragment calls running now
+	Oversized  atomic.Int64 // results over MaxFragmentBytes
+	Refreshes  atomic.Int64 // background stale-while-revalidate refreshes
+	StoreHits  atomic.Int64
+	StoreMiss  atomic.Int64
+	StoreErrs  atomic.Int64
+	Overruns   atomic.Int64 // pages finished after budget + 10 ms
+	Overloaded atomic.Int64 // calls refused because MaxInFlight was reached
+}
+
+// New returns a Composer serving site.
+func New(site *Site, opts Options) *Composer {
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 8192
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Composer{
+		opts:   opts,
+		store:  opts.Store,
+		runs:   make(chan struct{}, opts.MaxInFlight),
+		log:    opts.Logger,
+		closed: make(chan struct{}),
+	}
+	if opts.L1Bytes >= 0 {
+		c.l1 = newL1(opts.L1Bytes)
+	}
+	if c.store != nil {
+		c.wb = newWriteBack(c.store, c.log)
+	}
+	c.site.Store(site)
+	return c
+}
+
+// Site returns the configuration in force.
+func (c *Composer) Site() *Site { return c.site.Load() }
+
+// SetSite replaces the configuration for every later request. Requests in
+// progress finish on the one they started with.
+func (c *Composer) SetSite(s *Site) { c.site.Store(s) }
+
+// Stats returns the composer's counters.
+func (c *Composer) Stats() *Stats { return &c.stats }
+
+// Purge drops the in-process entries of a fragment.
+func (c *Composer) Purge(fragment string) int {
+	if c.l1 == nil {
+		return 0
+	}
+	return c.l1.purge(fragment)
+}
+
+// Close stops background work: pending write-backs are flushed within their
+// own deadline, fragment calls still running are abandoned.
+func (c *Composer) Close() {
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	close(c.closed)
+	if c.wb != nil {
+		c.wb.close()
+	}
+	c.bg.Wait()
+	if c.l1 != nil {
+		c.l1.close()
+	}
+}
+
+var (
+	errTimeout    = errors.New("composer: fragment timed out")
+	errOverloaded = errors.New("composer: too many fragment calls in flight")
+	errOversized  = errors.New("composer: fragment output over the size limit")
+)
+
+// PanicError is the error of a fragment call that panicked.
+type PanicError struct {
+	Fragment string
+	Value    any
+	Stack    []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("composer: fragment %q panicked: %v", e.Fragment, e.Value)
+}
+
+// load runs fragment f with params p and stores the result. It is the body
+// of a singleflight call: it runs under its own context bounded by the
+// fragment's timeout, not any caller's, so that one caller leaving does not
+// fail the others. It returns when the fragment returns or the timeout
+// passes, whichever is first; a fragment that ignores its context keeps its
+// slot in c.runs until it returns, which is what bounds abandoned work.
+func (c *Composer) load(site *Site, f *Fragment, p Params, key string) (*Entry, error) {
+	timeout := f.Settings.Timeout
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	release, err := c.acquire(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	c.stats.Calls.Add(1)
+	c.stats.InFlight.Add(1)
+	start := time.Now()
+	type out struct {
+		html []byte
+		err  error
+	}
+	done := make(chan out, 1) // buffered: the call may finish after we stop waiting
+	go func() {
+		defer release()
+		defer c.stats.InFlight.Add(-1)
+		defer func() {
+			if v := recover(); v != nil {
+				c.stats.Panics.Add(1)
+				done <- out{err: &PanicError{Fragment: f.Spec.Name, Value: v, Stack: debug.Stack()}}
+			}
+		}()
+		html, err := renderFragment(ctx, f.Spec, p, site.Limits.MaxFragmentBytes)
+		if errors.Is(err, errOversized) {
+			c.stats.Oversized.Add(1)
+		}
+		done <- out{html, err}
+	}()
+	var res out
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		c.stats.Abandoned.Add(1)
+		return nil, errTimeout
+	}
+	if res.err != nil {
+		var pe *PanicError
+		if errors.As(res.err, &pe) {
+			c.log.Error("fragment panicked", "fragment", f.Spec.Name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+		}
+		return nil, res.err
+	}
+	e := &Entry{
+		Key:        key,
+		Version:    f.Spec.Version,
+		HTML:       res.html,
+		Created:    start,
+		FreshUntil: start.Add(f.Settings.Fresh),
+		StaleUntil: start.Add(f.Settings.Fresh + f.Settings.Stale),
+	}
+	e.segs = parseSegments(site, f.Spec, e.HTML)
+	c.remember(f, e)
+	return e, nil
+}
+
+// remember puts a fresh entry in L1 and queues it for the shared tier.
+func (c *Composer) remember(f *Fragment, e *Entry) {
+	if f.Settings.Fresh+f.Settings.Stale <= 0 {
+		return
+	}
+	if c.l1 != nil {
+		c.l1.set(e)
+	}
+	if c.wb != nil && !f.Spec.PerUser {
+		c.wb.add(e)
+	}
+}
+
+// acquire takes a global slot and, if the fragment declares one, a slot of
+// its own, waiting no longer than ctx allows.
+func (c *Composer) acquire(ctx context.Context, f *Fragment) (func(), error) {
+	select {
+	case c.runs <- struct{}{}:
+	default:
+		c.stats.Overloaded.Add(1)
+		return nil, errOverloaded
+	}
+	if f.Spec.MaxConcurrent <= 0 {
+		return func() { <-c.runs }, nil
+	}
+	v, _ := c.perFrag.LoadOrStore(f.Spec.Name, make(chan struct{}, f.Spec.MaxConcurrent))
+	sem := v.(chan struct{})
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem; <-c.runs }, nil
+	case <-ctx.Done():
+		<-c.runs
+		return nil, errOverloaded
+	}
+}
+
+// renderFragment calls the fragment and renders its component, refusing
+// output over max bytes.
+func renderFragment(ctx context.Context, s *Spec, p Params, max int) ([]byte, error) {
+	comp, err := s.Render(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if comp == nil {
+		return nil, nil
+	}
+	if max <= 0 {
+		max = DefaultLimits.MaxFragmentBytes
+	}
+	w := &limitedBuffer{max: max}
+	if err := comp.Render(ctx, w); err != nil {
+		if errors.Is(err, errOversized) {
+			return nil, errOversized
+		}
+		return nil, err
+	}
+	return w.buf.Bytes(), nil
+}
+
+type limitedBuffer struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (w *limitedBuffer) Write(p []byte) (int, error) {
+	if w.buf.Len()+len(p) > w.max {
+		return 0, errOversized
+	}
+	return w.buf.Write(p)
+}
+
+// refresh starts a background refresh of key unless one is in flight.
+func (c *Composer) refresh(site *Site, f *Fragment, p Params, key string) {
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	c.stats.Refreshes.Add(1)
+	// DoChan's channel is buffered, so nobody has to read it.
+	c.flights.DoChan(key, func() (any, error) { return c.load(site, f, p, key) })
+}

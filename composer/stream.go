@@ -1,0 +1,164 @@
+package composer
+
+import (
+	"bufio"
+	"bytes"
+	"html"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// writePage streams the layout's segments in document order, waiting for
+// each include as it comes (never past its deadline). When the page is in
+// debug mode, overlay is written just before the layout's </body>.
+func (r *request) writePage(bw *bufio.Writer, w http.ResponseWriter, segs []segment, tops []node, overlay func(*bufio.Writer)) {
+	fl, _ := w.(http.Flusher)
+	flush := func() {
+		if bw.Flush() == nil && fl != nil {
+			fl.Flush()
+		}
+	}
+	last := len(segs) - 1
+	if overlay == nil || last < 0 || segs[last].inc != nil {
+		r.writeSegs(bw, flush, segs, tops)
+		if overlay != nil {
+			overlay(bw)
+		}
+		return
+	}
+	r.writeSegs(bw, flush, segs[:last], tops)
+	tail := segs[last].text
+	i := bytes.LastIndex(tail, []byte("</body>"))
+	if i < 0 {
+		i = len(tail)
+	}
+	bw.Write(tail[:i])
+	overlay(bw)
+	bw.Write(tail[i:])
+}
+
+func (r *request) writeSegs(bw *bufio.Writer, flush func(), segs []segment, nodes []node) {
+	j := 0
+	for _, s := range segs {
+		bw.Write(s.text)
+		if s.inc == nil {
+			continue
+		}
+		n := &nodes[j]
+		j++
+		if n.state.Load() != done {
+			r.await(n, flush)
+		}
+		r.writeNode(bw, flush, n)
+	}
+}
+
+func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
+	if r.debug {
+		bw.WriteString(`<bs-frag data-fragment="`)
+		bw.WriteString(html.EscapeString(n.name()))
+		bw.WriteString(`" data-outcome="`)
+		bw.WriteString(n.outcome.String())
+		bw.WriteString(`" data-ms="`)
+		var b [24]byte
+		bw.Write(strconv.AppendFloat(b[:0], float64(n.dur.Microseconds())/1000, 'f', 2, 64))
+		if n.err != nil {
+			bw.WriteString(`" title="`)
+			bw.WriteString(html.EscapeString(n.err.Error()))
+		}
+		bw.WriteString(`">`)
+	}
+	switch {
+	case n.entry != nil && n.children != nil:
+		r.writeSegs(bw, flush, n.entry.segs, n.children)
+	case n.entry != nil:
+		bw.Write(n.entry.HTML)
+	case n.fallback && n.frag != nil && n.frag.Settings.Fallback != "":
+		bw.WriteString(n.frag.Settings.Fallback)
+	default:
+		bw.WriteString("<!-- bs: ")
+		bw.WriteString(n.name())
+		bw.WriteString(" unavailable -->")
+	}
+	if r.debug {
+		bw.WriteString("</bs-frag>")
+	}
+}
+
+// name is the include's fragment name, safe to place in a comment.
+func (n *node) name() string {
+	if n.ref != nil && validName(n.ref.fragment) {
+		return n.ref.fragment
+	}
+	return "include"
+}
+
+// writeOverlay writes the debug overlay: the phases, the outcome counts and
+// the slowest includes.
+func (r *request) writeOverlay(bw *bufio.Writer, tops []node, t timing, nonce string) {
+	var counts [len(outcomeNames)]int
+	type slow struct {
+		name string
+		o    Outcome
+		d    time.Duration
+	}
+	var slowest []slow
+	var walk func(nodes []node)
+	walk = func(nodes []node) {
+		for i := range nodes {
+			n := &nodes[i]
+			if n.state.Load() != done {
+				continue
+			}
+			counts[n.outcome]++
+			if len(slowest) < 10 || n.dur > slowest[len(slowest)-1].d {
+				slowest = append(slowest, slow{n.name(), n.outcome, n.dur})
+				slices.SortFunc(slowest, func(a, b slow) int { return int(b.d - a.d) })
+				if len(slowest) > 10 {
+					slowest = slowest[:10]
+				}
+			}
+			walk(n.children)
+		}
+	}
+	walk(tops)
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	var b strings.Builder
+	b.WriteString(`<aside class="bs-debug-overlay" aria-label="Composition details"><details><summary>`)
+	b.WriteString(strconv.Itoa(total))
+	b.WriteString(" includes · ")
+	b.WriteString(ms(t.total))
+	b.WriteString(` ms</summary><dl class="bs-debug-phases">`)
+	for _, p := range []struct {
+		name string
+		d    time.Duration
+	}{{"plan", t.plan}, {"cache lookup", t.lookup}, {"primaries", t.primaries}, {"stream", t.total - t.plan - t.lookup - t.primaries}, {"total", t.total}} {
+		b.WriteString("<dt>" + p.name + "</dt><dd>" + ms(p.d) + " ms</dd>")
+	}
+	b.WriteString(`</dl><ul class="bs-debug-outcomes">`)
+	for i, c := range counts {
+		if c == 0 {
+			continue
+		}
+		b.WriteString(`<li data-outcome="` + outcomeNames[i] + `">` + outcomeNames[i] + " <b>" + strconv.Itoa(c) + "</b></li>")
+	}
+	b.WriteString(`</ul><ol class="bs-debug-slowest">`)
+	for _, s := range slowest {
+		b.WriteString("<li>" + html.EscapeString(s.name) + " <i>" + s.o.String() + "</i> " + ms(s.d) + " ms</li>")
+	}
+	b.WriteString(`</ol><button type="button" id="bs-debug-toggle" aria-pressed="false">Outline includes</button></details></aside>`)
+	b.WriteString(`<script nonce="` + html.EscapeString(nonce) + `">(function(){var b=document.getElementById("bs-debug-toggle");b.addEventListener("click",function(){var on=document.body.classList.toggle("bs-debug-on");b.setAttribute("aria-pressed",on?"true":"false")});document.body.classList.add("bs-debug-on");b.setAttribute("aria-pressed","true")})();</script>`)
+	bw.WriteString(b.String())
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64)
+}
+
+func escapeText(s string) string { return html.EscapeString(s) }

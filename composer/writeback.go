@@ -1,0 +1,109 @@
+package composer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// writeBack sends fresh entries to the shared tier off the response path.
+// Entries that arrive together (the includes of one page level finish within
+// a few milliseconds of each other) go out as one SetMulti, i.e. one
+// pipeline. The queue is bounded: when the Store cannot keep up, entries are
+// dropped and counted rather than delaying a page or growing without bound.
+type writeBack struct {
+	store   Store
+	log     *slog.Logger
+	queue   chan *Entry
+	done    chan struct{}
+	wg      sync.WaitGroup
+	Dropped atomic.Int64
+	Batches atomic.Int64
+	Errors  atomic.Int64
+}
+
+const (
+	writeBackQueue   = 16384
+	writeBackBatch   = 4096
+	writeBackWindow  = 2 * time.Millisecond
+	writeBackTimeout = 100 * time.Millisecond
+)
+
+func newWriteBack(s Store, log *slog.Logger) *writeBack {
+	w := &writeBack{store: s, log: log, queue: make(chan *Entry, writeBackQueue), done: make(chan struct{})}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+// add queues e without blocking.
+func (w *writeBack) add(e *Entry) {
+	select {
+	case w.queue <- e:
+	default:
+		w.Dropped.Add(1)
+	}
+}
+
+func (w *writeBack) loop() {
+	defer w.wg.Done()
+	batch := make([]*Entry, 0, 256)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case e := <-w.queue:
+			batch = append(batch[:0], e)
+		case <-w.done:
+			w.drain(batch[:0])
+			return
+		}
+		timer.Reset(writeBackWindow)
+	collect:
+		for len(batch) < writeBackBatch {
+			select {
+			case e := <-w.queue:
+				batch = append(batch, e)
+			case <-timer.C:
+				break collect
+			case <-w.done:
+				break collect
+			}
+		}
+		timer.Stop()
+		w.flush(batch)
+	}
+}
+
+func (w *writeBack) drain(batch []*Entry) {
+	for {
+		select {
+		case e := <-w.queue:
+			batch = append(batch, e)
+		default:
+			if len(batch) > 0 {
+				w.flush(batch)
+			}
+			return
+		}
+	}
+}
+
+func (w *writeBack) flush(batch []*Entry) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeBackTimeout)
+	defer cancel()
+	w.Batches.Add(1)
+	if err := w.store.SetMulti(ctx, batch); err != nil {
+		w.Errors.Add(1)
+		w.log.Debug("composer: write-back failed", "entries", len(batch), "err", err)
+	}
+	clear(batch)
+}
+
+// close flushes what is queued, bounded by writeBackTimeout per batch.
+func (w *writeBack) close() {
+	close(w.done)
+	w.wg.Wait()
+}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Request is one page to compose.
@@ -397,8 +395,9 @@ func (r *request) resolve(levels [][]node) {
 		if len(misses) > 0 && r.c.store != nil {
 			misses = r.lookupStore(misses, now, &next)
 		}
+		lc := levelContexts{now: now}
 		for _, n := range misses {
-			r.fetch(n)
+			r.fetch(n, &lc)
 		}
 		levels = next
 	}
@@ -460,34 +459,31 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 	return rest
 }
 
-// fetch calls the fragment (sharing the call with any other request for the
-// same key) and finishes n with the result, or with its failure when its
-// deadline passes first.
-func (r *request) fetch(n *node) {
+// fetch calls the fragment, sharing the call with any other request for
+// the same key, and finishes n with the result. n's deadline is enforced by
+// whoever waits for n (the writer, or the primaries' wait), so nothing here
+// needs a timer of its own.
+func (r *request) fetch(n *node, lc *levelContexts) {
 	site, f, p, key := r.site, n.frag, n.ref.params, n.ref.key
-	ch := r.c.flights.DoChan(key, func() (any, error) { return r.c.load(site, f, p, key) })
-	go r.wait(n, ch)
+	r.c.flights.join(key, func(e *Entry, err error) { r.done(n, e, err) }, func(fl *flight) {
+		r.c.call(lc.get(f.Settings.Timeout), fl, site, f, p, key)
+	})
 }
 
-func (r *request) wait(n *node, ch <-chan singleflight.Result) {
-	t := time.NewTimer(time.Until(n.deadline))
-	defer t.Stop()
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			o := OutcomeError
-			if errors.Is(res.Err, errTimeout) {
-				o = OutcomeTimeout
-			}
-			r.fail(n, o, res.Err)
-			return
+// done settles n with the result of its fragment call. It runs on the
+// call's goroutine and must not block: a nested level is resolved on a
+// goroutine of its own.
+func (r *request) done(n *node, e *Entry, err error) {
+	if err != nil {
+		o := OutcomeError
+		if errors.Is(err, errTimeout) {
+			o = OutcomeTimeout
 		}
-		if r.finish(n, res.Val.(*Entry), OutcomeMiss) && n.children != nil {
-			r.resolve([][]node{n.children})
-		}
-	case <-t.C:
-		r.fail(n, OutcomeTimeout, errTimeout)
-	case <-r.ctx.Done():
+		r.fail(n, o, err)
+		return
+	}
+	if r.finish(n, e, OutcomeMiss) && n.children != nil && r.ctx.Err() == nil {
+		go r.resolve([][]node{n.children})
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"golang.org/x/sync/singleflight"
 )
 
 // Options configure a Composer. The zero value is usable.
@@ -49,12 +48,13 @@ type Composer struct {
 	opts    Options
 	l1      *l1
 	store   Store
-	flights singleflight.Group
+	flights flights
 	runs    chan struct{} // one slot per fragment call in flight
 	perFrag sync.Map      // fragment name → chan struct{} (MaxConcurrent)
 	log     *slog.Logger
 	stats   Stats
 	wb      *writeBack
+	l1w     *l1Writer
 	closed  chan struct{}
 	bg      sync.WaitGroup
 }
@@ -91,6 +91,7 @@ func New(site *Site, opts Options) *Composer {
 	}
 	if opts.L1Bytes >= 0 {
 		c.l1 = newL1(opts.L1Bytes)
+		c.l1w = newL1Writer(c.l1)
 	}
 	if c.store != nil {
 		c.wb = newWriteBack(c.store, c.log)
@@ -131,6 +132,7 @@ func (c *Composer) Close() {
 	}
 	c.bg.Wait()
 	if c.l1 != nil {
+		c.l1w.close()
 		c.l1.close()
 	}
 }
@@ -152,80 +154,83 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("composer: fragment %q panicked: %v", e.Fragment, e.Value)
 }
 
-// load runs fragment f with params p and stores the result. It is the body
-// of a singleflight call: it runs under its own context bounded by the
-// fragment's timeout, not any caller's, so that one caller leaving does not
-// fail the others. It returns when the fragment returns or the timeout
-// passes, whichever is first; a fragment that ignores its context keeps its
-// slot in c.runs until it returns, which is what bounds abandoned work.
-func (c *Composer) load(site *Site, f *Fragment, p Params, key string) (*Entry, error) {
-	timeout := f.Settings.Timeout
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-
-	release, err := c.acquire(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	c.stats.Calls.Add(1)
-	c.stats.InFlight.Add(1)
-	start := time.Now()
-	type out struct {
-		html []byte
-		err  error
-	}
-	done := make(chan out, 1) // buffered: the call may finish after we stop waiting
+// call runs fragment f with params p for flight fl, on a goroutine of its
+// own, under ctx: a context detached from every request (one caller leaving
+// must not fail the others) that ends at the fragment's timeout. The flight
+// completes when the fragment returns or ctx ends, whichever is first; a
+// fragment that ignores its context keeps its slot in c.runs until it
+// returns, which is what bounds abandoned work.
+func (c *Composer) call(ctx context.Context, fl *flight, site *Site, f *Fragment, p Params, key string) {
+	c.bg.Add(1)
 	go func() {
-		defer release()
-		defer c.stats.InFlight.Add(-1)
-		defer func() {
-			if v := recover(); v != nil {
-				c.stats.Panics.Add(1)
-				done <- out{err: &PanicError{Fragment: f.Spec.Name, Value: v, Stack: debug.Stack()}}
+		defer c.bg.Done()
+		stop := context.AfterFunc(ctx, func() {
+			if fl.complete(nil, errTimeout) {
+				c.stats.Abandoned.Add(1)
 			}
-		}()
-		html, err := renderFragment(ctx, f.Spec, p, site.Limits.MaxFragmentBytes)
-		if errors.Is(err, errOversized) {
-			c.stats.Oversized.Add(1)
+		})
+		defer stop()
+		release, err := c.acquire(ctx, f)
+		if err != nil {
+			fl.complete(nil, err)
+			return
 		}
-		done <- out{html, err}
+		defer release()
+		c.stats.Calls.Add(1)
+		c.stats.InFlight.Add(1)
+		defer c.stats.InFlight.Add(-1)
+		start := time.Now()
+		html, err := c.render(ctx, f, p, site.Limits.MaxFragmentBytes)
+		if err != nil {
+			fl.complete(nil, err)
+			return
+		}
+		e := &Entry{
+			Key:        key,
+			Version:    f.Spec.Version,
+			HTML:       html,
+			Created:    start,
+			FreshUntil: start.Add(f.Settings.Fresh),
+			StaleUntil: start.Add(f.Settings.Fresh + f.Settings.Stale),
+		}
+		e.segs = parseSegments(site, f.Spec, e.HTML)
+		if !fl.complete(e, nil) {
+			// Timed out meanwhile: its waiters had their answer, but the
+			// late result still fills the cache for the next request.
+			fl = nil
+		}
+		c.remember(f, e, fl)
 	}()
-	var res out
-	select {
-	case res = <-done:
-	case <-ctx.Done():
-		c.stats.Abandoned.Add(1)
-		return nil, errTimeout
-	}
-	if res.err != nil {
-		var pe *PanicError
-		if errors.As(res.err, &pe) {
-			c.log.Error("fragment panicked", "fragment", f.Spec.Name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
-		}
-		return nil, res.err
-	}
-	e := &Entry{
-		Key:        key,
-		Version:    f.Spec.Version,
-		HTML:       res.html,
-		Created:    start,
-		FreshUntil: start.Add(f.Settings.Fresh),
-		StaleUntil: start.Add(f.Settings.Fresh + f.Settings.Stale),
-	}
-	e.segs = parseSegments(site, f.Spec, e.HTML)
-	c.remember(f, e)
-	return e, nil
 }
 
-// remember puts a fresh entry in L1 and queues it for the shared tier.
-func (c *Composer) remember(f *Fragment, e *Entry) {
-	if f.Settings.Fresh+f.Settings.Stale <= 0 {
-		return
+// render calls the fragment, turning a panic into a *PanicError.
+func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (html []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.stats.Panics.Add(1)
+			pe := &PanicError{Fragment: f.Spec.Name, Value: v, Stack: debug.Stack()}
+			c.log.Error("fragment panicked", "fragment", f.Spec.Name, "panic", fmt.Sprint(v), "stack", string(pe.Stack))
+			html, err = nil, pe
+		}
+	}()
+	html, err = renderFragment(ctx, f.Spec, p, max)
+	if errors.Is(err, errOversized) {
+		c.stats.Oversized.Add(1)
 	}
-	if c.l1 != nil {
-		c.l1.set(e)
+	return html, err
+}
+
+// remember queues a fresh entry for L1 and the shared tier, and retires
+// its flight once the entry is in L1.
+func (c *Composer) remember(f *Fragment, e *Entry, fl *flight) {
+	if f.Settings.Fresh+f.Settings.Stale <= 0 || f.Spec.PerUser || c.l1 == nil {
+		if fl != nil {
+			fl.forget()
+		}
+	} else {
+		c.l1w.add(e, fl)
 	}
-	if c.wb != nil && !f.Spec.PerUser {
+	if c.wb != nil && !f.Spec.PerUser && f.Settings.Fresh+f.Settings.Stale > 0 {
 		c.wb.add(e)
 	}
 }
@@ -288,14 +293,15 @@ func (w *limitedBuffer) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-// refresh starts a background refresh of key unless one is in flight.
+// refresh starts a background refresh of key unless a call is in flight.
 func (c *Composer) refresh(site *Site, f *Fragment, p Params, key string) {
 	select {
 	case <-c.closed:
 		return
 	default:
 	}
-	c.stats.Refreshes.Add(1)
-	// DoChan's channel is buffered, so nobody has to read it.
-	c.flights.DoChan(key, func() (any, error) { return c.load(site, f, p, key) })
+	c.flights.join(key, nil, func(fl *flight) {
+		c.stats.Refreshes.Add(1)
+		c.call(detached(time.Now().Add(f.Settings.Timeout)), fl, site, f, p, key)
+	})
 }

@@ -100,39 +100,29 @@ type Piece struct {
 	HasTag bool
 }
 
-// SplitIncludes splits html into static text and include tags. It never
+// SplitIncludes splits src into static text and include tags. It never
 // fails: a malformed tag becomes a piece with Err set and is consumed up to
-// its closing '>' (or the end of input). Text slices alias html.
+// its closing '>' (or the end of input). Text slices alias src.
 func SplitIncludes(src []byte) []Piece {
 	var out []Piece
+	text := 0 // start of the current text run
+	from := 0 // where to look for the next tag
 	for {
-		i := bytes.Index(src, []byte(includeOpen))
+		i := bytes.Index(src[from:], []byte(includeOpen))
 		if i < 0 {
-			return append(out, Piece{Text: src})
+			return append(out, Piece{Text: src[text:]})
 		}
+		i += from
 		after := src[i+len(includeOpen):]
 		if len(after) > 0 && !isTagBoundary(after[0]) {
-			// <bs-includes or similar: not ours; keep scanning after it.
-			j := i + len(includeOpen)
-			out = appendText(out, src[:j])
-			src = src[j:]
+			from = i + len(includeOpen) // <bs-includes…: not ours
 			continue
 		}
 		tag, n, err := parseTag(after)
-		out = append(out, Piece{Text: src[:i], Tag: tag, Err: err, HasTag: true})
-		src = after[n:]
+		out = append(out, Piece{Text: src[text:i], Tag: tag, Err: err, HasTag: true})
+		text = i + len(includeOpen) + n
+		from = text
 	}
-}
-
-// appendText merges text into the previous piece when it has no tag.
-func appendText(out []Piece, text []byte) []Piece {
-	if k := len(out) - 1; k >= 0 && !out[k].HasTag {
-		// Only possible when the previous piece was a false start; text
-		// slices of src are contiguous, so extend it.
-		out[k].Text = out[k].Text[:len(out[k].Text)+len(text)]
-		return out
-	}
-	return append(out, Piece{Text: text})
 }
 
 func isTagBoundary(c byte) bool {

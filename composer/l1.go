@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"sync"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -54,3 +55,67 @@ func (l *l1) purge(fragment string) int {
 }
 
 func (l *l1) close() { l.c.StopAllGoroutines() }
+
+// l1Writer inserts fresh entries into L1 from a single goroutine. Thousands
+// of fragment calls finishing in the same millisecond would otherwise all
+// contend for the cache's write buffer and eviction lock at once, which on
+// two cores showed as multi-millisecond stalls of a cold page. Until its
+// entry is in L1, a flight stays parked in its group, so lookups in between
+// still find the result and start no second call.
+type l1Writer struct {
+	l1   *l1
+	q    chan parked
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type parked struct {
+	e  *Entry
+	fl *flight
+}
+
+func newL1Writer(l *l1) *l1Writer {
+	w := &l1Writer{l1: l, q: make(chan parked, 8192), done: make(chan struct{})}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+func (w *l1Writer) add(e *Entry, fl *flight) {
+	select {
+	case w.q <- parked{e, fl}:
+	default: // full: insert here rather than wait
+		w.put(parked{e, fl})
+	}
+}
+
+func (w *l1Writer) put(p parked) {
+	w.l1.set(p.e)
+	if p.fl != nil {
+		p.fl.forget()
+	}
+}
+
+func (w *l1Writer) loop() {
+	defer w.wg.Done()
+	for {
+		select {
+		case p := <-w.q:
+			w.put(p)
+		case <-w.done:
+			for {
+				select {
+				case p := <-w.q:
+					w.put(p)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (w *l1Writer) close() {
+	close(w.done)
+	w.wg.Wait()
+}

@@ -1,0 +1,192 @@
+// Command composer serves Broadsheet's pages.
+//
+//	go run ./cmd/composer [-addr 127.0.0.1:8080] [-config site.yaml]
+//
+// Every flag can also be set from the environment as BROADSHEET_ and the
+// flag's name in upper case with '-' as '_' (BROADSHEET_ADDR,
+// BROADSHEET_CONFIG, BROADSHEET_FEED_LATENCY…); a flag on the command line
+// wins. Without -config the composer serves the demo site built into the
+// binary; with it, the file is watched and reloaded on change (a bad reload
+// keeps the last good configuration and logs why).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/broadsheet/broadsheet"
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/config"
+	"github.com/broadsheet/broadsheet/fragments"
+	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/templates"
+	"github.com/broadsheet/broadsheet/web"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "composer:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	addr        string
+	config      string
+	l1MB        int64
+	logFormat   string
+	logLevel    string
+	feedLatency time.Duration
+	feedSlow    int
+	feedSlowFor time.Duration
+}
+
+func parseFlags(args []string) (*options, error) {
+	fs := flag.NewFlagSet("composer", flag.ContinueOnError)
+	o := &options{}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&o.config, "config", "", "site configuration file (default: the demo site built in)")
+	fs.Int64Var(&o.l1MB, "l1-mb", 64, "in-process cache size in MiB (0: off)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&o.feedLatency, "feed-latency", 2*time.Millisecond, "demo feed: latency of every call")
+	fs.IntVar(&o.feedSlow, "feed-slow-every", 50, "demo feed: one call in N is slow (0: never)")
+	fs.DurationVar(&o.feedSlowFor, "feed-slow-latency", 120*time.Millisecond, "demo feed: extra latency of a slow call")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := envFlags(fs); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// envFlags sets every flag not given on the command line from its
+// BROADSHEET_ environment variable.
+func envFlags(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		name := "BROADSHEET_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor})
+
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
+	var site *composer.Site
+	if o.config == "" {
+		site, err = config.Parse("site.yaml (built in)", broadsheet.DefaultSite, reg)
+	} else {
+		site, err = config.Load(o.config, reg)
+	}
+	if err != nil {
+		return err
+	}
+
+	comp := composer.New(site, composer.Options{
+		L1Bytes:   l1Bytes(o.l1MB),
+		Layouts:   reg.Layouts,
+		ErrorPage: templates.ErrorPage,
+		Logger:    log,
+	})
+	defer comp.Close()
+	log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)
+
+	srv := web.New(comp, log)
+	if o.config != "" {
+		stop, err := config.Watch(o.config, reg, func(s *composer.Site) {
+			srv.Reload(s)
+			log.Info("config: reloaded", "file", o.config, "pages", len(s.Pages))
+		}, func(err error) {
+			log.Error("config: reload refused, keeping the last good configuration", "err", err)
+		})
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	srv.SetReady(true)
+	log.Info("composer: serving", "addr", "http://"+ln.Addr().String(), "config", site.Source, "pages", len(site.Pages), "fragments", len(site.Fragments))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("composer: shutting down")
+	srv.SetReady(false)
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func l1Bytes(mb int64) int64 {
+	if mb <= 0 {
+		return -1
+	}
+	return mb << 20
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, ho)), nil
+	}
+	return nil, fmt.Errorf("-log-format: want text or json, got %q", format)
+}

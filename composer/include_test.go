@@ -1,0 +1,107 @@
+package composer
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestSplitIncludes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		in    string
+		texts []string
+		tags  []string // "fragment k=v" or "ERR"
+	}{
+		{"none", "<p>hi</p>", []string{"<p>hi</p>"}, nil},
+		{"one", `a<bs-include fragment="score" match="m1"></bs-include>b`, []string{"a", "b"}, []string{"score match=m1"}},
+		{"self closing", `<bs-include fragment="x" />z`, []string{"", "z"}, []string{"x"}},
+		{"escaped value", `<bs-include fragment="s" q="a&amp;b&quot;c"></bs-include>`, []string{"", ""}, []string{`s q=a&b"c`}},
+		{"not ours", `<bs-includes>x</bs-includes>`, []string{`<bs-includes>x</bs-includes>`}, nil},
+		{"unclosed", `a<bs-include fragment="x">b`, []string{"a", "b"}, []string{"ERR"}},
+		{"single quotes", `a<bs-include fragment='x'></bs-include>b`, []string{"a", "b"}, []string{"ERR"}},
+		{"no end", `a<bs-include fragment="x`, []string{"a", ""}, []string{"ERR"}},
+		{"duplicate attr", `<bs-include fragment="x" fragment="y"></bs-include>`, []string{"", ""}, []string{"ERR"}},
+		{"two", `<bs-include fragment="a"></bs-include>-<bs-include fragment="b"></bs-include>`, []string{"", "-", ""}, []string{"a", "b"}},
+		{"whitespace before close", "<bs-include fragment=\"a\">\n  </bs-include>.", []string{"", "."}, []string{"a"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pieces := SplitIncludes([]byte(tc.in))
+			var texts, tags []string
+			for _, p := range pieces {
+				texts = append(texts, string(p.Text))
+				if !p.HasTag {
+					continue
+				}
+				if p.Err != nil {
+					tags = append(tags, "ERR")
+					continue
+				}
+				var parts []string
+				for _, a := range p.Tag.Attrs {
+					if a.Name == "fragment" {
+						parts = append([]string{a.Value}, parts...)
+					} else {
+						parts = append(parts, a.Name+"="+a.Value)
+					}
+				}
+				tags = append(tags, strings.Join(parts, " "))
+			}
+			if strings.Join(texts, "|") != strings.Join(tc.texts, "|") || strings.Join(tags, "|") != strings.Join(tc.tags, "|") {
+				t.Fatalf("texts %q tags %q, want %q %q", texts, tags, tc.texts, tc.tags)
+			}
+		})
+	}
+}
+
+func TestIncludeTagRoundTrip(t *testing.T) {
+	tag := IncludeTag("score", "match", `m1"><script>`, "x", "a&b")
+	pieces := SplitIncludes([]byte(tag))
+	if len(pieces) != 2 || pieces[0].Err != nil {
+		t.Fatalf("pieces = %+v", pieces)
+	}
+	if v, _ := pieces[0].Tag.Get("match"); v != `m1"><script>` {
+		t.Fatalf("match = %q", v)
+	}
+}
+
+// FuzzSplitIncludes: never panics, never loses or invents bytes outside
+// tags, and well-formed tags survive a round trip.
+func FuzzSplitIncludes(f *testing.F) {
+	f.Add([]byte(`<p>a</p><bs-include fragment="score" match="m1"></bs-include><p>b</p>`))
+	f.Add([]byte(`<bs-include fragment="x"/>`))
+	f.Add([]byte(`<bs-include fragment="x" a="1" b="2" ></bs-include>`))
+	f.Add([]byte(`<bs-include`))
+	f.Add([]byte(`<bs-include fragment="&lt;&#34;">`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		pieces := SplitIncludes(in)
+		var text int
+		for i, p := range pieces {
+			text += len(p.Text)
+			if p.HasTag != (i < len(pieces)-1) {
+				t.Fatalf("piece %d HasTag=%v of %d", i, p.HasTag, len(pieces))
+			}
+			if p.HasTag && p.Err == nil {
+				var kv []string
+				name := ""
+				for _, a := range p.Tag.Attrs {
+					if a.Name == "fragment" {
+						name = a.Value
+						continue
+					}
+					kv = append(kv, a.Name, a.Value)
+				}
+				again := SplitIncludes([]byte(IncludeTag(name, kv...)))
+				if len(again) != 2 || again[0].Err != nil {
+					t.Fatalf("re-rendered tag does not parse: %q", IncludeTag(name, kv...))
+				}
+			}
+		}
+		if text > len(in) {
+			t.Fatalf("text %d > input %d", text, len(in))
+		}
+		if !bytes.Contains(in, []byte(includeOpen)) && (len(pieces) != 1 || !bytes.Equal(pieces[0].Text, in)) {
+			t.Fatal("input without includes was changed")
+		}
+	})
+}

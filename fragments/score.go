@@ -1,0 +1,52 @@
+package fragments
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/fragments/feed"
+)
+
+func init() {
+	register(composer.Spec{
+		Name:   "score",
+		Render: Score,
+		Doc:    "One match's score line, as a single <li>: home, score, away and match clock. Included thousands of times by scoreboard.",
+		Params: []composer.ParamSpec{
+			{Name: "match", Required: true, Pattern: `m[0-9]{4,5}`, MaxLen: 6, Doc: "The match id, m0001 to m20000."},
+		},
+		Defaults: composer.Settings{
+			Timeout:  60 * time.Millisecond,
+			Fresh:    5 * time.Second,
+			Stale:    2 * time.Minute,
+			Fallback: `<li class="bs-score bs-fallback">Score unavailable</li>`,
+		},
+		Example: map[string]string{"match": "m0042"},
+	})
+}
+
+// Score renders the score line of param match. An unknown match is
+// composer.ErrNotFound.
+func Score(ctx context.Context, p composer.Params) (templ.Component, error) {
+	id := p.Get("match")
+	m, ok, err := feed.Default.Match(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("fragments: match %s: %w", id, composer.ErrNotFound)
+	}
+	return scoreView(m), nil
+}
+
+// result is the score as shown between the teams.
+func result(m feed.Match) string {
+	if m.Status == feed.Scheduled {
+		return "v"
+	}
+	return fmt.Sprintf("%d–%d", m.HomeGoals, m.AwayGoals)
+}

@@ -1,0 +1,171 @@
+package loadtest
+
+import (
+	"bytes"
+	"io"
+)
+
+// The markers the composer writes under ?debug=1. Every include is wrapped in
+// an element carrying fragmentMarker, and that element also carries
+// outcomeMarker followed by the include's outcome and a closing quote.
+const (
+	fragmentMarker = `data-fragment="`
+	outcomeMarker  = `data-outcome="`
+
+	// maxOutcomeLen is the longest outcome value recognised. A longer value
+	// is treated as malformed and skipped.
+	maxOutcomeLen = 32
+
+	// overlap is how many bytes of a chunk are kept in front of the next one
+	// so that a marker split across two reads is still seen exactly once.
+	overlap = len(fragmentMarker) - 1
+
+	// scanBufferSize is the size of the read buffer each worker reuses.
+	scanBufferSize = 64 << 10
+
+	htmlEnd = "</html>"
+)
+
+// Outcome names, in report order. Any other value is counted as "other".
+var outcomeNames = [...]string{"hit", "stale", "miss", "timeout", "error", "fallback", "placeholder", "other"}
+
+const (
+	outcomeOther = len(outcomeNames) - 1
+	numOutcomes  = len(outcomeNames)
+)
+
+func outcomeIndex(v []byte) int {
+	switch string(v) {
+	case "hit":
+		return 0
+	case "stale":
+		return 1
+	case "miss":
+		return 2
+	case "timeout":
+		return 3
+	case "error":
+		return 4
+	case "fallback":
+		return 5
+	case "placeholder":
+		return 6
+	}
+	return outcomeOther
+}
+
+// pageScan is what scanning one response body found.
+type pageScan struct {
+	Bytes     int64
+	Fragments int64
+	Outcomes  [numOutcomes]int64
+	// EndsHTML reports whether the body, with trailing whitespace trimmed,
+	// ends with </html>.
+	EndsHTML bool
+}
+
+// tailTracker remembers the last len(htmlEnd) bytes of a stream, ignoring
+// trailing whitespace.
+type tailTracker struct {
+	buf       [len(htmlEnd)]byte
+	n         int
+	wsPending bool
+}
+
+func (t *tailTracker) push(b []byte) {
+	if len(b) >= len(t.buf) {
+		t.n = copy(t.buf[:], b[len(b)-len(t.buf):])
+		return
+	}
+	if keep := len(t.buf) - len(b); t.n > keep {
+		copy(t.buf[:], t.buf[t.n-keep:t.n])
+		t.n = keep
+	}
+	t.n += copy(t.buf[t.n:], b)
+}
+
+func (t *tailTracker) write(chunk []byte) {
+	trimmed := bytes.TrimRight(chunk, " \t\r\n\f\v")
+	if len(trimmed) == 0 {
+		if len(chunk) > 0 {
+			t.wsPending = true
+		}
+		return
+	}
+	if t.wsPending {
+		// Whitespace between two non-blank chunks is part of the tail.
+		t.push([]byte{' '})
+	}
+	t.push(trimmed)
+	t.wsPending = len(trimmed) < len(chunk)
+}
+
+func (t *tailTracker) endsHTML() bool {
+	return bytes.EqualFold(t.buf[:t.n], []byte(htmlEnd))
+}
+
+// scanBody reads r to EOF through buf, counting fragment and outcome markers
+// and checking the closing tag, without holding more than len(buf) bytes of
+// the body. It uses only bytes.Count and bytes.Index. buf must be much larger
+// than the longest marker; scanBufferSize is a good size.
+func scanBody(r io.Reader, buf []byte, res *pageScan) error {
+	var (
+		tail    tailTracker
+		carry   int  // bytes at the front of buf kept from the previous read
+		pending bool // the carried bytes start with an unterminated outcome marker
+	)
+	for {
+		n, err := r.Read(buf[carry:])
+		if n > 0 {
+			res.Bytes += int64(n)
+			tail.write(buf[carry : carry+n])
+			w := buf[:carry+n]
+
+			// Fragment markers: matches lying wholly in the carried bytes were
+			// counted by the previous read, so start overlap bytes back.
+			res.Fragments += int64(bytes.Count(w[max(0, carry-overlap):], []byte(fragmentMarker)))
+
+			// Outcome markers with their values.
+			pos := max(0, carry-(len(outcomeMarker)-1))
+			if pending {
+				pos = 0
+			}
+			pendingAt := -1
+			for {
+				i := bytes.Index(w[pos:], []byte(outcomeMarker))
+				if i < 0 {
+					break
+				}
+				start := pos + i
+				v := start + len(outcomeMarker)
+				q := bytes.IndexByte(w[v:min(len(w), v+maxOutcomeLen+1)], '"')
+				if q < 0 {
+					if len(w)-v <= maxOutcomeLen {
+						// The value may continue in the next read.
+						pendingAt = start
+						break
+					}
+					pos = v // malformed: no closing quote in reach
+					continue
+				}
+				res.Outcomes[outcomeIndex(w[v:v+q])]++
+				pos = v + q + 1
+			}
+
+			keepFrom := max(0, len(w)-overlap)
+			pending = pendingAt >= 0
+			if pending {
+				keepFrom = pendingAt
+			}
+			carry = copy(buf, w[keepFrom:])
+		}
+		if err == io.EOF {
+			res.EndsHTML = tail.endsHTML()
+			return nil
+		}
+		if err != nil {
+			res.EndsHTML = tail.endsHTML()
+			return err
+		}
+	}
+}

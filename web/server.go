@@ -61,6 +61,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
 	r.Use(s.recoverer)
+	r.Use(middleware.GetHead)
 	r.Get("/healthz", s.healthz)
 	r.Get("/_/pages", s.pagesIndex)
 	r.Get("/_/fragments", s.fragmentsIndex)

@@ -1,0 +1,277 @@
+// Package redisstore is the shared (Redis) cache tier of the composer: a
+// composer.Store over go-redis, with a compact binary entry codec, a circuit
+// breaker, pub/sub invalidation and a cross-instance lock.
+//
+// Redis here is a cache, never a dependency of a page: every call is bounded
+// by its own short timeout, failures are errors the composer treats as
+// misses, and after a few consecutive failures the breaker stops calling
+// Redis at all for a while, so a dead or hung Redis costs pages nothing but
+// their hit rate.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/broadsheet/broadsheet/composer"
+)
+
+// ErrOpen is returned, without any network access, while the circuit
+// breaker is open, and to all but one caller while it is half-open.
+var ErrOpen = errors.New("redisstore: circuit open")
+
+// Options tunes a Store. The zero value gives the defaults.
+type Options struct {
+	// Timeout bounds every call, on top of the caller's context (the
+	// earlier deadline wins). Default 20 ms.
+	Timeout time.Duration
+	// FailureThreshold is the number of consecutive failed calls that opens
+	// the breaker. Default 5.
+	FailureThreshold int
+	// OpenFor is how long the breaker stays open before letting one probe
+	// call through. Default 1 s.
+	OpenFor time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = 20 * time.Millisecond
+	}
+	if o.FailureThreshold <= 0 {
+		o.FailureThreshold = 5
+	}
+	if o.OpenFor <= 0 {
+		o.OpenFor = time.Second
+	}
+	return o
+}
+
+// Stats are a Store's counters since it was made.
+type Stats struct {
+	Gets       int64 // keys looked up
+	Hits       int64 // keys found and decoded
+	Misses     int64 // keys absent or undecodable (Corrupt is a subset)
+	Corrupt    int64 // values that failed to decode
+	Sets       int64 // entries written
+	Skipped    int64 // entries not written: already expired, or over the codec's limits
+	Errors     int64 // calls that failed (timeout, network, Redis error)
+	Rejected   int64 // calls refused by the open breaker, without network access
+	RoundTrips int64 // calls that reached the network
+}
+
+// Store is a composer.Store backed by Redis. It is safe for concurrent use.
+// It does not own the client: closing the client is the caller's job, after
+// the last call.
+type Store struct {
+	client  redis.UniversalClient
+	opts    Options
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// perKeyGets makes GetMulti send one pipeline of GETs instead of one
+	// MGET. Redis Cluster refuses an MGET whose keys span hash slots; go-redis
+	// splits a pipeline by node and sends the parts in parallel.
+	perKeyGets bool
+
+	gets, hits, misses, corrupt   atomic.Int64
+	sets, skipped, errs, rejected atomic.Int64
+	roundTrips                    atomic.Int64
+}
+
+var _ composer.Store = (*Store)(nil)
+
+// errCallerGone marks a failure caused by the caller's own context ending;
+// the breaker ignores it, since it says nothing about Redis.
+var errCallerGone = errors.New("caller context done")
+
+// New returns a Store over client. The client should come from NewClient
+// (or be configured like it, in particular with ContextTimeoutEnabled);
+// New does not contact Redis.
+func New(client redis.UniversalClient, opts Options) *Store {
+	opts = opts.withDefaults()
+	s := &Store{client: client, opts: opts}
+	_, s.perKeyGets = client.(*redis.ClusterClient)
+	threshold := uint32(opts.FailureThreshold)
+	s.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "redisstore",
+		MaxRequests: 1, // one probe when half-open; its success closes the breaker
+		Timeout:     opts.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errCallerGone) },
+	})
+	return s
+}
+
+// State is the breaker's state, "closed", "open" or "half-open", for
+// metrics and the admin page.
+func (s *Store) State() string { return s.breaker.State().String() }
+
+// Stats returns a snapshot of the counters. Each counter is read atomically;
+// the snapshot as a whole is not.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Gets: s.gets.Load(), Hits: s.hits.Load(), Misses: s.misses.Load(),
+		Corrupt: s.corrupt.Load(), Sets: s.sets.Load(), Skipped: s.skipped.Load(),
+		Errors: s.errs.Load(), Rejected: s.rejected.Load(), RoundTrips: s.roundTrips.Load(),
+	}
+}
+
+// call runs fn once under the breaker and the per-call timeout. It returns
+// ErrOpen without running fn while the breaker refuses calls, and the
+// caller's context error without running fn if that context is already
+// done. Errors are counted; a failure caused by the caller's context ending
+// does not count against Redis in the breaker.
+func (s *Store) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	done, err := s.breaker.Allow()
+	if err != nil {
+		s.rejected.Add(1)
+		return ErrOpen
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	s.roundTrips.Add(1)
+	err = fn(cctx)
+	switch {
+	case err == nil:
+		done(nil)
+		return nil
+	case ctx.Err() != nil:
+		done(errCallerGone)
+	default:
+		done(err)
+	}
+	s.errs.Add(1)
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// GetMulti looks up keys (full store keys, see composer.StoreKey) in one
+// round trip: one MGET (on Redis Cluster, one pipeline of GETs, which
+// go-redis sends to each node in parallel). The result has one slot per key:
+// nil for a miss or for a value that does not decode (counted as Corrupt,
+// not an error). Entries are returned whatever their StaleUntil; judging
+// freshness is the caller's job.
+//
+// On failure, including the caller's context ending and ErrOpen, it returns
+// (nil, err): the whole batch is a miss. It never blocks longer than the
+// earlier of ctx's deadline and Options.Timeout. Safe for concurrent use.
+func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	s.gets.Add(int64(len(keys)))
+	vals := make([]any, len(keys))
+	err := s.call(ctx, "get", func(ctx context.Context) error {
+		if s.perKeyGets {
+			return s.pipelinedGets(ctx, keys, vals)
+		}
+		v, err := s.client.MGet(ctx, keys...).Result()
+		if err == nil && len(v) != len(keys) {
+			err = fmt.Errorf("mget returned %d values for %d keys", len(v), len(keys))
+		}
+		copy(vals, v)
+		return err
+	})
+	if err != nil {
+		s.misses.Add(int64(len(keys)))
+		return nil, err
+	}
+	out := make([]*composer.Entry, len(keys))
+	var hits, corrupt int64
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue // nil: absent
+		}
+		// go-redis hands values over as strings; one copy gives a private
+		// buffer the entry can point into (see decodeOwned).
+		e, err := decodeOwned([]byte(str))
+		if err != nil {
+			corrupt++
+			continue
+		}
+		out[i] = e
+		hits++
+	}
+	s.hits.Add(hits)
+	s.misses.Add(int64(len(keys)) - hits)
+	s.corrupt.Add(corrupt)
+	return out, nil
+}
+
+func (s *Store) pipelinedGets(ctx context.Context, keys []string, vals []any) error {
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	for i, c := range cmds {
+		if v, err := c.Result(); err == nil {
+			vals[i] = v
+		}
+	}
+	return nil
+}
+
+// SetMulti writes entries in one round trip, a pipeline of
+// SET composer.StoreKey(e.Version, e.Key) value PX ttl, where ttl runs to
+// the entry's StaleUntil (go-redis sends EX for a whole number of seconds).
+// Entries already past StaleUntil, or with fewer than 1 ms left, and
+// entries too large for the codec's limits are skipped and counted in
+// Skipped. It returns nil at once if nothing is left to write.
+//
+// A failure returns an error; some entries may have been written. It never
+// blocks longer than the earlier of ctx's deadline and Options.Timeout, so
+// write-back off the response path should pass a context of its own rather
+// than the request's. Safe for concurrent use.
+func (s *Store) SetMulti(ctx context.Context, entries []*composer.Entry) error {
+	now := time.Now()
+	type item struct {
+		e   *composer.Entry
+		ttl time.Duration
+		val []byte
+	}
+	items := make([]item, 0, len(entries))
+	size := 0
+	for _, e := range entries {
+		ttl := e.StaleUntil.Sub(now).Truncate(time.Millisecond)
+		if ttl < time.Millisecond || !withinLimits(e) {
+			s.skipped.Add(1)
+			continue
+		}
+		items = append(items, item{e: e, ttl: ttl})
+		size += encodedLen(e)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	// One buffer for all values; each value is a capped sub-slice of it.
+	buf := make([]byte, 0, size)
+	for i := range items {
+		start := len(buf)
+		buf = AppendEntry(buf, items[i].e)
+		items[i].val = buf[start:len(buf):len(buf)]
+	}
+	err := s.call(ctx, "set", func(ctx context.Context) error {
+		pipe := s.client.Pipeline()
+		for _, it := range items {
+			pipe.Set(ctx, composer.StoreKey(it.e.Version, it.e.Key), it.val, it.ttl)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.sets.Add(int64(len(items)))
+	return nil
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it:
+#   ./scripts/test.sh
+# It installs what the tests need when it is missing (redis-server, Chromium;
+# Debian packages, needs root or sudo), checks formatting, vet and that the
+# generated templ files are current, then runs every test with -race.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== templ generate is current"
+before=$(find . -name '*_templ.go' -not -path './.git/*' -print0 | sort -z | xargs -0 sha256sum)
+go tool templ generate >/dev/null 2>&1
+after=$(find . -name '*_templ.go' -not -path './.git/*' -print0 | sort -z | xargs -0 sha256sum)
+if [ "$before" != "$after" ]; then
+  echo "generated templ files were out of date; run 'go tool templ generate' and commit:"
+  diff <(echo "$before") <(echo "$after") || true
+  exit 1
+fi
+
+echo "== go test -race"
+go test -race -count=1 -timeout 12m ./...

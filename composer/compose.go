@@ -52,6 +52,8 @@ type node struct {
 	err      error
 	dur      time.Duration
 	children []node
+	// lvl collects the fresh result for the Store, when n was a miss.
+	lvl *level
 }
 
 // request is the state of one Serve call.
@@ -65,6 +67,8 @@ type request struct {
 	count    atomic.Int64
 	debug    bool
 	timer    *time.Timer
+	mu       sync.Mutex
+	levels   []*level
 }
 
 // Serve composes req.Page and streams it to w. It never returns an error:
@@ -86,7 +90,16 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	}
 	ctx, cancel := context.WithCancel(hr.Context())
 	defer cancel()
-	r := &request{
+	var r *request
+	defer func() {
+		// Levels the client left before they settled write what they have.
+		r.mu.Lock()
+		for _, l := range r.levels {
+			l.flush()
+		}
+		r.mu.Unlock()
+	}()
+	r = &request{
 		c:        c,
 		site:     site,
 		ctx:      ctx,
@@ -382,7 +395,7 @@ func (r *request) resolve(levels [][]node) {
 					continue
 				}
 				if r.c.l1 != nil {
-					if e := r.c.l1.get(n.ref.key, n.frag.Spec.Version); e != nil && r.serveCached(n, e, now) {
+					if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil && r.serveCached(n, e, now) {
 						if n.children != nil {
 							next = append(next, n.children)
 						}
@@ -395,9 +408,17 @@ func (r *request) resolve(levels [][]node) {
 		if len(misses) > 0 && r.c.store != nil {
 			misses = r.lookupStore(misses, now, &next)
 		}
-		lc := levelContexts{now: now}
-		for _, n := range misses {
-			r.fetch(n, &lc)
+		if len(misses) > 0 {
+			lvl := r.newLevel(len(misses))
+			lc := levelContexts{now: now}
+			var starts []*start
+			for _, n := range misses {
+				n.lvl = lvl
+				r.fetch(n, &lc, &starts)
+			}
+			if len(starts) > 0 {
+				r.c.launch(r.ctx, starts)
+			}
 		}
 		levels = next
 	}
@@ -410,7 +431,7 @@ func (r *request) serveCached(n *node, e *Entry, now time.Time) bool {
 		r.finish(n, e, OutcomeHit)
 	case now.Before(e.StaleUntil):
 		r.finish(n, e, OutcomeStale)
-		r.c.refresh(r.site, n.frag, n.ref.params, n.ref.key)
+		r.c.refresh(r.site, n.frag, n.ref.params, e)
 	default:
 		return false
 	}
@@ -421,6 +442,7 @@ func (r *request) serveCached(n *node, e *Entry, now time.Time) bool {
 // returns those still missing.
 func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*node {
 	keys := make([]string, 0, len(misses))
+	versions := make([]string, 0, len(misses))
 	shared := misses[:0:0]
 	var rest []*node
 	for _, n := range misses {
@@ -429,7 +451,9 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 			continue
 		}
 		shared = append(shared, n)
-		keys = append(keys, StoreKey(n.frag.Spec.Version, n.ref.key))
+		v := r.c.version(n.frag)
+		versions = append(versions, v)
+		keys = append(keys, StoreKey(v, n.ref.key))
 	}
 	if len(keys) == 0 {
 		return misses
@@ -441,13 +465,14 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 	}
 	for i, n := range shared {
 		e := entries[i]
-		if e == nil || e.Key != n.ref.key || e.Version != n.frag.Spec.Version || !now.Before(e.StaleUntil) {
+		if e == nil || e.Key != n.ref.key || e.Version != versions[i] || !now.Before(e.StaleUntil) {
 			r.c.stats.StoreMiss.Add(1)
 			rest = append(rest, n)
 			continue
 		}
 		r.c.stats.StoreHits.Add(1)
 		e.segs = parseSegments(r.site, n.frag.Spec, e.HTML)
+		e.written.Store(true) // it came from the Store
 		if r.c.l1 != nil {
 			r.c.l1.set(e)
 		}
@@ -459,14 +484,16 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 	return rest
 }
 
-// fetch calls the fragment, sharing the call with any other request for
-// the same key, and finishes n with the result. n's deadline is enforced by
-// whoever waits for n (the writer, or the primaries' wait), so nothing here
-// needs a timer of its own.
-func (r *request) fetch(n *node, lc *levelContexts) {
-	site, f, p, key := r.site, n.frag, n.ref.params, n.ref.key
-	r.c.flights.join(key, func(e *Entry, err error) { r.done(n, e, err) }, func(fl *flight) {
-		r.c.call(lc.get(f.Settings.Timeout), fl, site, f, p, key)
+// fetch joins the call for n's key, sharing it with any other request for
+// the same key; a call this request has to start is added to starts, to be
+// launched with the rest of its level. n's deadline is enforced by whoever
+// waits for n (the writer, or the primaries' wait), so nothing here needs a
+// timer of its own.
+func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
+	f := n.frag
+	r.c.flights.join(n.ref.key, func(e *Entry, err error) { r.done(n, e, err) }, func(fl *flight) {
+		*starts = append(*starts, &start{fl: fl, ctx: lc.get(f.Settings.Timeout), site: r.site, f: f,
+			p: n.ref.params, key: n.ref.key, version: r.c.version(f)})
 	})
 }
 
@@ -499,6 +526,13 @@ func (r *request) finish(n *node, e *Entry, o Outcome) bool {
 	if e.segs != nil {
 		n.children = r.children(n, e.segs)
 	}
+	if n.lvl != nil { // before done: Serve must find the level settled
+		if o == OutcomeMiss {
+			n.lvl.settle(e)
+		} else {
+			n.lvl.settle(nil)
+		}
+	}
 	n.state.Store(done)
 	r.wake()
 	r.c.observeInclude(n)
@@ -516,6 +550,9 @@ func (r *request) fail(n *node, o Outcome, err error) bool {
 	n.fallback = true
 	if !n.started.IsZero() {
 		n.dur = time.Since(n.started)
+	}
+	if n.lvl != nil {
+		n.lvl.settle(nil)
 	}
 	n.state.Store(done)
 	r.wake()

@@ -49,6 +49,7 @@ type Composer struct {
 	l1      *l1
 	store   Store
 	flights flights
+	gens    sync.Map // fragment name → *genVersion, once purged
 	runs    chan struct{} // one slot per fragment call in flight
 	perFrag sync.Map      // fragment name → chan struct{} (MaxConcurrent)
 	log     *slog.Logger
@@ -72,6 +73,8 @@ type Stats struct {
 	StoreErrs  atomic.Int64
 	Overruns   atomic.Int64 // pages finished after budget + 10 ms
 	Overloaded atomic.Int64 // calls refused because MaxInFlight was reached
+	// RemoteWaits counts calls left to another instance that held the lock.
+	RemoteWaits atomic.Int64
 }
 
 // New returns a Composer serving site.
@@ -154,23 +157,24 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("composer: fragment %q panicked: %v", e.Fragment, e.Value)
 }
 
-// call runs fragment f with params p for flight fl, on a goroutine of its
-// own, under ctx: a context detached from every request (one caller leaving
-// must not fail the others) that ends at the fragment's timeout. The flight
-// completes when the fragment returns or ctx ends, whichever is first; a
+// call runs a fragment for flight s.fl, on a goroutine of its own, under
+// s.ctx: a context detached from every request (one caller leaving must
+// not fail the others) that ends at the fragment's timeout. The flight
+// completes when the fragment returns or s.ctx ends, whichever is first; a
 // fragment that ignores its context keeps its slot in c.runs until it
 // returns, which is what bounds abandoned work.
-func (c *Composer) call(ctx context.Context, fl *flight, site *Site, f *Fragment, p Params, key string) {
+func (c *Composer) call(s *start) {
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
-		stop := context.AfterFunc(ctx, func() {
+		f, fl := s.f, s.fl
+		stop := context.AfterFunc(s.ctx, func() {
 			if fl.complete(nil, errTimeout) {
 				c.stats.Abandoned.Add(1)
 			}
 		})
 		defer stop()
-		release, err := c.acquire(ctx, f)
+		release, err := c.acquire(s.ctx, f)
 		if err != nil {
 			fl.complete(nil, err)
 			return
@@ -179,27 +183,38 @@ func (c *Composer) call(ctx context.Context, fl *flight, site *Site, f *Fragment
 		c.stats.Calls.Add(1)
 		c.stats.InFlight.Add(1)
 		defer c.stats.InFlight.Add(-1)
-		start := time.Now()
-		html, err := c.render(ctx, f, p, site.Limits.MaxFragmentBytes)
+		t0 := time.Now()
+		html, err := c.render(s.ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
 		if err != nil {
 			fl.complete(nil, err)
 			return
 		}
 		e := &Entry{
-			Key:        key,
-			Version:    f.Spec.Version,
+			Key:        s.key,
+			Version:    s.version,
 			HTML:       html,
-			Created:    start,
-			FreshUntil: start.Add(f.Settings.Fresh),
-			StaleUntil: start.Add(f.Settings.Fresh + f.Settings.Stale),
+			Created:    t0,
+			FreshUntil: t0.Add(f.Settings.Fresh),
+			StaleUntil: t0.Add(f.Settings.Fresh + f.Settings.Stale),
 		}
-		e.segs = parseSegments(site, f.Spec, e.HTML)
-		if !fl.complete(e, nil) {
+		e.segs = parseSegments(s.site, f.Spec, e.HTML)
+		cacheable := f.Settings.Fresh+f.Settings.Stale > 0 && !f.Spec.PerUser
+		if !cacheable {
+			e.written.Store(true)
+		}
+		first := fl.complete(e, nil)
+		if !cacheable || c.l1 == nil {
+			fl.forget()
+		} else if first {
+			c.l1w.add(e, fl)
+		} else {
 			// Timed out meanwhile: its waiters had their answer, but the
 			// late result still fills the cache for the next request.
-			fl = nil
+			c.l1w.add(e, nil)
 		}
-		c.remember(f, e, fl)
+		if cacheable && (!first || s.refresh) {
+			c.writeLater(e)
+		}
 	}()
 }
 
@@ -218,21 +233,6 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 		c.stats.Oversized.Add(1)
 	}
 	return html, err
-}
-
-// remember queues a fresh entry for L1 and the shared tier, and retires
-// its flight once the entry is in L1.
-func (c *Composer) remember(f *Fragment, e *Entry, fl *flight) {
-	if f.Settings.Fresh+f.Settings.Stale <= 0 || f.Spec.PerUser || c.l1 == nil {
-		if fl != nil {
-			fl.forget()
-		}
-	} else {
-		c.l1w.add(e, fl)
-	}
-	if c.wb != nil && !f.Spec.PerUser && f.Settings.Fresh+f.Settings.Stale > 0 {
-		c.wb.add(e)
-	}
 }
 
 // acquire takes a global slot and, if the fragment declares one, a slot of
@@ -293,15 +293,22 @@ func (w *limitedBuffer) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-// refresh starts a background refresh of key unless a call is in flight.
-func (c *Composer) refresh(site *Site, f *Fragment, p Params, key string) {
+// refresh starts a background refresh of stale entry e unless a call for
+// its key is in flight. Nothing of it runs on the caller's goroutine.
+func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 	select {
 	case <-c.closed:
 		return
 	default:
 	}
-	c.flights.join(key, nil, func(fl *flight) {
+	c.flights.join(e.Key, nil, func(fl *flight) {
 		c.stats.Refreshes.Add(1)
-		c.call(detached(time.Now().Add(f.Settings.Timeout)), fl, site, f, p, key)
+		s := &start{fl: fl, ctx: detached(time.Now().Add(f.Settings.Timeout)), site: site, f: f, p: p,
+			key: e.Key, version: c.version(f), since: e.Created, refresh: true}
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			c.launch(s.ctx, []*start{s})
+		}()
 	})
 }

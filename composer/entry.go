@@ -2,6 +2,7 @@ package composer
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,9 @@ type Entry struct {
 
 	// segs is the HTML split at its include tags, built once per entry.
 	segs []segment
+	// written is set once the entry is on its way to the Store, so that
+	// requests sharing one call write it once.
+	written atomic.Bool
 }
 
 // Size is the entry's weight in the in-process tier, in bytes.

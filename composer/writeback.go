@@ -102,6 +102,20 @@ func (w *writeBack) flush(batch []*Entry) {
 	clear(batch)
 }
 
+// write sends batch in one SetMulti, on a goroutine of its own.
+func (w *writeBack) write(batch []*Entry) {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.flush(batch)
+	}()
+}
+
 // close flushes what is queued, bounded by writeBackTimeout per batch.
 func (w *writeBack) close() {
 	close(w.done)

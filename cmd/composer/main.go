@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,7 +26,10 @@ import (
 	"time"
 
 	"github.com/broadsheet/broadsheet"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/config"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
@@ -43,6 +47,7 @@ func main() {
 type options struct {
 	addr        string
 	config      string
+	redis       string
 	l1MB        int64
 	logFormat   string
 	logLevel    string
@@ -56,6 +61,7 @@ func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&o.config, "config", "", "site configuration file (default: the demo site built in)")
+	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared cache tier, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS; password and database from the URL); empty: in-process tier only")
 	fs.Int64Var(&o.l1MB, "l1-mb", 64, "in-process cache size in MiB (0: off)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -113,14 +119,33 @@ func run(args []string) error {
 		return err
 	}
 
-	comp := composer.New(site, composer.Options{
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	copts := composer.Options{
 		L1Bytes:   l1Bytes(o.l1MB),
 		Layouts:   reg.Layouts,
 		ErrorPage: templates.ErrorPage,
 		Logger:    log,
-	})
+	}
+	var client redis.UniversalClient
+	if o.redis != "" {
+		client, err = redisstore.NewClient(o.redis)
+		if err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+		defer client.Close()
+		copts.Store = redisstore.New(client, redisstore.Options{})
+	}
+	comp := composer.New(site, copts)
 	defer comp.Close()
-	log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)
+	if client != nil {
+		sub := redisstore.Attach(ctx, comp, client, log)
+		defer sub.Close()
+		log.Info("cache: in-process tier, then Redis", "l1_mb", o.l1MB, "redis", redactURL(o.redis))
+	} else {
+		log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)
+	}
 
 	srv := web.New(comp, log)
 	if o.config != "" {
@@ -147,8 +172,6 @@ func run(args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	srv.SetReady(true)
@@ -167,6 +190,15 @@ func run(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// redactURL drops the password from a Redis URL for logs.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
 }
 
 func l1Bytes(mb int64) int64 {

@@ -54,3 +54,39 @@ func (s *Store) Unlock(ctx context.Context, key, token string) error {
 		return unlockScript.Run(ctx, s.client, []string{lockPrefix + key}, token).Err()
 	})
 }
+
+// TryLockMulti tries to take the lock of every key for ttl, in one round
+// trip (a pipeline of SET NX PX), without waiting: held[i] reports whether
+// this caller now holds key i. The locks are not released: they expire
+// after ttl, which callers keep to the fragment's timeout, since waiters
+// look for the holder's result rather than for the lock.
+//
+// On error (including ErrOpen) it returns (nil, err) and callers proceed as
+// if they held every lock. Bounded and counted like every Store call; safe
+// for concurrent use. It makes Store a composer.Locker.
+func (s *Store) TryLockMulti(ctx context.Context, keys []string, ttl time.Duration) ([]bool, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ttl = max(ttl, time.Millisecond)
+	token := rand.Text()
+	held := make([]bool, len(keys))
+	err := s.call(ctx, "lock", func(ctx context.Context) error {
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.BoolCmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.SetNX(ctx, lockPrefix+k, token, ttl)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		for i, c := range cmds {
+			held[i] = c.Val()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return held, nil
+}

@@ -152,3 +152,16 @@ func parsePurge(payload string) (fragment string, gen int64, ok bool) {
 	}
 	return payload[:i], gen, true
 }
+
+// Purge bumps the fragment's generation on every instance (see
+// Invalidator.Purge). With Generation it makes Store a
+// composer.Invalidator.
+func (s *Store) Purge(ctx context.Context, fragment string) (int64, error) {
+	return NewInvalidator(s.client).Purge(ctx, fragment)
+}
+
+// Generation returns the fragment's current generation (see
+// Invalidator.Generation).
+func (s *Store) Generation(ctx context.Context, fragment string) (int64, error) {
+	return NewInvalidator(s.client).Generation(ctx, fragment)
+}

@@ -275,3 +275,12 @@ func (s *Store) SetMulti(ctx context.Context, entries []*composer.Entry) error {
 	s.sets.Add(int64(len(items)))
 	return nil
 }
+
+// The capabilities the composer looks for.
+var (
+	_ composer.Locker      = (*Store)(nil)
+	_ composer.Invalidator = (*Store)(nil)
+)
+
+// Client returns the client the Store uses (for hooks and instrumentation).
+func (s *Store) Client() redis.UniversalClient { return s.client }

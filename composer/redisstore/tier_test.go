@@ -1,0 +1,364 @@
+package redisstore_test
+
+// Tests of the composer with the Redis tier, against a real redis-server:
+// round trips per level, write-back, the cross-instance stampede lock,
+// purges reaching every instance, and pages surviving Redis going away.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/composer/redisstore"
+	"github.com/broadsheet/broadsheet/internal/redistest"
+)
+
+// counted is a two-level test site: a board that includes n items, every
+// call counted per key and taking latency.
+type counted struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	latency time.Duration
+	version atomic.Int64 // what the items render, to see refreshes
+}
+
+func (c *counted) count(key string) {
+	c.mu.Lock()
+	c.calls[key]++
+	c.mu.Unlock()
+}
+
+// maxCalls returns the largest number of calls any one key had, and the
+// number of keys called.
+func (c *counted) maxCalls() (max, keys int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.calls {
+		max = maxInt(max, n)
+	}
+	return max, len(c.calls)
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func (c *counted) sleep(ctx context.Context) error {
+	if c.latency == 0 {
+		return nil
+	}
+	t := time.NewTimer(c.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func html(s string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, s)
+		return err
+	})
+}
+
+func (c *counted) site(n int) *composer.Site {
+	settings := composer.Settings{Timeout: 2 * time.Second, Fresh: time.Minute, Stale: time.Hour}
+	item := &composer.Spec{Name: "item", Version: "1", Defaults: settings,
+		Params: []composer.ParamSpec{{Name: "id", Required: true, Pattern: `[0-9]+`}},
+		Render: func(ctx context.Context, p composer.Params) (templ.Component, error) {
+			c.count("item?" + p.Get("id"))
+			if err := c.sleep(ctx); err != nil {
+				return nil, err
+			}
+			return html(fmt.Sprintf("<li>%s:v%d</li>", p.Get("id"), c.version.Load())), nil
+		}}
+	board := &composer.Spec{Name: "board", Version: "1", Defaults: settings, Includes: []string{"item"},
+		Params: []composer.ParamSpec{{Name: "n", Default: fmt.Sprint(n)}},
+		Render: func(ctx context.Context, p composer.Params) (templ.Component, error) {
+			c.count("board")
+			if err := c.sleep(ctx); err != nil {
+				return nil, err
+			}
+			var b strings.Builder
+			b.WriteString("<ol>")
+			for i := range n {
+				b.WriteString(composer.IncludeTag("item", "id", fmt.Sprint(i)))
+			}
+			b.WriteString("</ol>")
+			return html(b.String()), nil
+		}}
+	s := &composer.Site{Limits: composer.DefaultLimits, Fragments: map[string]*composer.Fragment{}}
+	s.Limits.Budget = 10 * time.Second
+	s.Limits.MaxIncludes = 20000
+	for _, sp := range []*composer.Spec{item, board} {
+		s.Fragments[sp.Name] = &composer.Fragment{Spec: sp, Settings: sp.Defaults}
+	}
+	s.Pages = []*composer.Page{{Name: "p", Path: "/", Layout: "l", Includes: []*composer.PageInclude{{Fragment: "board", Slot: "main"}}}}
+	return s
+}
+
+var layouts = map[string]composer.Layout{"l": func(v *composer.View) templ.Component {
+	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+		io.WriteString(w, "<html><body>")
+		v.Slot("main").Render(ctx, w)
+		_, err := io.WriteString(w, "</body></html>")
+		return err
+	})
+}}
+
+func newCounted(latency time.Duration) *counted {
+	return &counted{calls: map[string]int{}, latency: latency}
+}
+
+// instance is one composer on a shared Redis, with its own client.
+// With attach, it follows purges (which costs round trips of its own on
+// the client: tests that count them pass false).
+func instance(t *testing.T, srv *redistest.Server, site *composer.Site, l1 int64, attach bool) (*composer.Composer, *redisstore.CountingHook, *redisstore.Store) {
+	t.Helper()
+	store, client, hook := newStore(t, srv, generous)
+	c := composer.New(site, composer.Options{Store: store, Layouts: layouts, L1Bytes: l1})
+	t.Cleanup(c.Close)
+	if attach {
+		ctx, cancel := context.WithCancel(context.Background())
+		sub := redisstore.Attach(ctx, c, client, nil)
+		t.Cleanup(func() {
+			cancel()
+			<-sub.Done()
+		})
+	}
+	return c, hook, store
+}
+
+func page(t *testing.T, c *composer.Composer) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/?debug=1", nil)
+	c.Serve(rec, req, composer.Request{Page: c.Site().Pages[0], Start: time.Now(), Debug: true})
+	if rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+func outcomes(body string) map[string]int {
+	m := map[string]int{}
+	for _, o := range []string{"hit", "stale", "miss", "timeout", "error", "fallback", "placeholder"} {
+		m[o] = strings.Count(body, `data-outcome="`+o+`" data-ms=`) // the includes, not the overlay
+	}
+	return m
+}
+
+// tripLog records the page's round trips (connection set-up aside) as
+// "kind×commands": get (MGET), lock (SET NX), set (SET PX).
+type tripLog struct {
+	mu    sync.Mutex
+	trips []string
+}
+
+func (l *tripLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *tripLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.add([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (l *tripLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		l.add(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+func (l *tripLog) add(cmds []redis.Cmder) {
+	kind := cmds[0].Name()
+	n := len(cmds)
+	switch {
+	case kind == "mget":
+		kind, n = "get", len(cmds[0].Args())-1
+	case kind == "set" && strings.HasPrefix(fmt.Sprint(cmds[0].Args()[1]), "bs1:lock:"):
+		kind = "lock"
+	case kind != "set":
+		return // connection set-up (hello, client…)
+	}
+	l.mu.Lock()
+	l.trips = append(l.trips, fmt.Sprintf("%s×%d", kind, n))
+	l.mu.Unlock()
+}
+
+func (l *tripLog) sorted() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := slices.Clone(l.trips)
+	slices.Sort(out)
+	return out
+}
+
+func TestOneRoundTripPerLevel(t *testing.T) {
+	srv := redistest.Start(t)
+	const n = 2000
+	cnt := newCounted(0)
+	site := cnt.site(n)
+
+	// Instance A renders the page cold and writes it back.
+	a, _, aStore := instance(t, srv, site, 0, false)
+	trips := &tripLog{}
+	aStore.Client().AddHook(trips)
+	if o := outcomes(page(t, a)); o["miss"] != n+1 {
+		t.Fatalf("cold page outcomes %v", o)
+	}
+	eventually(t, "write-back", func() bool { return aStore.Stats().Sets == n+1 })
+	// Cold, per level: one lookup, one lock pipeline, one write-back.
+	// Cold, per level: one lookup, one lock pipeline, one write-back.
+	if got := strings.Join(trips.sorted(), " "); got != "get×1 get×2000 lock×1 lock×2000 set×1 set×2000" {
+		t.Errorf("cold page round trips: %s\nwant one lookup, one lock and one write-back per level", got)
+	}
+
+	// Instance B, with no in-process tier, serves it from Redis alone.
+	b, bHook, _ := instance(t, srv, site, -1, false)
+	page(t, b) // warms B's connections
+	before, mgets := bHook.RoundTrips(), commandCalls(t, srv.Client(t), "mget")
+	body := page(t, b)
+	if o := outcomes(body); o["hit"] != n+1 {
+		t.Fatalf("warm page outcomes %v", o)
+	}
+	if rt := bHook.RoundTrips() - before; rt != 2 {
+		t.Errorf("warm page from Redis: %d round trips, want 2 (one per level)", rt)
+	}
+	if d := commandCalls(t, srv.Client(t), "mget") - mgets; d != 2 {
+		t.Errorf("Redis saw %d MGETs for the page, want 2", d)
+	}
+	if max, keys := cnt.maxCalls(); max != 1 || keys != n+1 {
+		t.Errorf("fragment calls: max %d per key over %d keys, want 1 over %d", max, keys, n+1)
+	}
+}
+
+func TestNoStampedeAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	const n = 40
+	cnt := newCounted(30 * time.Millisecond)
+	site := cnt.site(n)
+	a, _, _ := instance(t, srv, site, 0, true)
+	b, _, _ := instance(t, srv, site, 0, true)
+	ts := []*httptest.Server{}
+	for _, c := range []*composer.Composer{a, b} {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.Serve(w, r, composer.Request{Page: c.Site().Pages[0], Start: time.Now(), Debug: true})
+		}))
+		defer s.Close()
+		ts = append(ts, s)
+	}
+	var wg sync.WaitGroup
+	var complete atomic.Int32
+	start := make(chan struct{})
+	for i := range 200 {
+		wg.Go(func() {
+			<-start
+			res, err := http.Get(ts[i%2].URL)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if o := outcomes(string(b)); o["miss"]+o["hit"] == n+1 {
+				complete.Add(1)
+			} else {
+				t.Errorf("incomplete page: %v", o)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	http.DefaultClient.CloseIdleConnections()
+	if max, keys := cnt.maxCalls(); max != 1 || keys != n+1 {
+		t.Fatalf("200 concurrent cold requests on 2 instances: max %d calls per key over %d keys, want 1 over %d", max, keys, n+1)
+	}
+	if complete.Load() != 200 {
+		t.Fatalf("%d of 200 pages complete", complete.Load())
+	}
+}
+
+func TestPurgeReachesEveryInstance(t *testing.T) {
+	srv := redistest.Start(t)
+	cnt := newCounted(0)
+	site := cnt.site(3)
+	a, _, aStore := instance(t, srv, site, 0, true)
+	b, _, _ := instance(t, srv, site, 0, true)
+	page(t, a)
+	eventually(t, "write-back", func() bool { return aStore.Stats().Sets == 4 })
+	if o := outcomes(page(t, b)); o["hit"] != 4 {
+		t.Fatalf("B before purge: %v", o)
+	}
+	cnt.version.Store(2)
+	if _, err := a.PurgeFragment(context.Background(), "item"); err != nil {
+		t.Fatal(err)
+	}
+	// Within a second B stops serving generation 0 of item.
+	deadline := time.Now().Add(time.Second)
+	for {
+		body := page(t, b)
+		if strings.Contains(body, "0:v2") && !strings.Contains(body, ":v0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B still serves purged items a second later: %s", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPagesSurviveRedisOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	cnt := newCounted(0)
+	site := cnt.site(50)
+	store, client, _ := newStore(t, srv, redisstore.Options{Timeout: 50 * time.Millisecond, FailureThreshold: 3, OpenFor: 100 * time.Millisecond})
+	c := composer.New(site, composer.Options{Store: store, Layouts: layouts})
+	defer c.Close()
+	_ = client
+	if o := outcomes(page(t, c)); o["miss"] != 51 {
+		t.Fatalf("cold: %v", o)
+	}
+	srv.Kill()
+	// L1 keeps serving; Redis is never needed for a warm page.
+	for range 5 {
+		if o := outcomes(page(t, c)); o["hit"] != 51 {
+			t.Fatalf("with Redis down, warm page: %v", o)
+		}
+	}
+	// A cold fragment still renders: a Redis lookup failing is a miss.
+	c.Purge("item")
+	for range 5 {
+		if o := outcomes(page(t, c)); o["hit"]+o["miss"] != 51 {
+			t.Fatalf("with Redis down, cold items: %v", o)
+		}
+		c.Purge("item")
+	}
+	eventually(t, "breaker open", func() bool { return store.State() == "open" })
+	srv.Restart()
+	// The same client reconnects by itself: writes land again.
+	eventually(t, "Redis back", func() bool {
+		c.Purge("item")
+		page(t, c)
+		return store.Stats().Sets > 0 && store.State() == "closed"
+	})
+}

@@ -1,0 +1,281 @@
+package composer
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Locker is an optional capability of a Store: cross-instance locks, so that
+// of all the composer instances sharing the Store, one calls a fragment for
+// a key and the others wait for its result in the Store.
+type Locker interface {
+	// TryLockMulti tries to take the lock of every key for ttl, in one round
+	// trip, without waiting. held[i] reports whether this instance now
+	// holds key i. On error, callers proceed as if they held every lock:
+	// the lock saves duplicate work, it guards no correctness.
+	TryLockMulti(ctx context.Context, keys []string, ttl time.Duration) (held []bool, err error)
+}
+
+// Invalidator is an optional capability of a Store: fragment generations
+// shared by every instance. Purging a fragment bumps its generation, which
+// is part of its entries' version, so every entry of the old generation is
+// unreachable at once on every instance that has heard of the purge.
+type Invalidator interface {
+	// Purge bumps the fragment's generation, tells every instance, and
+	// returns the new generation.
+	Purge(ctx context.Context, fragment string) (int64, error)
+	// Generation returns the fragment's current generation.
+	Generation(ctx context.Context, fragment string) (int64, error)
+}
+
+// version returns the version that keys f's entries: the Spec's version,
+// and its generation once it has been purged.
+func (c *Composer) version(f *Fragment) string {
+	if v, ok := c.gens.Load(f.Spec.Name); ok {
+		return v.(*genVersion).version
+	}
+	return f.Spec.Version
+}
+
+type genVersion struct {
+	gen     int64
+	version string
+}
+
+// ApplyGeneration makes gen the generation of fragment on this instance
+// (an older one is ignored) and drops its in-process entries. Instances call
+// it when they hear of a purge; it is safe for concurrent use.
+func (c *Composer) ApplyGeneration(fragment string, gen int64) {
+	f := c.site.Load().Fragments[fragment]
+	if f == nil {
+		return
+	}
+	nv := &genVersion{gen: gen, version: f.Spec.Version + "." + strconv.FormatInt(gen, 10)}
+	for {
+		old, loaded := c.gens.Load(fragment)
+		if loaded && old.(*genVersion).gen >= gen {
+			return
+		}
+		if !loaded {
+			if _, raced := c.gens.LoadOrStore(fragment, nv); raced {
+				continue
+			}
+		} else if !c.gens.CompareAndSwap(fragment, old, nv) {
+			continue
+		}
+		break
+	}
+	c.Purge(fragment)
+}
+
+// SyncGenerations reads every fragment's generation from the Invalidator,
+// as an instance must when it starts or reconnects (purges announced while
+// it was not listening were missed).
+func (c *Composer) SyncGenerations(ctx context.Context) error {
+	inv, ok := c.store.(Invalidator)
+	if !ok {
+		return nil
+	}
+	for _, name := range c.site.Load().FragmentNames() {
+		gen, err := inv.Generation(ctx, name)
+		if err != nil {
+			return err
+		}
+		if gen > 0 {
+			c.ApplyGeneration(name, gen)
+		}
+	}
+	return nil
+}
+
+// PurgeFragment invalidates every entry of fragment: on every instance
+// through the Store's Invalidator when there is one, else on this one.
+func (c *Composer) PurgeFragment(ctx context.Context, fragment string) (int64, error) {
+	if inv, ok := c.store.(Invalidator); ok {
+		gen, err := inv.Purge(ctx, fragment)
+		if err != nil {
+			return 0, err
+		}
+		c.ApplyGeneration(fragment, gen)
+		return gen, nil
+	}
+	var gen int64 = 1
+	if v, ok := c.gens.Load(fragment); ok {
+		gen = v.(*genVersion).gen + 1
+	}
+	c.ApplyGeneration(fragment, gen)
+	return gen, nil
+}
+
+// start is a fragment call a flight is waiting to launch.
+type start struct {
+	fl      *flight
+	ctx     context.Context
+	site    *Site
+	f       *Fragment
+	p       Params
+	key     string
+	version string
+	// since, for a refresh, is when the entry being refreshed was made: a
+	// result from another instance counts only if it is newer.
+	since   time.Time
+	refresh bool
+}
+
+// launch starts calls: with a Locker, only those whose lock this instance
+// takes, in one round trip for all of them; the others wait for the lock
+// holder's result to appear in the Store.
+func (c *Composer) launch(ctx context.Context, starts []*start) {
+	locker, ok := c.store.(Locker)
+	var shared []*start
+	for _, s := range starts {
+		if !ok || s.f.Spec.PerUser {
+			c.call(s)
+		} else {
+			shared = append(shared, s)
+		}
+	}
+	if len(shared) == 0 {
+		return
+	}
+	keys := make([]string, len(shared))
+	var ttl time.Duration
+	for i, s := range shared {
+		keys[i] = StoreKey(s.version, s.key)
+		ttl = max(ttl, s.f.Settings.Timeout)
+	}
+	held, err := locker.TryLockMulti(ctx, keys, ttl)
+	if err != nil || len(held) != len(shared) {
+		for _, s := range shared {
+			c.call(s)
+		}
+		return
+	}
+	var remote []*start
+	for i, s := range shared {
+		if held[i] {
+			c.call(s)
+		} else {
+			remote = append(remote, s)
+		}
+	}
+	if len(remote) > 0 {
+		c.stats.RemoteWaits.Add(int64(len(remote)))
+		c.bg.Add(1)
+		go c.awaitRemote(remote)
+	}
+}
+
+// remotePoll is how often an instance that did not get a lock looks for the
+// holder's result. Each look is one round trip for all the keys it waits for.
+const remotePoll = 2 * time.Millisecond
+
+// awaitRemote completes flights whose call another instance is making, as
+// their results appear in the Store, or with a timeout at their deadline.
+func (c *Composer) awaitRemote(waiting []*start) {
+	defer c.bg.Done()
+	t := time.NewTimer(remotePoll)
+	defer t.Stop()
+	for len(waiting) > 0 {
+		select {
+		case <-t.C:
+		case <-c.closed:
+			for _, s := range waiting {
+				s.fl.complete(nil, errTimeout)
+			}
+			return
+		}
+		keys := make([]string, len(waiting))
+		for i, s := range waiting {
+			keys[i] = StoreKey(s.version, s.key)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		entries, err := c.store.GetMulti(ctx, keys)
+		cancel()
+		now := time.Now()
+		rest := waiting[:0]
+		for i, s := range waiting {
+			var e *Entry
+			if err == nil && i < len(entries) {
+				e = entries[i]
+			}
+			if e != nil && e.Key == s.key && e.Version == s.version && now.Before(e.StaleUntil) && e.Created.After(s.since) {
+				e.segs = parseSegments(s.site, s.f.Spec, e.HTML)
+				e.written.Store(true) // it came from the Store
+				if s.fl.complete(e, nil) && c.l1w != nil {
+					c.l1w.add(e, s.fl)
+				} else {
+					s.fl.forget()
+				}
+				continue
+			}
+			if s.ctx.Err() != nil {
+				s.fl.complete(nil, errTimeout)
+				continue
+			}
+			rest = append(rest, s)
+		}
+		waiting = rest
+		t.Reset(remotePoll)
+	}
+}
+
+// level collects the fresh results of one page level's misses, so that
+// they go to the Store in one pipeline when the level has settled.
+type level struct {
+	c       *Composer
+	pending atomic.Int32
+	mu      sync.Mutex
+	fresh   []*Entry
+	flushed atomic.Bool
+}
+
+func (r *request) newLevel(n int) *level {
+	if r.c.wb == nil {
+		return nil
+	}
+	l := &level{c: r.c}
+	l.pending.Store(int32(n))
+	r.mu.Lock()
+	r.levels = append(r.levels, l)
+	r.mu.Unlock()
+	return l
+}
+
+// settle records that one of the level's includes has settled, with e when
+// it was rendered for this level (and nobody else has written it).
+func (l *level) settle(e *Entry) {
+	if e != nil && e.written.CompareAndSwap(false, true) {
+		l.mu.Lock()
+		l.fresh = append(l.fresh, e)
+		l.mu.Unlock()
+	}
+	if l.pending.Add(-1) == 0 {
+		l.flush()
+	}
+}
+
+func (l *level) flush() {
+	if !l.flushed.CompareAndSwap(false, true) {
+		return
+	}
+	l.mu.Lock()
+	batch := l.fresh
+	l.fresh = nil
+	l.mu.Unlock()
+	if len(batch) > 0 {
+		l.c.wb.write(batch)
+	}
+}
+
+// writeLater queues an entry no page level will write: a background
+// refresh, or a call that finished after every include waiting for it had
+// given up.
+func (c *Composer) writeLater(e *Entry) {
+	if c.wb != nil && e.written.CompareAndSwap(false, true) {
+		c.wb.add(e)
+	}
+}

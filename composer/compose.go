@@ -50,6 +50,7 @@ type node struct {
 	outcome  Outcome
 	fallback bool // serve the fragment's fallback (when entry is nil)
 	err      error
+	tier     Tier
 	dur      time.Duration
 	children []node
 	// lvl collects the fresh result for the Store, when n was a miss.
@@ -395,7 +396,7 @@ func (r *request) resolve(levels [][]node) {
 					continue
 				}
 				if r.c.l1 != nil {
-					if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil && r.serveCached(n, e, now) {
+					if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil && r.serveCached(n, e, now, TierL1) {
 						if n.children != nil {
 							next = append(next, n.children)
 						}
@@ -425,12 +426,12 @@ func (r *request) resolve(levels [][]node) {
 }
 
 // serveCached finishes n from a cached entry if it is still servable.
-func (r *request) serveCached(n *node, e *Entry, now time.Time) bool {
+func (r *request) serveCached(n *node, e *Entry, now time.Time, tier Tier) bool {
 	switch {
 	case now.Before(e.FreshUntil):
-		r.finish(n, e, OutcomeHit)
+		r.finish(n, e, OutcomeHit, tier)
 	case now.Before(e.StaleUntil):
-		r.finish(n, e, OutcomeStale)
+		r.finish(n, e, OutcomeStale, tier)
 		r.c.refresh(r.site, n.frag, n.ref.params, e)
 	default:
 		return false
@@ -476,7 +477,7 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 		if r.c.l1 != nil {
 			r.c.l1.set(e)
 		}
-		r.serveCached(n, e, now)
+		r.serveCached(n, e, now, TierStore)
 		if n.children != nil {
 			*next = append(*next, n.children)
 		}
@@ -491,7 +492,7 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 // timer of its own.
 func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
 	f := n.frag
-	r.c.flights.join(n.ref.key, func(e *Entry, err error) { r.done(n, e, err) }, func(fl *flight) {
+	r.c.flights.join(n.ref.key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, ctx: lc.get(f.Settings.Timeout), site: r.site, f: f,
 			p: n.ref.params, key: n.ref.key, version: r.c.version(f)})
 	})
@@ -500,7 +501,7 @@ func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
 // done settles n with the result of its fragment call. It runs on the
 // call's goroutine and must not block: a nested level is resolved on a
 // goroutine of its own.
-func (r *request) done(n *node, e *Entry, err error) {
+func (r *request) done(n *node, e *Entry, err error, parked bool) {
 	if err != nil {
 		o := OutcomeError
 		if errors.Is(err, errTimeout) {
@@ -509,19 +510,24 @@ func (r *request) done(n *node, e *Entry, err error) {
 		r.fail(n, o, err)
 		return
 	}
-	if r.finish(n, e, OutcomeMiss) && n.children != nil && r.ctx.Err() == nil {
+	o, tier := OutcomeMiss, TierCall
+	if parked {
+		o, tier = OutcomeHit, TierL1
+	}
+	if r.finish(n, e, o, tier) && n.children != nil && r.ctx.Err() == nil {
 		go r.resolve([][]node{n.children})
 	}
 }
 
 // finish settles n with an entry. It reports whether it won the race to
 // settle n (against its deadline).
-func (r *request) finish(n *node, e *Entry, o Outcome) bool {
+func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier) bool {
 	if !n.state.CompareAndSwap(pending, claimed) {
 		return false
 	}
 	n.entry = e
 	n.outcome = o
+	n.tier = tier
 	n.dur = time.Since(n.started)
 	if e.segs != nil {
 		n.children = r.children(n, e.segs)
@@ -650,7 +656,7 @@ func (c *Composer) observeInclude(n *node) {
 	if c.opts.Observer == nil || n.ref == nil {
 		return
 	}
-	c.opts.Observer.Include(n.ref.fragment, n.outcome, n.dur)
+	c.opts.Observer.Include(IncludeEvent{Fragment: n.ref.fragment, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Err: n.err})
 }
 
 func (c *Composer) observePage(page string, status int, d time.Duration) {

@@ -35,10 +35,43 @@ type Options struct {
 }
 
 // Observer is told what happened to every include and page. Its methods are
-// called concurrently and must not block.
+// called concurrently, on the request's hot path: they must not block and
+// should not allocate.
 type Observer interface {
-	Include(fragment string, o Outcome, d time.Duration)
+	Include(ev IncludeEvent)
 	Page(page string, status int, d time.Duration)
+}
+
+// IncludeEvent is what happened to one include.
+type IncludeEvent struct {
+	Fragment string
+	Outcome  Outcome
+	// Tier says where content came from: TierL1 or TierStore for a hit or
+	// stale, TierCall for a miss; TierNone when no content was served.
+	Tier     Tier
+	Duration time.Duration
+	// Err is why the include failed (timeout, error, placeholder).
+	Err error
+}
+
+// Tier names where an include's content came from.
+type Tier uint8
+
+// The tiers.
+const (
+	TierNone Tier = iota
+	TierL1
+	TierStore
+	TierCall
+)
+
+var tierNames = [...]string{"none", "l1", "redis", "call"}
+
+func (t Tier) String() string {
+	if int(t) < len(tierNames) {
+		return tierNames[t]
+	}
+	return "unknown"
 }
 
 // Composer composes pages. It is safe for concurrent use; Close releases its

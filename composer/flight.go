@@ -24,16 +24,22 @@ type flight struct {
 	g       *flights
 	key     string
 	mu      sync.Mutex
-	waiters []func(*Entry, error)
+	waiters []waiter
 	done    bool
 	entry   *Entry
 	err     error
 }
 
+// waiter is told a call's result. parked reports that the call had
+// already completed and its entry was on its way into L1: for the waiter it
+// is as good as a cache hit.
+type waiter func(e *Entry, err error, parked bool)
+
 // join adds cb to the call for key, starting it with start when there is
-// none. It reports whether it started a new call. cb runs exactly once, on
-// the goroutine that completes the call, so it must not block.
-func (g *flights) join(key string, cb func(*Entry, error), start func(*flight)) bool {
+// none. It reports whether it started a new call. cb runs exactly once: on
+// the goroutine that completes the call (so it must not block), or at once
+// when the call is parked.
+func (g *flights) join(key string, cb waiter, start func(*flight)) bool {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = make(map[string]*flight)
@@ -54,7 +60,7 @@ func (g *flights) join(key string, cb func(*Entry, error), start func(*flight)) 
 			// Done, and parked until its entry is in L1: take it.
 			g.mu.Unlock()
 			if cb != nil {
-				cb(e, nil)
+				cb(e, nil, true)
 			}
 			return false
 		}
@@ -86,7 +92,7 @@ func (f *flight) complete(e *Entry, err error) (first bool) {
 		f.waiters = nil
 		f.mu.Unlock()
 		for _, cb := range ws {
-			cb(e, err)
+			cb(e, err, false)
 		}
 	})
 	return first

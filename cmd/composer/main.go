@@ -54,6 +54,7 @@ type options struct {
 	feedLatency time.Duration
 	feedSlow    int
 	feedSlowFor time.Duration
+	feedHang    int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -68,6 +69,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.feedLatency, "feed-latency", 2*time.Millisecond, "demo feed: latency of every call")
 	fs.IntVar(&o.feedSlow, "feed-slow-every", 50, "demo feed: one call in N is slow (0: never)")
 	fs.DurationVar(&o.feedSlowFor, "feed-slow-latency", 120*time.Millisecond, "demo feed: extra latency of a slow call")
+	fs.IntVar(&o.feedHang, "feed-hang-every", 0, "demo feed: one call in N hangs until its timeout (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -106,7 +108,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor})
+	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
 	var site *composer.Site

@@ -30,6 +30,9 @@ type Options struct {
 	SlowEvery int
 	// SlowLatency is added to the slow calls.
 	SlowLatency time.Duration
+	// HangEvery makes one call in HangEvery hang until its context ends
+	// (counted like SlowEvery). Zero or less disables hanging calls.
+	HangEvery int
 	// Now is the feed's clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -88,8 +91,13 @@ func (f *Feed) wait(ctx context.Context) error {
 	}
 	o := f.opts.Load()
 	d := o.Latency
-	if o.SlowEvery > 0 && f.calls.Add(1)%uint64(o.SlowEvery) == 0 {
+	n := f.calls.Add(1)
+	if o.SlowEvery > 0 && n%uint64(o.SlowEvery) == 0 {
 		d += o.SlowLatency
+	}
+	if o.HangEvery > 0 && n%uint64(o.HangEvery) == 0 {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	if d <= 0 {
 		return nil

@@ -57,7 +57,26 @@ type options struct {
 	feedHang    int
 }
 
+// flagNames lists the composer's flags.
+func flagNames() []string {
+	fs, _ := newFlagSet()
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
 func parseFlags(args []string) (*options, error) {
+	fs, o := newFlagSet()
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := envFlags(fs); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func newFlagSet() (*flag.FlagSet, *options) {
 	fs := flag.NewFlagSet("composer", flag.ContinueOnError)
 	o := &options{}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
@@ -70,13 +89,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.feedSlow, "feed-slow-every", 50, "demo feed: one call in N is slow (0: never)")
 	fs.DurationVar(&o.feedSlowFor, "feed-slow-latency", 120*time.Millisecond, "demo feed: extra latency of a slow call")
 	fs.IntVar(&o.feedHang, "feed-hang-every", 0, "demo feed: one call in N hangs until its timeout (0: never)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if err := envFlags(fs); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return fs, o
 }
 
 // envFlags sets every flag not given on the command line from its

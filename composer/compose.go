@@ -70,6 +70,14 @@ type request struct {
 	timer    *time.Timer
 	mu       sync.Mutex
 	levels   []*level
+	tops     []node
+
+	// Asset placement; anyAssets is set by finishers, the rest is the
+	// writer's alone.
+	anyAssets  atomic.Bool
+	headDone   bool
+	sentAssets map[string]struct{}
+	pendingJS  []string
 }
 
 // Serve composes req.Page and streams it to w. It never returns an error:
@@ -120,6 +128,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		return
 	}
 	segs, tops, err := r.renderLayout(page, req, refs)
+	r.tops = tops
 	if err != nil {
 		status = http.StatusInternalServerError
 		c.log.Error("composer: layout failed", "page", page.Name, "err", err)
@@ -194,6 +203,16 @@ func (r *request) writeHeader(w http.ResponseWriter, status int, t timing) {
 		st = appendTiming(st, "primaries", t.primaries)
 	}
 	h.Set("Server-Timing", string(st))
+	if r.anyAssets.Load() {
+		// Assets known before the head goes out are preloaded.
+		for _, a := range r.settledAssets() {
+			as := "script"
+			if isCSS(a) {
+				as = "style"
+			}
+			h.Add("Link", "<"+a+">; rel=preload; as="+as)
+		}
+	}
 	w.WriteHeader(status)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
@@ -528,6 +547,9 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier) bool {
 	n.entry = e
 	n.outcome = o
 	n.tier = tier
+	if len(e.Assets) > 0 {
+		r.anyAssets.Store(true)
+	}
 	n.dur = time.Since(n.started)
 	if e.segs != nil {
 		n.children = r.children(n, e.segs)

@@ -217,21 +217,23 @@ func (c *Composer) call(s *start) {
 		c.stats.InFlight.Add(1)
 		defer c.stats.InFlight.Add(-1)
 		t0 := time.Now()
-		html, err := c.render(s.ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
+		html, raw, err := c.render(s.ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
 		if err != nil {
 			fl.complete(nil, err)
 			return
 		}
+		fresh, stale := freshness(f, raw)
 		e := &Entry{
 			Key:        s.key,
 			Version:    s.version,
 			HTML:       html,
+			Assets:     assetsOf(f.Spec, raw),
 			Created:    t0,
-			FreshUntil: t0.Add(f.Settings.Fresh),
-			StaleUntil: t0.Add(f.Settings.Fresh + f.Settings.Stale),
+			FreshUntil: t0.Add(fresh),
+			StaleUntil: t0.Add(fresh + stale),
 		}
 		e.segs = parseSegments(s.site, f.Spec, e.HTML)
-		cacheable := f.Settings.Fresh+f.Settings.Stale > 0 && !f.Spec.PerUser
+		cacheable := fresh+stale > 0 && !f.Spec.PerUser
 		if !cacheable {
 			e.written.Store(true)
 		}
@@ -252,20 +254,20 @@ func (c *Composer) call(s *start) {
 }
 
 // render calls the fragment, turning a panic into a *PanicError.
-func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (html []byte, err error) {
+func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (html []byte, raw *Raw, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.stats.Panics.Add(1)
 			pe := &PanicError{Fragment: f.Spec.Name, Value: v, Stack: debug.Stack()}
 			c.log.Error("fragment panicked", "fragment", f.Spec.Name, "panic", fmt.Sprint(v), "stack", string(pe.Stack))
-			html, err = nil, pe
+			html, raw, err = nil, nil, pe
 		}
 	}()
-	html, err = renderFragment(ctx, f.Spec, p, max)
+	html, raw, err = renderFragment(ctx, f.Spec, p, max)
 	if errors.Is(err, errOversized) {
 		c.stats.Oversized.Add(1)
 	}
-	return html, err
+	return html, raw, err
 }
 
 // acquire takes a global slot and, if the fragment declares one, a slot of
@@ -293,25 +295,31 @@ func (c *Composer) acquire(ctx context.Context, f *Fragment) (func(), error) {
 
 // renderFragment calls the fragment and renders its component, refusing
 // output over max bytes.
-func renderFragment(ctx context.Context, s *Spec, p Params, max int) ([]byte, error) {
+func renderFragment(ctx context.Context, s *Spec, p Params, max int) ([]byte, *Raw, error) {
 	comp, err := s.Render(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if comp == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if max <= 0 {
 		max = DefaultLimits.MaxFragmentBytes
 	}
+	if raw, ok := comp.(*Raw); ok {
+		if len(raw.HTML) > max {
+			return nil, nil, errOversized
+		}
+		return raw.HTML, raw, nil
+	}
 	w := &limitedBuffer{max: max}
 	if err := comp.Render(ctx, w); err != nil {
 		if errors.Is(err, errOversized) {
-			return nil, errOversized
+			return nil, nil, errOversized
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return w.buf.Bytes(), nil
+	return w.buf.Bytes(), nil, nil
 }
 
 type limitedBuffer struct {

@@ -92,6 +92,9 @@ type Spec struct {
 	// PerUser marks output that varies per reader: it is never stored in a
 	// shared cache tier.
 	PerUser bool
+	// Assets are the CSS and JS URLs the fragment's HTML needs. A page
+	// places each asset once, however many includes need it.
+	Assets []string
 	// Example params used by the explorer and by the every-fragment test.
 	Example map[string]string
 	// Source is the file that defines the fragment, for the explorer.

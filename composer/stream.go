@@ -12,8 +12,9 @@ import (
 )
 
 // writePage streams the layout's segments in document order, waiting for
-// each include as it comes (never past its deadline). When the page is in
-// debug mode, overlay is written just before the layout's </body>.
+// each include as it comes (never past its deadline). Scripts the includes
+// need, and the debug overlay (when overlay is not nil), are written just
+// before the layout's </body>.
 func (r *request) writePage(bw *bufio.Writer, w http.ResponseWriter, segs []segment, tops []node, overlay func(*bufio.Writer)) {
 	fl, _ := w.(http.Flusher)
 	flush := func() {
@@ -21,29 +22,37 @@ func (r *request) writePage(bw *bufio.Writer, w http.ResponseWriter, segs []segm
 			fl.Flush()
 		}
 	}
-	last := len(segs) - 1
-	if overlay == nil || last < 0 || segs[last].inc != nil {
-		r.writeSegs(bw, flush, segs, tops)
+	tail := func() {
+		for _, js := range r.pendingJS {
+			bw.WriteString(`<script src="`)
+			bw.WriteString(html.EscapeString(js))
+			bw.WriteString(`" defer></script>`)
+		}
 		if overlay != nil {
 			overlay(bw)
 		}
+	}
+	last := len(segs) - 1
+	if last < 0 || segs[last].inc != nil {
+		r.writeSegs(bw, flush, segs, tops, true)
+		tail()
 		return
 	}
-	r.writeSegs(bw, flush, segs[:last], tops)
-	tail := segs[last].text
-	i := bytes.LastIndex(tail, []byte("</body>"))
+	r.writeSegs(bw, flush, segs[:last], tops, true)
+	text := segs[last].text
+	i := bytes.LastIndex(text, []byte("</body>"))
 	if i < 0 {
-		i = len(tail)
+		i = len(text)
 	}
-	bw.Write(tail[:i])
-	overlay(bw)
-	bw.Write(tail[i:])
+	r.writeText(bw, text[:i], true)
+	tail()
+	bw.Write(text[i:])
 }
 
-func (r *request) writeSegs(bw *bufio.Writer, flush func(), segs []segment, nodes []node) {
+func (r *request) writeSegs(bw *bufio.Writer, flush func(), segs []segment, nodes []node, top bool) {
 	j := 0
 	for _, s := range segs {
-		bw.Write(s.text)
+		r.writeText(bw, s.text, top)
 		if s.inc == nil {
 			continue
 		}
@@ -54,6 +63,69 @@ func (r *request) writeSegs(bw *bufio.Writer, flush func(), segs []segment, node
 		}
 		r.writeNode(bw, flush, n)
 	}
+}
+
+// writeText writes static HTML; in the layout's own text it places, before
+// </head>, the assets of every include settled by then.
+func (r *request) writeText(bw *bufio.Writer, text []byte, top bool) {
+	if top && !r.headDone {
+		if i := bytes.Index(text, []byte("</head>")); i >= 0 {
+			r.headDone = true
+			bw.Write(text[:i])
+			if r.anyAssets.Load() {
+				for _, a := range r.settledAssets() {
+					r.writeAsset(bw, a)
+				}
+			}
+			bw.Write(text[i:])
+			return
+		}
+	}
+	bw.Write(text)
+}
+
+// writeAsset places an asset the first time it is needed: a stylesheet
+// where it stands, a script before </body>.
+func (r *request) writeAsset(bw *bufio.Writer, a string) {
+	if _, ok := r.sentAssets[a]; ok {
+		return
+	}
+	if r.sentAssets == nil {
+		r.sentAssets = make(map[string]struct{})
+	}
+	r.sentAssets[a] = struct{}{}
+	if isCSS(a) {
+		bw.WriteString(`<link rel="stylesheet" href="`)
+		bw.WriteString(html.EscapeString(a))
+		bw.WriteString(`">`)
+		return
+	}
+	r.pendingJS = append(r.pendingJS, a)
+}
+
+// settledAssets lists, in document order, the assets of the includes
+// settled so far.
+func (r *request) settledAssets() []string {
+	var out []string
+	var walk func(nodes []node)
+	walk = func(nodes []node) {
+		for i := range nodes {
+			n := &nodes[i]
+			if n.state.Load() != done {
+				continue
+			}
+			if n.entry != nil {
+				for _, a := range n.entry.Assets {
+					if !contains(out, a) {
+						out = append(out, a)
+					}
+				}
+			}
+			walk(n.children)
+		}
+	}
+	walk(r.tops)
+	return out
 }
 
 func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
@@ -71,9 +143,14 @@ func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
 		}
 		bw.WriteString(`">`)
 	}
+	if n.entry != nil {
+		for _, a := range n.entry.Assets {
+			r.writeAsset(bw, a)
+		}
+	}
 	switch {
 	case n.entry != nil && n.children != nil:
-		r.writeSegs(bw, flush, n.entry.segs, n.children)
+		r.writeSegs(bw, flush, n.entry.segs, n.children, false)
 	case n.entry != nil:
 		bw.Write(n.entry.HTML)
 	case n.fallback && n.frag != nil && n.frag.Settings.Fallback != "":

@@ -82,7 +82,7 @@ type Composer struct {
 	l1      *l1
 	store   Store
 	flights flights
-	gens    sync.Map // fragment name → *genVersion, once purged
+	gens    sync.Map      // fragment name → *genVersion, once purged
 	runs    chan struct{} // one slot per fragment call in flight
 	perFrag sync.Map      // fragment name → chan struct{} (MaxConcurrent)
 	log     *slog.Logger

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+	"golang.org/x/sync/semaphore"
 )
 
 // Options configure a Composer. The zero value is usable.
@@ -82,9 +83,9 @@ type Composer struct {
 	l1      *l1
 	store   Store
 	flights flights
-	gens    sync.Map      // fragment name → *genVersion, once purged
-	runs    chan struct{} // one slot per fragment call in flight
-	perFrag sync.Map      // fragment name → chan struct{} (MaxConcurrent)
+	gens    sync.Map            // fragment name → *genVersion, once purged
+	runs    *semaphore.Weighted // one unit per fragment call in flight
+	perFrag sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
 	log     *slog.Logger
 	stats   Stats
 	wb      *writeBack
@@ -121,7 +122,7 @@ func New(site *Site, opts Options) *Composer {
 	c := &Composer{
 		opts:   opts,
 		store:  opts.Store,
-		runs:   make(chan struct{}, opts.MaxInFlight),
+		runs:   semaphore.NewWeighted(int64(opts.MaxInFlight)),
 		log:    opts.Logger,
 		closed: make(chan struct{}),
 	}
@@ -272,25 +273,27 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 
 // acquire takes a global slot and, if the fragment declares one, a slot of
 // its own, waiting no longer than ctx allows.
+//
+// The global bound never waits: when it is reached the composer is
+// overloaded and an include is better served its fallback at once. A
+// fragment's own bound waits (as long as ctx allows) for a call of the
+// same fragment to finish.
 func (c *Composer) acquire(ctx context.Context, f *Fragment) (func(), error) {
-	select {
-	case c.runs <- struct{}{}:
-	default:
+	if !c.runs.TryAcquire(1) {
 		c.stats.Overloaded.Add(1)
 		return nil, errOverloaded
 	}
 	if f.Spec.MaxConcurrent <= 0 {
-		return func() { <-c.runs }, nil
+		return func() { c.runs.Release(1) }, nil
 	}
-	v, _ := c.perFrag.LoadOrStore(f.Spec.Name, make(chan struct{}, f.Spec.MaxConcurrent))
-	sem := v.(chan struct{})
-	select {
-	case sem <- struct{}{}:
-		return func() { <-sem; <-c.runs }, nil
-	case <-ctx.Done():
-		<-c.runs
+	v, _ := c.perFrag.LoadOrStore(f.Spec.Name, semaphore.NewWeighted(int64(f.Spec.MaxConcurrent)))
+	sem := v.(*semaphore.Weighted)
+	if err := sem.Acquire(ctx, 1); err != nil {
+		c.runs.Release(1)
+		c.stats.Overloaded.Add(1)
 		return nil, errOverloaded
 	}
+	return func() { sem.Release(1); c.runs.Release(1) }, nil
 }
 
 // renderFragment calls the fragment and renders its component, refusing

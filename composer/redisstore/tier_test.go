@@ -362,3 +362,55 @@ func TestPagesSurviveRedisOutage(t *testing.T) {
 		return store.Stats().Sets > 0 && store.State() == "closed"
 	})
 }
+
+// benchTier serves the 2,000-include page through a composer on a real
+// Redis, reporting Redis round trips and commands per page.
+func benchTier(b *testing.B, l1 int64, cold bool, latency time.Duration) {
+	srv := redistest.Start(b)
+	const n = 2000
+	cnt := newCounted(latency)
+	site := cnt.site(n)
+	store, client, hook := newStore(b, srv, generous)
+	c := composer.New(site, composer.Options{Store: store, Layouts: layouts, L1Bytes: l1})
+	defer c.Close()
+	req := httptest.NewRequest("GET", "/", nil)
+	serve := func() int {
+		w := httptest.NewRecorder()
+		c.Serve(w, req, composer.Request{Page: site.Pages[0], Start: time.Now()})
+		return w.Body.Len()
+	}
+	serve()
+	time.Sleep(100 * time.Millisecond) // let the write-back land
+	_ = client
+	rt0, cmd0 := hook.RoundTrips(), hook.Commands()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if cold {
+			b.StopTimer()
+			for _, f := range []string{"board", "item"} {
+				if _, err := c.PurgeFragment(context.Background(), f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rt0 += 2
+			cmd0 += 2
+			b.StartTimer()
+		}
+		if serve() < n*10 {
+			b.Fatal("incomplete page")
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(hook.RoundTrips()-rt0)/float64(b.N), "redis-trips/page")
+	b.ReportMetric(float64(hook.Commands()-cmd0)/float64(b.N), "redis-cmds/page")
+}
+
+// BenchmarkPage2000L1 serves the page from the in-process tier (Redis on).
+func BenchmarkPage2000L1(b *testing.B) { benchTier(b, 0, false, 0) }
+
+// BenchmarkPage2000RedisOnly serves it from Redis alone (in-process tier off).
+func BenchmarkPage2000RedisOnly(b *testing.B) { benchTier(b, -1, false, 0) }
+
+// BenchmarkPage2000Cold renders every include (5 ms each) and writes back.
+func BenchmarkPage2000Cold(b *testing.B) { benchTier(b, 0, true, 5*time.Millisecond) }

@@ -1,0 +1,53 @@
+package composer
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/a-h/templ"
+)
+
+// TestConcurrencyBounds: a fragment's MaxConcurrent queues its calls, and
+// the composer's MaxInFlight turns excess calls into fallbacks at once.
+func TestConcurrencyBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var running, peak atomic.Int32
+		f := &Spec{Name: "f", Params: []ParamSpec{{Name: "i"}}, MaxConcurrent: 2,
+			Defaults: Settings{Timeout: time.Second, Fresh: time.Minute, Stale: time.Minute, Fallback: "<i>busy</i>"},
+			Render: func(_ context.Context, p Params) (templ.Component, error) {
+				n := running.Add(1)
+				for {
+					old := peak.Load()
+					if n <= old || peak.CompareAndSwap(old, n) {
+						break
+					}
+				}
+				time.Sleep(10 * time.Millisecond)
+				running.Add(-1)
+				return text("<b>" + p.Get("i") + "</b>"), nil
+			}}
+		incs := []string{}
+		for i := range 6 {
+			incs = append(incs, "f?i="+string(rune('a'+i)))
+		}
+		c := newTestComposer(t, testSite([]*Spec{f}, time.Second, incs...), Options{})
+		start := time.Now()
+		b := body(serve(c, ""))
+		if peak.Load() != 2 || strings.Count(b, "<b>") != 6 {
+			t.Fatalf("peak %d concurrent calls, %d rendered: %s", peak.Load(), strings.Count(b, "<b>"), b)
+		}
+		if el := time.Since(start); el != 30*time.Millisecond {
+			t.Fatalf("6 calls two at a time took %v, want 30ms", el)
+		}
+
+		c2 := newTestComposer(t, testSite([]*Spec{f}, time.Second, incs...), Options{MaxInFlight: 3})
+		b = body(serve(c2, "debug=1"))
+		if n := strings.Count(b, "<i>busy</i>"); n != 3 || c2.Stats().Overloaded.Load() != 3 {
+			t.Fatalf("with 3 slots for 6 calls: %d fallbacks, %d refused: %s", n, c2.Stats().Overloaded.Load(), b)
+		}
+	})
+}

@@ -123,6 +123,8 @@ type start struct {
 	// result from another instance counts only if it is newer.
 	since   time.Time
 	refresh bool
+	// event marks a call made by Refresh, which stores the result itself.
+	event bool
 }
 
 // launch starts calls: with a Locker, only those whose lock this instance

@@ -95,6 +95,10 @@ type Spec struct {
 	// Assets are the CSS and JS URLs the fragment's HTML needs. A page
 	// places each asset once, however many includes need it.
 	Assets []string
+	// Events lists the events whose publication changes the fragment's
+	// output (see EventDep): each refreshes exactly the include it names,
+	// so the fragment can keep long TTLs and still change within a second.
+	Events []EventDep
 	// Example params used by the explorer and by the every-fragment test.
 	Example map[string]string
 	// Source is the file that defines the fragment, for the explorer.

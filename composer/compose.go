@@ -26,6 +26,9 @@ type Request struct {
 	Debug bool
 	// Nonce is the Content-Security-Policy nonce for inline scripts.
 	Nonce string
+	// Reader is the reader's verified identity ("" when anonymous). Only
+	// fragments that declare NeedsReader receive it.
+	Reader string
 }
 
 // node states.
@@ -67,6 +70,7 @@ type request struct {
 	notify   chan struct{}
 	count    atomic.Int64
 	debug    bool
+	reader   string
 	timer    *time.Timer
 	mu       sync.Mutex
 	levels   []*level
@@ -116,6 +120,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		deadline: start.Add(budget),
 		notify:   make(chan struct{}, 1),
 		debug:    req.Debug && site.Limits.Debug,
+		reader:   req.Reader,
 	}
 	status := http.StatusOK
 	defer func() { c.observePage(page.Name, status, time.Since(start)) }()
@@ -466,7 +471,7 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 	shared := misses[:0:0]
 	var rest []*node
 	for _, n := range misses {
-		if n.frag.Spec.PerUser {
+		if n.frag.Spec.perUser() {
 			rest = append(rest, n)
 			continue
 		}
@@ -511,9 +516,15 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 // timer of its own.
 func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
 	f := n.frag
-	r.c.flights.join(n.ref.key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
-		*starts = append(*starts, &start{fl: fl, ctx: lc.get(f.Settings.Timeout), site: r.site, f: f,
-			p: n.ref.params, key: n.ref.key, version: r.c.version(f)})
+	key, ctx := n.ref.key, lc.get(f.Settings.Timeout)
+	if f.Spec.NeedsReader {
+		// The reader's own call: never shared with another reader's.
+		key += "\x00reader=" + r.reader
+		ctx = context.WithValue(ctx, readerKey{}, r.reader)
+	}
+	r.c.flights.join(key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
+		*starts = append(*starts, &start{fl: fl, ctx: ctx, site: r.site, f: f,
+			p: n.ref.params, key: key, version: r.c.version(f)})
 	})
 }
 

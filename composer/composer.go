@@ -234,7 +234,7 @@ func (c *Composer) call(s *start) {
 			StaleUntil: t0.Add(fresh + stale),
 		}
 		e.segs = parseSegments(s.site, f.Spec, e.HTML)
-		cacheable := fresh+stale > 0 && !f.Spec.PerUser
+		cacheable := fresh+stale > 0 && !f.Spec.perUser()
 		if !cacheable {
 			e.written.Store(true)
 		}

@@ -74,7 +74,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 	if f == nil {
 		return nil, fmt.Errorf("%w %q", errUnknown, t.Fragment)
 	}
-	if f.Spec.PerUser || f.Settings.Fresh+f.Settings.Stale <= 0 {
+	if f.Spec.perUser() || f.Settings.Fresh+f.Settings.Stale <= 0 {
 		return nil, ErrNotCached
 	}
 	type result struct {

@@ -134,7 +134,7 @@ func (c *Composer) launch(ctx context.Context, starts []*start) {
 	locker, ok := c.store.(Locker)
 	var shared []*start
 	for _, s := range starts {
-		if !ok || s.f.Spec.PerUser {
+		if !ok || s.f.Spec.perUser() {
 			c.call(s)
 		} else {
 			shared = append(shared, s)

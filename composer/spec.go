@@ -89,9 +89,13 @@ type Spec struct {
 	// MaxConcurrent bounds the calls of this fragment in flight, across all
 	// requests (0 means no bound beyond the composer's).
 	MaxConcurrent int
-	// PerUser marks output that varies per reader: it is never stored in a
-	// shared cache tier.
+	// PerUser marks output that varies per reader: it is never cached, in
+	// any tier, and its calls are never shared between requests.
 	PerUser bool
+	// NeedsReader marks the one kind of fragment that receives the
+	// reader's identity (see ReaderFrom); no other fragment, local or
+	// remote, ever sees who reads the page. It implies PerUser.
+	NeedsReader bool
 	// Assets are the CSS and JS URLs the fragment's HTML needs. A page
 	// places each asset once, however many includes need it.
 	Assets []string
@@ -103,6 +107,18 @@ type Spec struct {
 	Example map[string]string
 	// Source is the file that defines the fragment, for the explorer.
 	Source string
+}
+
+func (s *Spec) perUser() bool { return s.PerUser || s.NeedsReader }
+
+type readerKey struct{}
+
+// ReaderFrom returns the identity of the page's reader, as verified by the
+// web layer — for fragments that declare NeedsReader; for every other
+// fragment it is "" (the context they get does not carry it).
+func ReaderFrom(ctx context.Context) string {
+	s, _ := ctx.Value(readerKey{}).(string)
+	return s
 }
 
 // Param returns the declaration of the named param, or nil.

@@ -263,3 +263,13 @@ func (f *Feed) Match(ctx context.Context, id string) (m Match, ok bool, err erro
 	}
 	return matchAt(i, f.Now()), true, nil
 }
+
+// FollowedTeams returns the teams a reader follows in the demo: three,
+// derived from the reader's name, so that each reader has their own.
+func (f *Feed) FollowedTeams(ctx context.Context, reader string) ([]string, error) {
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	h := hash("follows:" + reader)
+	return []string{team(h), team(h >> 20), team(h >> 40)}, nil
+}

@@ -155,8 +155,10 @@ func (c *Composer) Purge(fragment string) int {
 	return c.l1.purge(fragment)
 }
 
-// Close stops background work: pending write-backs are flushed within their
-// own deadline, fragment calls still running are abandoned.
+// Close stops background work: fragment calls still running get up to 5 s
+// to finish (a call that ignores its context is abandoned), then pending
+// write-backs are flushed, each batch within its own deadline. Serve must
+// not be called after Close.
 func (c *Composer) Close() {
 	select {
 	case <-c.closed:
@@ -164,15 +166,31 @@ func (c *Composer) Close() {
 	default:
 	}
 	close(c.closed)
-	if c.wb != nil {
-		c.wb.close()
+	// Calls still running get a moment to finish and fill the cache; a
+	// fragment that ignores its context is not waited for forever.
+	done := make(chan struct{})
+	go func() {
+		c.bg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(closeWait)
+	select {
+	case <-done:
+	case <-t.C:
+		c.log.Warn("composer: closing with fragment calls still running", "in_flight", c.stats.InFlight.Load())
 	}
-	c.bg.Wait()
+	t.Stop()
+	if c.wb != nil {
+		c.wb.close() // flushes what is queued, each batch within its deadline
+	}
 	if c.l1 != nil {
 		c.l1w.close()
 		c.l1.close()
 	}
 }
+
+// closeWait bounds how long Close waits for fragment calls to finish.
+const closeWait = 5 * time.Second
 
 var (
 	errTimeout    = errors.New("composer: fragment timed out")

@@ -67,6 +67,7 @@ func TestRawFreshnessUnlessConfigured(t *testing.T) {
 		}
 		// Configured in site.yaml: the configuration wins.
 		site.Fragments["r"].Origin["fresh"] = "site.yaml"
+		synctest.Wait() // the last result is in L1 before we purge it
 		c.Purge("r")
 		serve(c, "")
 		time.Sleep(2 * time.Second)

@@ -34,6 +34,11 @@ import (
 type Registry struct {
 	Specs   []*composer.Spec
 	Layouts map[string]composer.Layout
+	// Remote builds the Spec of a fragment that the configuration declares
+	// remote (fragments.NAME.remote), from its remote section and the
+	// registered Spec of that name (nil when there is none). The Spec it
+	// returns replaces the registered one. Nil refuses remote fragments.
+	Remote RemoteFactory
 }
 
 // The values of composer.Fragment.Origin.
@@ -121,7 +126,7 @@ func (p *parser) parse(data []byte, reg Registry) *composer.Site {
 		}
 	}
 	if e, ok := top["fragments"]; ok {
-		p.overrides(e.val, site.Fragments)
+		p.overrides(e.val, site.Fragments, specs, reg.Remote)
 	}
 	g := p.graph(specs)
 	if e, ok := top["pages"]; ok {
@@ -178,21 +183,29 @@ func (p *parser) limits(n *yaml.Node, lim *composer.Limits) {
 	}
 }
 
-// overrides applies the fragments section to the effective settings.
-func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment) {
+// overrides applies the fragments section to the effective settings. A
+// fragment with a remote section gets the Spec that remote builds, which
+// replaces the registered one in frags and specs, or adds a fragment.
+func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment, specs map[string]*composer.Spec, remote RemoteFactory) {
 	names := make([]string, 0, len(frags))
 	for name := range frags {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	for _, e := range p.entries(n, "fragments") {
+	entries := p.entries(n, "fragments")
+	for _, e := range entries {
 		path := join("fragments", e.name)
+		f := p.fields(e.val, path, "timeout", "fresh", "stale", "fallback", "primary", "disabled", "remote")
+		if r, ok := f["remote"]; ok {
+			p.remote(e.name, r, join(path, "remote"), frags, specs, entries, remote)
+		}
 		fr := frags[e.name]
 		if fr == nil {
-			p.errorf(e.key, path, "unknown fragment %q%s", e.name, suggest(e.name, names))
+			if _, ok := f["remote"]; !ok { // else its remote section was at fault
+				p.errorf(e.key, path, "unknown fragment %q%s", e.name, suggest(e.name, names))
+			}
 			continue
 		}
-		f := p.fields(e.val, path, "timeout", "fresh", "stale", "fallback", "primary", "disabled")
 		set := func(name string, parse func(n *yaml.Node, path string) bool) {
 			if e, ok := f[name]; ok && parse(e.val, join(path, name)) {
 				fr.Origin[name] = OriginFile

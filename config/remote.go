@@ -1,0 +1,178 @@
+package config
+
+import (
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/broadsheet/broadsheet/composer"
+)
+
+// RemoteConfig is the remote section of a fragment in the configuration:
+//
+//	fragments:
+//	  score:
+//	    remote:
+//	      url: "http://127.0.0.1:9101/fragments/score?match={match}"
+//	      params: [{name: match, required: true, pattern: "m[0-9]{4,5}"}]
+//	      includes: [other]
+//	    timeout: 80ms
+//
+// The fragment's other fields (timeout, fresh, stale, fallback, primary,
+// disabled) apply to it as to a local fragment.
+type RemoteConfig struct {
+	// URL is the fragment's address, with {param} placeholders.
+	URL string
+	// Params are the params declared in the file; nil when the file
+	// declares none (the registered fragment's are meant).
+	Params []composer.ParamSpec
+	// Includes are the fragments its HTML may include, as declared in the
+	// file; nil when the file declares none.
+	Includes []string
+}
+
+// RemoteFactory is the type of Registry.Remote.
+type RemoteFactory = func(name string, rc RemoteConfig, local *composer.Spec) (*composer.Spec, error)
+
+// maxParamLen bounds a remote param's max_len.
+const maxParamLen = 4096
+
+// remote reads the remote section of fragment name and installs the Spec
+// that factory builds from it. entries are the fragments section's, so
+// that a remote fragment may include another declared later in the file.
+func (p *parser) remote(name string, e entry, path string, frags map[string]*composer.Fragment, specs map[string]*composer.Spec, entries []entry, factory RemoteFactory) {
+	f := p.fields(e.val, path, "url", "params", "includes")
+	if p.resolve(e.val).Kind != yaml.MappingNode {
+		return
+	}
+	var rc RemoteConfig
+	urlNode := e.val
+	if v, vn, ok := p.required(e.val, f, path, "url"); ok {
+		rc.URL, urlNode = v, vn
+	}
+	bad := rc.URL == ""
+	local := specs[name]
+	if pe, ok := f["params"]; ok {
+		var good bool
+		rc.Params, good = p.remoteParams(pe.val, join(path, "params"))
+		bad = bad || !good
+	} else if local == nil && strings.Contains(rc.URL, "{") {
+		p.errorf(e.key, join(path, "params"), "required field is missing: %q is not a registered fragment, so its params must be declared", name)
+		bad = true
+	}
+	if ie, ok := f["includes"]; ok {
+		rc.Includes = []string{}
+		for i, n := range p.items(ie.val, join(path, "includes")) {
+			ipath := index(join(path, "includes"), i)
+			v, ok := p.str(n, ipath)
+			switch {
+			case !ok:
+				bad = true
+			case specs[v] == nil && !declared(entries, v):
+				p.errorf(n, ipath, "unknown fragment %q", v)
+				bad = true
+			default:
+				rc.Includes = append(rc.Includes, v)
+			}
+		}
+	}
+	if factory == nil {
+		p.errorf(e.key, path, "remote fragments are not enabled in this program")
+		return
+	}
+	if bad {
+		return
+	}
+	s, err := factory(name, rc, local)
+	if err != nil {
+		p.errorf(urlNode, join(path, "url"), "%s", strings.TrimPrefix(err.Error(), "remote: "))
+		return
+	}
+	specs[name] = s
+	if fr := frags[name]; fr != nil {
+		fr.Spec = s
+		return
+	}
+	frags[name] = &composer.Fragment{
+		Spec:     s,
+		Settings: s.Defaults,
+		Origin: map[string]string{
+			"timeout": OriginCode, "fresh": OriginCode, "stale": OriginCode,
+			"fallback": OriginCode, "primary": OriginCode, "disabled": OriginCode,
+		},
+	}
+}
+
+func declared(entries []entry, name string) bool {
+	for _, e := range entries {
+		if e.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteParams reads the params of a remote section: a list of
+// {name, required, default, pattern, values, max_len, doc}.
+func (p *parser) remoteParams(n *yaml.Node, path string) ([]composer.ParamSpec, bool) {
+	out := []composer.ParamSpec{}
+	good := true
+	seen := map[string]bool{}
+	for i, pn := range p.items(n, path) {
+		ipath := index(path, i)
+		f := p.fields(pn, ipath, "name", "required", "default", "pattern", "values", "max_len", "doc")
+		if pn.Kind != yaml.MappingNode {
+			good = false
+			continue
+		}
+		var ps composer.ParamSpec
+		if v, vn, ok := p.required(pn, f, ipath, "name"); ok {
+			ps.Name = v
+			switch {
+			case !identifier.MatchString(v):
+				p.errorf(vn, join(ipath, "name"), "invalid param name %q: want lowercase letters, digits, '-' or '_', starting with a letter", v)
+				good = false
+			case seen[v]:
+				p.errorf(vn, join(ipath, "name"), "param %q declared twice", v)
+				good = false
+			}
+			seen[v] = true
+		} else {
+			good = false
+		}
+		if e, ok := f["required"]; ok {
+			v, ok := p.boolean(e.val, join(ipath, "required"))
+			ps.Required, good = v, good && ok
+		}
+		if e, ok := f["default"]; ok {
+			v, ok := p.str(e.val, join(ipath, "default"))
+			ps.Default, good = v, good && ok
+		}
+		if e, ok := f["doc"]; ok {
+			v, ok := p.str(e.val, join(ipath, "doc"))
+			ps.Doc, good = v, good && ok
+		}
+		if e, ok := f["pattern"]; ok {
+			v, ok := p.str(e.val, join(ipath, "pattern"))
+			if ok && v != "" {
+				if _, err := composer.CompilePattern(v); err != nil {
+					p.errorf(e.val, join(ipath, "pattern"), "invalid pattern: %v", err)
+					ok = false
+				}
+			}
+			ps.Pattern, good = v, good && ok
+		}
+		if e, ok := f["values"]; ok {
+			for j, vn := range p.items(e.val, join(ipath, "values")) {
+				v, ok := p.str(vn, index(join(ipath, "values"), j))
+				ps.Values, good = append(ps.Values, v), good && ok
+			}
+		}
+		if e, ok := f["max_len"]; ok {
+			v, ok := p.integer(e.val, join(ipath, "max_len"), 1, maxParamLen)
+			ps.MaxLen, good = v, good && ok
+		}
+		out = append(out, ps)
+	}
+	return out, good
+}

@@ -1,0 +1,135 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer"
+)
+
+// fakeRemote stands in for remote.Client.Spec: it builds a Spec the way
+// the real factory does, and fails on a URL containing "bad".
+func fakeRemote(name string, rc RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
+	if strings.Contains(rc.URL, "bad") {
+		return nil, errors.New("remote: url " + fmt.Sprintf("%q", rc.URL) + ": want an absolute http:// or https:// URL")
+	}
+	s := &composer.Spec{Name: name, Defaults: composer.Settings{Timeout: 100 * time.Millisecond}, Source: "remote: " + rc.URL,
+		Render: func(context.Context, composer.Params) (templ.Component, error) { return nil, nil }}
+	if local != nil {
+		s.Params, s.Defaults, s.Includes = local.Params, local.Defaults, local.Includes
+	}
+	if rc.Params != nil {
+		s.Params = rc.Params
+	}
+	if rc.Includes != nil {
+		s.Includes = rc.Includes
+	}
+	return s, nil
+}
+
+func remoteRegistry() Registry {
+	reg := testRegistry()
+	reg.Remote = fakeRemote
+	return reg
+}
+
+func TestParseRemote(t *testing.T) {
+	src := `fragments:
+  score:
+    remote:
+      url: "http://127.0.0.1:9101/fragments/score?match={match}"
+    timeout: 80ms
+  weather:
+    remote:
+      url: "http://127.0.0.1:9102/weather/{city}"
+      params:
+        - {name: city, required: true, pattern: "[a-z-]+", max_len: 32, doc: A city.}
+        - {name: units, values: [c, f], default: c}
+      includes: [score]
+pages:
+  - name: p
+    path: /w/{city}
+    layout: front
+    includes:
+      - {fragment: weather, slot: a, params: {city: "{route.city}"}}
+      - {fragment: score, slot: a, params: {match: m1}}
+`
+	site, err := Parse("site.yaml", []byte(src), remoteRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := site.Fragments["score"]
+	if score.Spec.Source != "remote: http://127.0.0.1:9101/fragments/score?match={match}" {
+		t.Errorf("score was not replaced: %+v", score.Spec)
+	}
+	if score.Settings.Timeout != 80*time.Millisecond || score.Origin["timeout"] != OriginFile || score.Origin["fresh"] != OriginCode {
+		t.Errorf("score settings %+v %v", score.Settings, score.Origin)
+	}
+	if score.Spec.Param("match") == nil || !score.Spec.Param("match").Required {
+		t.Errorf("score params not taken from the registered Spec: %+v", score.Spec.Params)
+	}
+	w := site.Fragments["weather"]
+	if w == nil {
+		t.Fatal("weather was not added")
+	}
+	wantParams := []composer.ParamSpec{
+		{Name: "city", Required: true, Pattern: "[a-z-]+", MaxLen: 32, Doc: "A city."},
+		{Name: "units", Values: []string{"c", "f"}, Default: "c"},
+	}
+	if !reflect.DeepEqual(w.Spec.Params, wantParams) || !reflect.DeepEqual(w.Spec.Includes, []string{"score"}) {
+		t.Errorf("weather spec: %+v", w.Spec)
+	}
+	if w.Settings.Timeout != 100*time.Millisecond || len(w.Origin) != 6 {
+		t.Errorf("weather settings %+v %v", w.Settings, w.Origin)
+	}
+}
+
+func TestParseRemoteInvalid(t *testing.T) {
+	frag := func(body string) string { return "fragments:\n  score:\n    remote:\n" + body }
+	tests := []struct {
+		name  string
+		reg   Registry
+		yaml  string
+		line  int
+		field string
+		msg   string
+	}{
+		{"not enabled", testRegistry(), frag("      url: http://h/x\n"), 3, "fragments.score.remote", "not enabled"},
+		{"url missing", remoteRegistry(), frag("      includes: []\n"), 4, "fragments.score.remote.url", "required field is missing"},
+		{"url refused", remoteRegistry(), frag("      url: http://bad/x\n"), 4, "fragments.score.remote.url", "want an absolute http"},
+		{"unknown field", remoteRegistry(), frag("      url: http://h/x\n      headers: {}\n"), 5, "fragments.score.remote.headers", "unknown field"},
+		{"include unknown", remoteRegistry(), frag("      url: http://h/x\n      includes: [nva]\n"), 5, "fragments.score.remote.includes[0]", `unknown fragment "nva"`},
+		{"param name", remoteRegistry(), frag("      url: http://h/x\n      params: [{name: Match}]\n"), 5, "fragments.score.remote.params[0].name", "invalid param name"},
+		{"param twice", remoteRegistry(), frag("      url: http://h/x\n      params: [{name: a}, {name: a}]\n"), 5, "fragments.score.remote.params[1].name", "declared twice"},
+		{"param pattern", remoteRegistry(), frag("      url: http://h/x\n      params: [{name: a, pattern: '[a-'}]\n"), 5, "fragments.score.remote.params[0].pattern", "invalid pattern"},
+		{"param max_len", remoteRegistry(), frag("      url: http://h/x\n      params: [{name: a, max_len: 0}]\n"), 5, "fragments.score.remote.params[0].max_len", "out of range"},
+		{"new without params", remoteRegistry(), "fragments:\n  ghost:\n    remote: {url: 'http://h/{id}'}\n", 3, "fragments.ghost.remote.params", "must be declared"},
+		{"page uses remote params", remoteRegistry(),
+			"fragments:\n  ghost:\n    remote: {url: 'http://h/{id}', params: [{name: id, pattern: 'g[0-9]'}]}\n" +
+				page("/", "      - {fragment: ghost, slot: a, params: {id: x}}\n"), 9, "pages[0].includes[0].params.id", "does not match its pattern"},
+		{"cycle", remoteRegistry(), frag("      url: http://h/x\n      includes: [story]\n"), 0, "fragments", "include cycle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			site, err := Parse("site.yaml", []byte(tt.yaml), tt.reg)
+			if err == nil || site != nil {
+				t.Fatalf("Parse = %v, %v; want an error", site, err)
+			}
+			var list List
+			if !errors.As(err, &list) || len(list) != 1 {
+				t.Fatalf("want exactly one error, got:\n%v", err)
+			}
+			e := list[0]
+			if e.Line != tt.line || e.Field != tt.field || !strings.Contains(e.Msg, tt.msg) {
+				t.Errorf("got  %s (line %d, field %q)\nwant line %d, field %q, message containing %q", e, e.Line, e.Field, tt.line, tt.field, tt.msg)
+			}
+		})
+	}
+}

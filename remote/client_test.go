@@ -1,0 +1,315 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer"
+)
+
+func newClient(t *testing.T, o Options) *Client {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c := New(o)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestFetchOK(t *testing.T) {
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=30, stale-while-revalidate=60, stale-if-error=600")
+		w.Header().Add("Link", `<https://cdn.example/score.css>; rel="stylesheet", <score.js>; rel="fragment-script"`)
+		w.Header().Add("Link", `</static/a.css>; rel=preload; as=style`)
+		_, _ = w.Write([]byte(`<li>2–1 <bs-include fragment="x"></bs-include></li>`))
+	}))
+	defer srv.Close()
+	c := newClient(t, Options{})
+	raw, err := c.Fetch(context.Background(), srv.URL+"/fragments/score?match=m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw.HTML) != `<li>2–1 <bs-include fragment="x"></bs-include></li>` {
+		t.Errorf("HTML = %q", raw.HTML)
+	}
+	if !raw.HasFreshness || raw.Fresh != 30*time.Second || raw.Stale != 600*time.Second {
+		t.Errorf("freshness = %v %v %v", raw.HasFreshness, raw.Fresh, raw.Stale)
+	}
+	want := []string{"https://cdn.example/score.css", srv.URL + "/fragments/score.js", "/static/a.css"}
+	if strings.Join(raw.Assets, " ") != strings.Join(want, " ") {
+		t.Errorf("assets = %q, want %q", raw.Assets, want)
+	}
+	if got.Get("Accept") != "text/html" || got.Get("User-Agent") != "broadsheet-composer" || got.Get("Cookie") != "" || got.Get("Authorization") != "" {
+		t.Errorf("request headers = %v", got)
+	}
+	st := c.Stats()
+	if len(st) != 1 || st[0].Requests != 1 || st[0].OK != 1 || st[0].Breaker != "closed" {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestFetchHostile checks that each hostile response fails its fetch with
+// the right kind, is counted, and never yields its body.
+func TestFetchHostile(t *testing.T) {
+	const max = 4 << 10
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		kind    Kind
+		status  int
+	}{
+		{"huge body", func(w http.ResponseWriter, r *http.Request) {
+			chunk := []byte(strings.Repeat("<p>x</p>", 1024))
+			for i := 0; i < 1<<12 && r.Context().Err() == nil; i++ { // 32 MiB unless stopped
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		}, KindOversized, 0},
+		{"huge declared length", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000000000")
+			_, _ = w.Write([]byte("<p>"))
+		}, KindOversized, 0},
+		{"slow drip", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(200)
+			for {
+				if _, err := w.Write([]byte("x")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}, KindTimeout, 0},
+		{"slow headers", func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+		}, KindTimeout, 0},
+		{"invalid utf-8", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("<p>\xff\xfe</p>"))
+		}, KindInvalidUTF8, 0},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+		}, KindRedirect, http.StatusFound},
+		{"500 with an error page", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(500)
+			_, _ = w.Write([]byte("<h1>Internal Server Error</h1><pre>secret stack trace</pre>"))
+		}, KindStatus, 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			c := newClient(t, Options{MaxBodyBytes: max})
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			raw, err := c.Fetch(ctx, srv.URL+"/f")
+			if raw != nil {
+				t.Errorf("got a result: %q", raw.HTML)
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != tt.kind || e.Status != tt.status {
+				t.Fatalf("err = %v, want kind %s status %d", err, tt.kind, tt.status)
+			}
+			if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "169.254") {
+				t.Errorf("error text leaks the response: %v", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			st := c.Stats()[0]
+			if st.Requests != 1 || st.Errors[tt.kind.String()] != 1 || st.OK != 0 {
+				t.Errorf("stats = %+v", st)
+			}
+		})
+	}
+}
+
+func TestFetchNotFound(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	_, err := newClient(t, Options{}).Fetch(context.Background(), srv.URL)
+	if !errors.Is(err, composer.ErrNotFound) {
+		t.Errorf("err = %v, want composer.ErrNotFound", err)
+	}
+}
+
+func TestBreaker(t *testing.T) {
+	var calls atomic.Int64
+	var healthy atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if !healthy.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	c := newClient(t, Options{BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond})
+	for range 3 {
+		if _, err := c.Fetch(context.Background(), srv.URL); err == nil {
+			t.Fatal("want an error")
+		}
+	}
+	// Open: fails fast without calling the host.
+	for range 10 {
+		_, err := c.Fetch(context.Background(), srv.URL)
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindBreakerOpen {
+			t.Fatalf("err = %v, want breaker_open", err)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("host called %d times, want 3", n)
+	}
+	// A 4xx is the host answering: it does not count as a failure, but
+	// here the breaker is open anyway. Recover after the open period.
+	healthy.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.Fetch(context.Background(), srv.URL); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("breaker never closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := c.Stats()[0]; st.Breaker != "closed" || st.Errors["breaker_open"] < 10 || st.Errors["status"] != 3 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestBreakerIgnoresClientErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(400)
+	}))
+	defer srv.Close()
+	c := newClient(t, Options{BreakerFailures: 2})
+	for range 5 {
+		_, _ = c.Fetch(context.Background(), srv.URL)
+	}
+	if st := c.Stats()[0]; st.Breaker != "closed" || st.Errors["status"] != 5 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestInFlightLimit(t *testing.T) {
+	var now, peak atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := now.Add(1)
+		defer now.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	c := newClient(t, Options{MaxConnsPerHost: 8, MaxInFlightPerHost: 3})
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = c.Fetch(context.Background(), srv.URL)
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for peak.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for a fourth, which must not come
+	if p := peak.Load(); p != 3 {
+		t.Errorf("peak in flight = %d, want 3", p)
+	}
+	close(release)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	// A waiter whose deadline passes while waiting gives up.
+	block := make(chan struct{})
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv2.Close()
+	defer close(block)
+	c2 := newClient(t, Options{MaxInFlightPerHost: 1})
+	go func() { _, _ = c2.Fetch(context.Background(), srv2.URL) }()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c2.Fetch(ctx, srv2.URL)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindTimeout {
+		t.Errorf("err = %v, want a timeout waiting for a slot", err)
+	}
+}
+
+func TestSpecRender(t *testing.T) {
+	var gotURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotURL = r.URL.RequestURI()
+		_, _ = w.Write([]byte("<p>" + r.URL.Query().Get("q") + "</p>"))
+	}))
+	defer srv.Close()
+	c := newClient(t, Options{})
+	local := &composer.Spec{Name: "story", Params: []composer.ParamSpec{{Name: "id", Required: true}, {Name: "q"}},
+		Defaults: composer.Settings{Timeout: time.Second, Fresh: time.Minute}, Version: "7", Assets: []string{"/static/s.css"},
+		Render: func(context.Context, composer.Params) (templ.Component, error) { panic("local called") }}
+	s, err := c.Spec(Config{Name: "story", URL: srv.URL + "/story/{id}?q={q}", Local: local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version != "7" || s.Defaults != local.Defaults || len(s.Assets) != 1 || len(s.Params) != 2 {
+		t.Errorf("spec = %+v", s)
+	}
+	p, err := composer.NewParams(s, map[string]string{"id": "a/b", "q": "x&y=z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := s.Render(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw := comp.(*composer.Raw); string(raw.HTML) != "<p>x&amp;y=z</p>" && string(raw.HTML) != "<p>x&y=z</p>" {
+		t.Errorf("HTML = %q", raw.HTML)
+	}
+	if gotURL != "/story/a%2Fb?q=x%26y%3Dz" {
+		t.Errorf("URL = %q", gotURL)
+	}
+	if _, err := c.Spec(Config{Name: "ghost", URL: srv.URL + "/{id}"}); err == nil {
+		t.Error("a placeholder without a declared param was accepted")
+	}
+}

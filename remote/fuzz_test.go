@@ -1,0 +1,86 @@
+package remote
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/broadsheet/broadsheet/composer"
+)
+
+// FuzzCacheControl checks that the parser never panics and never returns
+// negative or uncapped lifetimes.
+func FuzzCacheControl(f *testing.F) {
+	f.Fuzz(func(t *testing.T, cc, age string) {
+		fr := ParseCacheControl([]string{cc}, age)
+		if fr.Fresh < 0 || fr.Stale < 0 || fr.Fresh > maxAge || fr.Stale > maxAge {
+			t.Fatalf("ParseCacheControl(%q, %q) = %+v", cc, age, fr)
+		}
+		if !fr.Known && (fr.Fresh != 0 || fr.Stale != 0) {
+			t.Fatalf("unknown freshness with times: %+v", fr)
+		}
+	})
+}
+
+// FuzzLink checks that every asset the parser returns is valid, of the
+// kind its extension says, and listed once.
+func FuzzLink(f *testing.F) {
+	base, _ := url.Parse("http://frag.example:9101/fragments/x?a=1")
+	f.Fuzz(func(t *testing.T, link string) {
+		got := ParseLink([]string{link}, base)
+		if len(got) > maxAssets {
+			t.Fatalf("%d assets", len(got))
+		}
+		seen := map[string]bool{}
+		for _, a := range got {
+			if !composer.ValidAsset(a) || seen[a] {
+				t.Fatalf("ParseLink(%q) returned %q", link, a)
+			}
+			seen[a] = true
+		}
+	})
+}
+
+// FuzzExpand checks the template's promise: whatever the param values,
+// the URL keeps the configured scheme, host and path segment count, and
+// its query the configured keys.
+func FuzzExpand(f *testing.F) {
+	const tmpl = "http://frag.example:9101/fragments/{a}/x-{b}?match={a}&b={b}&fixed=1"
+	params := []composer.ParamSpec{{Name: "a", MaxLen: 1 << 10}, {Name: "b", MaxLen: 1 << 10}}
+	spec := &composer.Spec{Name: "t", Params: params}
+	tp, err := ParseTemplate(tmpl, params)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		p, err := composer.NewParams(spec, map[string]string{"a": a, "b": b})
+		if err != nil {
+			return // refused before it could reach a URL
+		}
+		s, err := tp.Expand(p)
+		if err != nil {
+			if err != errDotSegment {
+				t.Fatalf("Expand: %v", err)
+			}
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatalf("Expand(%q, %q) = %q, which does not parse: %v", a, b, s, err)
+		}
+		if u.Scheme != "http" || u.Host != "frag.example:9101" || u.User != nil || u.Fragment != "" {
+			t.Fatalf("Expand(%q, %q) = %q: scheme, host or fragment changed", a, b, s)
+		}
+		segs := strings.Split(u.EscapedPath(), "/")
+		if len(segs) != 4 || segs[1] != "fragments" || !strings.HasPrefix(segs[3], "x-") {
+			t.Fatalf("Expand(%q, %q) = %q: path changed shape", a, b, s)
+		}
+		q := u.Query()
+		if len(q) != 3 || q.Get("match") != p.Get("a") || q.Get("b") != p.Get("b") || q.Get("fixed") != "1" {
+			t.Fatalf("Expand(%q, %q) = %q: query changed shape: %v", a, b, s, q)
+		}
+		if got, _ := url.PathUnescape(segs[2]); got != p.Get("a") {
+			t.Fatalf("Expand(%q, %q) = %q: path value %q", a, b, s, got)
+		}
+	})
+}

@@ -1,0 +1,87 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer"
+)
+
+// DefaultTimeout is the timeout of a remote fragment that replaces no local
+// one, unless the configuration sets it.
+const DefaultTimeout = 100 * time.Millisecond
+
+// Config declares one remote fragment.
+type Config struct {
+	Name string
+	// URL is the template of the fragment's address (see Template).
+	URL string
+	// Params are the fragment's params; nil means Local's.
+	Params []composer.ParamSpec
+	// Includes names the fragments its HTML may include; nil means Local's.
+	Includes []string
+	// Local is the registered fragment of the same name that the remote
+	// one replaces, or nil. Its doc, defaults, version, assets, example,
+	// concurrency bound and per-user flag carry over.
+	Local *composer.Spec
+}
+
+// Spec returns a fragment that fetches cfg.URL, expanded with the
+// include's params, through c. Its Render honours the call's deadline and
+// returns a *composer.Raw: the composer applies the response's freshness
+// unless the configuration sets the fragment's fresh or stale time, and
+// places the response's assets.
+func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
+	s := &composer.Spec{Name: cfg.Name, Version: "1", Defaults: composer.Settings{Timeout: DefaultTimeout}}
+	if l := cfg.Local; l != nil {
+		s.Doc = l.Doc
+		s.Params = l.Params
+		s.Defaults = l.Defaults
+		s.Version = l.Version
+		s.Includes = l.Includes
+		s.MaxConcurrent = l.MaxConcurrent
+		s.PerUser = l.PerUser
+		s.Assets = l.Assets
+		s.Example = l.Example
+	}
+	if cfg.Params != nil {
+		s.Params = cfg.Params
+	}
+	if cfg.Includes != nil {
+		s.Includes = cfg.Includes
+	}
+	s.Params = slices.Clone(s.Params)
+	s.Includes = slices.Clone(s.Includes)
+	if s.Example != nil {
+		if _, err := composer.NewParams(s, s.Example); err != nil {
+			s.Example = nil
+		}
+	}
+	t, err := ParseTemplate(cfg.URL, s.Params)
+	if err != nil {
+		return nil, err
+	}
+	if s.Doc == "" {
+		s.Doc = "Remote fragment."
+	}
+	s.Source = "remote: " + cfg.URL
+	s.Render = func(ctx context.Context, p composer.Params) (templ.Component, error) {
+		u, err := t.Expand(p)
+		if err != nil {
+			return nil, &Error{Host: "?", Kind: KindBadParams, Err: err}
+		}
+		raw, err := c.Fetch(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		return raw, nil
+	}
+	if err := composer.ValidateSpec(s); err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	return s, nil
+}

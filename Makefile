@@ -1,13 +1,23 @@
 # Broadsheet. The README's two commands are `go run ./cmd/composer` and
 # `./scripts/test.sh`; these targets are shortcuts around them.
 
-.PHONY: run test generate bench fmt
+.PHONY: run test generate bench fmt dev new-fragment check-fragments
 
 run: ## serve the demo site on http://127.0.0.1:8080
 	go run ./cmd/composer
 
 test: ## the whole suite, as CI runs it
 	./scripts/test.sh
+
+dev: ## develop fragments: rebuild, restart and reload the browser on save (http://127.0.0.1:7331)
+	go run ./cmd/broadsheet dev
+
+new-fragment: ## scaffold a fragment: make new-fragment NAME=traffic [PARAMS="city=london"]
+	@test -n "$(NAME)" || { echo 'usage: make new-fragment NAME=traffic [PARAMS="city=london road=m25"]'; exit 2; }
+	go run ./cmd/broadsheet new fragment $(NAME) $(foreach p,$(PARAMS),-param $(p))
+
+check-fragments: ## the every-fragment check and the fragments' own tests
+	go run ./cmd/broadsheet check
 
 generate: ## regenerate templ files (commit the result)
 	go tool templ generate
@@ -17,3 +27,7 @@ bench: ## composer benchmarks (figures go in BENCHMARKS.md)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: bench-suite
+bench-suite: ## end-to-end figures for BENCHMARKS.md: every size × state, floor, Redis, medians of 3 runs (~15 min)
+	go run ./cmd/benchsuite -runs 3 -json bench-suite.json -md bench-suite.md

@@ -15,10 +15,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/fragments/fragmenttest"
 )
 
 func TestMain(m *testing.M) {
@@ -98,44 +98,24 @@ func fieldTypes(fl *ast.FieldList) []string {
 	return out
 }
 
-// TestRenderExamples renders every fragment with its example params and
-// checks that it nests only the fragments it declares.
-func TestRenderExamples(t *testing.T) {
-	for _, s := range All() {
-		t.Run(s.Name, func(t *testing.T) {
-			t.Parallel()
-			p, err := composer.NewParams(s, s.Example)
-			if err != nil {
-				t.Fatalf("example params: %v", err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			c, err := s.Render(ctx, p)
-			if err != nil {
-				t.Fatalf("render: %v", err)
-			}
-			var buf bytes.Buffer
-			if err := c.Render(ctx, &buf); err != nil {
-				t.Fatalf("write: %v", err)
-			}
-			if strings.TrimSpace(buf.String()) == "" {
-				t.Fatal("empty HTML")
-			}
-			for _, piece := range composer.SplitIncludes(buf.Bytes()) {
-				if !piece.HasTag {
-					continue
-				}
-				if piece.Err != nil {
-					t.Errorf("malformed include: %v", piece.Err)
-					continue
-				}
-				name, _ := piece.Tag.Get("fragment")
-				if !slices.Contains(s.Includes, name) {
-					t.Errorf("includes %q, which is not in its declared Includes %v", name, s.Includes)
-				}
-			}
-		})
+// TestEveryFragment is the every-fragment check: each registered fragment
+// renders its Example params within its timeout, without error or panic, and
+// nests only the fragments it declares. A new fragment is checked the moment
+// its file is dropped in.
+func TestEveryFragment(t *testing.T) {
+	fragmenttest.CheckAll(t, All())
+}
+
+// specNamed returns the registered Spec of fragment name.
+func specNamed(t testing.TB, name string) *composer.Spec {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	s, ok := registry[name]
+	if !ok {
+		t.Fatalf("no fragment %q is registered", name)
 	}
+	return s
 }
 
 // TestExamplesCoverRequiredParams checks that the explorer can show every
@@ -145,11 +125,6 @@ func TestExamplesCoverRequiredParams(t *testing.T) {
 		for _, ps := range s.Params {
 			if ps.Required && s.Example[ps.Name] == "" {
 				t.Errorf("%s: required param %q has no example", s.Name, ps.Name)
-			}
-		}
-		for _, inc := range s.Includes {
-			if !slices.ContainsFunc(All(), func(o *composer.Spec) bool { return o.Name == inc }) {
-				t.Errorf("%s: includes unknown fragment %q", s.Name, inc)
 			}
 		}
 	}
@@ -165,13 +140,9 @@ func TestNotFound(t *testing.T) {
 		{"forecast", "city", "atlantis"},
 		{"score", "match", "m99999"},
 	}
-	specs := map[string]*composer.Spec{}
-	for _, s := range All() {
-		specs[s.Name] = s
-	}
 	for _, c := range cases {
 		t.Run(c.fragment, func(t *testing.T) {
-			s := specs[c.fragment]
+			s := specNamed(t, c.fragment)
 			p, err := composer.NewParams(s, map[string]string{c.param: c.value})
 			if err != nil {
 				t.Fatal(err)
@@ -202,11 +173,7 @@ func TestHonoursContext(t *testing.T) {
 // TestScoreboardSizes checks the page-sized scoreboard: one include per
 // match, capped at the number of matches.
 func TestScoreboardSizes(t *testing.T) {
-	specs := map[string]*composer.Spec{}
-	for _, s := range All() {
-		specs[s.Name] = s
-	}
-	s := specs["scoreboard"]
+	s := specNamed(t, "scoreboard")
 	for _, c := range []struct {
 		raw  map[string]string
 		want int

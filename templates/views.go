@@ -26,9 +26,13 @@ type FragmentRow struct {
 	Fallback              string // shown as text, never rendered as HTML
 	Primary, Disabled     bool
 	// Origin maps a setting name (timeout, fresh, stale, fallback, primary,
-	// disabled) to where its value came from: "code" or "site.yaml".
+	// disabled) to where its value came from: "code", "site.yaml" or
+	// "live".
 	Origin   map[string]string
 	Includes []string
+	// Live holds the fragment's figures over the rolling window; nil when
+	// the server has no observer.
+	Live *LiveStats
 }
 
 // ParamRow is one declared param of a fragment.

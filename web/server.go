@@ -1,12 +1,18 @@
 // Package web is Broadsheet's HTTP surface: the routes of the configured
-// pages, the page and fragment indexes, health and static files.
+// pages, the page index and fragment explorer, live tuning (the admin
+// page), /metrics, pprof, health and static files.
+//
+// Two handlers: the Server itself (public pages, explorer, and — unless
+// Options.SeparateAdmin — the admin page and /metrics) and AdminHandler
+// (admin page, /metrics and pprof, for a separate listener).
 package web
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
-	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,7 +22,9 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
+	"github.com/broadsheet/broadsheet/tuning"
 	"github.com/broadsheet/broadsheet/web/static"
 )
 
@@ -25,22 +33,58 @@ import (
 type Server struct {
 	comp   *composer.Composer
 	log    *slog.Logger
+	opts   Options
 	router atomic.Pointer[chi.Mux]
+	admin  http.Handler // the /_/admin subtree
 	ready  atomic.Bool
 }
 
-// New returns a Server for comp's current site.
+// Options are what a Server serves beside pages. The zero value serves
+// pages, the page index and the explorer without live figures; no admin
+// page, no /metrics, no pprof.
+type Options struct {
+	Logger *slog.Logger
+	// Stats is the composer's Observer; the explorer shows its figures and
+	// Reload tells it of every new Site.
+	Stats *metrics.Observer
+	// Tuner makes live changes; the admin page needs it.
+	Tuner *tuning.Manager
+	// Shared says the Tuner's Store reaches every instance (Redis).
+	Shared bool
+	// Redis, when the composer has a shared tier, is shown on the admin page.
+	Redis metrics.StoreStats
+	// AdminToken turns the admin page on. Empty: /_/admin answers 404.
+	AdminToken string
+	// SeparateAdmin serves the admin page and /metrics only from
+	// AdminHandler (a listener of their own), not from the Server.
+	SeparateAdmin bool
+	// Metrics serves /metrics (on the admin listener when SeparateAdmin).
+	Metrics http.Handler
+}
+
+// New returns a Server for comp's current site, with no admin page and no
+// metrics.
 func New(comp *composer.Composer, log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.Default()
+	return NewWithOptions(comp, Options{Logger: log})
+}
+
+// NewWithOptions returns a Server for comp's current site.
+func NewWithOptions(comp *composer.Composer, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	s := &Server{comp: comp, log: log}
+	s := &Server{comp: comp, log: opts.Logger, opts: opts}
+	s.admin = s.adminRoutes()
 	s.router.Store(s.routes(comp.Site()))
 	return s
 }
 
 // Reload makes site the configuration in force for every later request.
+// Calls must not overlap (the tuning.Manager serialises them).
 func (s *Server) Reload(site *composer.Site) {
+	if s.opts.Stats != nil {
+		s.opts.Stats.SetSite(site) // before the first include of a new fragment
+	}
 	s.comp.SetSite(site)
 	s.router.Store(s.routes(site))
 }
@@ -60,11 +104,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
+	r.Use(s.accessLog)
 	r.Use(s.recoverer)
 	r.Use(middleware.GetHead)
 	r.Get("/healthz", s.healthz)
 	r.Get("/_/pages", s.pagesIndex)
 	r.Get("/_/fragments", s.fragmentsIndex)
+	r.Get("/_/fragments/{name}", s.fragmentPage)
+	r.Get("/_/fragments/{name}/render", s.renderAlone)
+	if !s.opts.SeparateAdmin {
+		r.Mount("/_/admin", s.admin)
+		if s.opts.Metrics != nil {
+			r.Handle("/metrics", s.opts.Metrics)
+		}
+	}
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
 	for _, p := range site.Pages {
 		r.Get(p.Path, s.page(p))
@@ -160,42 +213,27 @@ func exampleURL(site *composer.Site, p *composer.Page) string {
 	return path
 }
 
-func (s *Server) fragmentsIndex(w http.ResponseWriter, r *http.Request) {
-	site := s.comp.Site()
-	rows := make([]templates.FragmentRow, 0, len(site.Fragments))
-	for _, name := range site.FragmentNames() {
-		rows = append(rows, fragmentRow(site.Fragments[name]))
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
-	s.render(w, r, templates.FragmentsIndex(rows))
-}
-
-func fragmentRow(f *composer.Fragment) templates.FragmentRow {
-	row := templates.FragmentRow{
-		Name:     f.Spec.Name,
-		Doc:      f.Spec.Doc,
-		Source:   f.Spec.Source,
-		Timeout:  f.Settings.Timeout.String(),
-		Fresh:    f.Settings.Fresh.String(),
-		Stale:    f.Settings.Stale.String(),
-		Fallback: f.Settings.Fallback,
-		Primary:  f.Settings.Primary,
-		Disabled: f.Settings.Disabled,
-		Origin:   f.Origin,
-		Includes: f.Spec.Includes,
-	}
-	for _, p := range f.Spec.Params {
-		row.Params = append(row.Params, templates.ParamRow{Name: p.Name, Pattern: p.Pattern, Default: p.Default, Doc: p.Doc, Required: p.Required, Values: p.Values})
-	}
-	return row
-}
-
 func (s *Server) render(w http.ResponseWriter, r *http.Request, c templ.Component) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if err := c.Render(r.Context(), w); err != nil {
-		s.log.Warn("web: render failed", "path", r.URL.Path, "err", err)
+	s.renderStatus(w, r, http.StatusOK, c)
+}
+
+// renderStatus renders a tool page into a buffer, so that a failure is a
+// readable 500 rather than half a page, and so that Server-Timing can say
+// how long it took.
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	t0 := time.Now()
+	var buf bytes.Buffer
+	if err := c.Render(r.Context(), &buf); err != nil {
+		Logger(r.Context()).Error("web: render failed", "path", r.URL.Path, "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError, "This page could not be rendered.")
+		return
 	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Server-Timing", "render;dur="+strconv.FormatFloat(float64(time.Since(t0).Microseconds())/1000, 'f', 2, 64))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
@@ -216,10 +254,13 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("web: handler panicked", "path", r.URL.Path, "panic", v, "request_id", middleware.GetReqID(r.Context()))
+				Logger(r.Context()).Error("web: handler panicked", "path", r.URL.Path, "panic", v)
 				s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side.")
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Site returns the configuration in force.
+func (s *Server) Site() *composer.Site { return s.comp.Site() }

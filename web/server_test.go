@@ -3,6 +3,7 @@ package web_test
 import (
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,7 +52,7 @@ func demo(t *testing.T) (*httptest.Server, *composer.Site) {
 		f.Settings.Timeout = 5 * time.Second
 	}
 	comp := composer.New(site, composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage})
-	srv := web.New(comp, nil)
+	srv := web.New(comp, slog.New(slog.DiscardHandler))
 	srv.SetReady(true)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
@@ -257,7 +258,7 @@ var (
 	phaseRE  = regexp.MustCompile(`<dd>[0-9.]+ ms</dd>`)
 	slowRE   = regexp.MustCompile(`<ol class="bs-debug-slowest">.*?</ol>`)
 	sumRE    = regexp.MustCompile(`includes · [0-9.]+ ms`)
-	sourceRE = regexp.MustCompile(`/[^"<>]*/fragments/`)
+	sourceRE = regexp.MustCompile(`<code>/[^"<>]*/fragments/`)
 )
 
 func maskTimings(s string) string {
@@ -265,5 +266,5 @@ func maskTimings(s string) string {
 	s = phaseRE.ReplaceAllString(s, `<dd>X ms</dd>`)
 	s = slowRE.ReplaceAllString(s, `<ol class="bs-debug-slowest">(timing-dependent)</ol>`)
 	s = sumRE.ReplaceAllString(s, `includes · X ms`)
-	return sourceRE.ReplaceAllString(s, `fragments/`)
+	return sourceRE.ReplaceAllString(s, `<code>fragments/`)
 }

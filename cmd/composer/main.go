@@ -1,6 +1,8 @@
 // Command composer serves Broadsheet's pages.
 //
 //	go run ./cmd/composer [-addr 127.0.0.1:8080] [-config site.yaml]
+//	    [-redis redis://127.0.0.1:6379/0] [-admin-token T] [-admin-addr 127.0.0.1:9090]
+//	    [-otlp-endpoint http://127.0.0.1:4318]
 //
 // Every flag can also be set from the environment as BROADSHEET_ and the
 // flag's name in upper case with '-' as '_' (BROADSHEET_ADDR,
@@ -8,16 +10,18 @@
 // wins. Without -config the composer serves the demo site built into the
 // binary; with it, the file is watched and reloaded on change (a bad reload
 // keeps the last good configuration and logs why).
+//
+// Live tuning (/_/admin) is off unless -admin-token is set. With
+// -admin-addr, the admin page, /metrics and pprof are served on that
+// address only; without it, /_/admin and /metrics are on the public
+// address and pprof is not served at all.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -33,7 +37,10 @@ import (
 	"github.com/broadsheet/broadsheet/config"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/metrics"
+	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
+	"github.com/broadsheet/broadsheet/tuning"
 	"github.com/broadsheet/broadsheet/web"
 )
 
@@ -55,6 +62,10 @@ type options struct {
 	feedSlow    int
 	feedSlowFor time.Duration
 	feedHang    int
+	remoteConns int
+	adminToken  string
+	adminAddr   string
+	otlp        string
 }
 
 // flagNames lists the composer's flags.
@@ -89,6 +100,10 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.IntVar(&o.feedSlow, "feed-slow-every", 50, "demo feed: one call in N is slow (0: never)")
 	fs.DurationVar(&o.feedSlowFor, "feed-slow-latency", 120*time.Millisecond, "demo feed: extra latency of a slow call")
 	fs.IntVar(&o.feedHang, "feed-hang-every", 0, "demo feed: one call in N hangs until its timeout (0: never)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "token that turns on live tuning at /_/admin (empty: admin off)")
+	fs.StringVar(&o.adminAddr, "admin-addr", "", "separate listen address for /_/admin, /metrics and pprof; bind it to a private interface (empty: admin and /metrics on -addr, no pprof)")
+	fs.StringVar(&o.otlp, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318 (empty: tracing off)")
+	fs.IntVar(&o.remoteConns, "remote-max-conns-per-host", 1024, "remote fragments: connections (and requests in flight) per fragment service")
 	return fs, o
 }
 
@@ -124,6 +139,9 @@ func run(args []string) error {
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
+	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log})
+	defer rc.Close()
+	reg.Remote = remoteFactory(rc)
 	var site *composer.Site
 	if o.config == "" {
 		site, err = config.Parse("site.yaml (built in)", broadsheet.DefaultSite, reg)
@@ -137,35 +155,69 @@ func run(args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
+	obs := metrics.New(site, metrics.Options{})
 	copts := composer.Options{
 		L1Bytes:   l1Bytes(o.l1MB),
 		Layouts:   reg.Layouts,
 		ErrorPage: templates.ErrorPage,
 		Logger:    log,
+		Observer:  obs,
 	}
-	var client redis.UniversalClient
+	var (
+		client redis.UniversalClient
+		store  *redisstore.Store
+	)
 	if o.redis != "" {
 		client, err = redisstore.NewClient(o.redis)
 		if err != nil {
 			return fmt.Errorf("-redis: %w", err)
 		}
 		defer client.Close()
-		copts.Store = redisstore.New(client, redisstore.Options{})
+		store = redisstore.New(client, redisstore.Options{})
+		copts.Store = store
 	}
+	shutdownTracing, err := setupTracing(ctx, o.otlp, client)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = shutdownTracing(sctx)
+	}()
 	comp := composer.New(site, copts)
 	defer comp.Close()
+
+	var tstore tuning.Store = &tuning.Memory{}
+	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != ""}
 	if client != nil {
 		sub := redisstore.Attach(ctx, comp, client, log)
 		defer sub.Close()
+		tstore = tuning.NewRedis(client, log)
+		wopts.Shared, wopts.Redis = true, store
 		log.Info("cache: in-process tier, then Redis", "l1_mb", o.l1MB, "redis", redactURL(o.redis))
 	} else {
 		log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)
 	}
+	var statsStore metrics.StoreStats
+	if store != nil {
+		statsStore = store
+	}
+	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, log); err != nil {
+		return err
+	}
 
-	srv := web.New(comp, log)
+	// The Manager puts base config + live overrides in force through
+	// srv.Reload; srv shows the Manager's state on the admin page.
+	var srv *web.Server
+	tuner := tuning.NewManager(site, tstore, func(s *composer.Site) { srv.Reload(s) }, log)
+	wopts.Tuner = tuner
+	srv = web.NewWithOptions(comp, wopts)
+	stopTuning := tuner.Start(ctx)
+	defer stopTuning()
 	if o.config != "" {
 		stop, err := config.Watch(o.config, reg, func(s *composer.Site) {
-			srv.Reload(s)
+			tuner.SetBase(s)
 			log.Info("config: reloaded", "file", o.config, "pages", len(s.Pages))
 		}, func(err error) {
 			log.Error("config: reload refused, keeping the last good configuration", "err", err)
@@ -175,36 +227,52 @@ func run(args []string) error {
 		}
 		defer stop()
 	}
+	if o.adminToken == "" {
+		log.Info("admin: off (no -admin-token)")
+	}
+	return serve(ctx, o, srv, log)
+}
 
-	ln, err := net.Listen("tcp", o.addr)
+// serve runs the public listener (and the admin one, with -admin-addr)
+// until ctx ends, then shuts them down gracefully.
+func serve(ctx context.Context, o *options, srv *web.Server, log *slog.Logger) error {
+	public, err := newListener("public", o.addr, traced(srv, o.otlp != ""), log)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	listeners := []*listener{public}
+	if o.adminAddr != "" {
+		admin, err := newListener("admin", o.adminAddr, srv.AdminHandler(), log)
+		if err != nil {
+			public.ln.Close()
+			return err
+		}
+		listeners = append(listeners, admin)
+		log.Info("admin: serving /_/admin, /metrics and /debug/pprof", "addr", "http://"+admin.ln.Addr().String())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		l.serve(errc)
+	}
 	srv.SetReady(true)
-	log.Info("composer: serving", "addr", "http://"+ln.Addr().String(), "config", site.Source, "pages", len(site.Pages), "fragments", len(site.Fragments))
+	site := srv.Site()
+	log.Info("composer: serving", "addr", "http://"+public.ln.Addr().String(), "config", site.Source, "pages", len(site.Pages), "fragments", len(site.Fragments))
 
+	var runErr error
 	select {
-	case err := <-errc:
-		return err
+	case runErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("composer: shutting down")
 	srv.SetReady(false)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, l := range listeners {
+		if err := l.shutdown(sctx); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
-	return nil
+	return runErr
 }
 
 // redactURL drops the password from a Redis URL for logs.
@@ -236,4 +304,11 @@ func newLogger(format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, ho)), nil
 	}
 	return nil, fmt.Errorf("-log-format: want text or json, got %q", format)
+}
+
+// remoteFactory builds the Spec of a fragment site.yaml declares remote.
+func remoteFactory(c *remote.Client) config.RemoteFactory {
+	return func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
+		return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local})
+	}
 }

@@ -1,0 +1,357 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/templates"
+	"github.com/broadsheet/broadsheet/tuning"
+)
+
+// Live tuning, under /_/admin:
+//
+//	GET  /_/admin                          the admin page (401 and a login form without credentials)
+//	POST /_/admin/login                    token=… → session cookie, 303 to /_/admin
+//	POST /_/admin/logout                   drops the cookie
+//	POST /_/admin/fragments/{name}         timeout, fresh, stale, fallback, primary, disabled
+//	POST /_/admin/fragments/{name}/reset   back to site.yaml
+//	POST /_/admin/fragments/{name}/purge   drops the fragment's cache entries everywhere
+//
+// It is off (404) unless Options.AdminToken and Options.Tuner are set.
+// Credentials are the token as "Authorization: Bearer <token>" or the
+// session cookie the login form sets, which holds an HMAC of the token,
+// never the token. Both are compared in constant time. Every POST goes
+// through http.CrossOriginProtection: a cross-site browser request is a
+// 403 whatever its credentials; the cookie is SameSite=Strict besides.
+//
+// A POST to /fragments/{name} changes only the fields it carries. The form
+// sends each checkbox as a hidden "off" followed by the checkbox's "on", and
+// the last value wins.
+
+const (
+	sessionCookie = "bs_admin"
+	maxAdminForm  = 64 << 10
+)
+
+func (s *Server) adminEnabled() bool { return s.opts.AdminToken != "" && s.opts.Tuner != nil }
+
+// adminRoutes is the /_/admin subtree, mounted on the public router or on
+// AdminHandler's.
+func (s *Server) adminRoutes() http.Handler {
+	r := chi.NewRouter()
+	if !s.adminEnabled() {
+		r.HandleFunc("/*", func(w http.ResponseWriter, r *http.Request) {
+			s.errorPage(w, r, http.StatusNotFound, "There is nothing at this address.")
+		})
+		return r
+	}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Logger(r.Context()).Warn("web: cross-origin admin request refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		s.errorPage(w, r, http.StatusForbidden, "Cross-site requests to the admin page are refused.")
+	}))
+	r.Use(cop.Handler)
+	r.Use(noStore)
+	r.Post("/login", s.adminLogin)
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireAdmin)
+		r.Get("/", s.adminPage)
+		r.Post("/logout", s.adminLogout)
+		r.Post("/fragments/{name}", s.adminUpdate)
+		r.Post("/fragments/{name}/reset", s.adminReset)
+		r.Post("/fragments/{name}/purge", s.adminPurge)
+	})
+	return r
+}
+
+// AdminHandler serves the admin page, /metrics and pprof, for a listener
+// of their own (Options.SeparateAdmin). pprof is not token-protected: bind
+// that listener to a private address.
+func (s *Server) AdminHandler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(s.accessLog)
+	r.Use(s.recoverer)
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/_/admin", http.StatusFound)
+	})
+	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
+	r.Mount("/_/admin", s.admin)
+	if s.opts.Metrics != nil {
+		r.Handle("/metrics", s.opts.Metrics)
+	}
+	r.HandleFunc("/debug/pprof/", pprof.Index)
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	r.HandleFunc("/debug/pprof/{profile}", pprof.Index)
+	return r
+}
+
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sessionValue is the cookie's value: an HMAC of a fixed label keyed by the
+// token. It proves the holder knew the token without being the token, and
+// changes when the token does.
+func (s *Server) sessionValue() string {
+	m := hmac.New(sha256.New, []byte(s.opts.AdminToken))
+	m.Write([]byte("broadsheet admin session v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// tokenOK compares given with the admin token in constant time (hashing
+// both first, so that not even the length leaks).
+func (s *Server) tokenOK(given string) bool {
+	a := sha256.Sum256([]byte(given))
+	b := sha256.Sum256([]byte(s.opts.AdminToken))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		return ok && s.tokenOK(tok)
+	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		return subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.sessionValue())) == 1
+	}
+	return false
+}
+
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			msg := ""
+			if r.Header.Get("Authorization") != "" || r.Method != http.MethodGet {
+				msg = "The admin token is missing or wrong."
+			}
+			s.loginPage(w, r, msg)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="broadsheet-admin"`)
+	s.renderStatus(w, r, http.StatusUnauthorized, templates.AdminLogin(msg))
+}
+
+func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
+	if err := r.ParseForm(); err != nil || !s.tokenOK(r.PostForm.Get("token")) {
+		Logger(r.Context()).Warn("web: admin login refused", "remote", r.RemoteAddr)
+		s.loginPage(w, r, "The admin token is wrong.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.sessionValue(), Path: "/_/admin",
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		MaxAge: int((12 * time.Hour).Seconds()),
+	})
+	http.Redirect(w, r, "/_/admin", http.StatusSeeOther)
+}
+
+func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/_/admin", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, "/_/admin", http.StatusSeeOther)
+}
+
+// who names the operator for the change log: the X-Admin-User header (set
+// by an authenticating proxy, or by a script), else "admin".
+func who(r *http.Request) string {
+	u := strings.TrimSpace(r.Header.Get("X-Admin-User"))
+	if u == "" {
+		return "admin"
+	}
+	if len(u) > 64 {
+		u = u[:64]
+	}
+	return u
+}
+
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
+	v := s.adminView(r.Context())
+	if name := r.URL.Query().Get("changed"); name != "" {
+		if _, ok := s.comp.Site().Fragments[name]; ok {
+			v.Flash = "Applied to " + name + "."
+		}
+	}
+	s.render(w, r, templates.AdminPage(v))
+}
+
+func (s *Server) adminView(ctx context.Context) templates.AdminView {
+	site := s.comp.Site()
+	base := s.opts.Tuner.Base()
+	ceilings := budgetCeilings(site)
+	v := templates.AdminView{Shared: s.opts.Shared}
+	if s.opts.Redis != nil {
+		v.Redis = s.opts.Redis.State()
+	}
+	for _, name := range site.FragmentNames() {
+		f := site.Fragments[name]
+		af := templates.AdminFragment{
+			Name:     name,
+			Timeout:  f.Settings.Timeout.String(),
+			Fresh:    f.Settings.Fresh.String(),
+			Stale:    f.Settings.Stale.String(),
+			Fallback: f.Settings.Fallback,
+			Primary:  f.Settings.Primary,
+			Disabled: f.Settings.Disabled,
+			Origin:   f.Origin,
+			Base:     map[string]string{},
+		}
+		if bf := base.Fragments[name]; bf != nil {
+			for _, field := range tuning.Fields {
+				af.Base[field] = tuning.Value(bf.Settings, field)
+			}
+		}
+		for _, o := range f.Origin {
+			af.Live = af.Live || o == tuning.OriginLive
+		}
+		if s.opts.Stats != nil {
+			if snap, ok := s.opts.Stats.Fragment(name); ok {
+				if sug := liveStats(&snap, f.Settings.Timeout, ceilings[name]).Suggested; sug != "" {
+					af.Suggested = sug
+				}
+			}
+		}
+		v.Fragments = append(v.Fragments, af)
+	}
+	for _, c := range s.opts.Tuner.Changes(ctx) {
+		v.Changes = append(v.Changes, templates.ChangeRow{
+			At: c.At.UTC().Format(time.RFC3339), Who: c.Who, Fragment: c.Fragment, Field: c.Field, Old: c.Old, New: c.New,
+		})
+	}
+	return v
+}
+
+// adminFail shows the admin page with an error and status.
+func (s *Server) adminFail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	v := s.adminView(r.Context())
+	v.Error = msg
+	s.renderStatus(w, r, status, templates.AdminPage(v))
+}
+
+func (s *Server) adminUpdate(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	f := s.comp.Site().Fragments[name]
+	if f == nil {
+		s.adminFail(w, r, http.StatusNotFound, fmt.Sprintf("There is no fragment %q.", name))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
+	if err := r.ParseForm(); err != nil {
+		s.adminFail(w, r, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	want, err := formSettings(f.Settings, r)
+	if err != nil {
+		s.adminFail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := s.opts.Tuner.Update(r.Context(), who(r), name, want); err != nil {
+		s.adminError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/_/admin?changed="+name+"#f-"+name, http.StatusSeeOther)
+}
+
+func (s *Server) adminError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, tuning.ErrUnknownFragment):
+		s.adminFail(w, r, http.StatusNotFound, "There is no such fragment.")
+	case errors.Is(err, tuning.ErrInvalid):
+		s.adminFail(w, r, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "tuning: "))
+	default:
+		Logger(r.Context()).Error("web: admin change failed", "err", err)
+		s.adminFail(w, r, http.StatusServiceUnavailable, "The change could not be stored; nothing was changed. Try again.")
+	}
+}
+
+// formSettings returns cur with the fields the form carries replaced.
+func formSettings(cur composer.Settings, r *http.Request) (composer.Settings, error) {
+	want := cur
+	for _, field := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"timeout", &want.Timeout}, {"fresh", &want.Fresh}, {"stale", &want.Stale}} {
+		vs, ok := r.PostForm[field.name]
+		if !ok {
+			continue
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(vs[len(vs)-1]))
+		if err != nil {
+			return cur, fmt.Errorf("%s: %q is not a duration (e.g. 150ms, 2s, 5m)", field.name, vs[len(vs)-1])
+		}
+		*field.dst = d
+	}
+	if vs, ok := r.PostForm["fallback"]; ok {
+		want.Fallback = vs[len(vs)-1]
+	}
+	for _, field := range []struct {
+		name string
+		dst  *bool
+	}{{"primary", &want.Primary}, {"disabled", &want.Disabled}} {
+		vs, ok := r.PostForm[field.name]
+		if !ok {
+			continue
+		}
+		switch v := vs[len(vs)-1]; v {
+		case "on", "true", "1":
+			*field.dst = true
+		case "off", "false", "0", "":
+			*field.dst = false
+		default:
+			return cur, fmt.Errorf("%s: %q is not on or off", field.name, v)
+		}
+	}
+	return want, nil
+}
+
+func (s *Server) adminReset(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if _, err := s.opts.Tuner.Reset(r.Context(), who(r), name); err != nil {
+		s.adminError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/_/admin?changed="+name+"#f-"+name, http.StatusSeeOther)
+}
+
+func (s *Server) adminPurge(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if s.comp.Site().Fragments[name] == nil {
+		s.adminFail(w, r, http.StatusNotFound, fmt.Sprintf("There is no fragment %q.", name))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	gen, err := s.comp.PurgeFragment(ctx, name)
+	if err != nil {
+		Logger(r.Context()).Error("web: purge failed", "fragment", name, "err", err)
+		s.adminFail(w, r, http.StatusServiceUnavailable, "The purge could not be announced; try again.")
+		return
+	}
+	s.opts.Tuner.Record(r.Context(), tuning.Change{At: time.Now(), Who: who(r), Fragment: name, Field: "purge", Old: "", New: fmt.Sprintf("generation %d", gen)})
+	http.Redirect(w, r, "/_/admin?changed="+name+"#f-"+name, http.StatusSeeOther)
+}

@@ -1,0 +1,280 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/metrics"
+	"github.com/broadsheet/broadsheet/templates"
+)
+
+// The fragment explorer is public and read-only: /_/fragments lists every
+// fragment with its settings and live figures, /_/fragments/{name} shows
+// one, and /_/fragments/{name}/render calls it alone with the params of its
+// query string (validated; invalid params are a 400 page naming the
+// problem).
+
+func (s *Server) fragmentsIndex(w http.ResponseWriter, r *http.Request) {
+	site := s.comp.Site()
+	ceilings := budgetCeilings(site)
+	rows := make([]templates.FragmentRow, 0, len(site.Fragments))
+	for _, name := range site.FragmentNames() {
+		rows = append(rows, s.fragmentRow(site.Fragments[name], ceilings[name]))
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	s.render(w, r, templates.FragmentsIndex(rows))
+}
+
+func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration) templates.FragmentRow {
+	row := templates.FragmentRow{
+		Name:     f.Spec.Name,
+		Doc:      f.Spec.Doc,
+		Source:   f.Spec.Source,
+		Timeout:  f.Settings.Timeout.String(),
+		Fresh:    f.Settings.Fresh.String(),
+		Stale:    f.Settings.Stale.String(),
+		Fallback: f.Settings.Fallback,
+		Primary:  f.Settings.Primary,
+		Disabled: f.Settings.Disabled,
+		Origin:   f.Origin,
+		Includes: f.Spec.Includes,
+	}
+	for _, p := range f.Spec.Params {
+		row.Params = append(row.Params, templates.ParamRow{Name: p.Name, Pattern: p.Pattern, Default: p.Default, Doc: p.Doc, Required: p.Required, Values: p.Values})
+	}
+	if s.opts.Stats != nil {
+		if snap, ok := s.opts.Stats.Fragment(f.Spec.Name); ok {
+			row.Live = liveStats(&snap, f.Settings.Timeout, ceiling)
+		}
+	}
+	return row
+}
+
+// liveStats formats a snapshot for the explorer.
+func liveStats(s *metrics.Snapshot, timeout, ceiling time.Duration) *templates.LiveStats {
+	l := &templates.LiveStats{
+		Window:   s.Window.String(),
+		Includes: s.Includes,
+		Calls:    s.Calls,
+		P50:      ms(s.P50), P95: ms(s.P95), P99: ms(s.P99),
+		CallP50: ms(s.CallP50), CallP95: ms(s.CallP95), CallP99: ms(s.CallP99),
+		L1Ratio:    pct(s.L1Ratio()),
+		StoreRatio: pct(s.StoreRatio()),
+		LastErr:    s.LastErr,
+		Ceiling:    ceiling.String(),
+	}
+	if !s.LastErrAt.IsZero() {
+		l.LastErrAt = s.LastErrAt.UTC().Format(time.RFC3339)
+	}
+	for _, o := range composer.Outcomes() {
+		l.Outcomes = append(l.Outcomes, templates.OutcomeCount{Name: o.String(), N: s.Outcome(o)})
+	}
+	if sug := metrics.SuggestTimeout(s.CallP99, ceiling); sug > 0 {
+		l.Suggested = sug.String()
+	}
+	if timeout > 0 && s.Calls > 0 {
+		p := int(100 * s.CallP99 / timeout)
+		l.Over = p >= 100
+		l.BarPct = min(max(p, 1), 100)
+	}
+	return l
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
+}
+
+func pct(f float64) string {
+	if math.IsNaN(f) {
+		return "–"
+	}
+	return strconv.FormatFloat(100*f, 'f', 1, 64) + " %"
+}
+
+// budgetCeilings returns, per fragment, the smallest budget of the pages
+// whose include graph reaches it (directly or nested); fragments no page
+// uses get the site budget.
+func budgetCeilings(site *composer.Site) map[string]time.Duration {
+	out := make(map[string]time.Duration, len(site.Fragments))
+	for _, p := range site.Pages {
+		budget := p.Budget
+		if budget <= 0 {
+			budget = site.Limits.Budget
+		}
+		seen := map[string]bool{}
+		var walk func(name string)
+		walk = func(name string) {
+			if seen[name] {
+				return
+			}
+			seen[name] = true
+			if cur, ok := out[name]; !ok || budget < cur {
+				out[name] = budget
+			}
+			if f := site.Fragments[name]; f != nil {
+				for _, inc := range f.Spec.Includes {
+					walk(inc)
+				}
+			}
+		}
+		for _, inc := range p.Includes {
+			walk(inc.Fragment)
+		}
+	}
+	for name := range site.Fragments {
+		if _, ok := out[name]; !ok {
+			out[name] = site.Limits.Budget
+		}
+	}
+	return out
+}
+
+func (s *Server) fragmentDetail(site *composer.Site, f *composer.Fragment, values map[string]string) templates.FragmentDetail {
+	ceiling := budgetCeilings(site)[f.Spec.Name]
+	d := templates.FragmentDetail{Row: s.fragmentRow(f, ceiling)}
+	d.Live = d.Row.Live
+	for _, p := range f.Spec.Params {
+		v, ok := values[p.Name]
+		if !ok {
+			v = f.Spec.Example[p.Name]
+		}
+		d.Fields = append(d.Fields, templates.FormField{
+			Name: p.Name, Value: v, Pattern: p.Pattern, Doc: p.Doc, Default: p.Default,
+			Required: p.Required, Values: p.Values, MaxLen: p.MaxLen,
+		})
+	}
+	return d
+}
+
+func (s *Server) lookupFragment(w http.ResponseWriter, r *http.Request) (*composer.Site, *composer.Fragment) {
+	site := s.comp.Site()
+	f := site.Fragments[chi.URLParam(r, "name")]
+	if f == nil {
+		s.errorPage(w, r, http.StatusNotFound, "There is no fragment of that name.")
+	}
+	return site, f
+}
+
+func (s *Server) fragmentPage(w http.ResponseWriter, r *http.Request) {
+	site, f := s.lookupFragment(w, r)
+	if f == nil {
+		return
+	}
+	s.render(w, r, templates.FragmentPage(s.fragmentDetail(site, f, nil)))
+}
+
+// renderAlone calls the fragment once with the query's params, under its
+// timeout, bypassing the caches and the kill switch's fallback only in the
+// sense that it says so: a disabled fragment is not called. Nested includes
+// are not composed; their tags are shown as they are.
+func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
+	site, f := s.lookupFragment(w, r)
+	if f == nil {
+		return
+	}
+	values := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		if len(vs) > 0 && f.Spec.Param(k) != nil {
+			values[k] = vs[0]
+		}
+	}
+	d := s.fragmentDetail(site, f, values)
+	res := &templates.RenderResult{}
+	d.Render = res
+	status := http.StatusOK
+	p, err := composer.NewParams(f.Spec, values)
+	switch {
+	case err != nil:
+		status = http.StatusBadRequest
+		res.Invalid = true
+		var pe *composer.ParamError
+		if errors.As(err, &pe) {
+			res.Error = fmt.Sprintf("Param %q %s.", pe.Param, pe.Reason)
+		} else {
+			res.Error = "The params are not valid."
+		}
+	case f.Settings.Disabled:
+		res.HTML = f.Settings.Fallback
+		res.Took = "0 ms"
+		res.Note = "The kill switch is on: this is the fallback, the fragment was not called."
+	default:
+		t0 := time.Now()
+		html, err := renderOnce(r.Context(), f, p, site.Limits.MaxFragmentBytes)
+		res.Took = ms(time.Since(t0))
+		if err != nil {
+			status = http.StatusBadGateway
+			res.Error = "The fragment failed: " + err.Error()
+			Logger(r.Context()).Warn("web: render alone failed", "fragment", f.Spec.Name, "err", err)
+			break
+		}
+		res.HTML = string(html)
+		if len(f.Spec.Includes) > 0 {
+			res.Note = "Includes are shown as tags: the explorer renders one fragment, not what it includes."
+		}
+	}
+	s.renderStatus(w, r, status, templates.FragmentPage(d))
+}
+
+// renderOnce calls f under its timeout on a goroutine of its own, so that a
+// fragment ignoring its context costs the request no more than the timeout;
+// a panic is an error.
+func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, max int) ([]byte, error) {
+	if max <= 0 {
+		max = composer.DefaultLimits.MaxFragmentBytes
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.Settings.Timeout)
+	defer cancel()
+	type result struct {
+		html []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var res result
+		defer func() {
+			if v := recover(); v != nil {
+				res = result{err: fmt.Errorf("panic: %v", v)}
+			}
+			done <- res
+		}()
+		var c templ.Component
+		c, res.err = f.Spec.Render(ctx, p)
+		if res.err != nil || c == nil {
+			return
+		}
+		w := &capped{max: max}
+		res.err = c.Render(ctx, w)
+		res.html = w.buf
+	}()
+	select {
+	case res := <-done:
+		return res.html, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("timed out after %s", f.Settings.Timeout)
+	}
+}
+
+type capped struct {
+	buf []byte
+	max int
+}
+
+var errTooLarge = errors.New("output over the size limit")
+
+func (c *capped) Write(p []byte) (int, error) {
+	if len(c.buf)+len(p) > c.max {
+		return 0, errTooLarge
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}

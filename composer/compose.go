@@ -56,8 +56,11 @@ type node struct {
 	tier     Tier
 	dur      time.Duration
 	children []node
-	// lvl collects the fresh result for the Store, when n was a miss.
-	lvl *level
+	// lvl collects the fresh result for the Store, when n was a miss. It
+	// is set by resolve while the writer may already be settling n (at its
+	// deadline), hence atomic; lvlDone makes sure n counts once.
+	lvl     atomic.Pointer[level]
+	lvlDone atomic.Bool
 }
 
 // request is the state of one Serve call.
@@ -438,7 +441,15 @@ func (r *request) resolve(levels [][]node) {
 			lc := levelContexts{now: now}
 			var starts []*start
 			for _, n := range misses {
-				n.lvl = lvl
+				if lvl != nil {
+					n.lvl.Store(lvl)
+					if n.state.Load() != pending {
+						// Settled meanwhile (timed out): its finisher may
+						// not have seen the level.
+						n.settleLevel(nil)
+						continue
+					}
+				}
 				r.fetch(n, &lc, &starts)
 			}
 			if len(starts) > 0 {
@@ -565,12 +576,10 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier) bool {
 	if e.segs != nil {
 		n.children = r.children(n, e.segs)
 	}
-	if n.lvl != nil { // before done: Serve must find the level settled
-		if o == OutcomeMiss {
-			n.lvl.settle(e)
-		} else {
-			n.lvl.settle(nil)
-		}
+	if o == OutcomeMiss { // before done: Serve must find the level settled
+		n.settleLevel(e)
+	} else {
+		n.settleLevel(nil)
 	}
 	n.state.Store(done)
 	r.wake()
@@ -590,13 +599,19 @@ func (r *request) fail(n *node, o Outcome, err error) bool {
 	if !n.started.IsZero() {
 		n.dur = time.Since(n.started)
 	}
-	if n.lvl != nil {
-		n.lvl.settle(nil)
-	}
+	n.settleLevel(nil)
 	n.state.Store(done)
 	r.wake()
 	r.c.observeInclude(n)
 	return true
+}
+
+// settleLevel counts n as settled in its level, once, with e when it was
+// rendered for this level.
+func (n *node) settleLevel(e *Entry) {
+	if l := n.lvl.Load(); l != nil && n.lvlDone.CompareAndSwap(false, true) {
+		l.settle(e)
+	}
 }
 
 func (r *request) wake() {

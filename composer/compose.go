@@ -22,7 +22,8 @@ type Request struct {
 	// Start is when the request arrived; the budget counts from it.
 	Start time.Time
 	// Debug wraps every include in an element naming its fragment,
-	// outcome and time, and adds the debug overlay.
+	// outcome and time, and adds the debug overlay. The caller decides
+	// who may see it (site.yaml's debug, or the admin token).
 	Debug bool
 	// Nonce is the Content-Security-Policy nonce for inline scripts.
 	Nonce string
@@ -122,7 +123,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		start:    start,
 		deadline: start.Add(budget),
 		notify:   make(chan struct{}, 1),
-		debug:    req.Debug && site.Limits.Debug,
+		debug:    req.Debug,
 		reader:   req.Reader,
 	}
 	status := http.StatusOK

@@ -269,7 +269,7 @@ func (h *Handler) apply(t composer.Target, ev Event) {
 	e, err := h.c.Refresh(ctx, t)
 	if err != nil && e == nil {
 		h.stats.Errors.Add(1)
-		h.log.Warn("events: refresh failed", "topic", ev.Topic, "key", t.Key, "err", err)
+		h.log.Info("events: refresh failed", "topic", ev.Topic, "key", t.Key, "err", err)
 		return
 	}
 	if err != nil {

@@ -19,9 +19,13 @@ func init() {
 		Params: []composer.ParamSpec{
 			{Name: "match", Required: true, Pattern: `m[0-9]{4,5}`, MaxLen: 6, Doc: "The match id, m0001 to m20000."},
 		},
+		// A goal is published as match.updated: the score changes on every
+		// page within a second, whatever its fresh time, which only has to
+		// keep up with the match clock (one tick every ten seconds).
+		Events: []composer.EventDep{{Topic: "match.updated"}},
 		Defaults: composer.Settings{
 			Timeout:  60 * time.Millisecond,
-			Fresh:    5 * time.Second,
+			Fresh:    10 * time.Second,
 			Stale:    2 * time.Minute,
 			Fallback: `<li class="bs-score bs-fallback">Score unavailable</li>`,
 		},

@@ -53,6 +53,7 @@ type Observer struct {
 
 	include *prometheus.HistogramVec
 	pageDur *prometheus.HistogramVec
+	events  *prometheus.HistogramVec
 	l1Hits  atomic.Int64
 	l1Miss  atomic.Int64
 }
@@ -91,6 +92,11 @@ func New(site *composer.Site, opts Options) *Observer {
 			Help:    "Time from a page request's arrival to its last byte, by configured page and status.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .15, .2, .25, .3, .4, .5, 1, 2.5},
 		}, []string{"page", "status"}),
+		events: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "broadsheet_event_visible_seconds",
+			Help:    "Time from an event's publication to its refreshed entry being served by this instance, by fragment.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"fragment"}),
 	}
 	empty := map[string]*fragment{}
 	o.frags.Store(&empty)
@@ -167,6 +173,15 @@ func (o *Observer) Include(ev composer.IncludeEvent) {
 	f.win.add(o.now(), &ev)
 }
 
+// EventVisible records the publish-to-visible time of one event-driven
+// refresh (see package events).
+func (o *Observer) EventVisible(fragment string, d time.Duration) {
+	if (*o.frags.Load())[fragment] == nil {
+		fragment = Other
+	}
+	o.events.WithLabelValues(fragment).Observe(d.Seconds())
+}
+
 // Page records one page. It implements composer.Observer.
 func (o *Observer) Page(name string, status int, d time.Duration) {
 	p := (*o.pages.Load())[name]
@@ -207,7 +222,7 @@ type StoreStats interface {
 func (o *Observer) Register(reg prometheus.Registerer, comp *composer.Composer, store StoreStats) error {
 	st := comp.Stats()
 	cs := []prometheus.Collector{
-		o.include, o.pageDur,
+		o.include, o.pageDur, o.events,
 		&cacheCollector{o: o, store: store},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -37,6 +37,10 @@ type FragmentDetail struct {
 	// Fields are the render form's inputs, one per declared param.
 	Fields []FormField
 	Render *RenderResult
+	// Events are the topics the fragment depends on; LastEvent describes
+	// the last one that refreshed it on this instance ("" if none).
+	Events    []string
+	LastEvent string
 }
 
 // FormField is one param input of the render form.

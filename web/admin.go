@@ -90,6 +90,9 @@ func (s *Server) AdminHandler() http.Handler {
 	})
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
 	r.Mount("/_/admin", s.admin)
+	if s.opts.Events != nil {
+		r.With(s.requireToken).Post("/_/events", s.opts.Events.ServeHTTP)
+	}
 	if s.opts.Metrics != nil {
 		r.Handle("/metrics", s.opts.Metrics)
 	}
@@ -135,6 +138,29 @@ func (s *Server) authorized(r *http.Request) bool {
 		return subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.sessionValue())) == 1
 	}
 	return false
+}
+
+// isAdmin reports whether r carries the admin token (never true when no
+// token is configured).
+func (s *Server) isAdmin(r *http.Request) bool {
+	return s.opts.AdminToken != "" && s.authorized(r)
+}
+
+// requireToken answers 401 (or 404 when admin is off) unless r carries the
+// admin token: for endpoints machines call, such as /_/events.
+func (s *Server) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.AdminToken == "" {
+			s.errorPage(w, r, http.StatusNotFound, "There is nothing at this address.")
+			return
+		}
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="broadsheet-admin"`)
+			s.errorPage(w, r, http.StatusUnauthorized, "The admin token is missing or wrong.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) requireAdmin(next http.Handler) http.Handler {

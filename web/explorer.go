@@ -143,6 +143,15 @@ func (s *Server) fragmentDetail(site *composer.Site, f *composer.Fragment, value
 	ceiling := budgetCeilings(site)[f.Spec.Name]
 	d := templates.FragmentDetail{Row: s.fragmentRow(f, ceiling)}
 	d.Live = d.Row.Live
+	for _, e := range f.Spec.Events {
+		d.Events = append(d.Events, e.Topic)
+	}
+	if s.opts.LastEvent != nil {
+		if l, ok := s.opts.LastEvent(f.Spec.Name); ok {
+			d.LastEvent = fmt.Sprintf("%s %s at %s, visible here %s after publication", l.Event.Topic, l.Key,
+				l.When.UTC().Format("15:04:05"), l.Visible.Round(time.Millisecond))
+		}
+	}
 	for _, p := range f.Spec.Params {
 		v, ok := values[p.Name]
 		if !ok {

@@ -22,6 +22,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/events"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
@@ -37,6 +38,8 @@ type Server struct {
 	router atomic.Pointer[chi.Mux]
 	admin  http.Handler // the /_/admin subtree
 	ready  atomic.Bool
+	// readerKey signs reader cookies.
+	readerKey []byte
 }
 
 // Options are what a Server serves beside pages. The zero value serves
@@ -60,6 +63,17 @@ type Options struct {
 	SeparateAdmin bool
 	// Metrics serves /metrics (on the admin listener when SeparateAdmin).
 	Metrics http.Handler
+	// Events accepts events POSTed to /_/events (authenticated like the
+	// admin page); nil: no endpoint.
+	Events http.Handler
+	// LastEvent describes the last event that refreshed a fragment on this
+	// instance, for the explorer; nil: not shown.
+	LastEvent func(fragment string) (events.LastEvent, bool)
+	// Guard bounds what a request may carry (see GuardOptions).
+	Guard GuardOptions
+	// ReaderSecret signs the reader cookie; empty: a random secret per
+	// process.
+	ReaderSecret []byte
 }
 
 // New returns a Server for comp's current site, with no admin page and no
@@ -73,7 +87,7 @@ func NewWithOptions(comp *composer.Composer, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{comp: comp, log: opts.Logger, opts: opts}
+	s := &Server{comp: comp, log: opts.Logger, opts: opts, readerKey: readerSecret(opts.ReaderSecret)}
 	s.admin = s.adminRoutes()
 	s.router.Store(s.routes(comp.Site()))
 	return s
@@ -106,13 +120,21 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.Use(middleware.RequestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
+	r.Use(securityHeaders)
+	r.Use(guard(s.opts.Guard, s.errorPage))
 	r.Use(middleware.GetHead)
 	r.Get("/healthz", s.healthz)
+	r.Get("/account", s.account)
+	r.With(http.NewCrossOriginProtection().Handler).Post("/account", s.signIn)
+	r.With(http.NewCrossOriginProtection().Handler).Post("/account/signout", s.signOut)
 	r.Get("/_/pages", s.pagesIndex)
 	r.Get("/_/fragments", s.fragmentsIndex)
 	r.Get("/_/fragments/{name}", s.fragmentPage)
 	r.Get("/_/fragments/{name}/render", s.renderAlone)
 	if !s.opts.SeparateAdmin {
+		if s.opts.Events != nil {
+			r.With(s.requireToken).Post("/_/events", s.opts.Events.ServeHTTP)
+		}
 		r.Mount("/_/admin", s.admin)
 		if s.opts.Metrics != nil {
 			r.Handle("/metrics", s.opts.Metrics)
@@ -153,12 +175,17 @@ func (s *Server) page(p *composer.Page) http.HandlerFunc {
 			}
 		}
 		q := r.URL.Query()
+		// The per-include overlay is for sites that allow it (site.yaml's
+		// debug) or for whoever holds the admin token.
+		debug := q.Get("debug") == "1" && (s.comp.Site().Limits.Debug || s.isAdmin(r))
 		s.comp.Serve(w, r, composer.Request{
-			Page:  p,
-			Route: route,
-			Query: q,
-			Start: start,
-			Debug: q.Get("debug") == "1",
+			Page:   p,
+			Route:  route,
+			Query:  q,
+			Start:  start,
+			Debug:  debug,
+			Nonce:  NonceFrom(r.Context()),
+			Reader: s.readerOf(r),
 		})
 	}
 }

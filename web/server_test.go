@@ -258,6 +258,7 @@ var (
 	phaseRE  = regexp.MustCompile(`<dd>[0-9.]+ ms</dd>`)
 	slowRE   = regexp.MustCompile(`<ol class="bs-debug-slowest">.*?</ol>`)
 	sumRE    = regexp.MustCompile(`includes · [0-9.]+ ms`)
+	nonceRE  = regexp.MustCompile(`nonce="[^"]*"`)
 	sourceRE = regexp.MustCompile(`<code>/[^"<>]*/fragments/`)
 )
 
@@ -266,5 +267,8 @@ func maskTimings(s string) string {
 	s = phaseRE.ReplaceAllString(s, `<dd>X ms</dd>`)
 	s = slowRE.ReplaceAllString(s, `<ol class="bs-debug-slowest">(timing-dependent)</ol>`)
 	s = sumRE.ReplaceAllString(s, `includes · X ms`)
+	s = nonceRE.ReplaceAllString(s, `nonce="X"`)
 	return sourceRE.ReplaceAllString(s, `<code>fragments/`)
 }
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }

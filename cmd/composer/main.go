@@ -1,7 +1,8 @@
 // Command composer serves Broadsheet's pages.
 //
 //	go run ./cmd/composer [-addr 127.0.0.1:8080] [-config site.yaml]
-//	    [-redis redis://127.0.0.1:6379/0] [-admin-token T] [-admin-addr 127.0.0.1:9090]
+//	    [-redis redis://127.0.0.1:6379/0 | redis+cluster://n1:7000,n2:7001,n3:7002]
+//	    [-admin-token T] [-admin-addr 127.0.0.1:9090]
 //	    [-otlp-endpoint http://127.0.0.1:4318]
 //
 // Every flag can also be set from the environment as BROADSHEET_ and the
@@ -22,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -35,6 +37,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/config"
+	"github.com/broadsheet/broadsheet/events"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
 	"github.com/broadsheet/broadsheet/metrics"
@@ -52,20 +55,24 @@ func main() {
 }
 
 type options struct {
-	addr        string
-	config      string
-	redis       string
-	l1MB        int64
-	logFormat   string
-	logLevel    string
-	feedLatency time.Duration
-	feedSlow    int
-	feedSlowFor time.Duration
-	feedHang    int
-	remoteConns int
-	adminToken  string
-	adminAddr   string
-	otlp        string
+	addr         string
+	config       string
+	redis        string
+	l1MB         int64
+	logFormat    string
+	logLevel     string
+	feedLatency  time.Duration
+	feedSlow     int
+	feedSlowFor  time.Duration
+	feedHang     int
+	eventsGroup  string
+	league       int
+	maxPages     int
+	readerSecret string
+	remoteConns  int
+	adminToken   string
+	adminAddr    string
+	otlp         string
 }
 
 // flagNames lists the composer's flags.
@@ -92,7 +99,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	o := &options{}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&o.config, "config", "", "site configuration file (default: the demo site built in)")
-	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared cache tier, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS; password and database from the URL); empty: in-process tier only")
+	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared cache tier: redis://[:password@]host:port/db (rediss:// for TLS), redis+sentinel://[:password@]s1:26379,s2:26379/primary/db (Sentinel), redis+cluster://[:password@]n1:7000,n2:7001,n3:7002 (Redis Cluster); empty: in-process tier only")
 	fs.Int64Var(&o.l1MB, "l1-mb", 64, "in-process cache size in MiB (0: off)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -100,6 +107,10 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.IntVar(&o.feedSlow, "feed-slow-every", 50, "demo feed: one call in N is slow (0: never)")
 	fs.DurationVar(&o.feedSlowFor, "feed-slow-latency", 120*time.Millisecond, "demo feed: extra latency of a slow call")
 	fs.IntVar(&o.feedHang, "feed-hang-every", 0, "demo feed: one call in N hangs until its timeout (0: never)")
+	fs.StringVar(&o.eventsGroup, "events-group", "broadsheet", "the deployment's consumer group on the Redis event stream (one per deployment)")
+	fs.IntVar(&o.league, "demo-league", 2000, "demo: publish match.updated for goals in the first N matches (0: off)")
+	fs.IntVar(&o.maxPages, "max-pages", 0, "pages composed at once before quick 503s with Retry-After (0: no limit)")
+	fs.StringVar(&o.readerSecret, "reader-secret", "", "key that signs reader cookies (empty: random per process)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "token that turns on live tuning at /_/admin (empty: admin off)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "separate listen address for /_/admin, /metrics and pprof; bind it to a private interface (empty: admin and /metrics on -addr, no pprof)")
 	fs.StringVar(&o.otlp, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318 (empty: tracing off)")
@@ -189,7 +200,30 @@ func run(args []string) error {
 	defer comp.Close()
 
 	var tstore tuning.Store = &tuning.Memory{}
-	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != ""}
+	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
+		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret)}
+
+	// Events: a Redis stream for the deployment, or this instance alone.
+	var bus events.Publisher
+	var handler *events.Handler
+	if client != nil {
+		rb := events.NewRedisBus(client, o.eventsGroup, log)
+		handler = events.NewHandler(comp, rb, log)
+		done := make(chan struct{})
+		go func() { rb.Run(ctx, handler); close(done) }()
+		defer func() { <-done }() // after ctx ends (deferred cancel runs first)
+		bus = rb
+	} else {
+		handler = events.NewHandler(comp, nil, log)
+		bus = events.LocalBus{H: handler}
+	}
+	defer handler.Close()
+	handler.OnVisible = obs.EventVisible
+	wopts.Events = events.HTTPHandler(bus, func(*http.Request) bool { return true }) // web checks the admin token first
+	wopts.LastEvent = handler.Last
+	if o.league > 0 {
+		go runLeague(ctx, bus, o.league, log)
+	}
 	if client != nil {
 		sub := redisstore.Attach(ctx, comp, client, log)
 		defer sub.Close()

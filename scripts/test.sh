@@ -39,3 +39,19 @@ fi
 
 echo "== go test -race"
 go test -race -count=1 -timeout 12m ./...
+
+# Every parser's fuzz target, briefly, beyond its committed seeds (which
+# the run above already replays). FUZZTIME=0 skips this.
+fuzztime=${FUZZTIME:-4s}
+if [ "$fuzztime" != "0" ]; then
+  echo "== fuzz ($fuzztime each)"
+  grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
+    pkg="./$(dirname "${f#./}")"
+    for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+      go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >/tmp/fuzz-$$.log 2>&1 \
+        || { cat /tmp/fuzz-$$.log; echo "fuzz target $target in $pkg failed"; exit 1; }
+      echo "ok   $target ($pkg)"
+    done
+  done
+  rm -f /tmp/fuzz-$$.log
+fi

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
+
+	"github.com/broadsheet/broadsheet/composer/redisstore"
 )
 
 func TestEnvironmentSetsFlags(t *testing.T) {
@@ -86,5 +89,35 @@ func TestComposeFileMatchesFlags(t *testing.T) {
 	}
 	if f.Services["redis"].Healthcheck == nil || c.DependsOn["redis"].Condition != "service_healthy" {
 		t.Error("the composer must depend on a healthy Redis")
+	}
+
+	// The scale-out profile: every composer-N maps to flags too, its Redis
+	// URL is one NewClient reads, and it waits for the cluster to be made.
+	scaled := 0
+	for name, svc := range f.Services {
+		if !strings.HasPrefix(name, "composer-") {
+			continue
+		}
+		scaled++
+		for k := range svc.Environment {
+			if !known[k] {
+				t.Errorf("docker-compose.yml: %s sets %s, which is no flag of the composer", name, k)
+			}
+		}
+		client, err := redisstore.NewClient(svc.Environment["BROADSHEET_REDIS"])
+		if err != nil {
+			t.Errorf("docker-compose.yml: %s: BROADSHEET_REDIS: %v", name, err)
+		} else {
+			if _, ok := client.(*redis.ClusterClient); !ok {
+				t.Errorf("docker-compose.yml: %s: BROADSHEET_REDIS is no Redis Cluster URL", name)
+			}
+			client.Close()
+		}
+		if svc.DependsOn["redis-cluster-init"].Condition != "service_completed_successfully" {
+			t.Errorf("docker-compose.yml: %s must wait for redis-cluster-init to complete", name)
+		}
+	}
+	if scaled < 2 {
+		t.Errorf("docker-compose.yml: %d composer-N services in the scale profile, want several", scaled)
 	}
 }

@@ -3,14 +3,44 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // lockPrefix keeps lock keys apart from entries, so a lock on a store key
-// never overwrites the entry it protects.
-const lockPrefix = "bs1:lock:"
+// never overwrites the entry it protects. Its hash tag ({l}) puts every
+// lock in one Redis Cluster slot, so that TryLockMulti can take a level's
+// locks in one atomic script (see lockScript); entries, the bulk of the
+// data and traffic, carry no tag and spread over the nodes.
+const lockPrefix = "bs1:lock:{l}:"
+
+// lockScript takes the free locks among KEYS, all at once: SET key token NX
+// PX ttl for each, returning 1 for a lock taken and 0 for one held by
+// someone else.
+//
+// Atomicity is what keeps instances from waiting on each other in a
+// circle. An instance writes a level's results back when the whole level
+// has settled, including the includes it waits for another instance to
+// render; if instances A and B each took some of the same level's locks, A
+// would wait for B's results and B for A's until both timed out. A
+// pipeline of SET NX does not prevent this: Redis may interleave two
+// large pipelines, and a cluster client splits one per node, each part
+// racing separately. With one script, the first instance to reach Redis
+// takes every free lock of its level, and an instance only ever waits for
+// locks taken before its own, which cannot form a circle.
+var lockScript = redis.NewScript(`
+local held = {}
+for i, key in ipairs(KEYS) do
+	if redis.call("SET", key, ARGV[1], "NX", "PX", ARGV[2]) then
+		held[i] = 1
+	else
+		held[i] = 0
+	end
+end
+return held
+`)
 
 // unlockScript deletes the lock only if it still holds our token: a holder
 // whose lock expired must not release the lock someone else took since.
@@ -56,13 +86,16 @@ func (s *Store) Unlock(ctx context.Context, key, token string) error {
 }
 
 // TryLockMulti tries to take the lock of every key for ttl, in one round
-// trip (a pipeline of SET NX PX), without waiting: held[i] reports whether
-// this caller now holds key i. The locks are not released: they expire
+// trip (one atomic script, see lockScript), without waiting: held[i]
+// reports whether this caller now holds key i. The locks are not released: they expire
 // after ttl, which callers keep to the fragment's timeout, since waiters
 // look for the holder's result rather than for the lock.
 //
 // On error (including ErrOpen) it returns (nil, err) and callers proceed as
-// if they held every lock. Bounded and counted like every Store call; safe
+// if they held every lock. On a Redis Cluster all locks live on the node
+// that owns the {l} slot; while it fails (or fails over), every lock is
+// reported as held: instances may then render the same key, as they would
+// without a lock. Bounded and counted like every Store call; safe
 // for concurrent use. It makes Store a composer.Locker.
 func (s *Store) TryLockMulti(ctx context.Context, keys []string, ttl time.Duration) ([]bool, error) {
 	if len(keys) == 0 {
@@ -71,17 +104,20 @@ func (s *Store) TryLockMulti(ctx context.Context, keys []string, ttl time.Durati
 	ttl = max(ttl, time.Millisecond)
 	token := rand.Text()
 	held := make([]bool, len(keys))
+	lockKeys := make([]string, len(keys))
+	for i, k := range keys {
+		lockKeys[i] = lockPrefix + k
+	}
 	err := s.call(ctx, "lock", func(ctx context.Context) error {
-		pipe := s.client.Pipeline()
-		cmds := make([]*redis.BoolCmd, len(keys))
-		for i, k := range keys {
-			cmds[i] = pipe.SetNX(ctx, lockPrefix+k, token, ttl)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		got, err := lockScript.Run(ctx, s.client, lockKeys, token, ttl.Milliseconds()).Int64Slice()
+		if err != nil {
 			return err
 		}
-		for i, c := range cmds {
-			held[i] = c.Val()
+		if len(got) != len(keys) {
+			return fmt.Errorf("lock script returned %d values for %d keys", len(got), len(keys))
+		}
+		for i, v := range got {
+			held[i] = v == 1
 		}
 		return nil
 	})

@@ -63,6 +63,12 @@ type Stats struct {
 	Errors     int64 // calls that failed (timeout, network, Redis error)
 	Rejected   int64 // calls refused by the open breaker, without network access
 	RoundTrips int64 // calls that reached the network
+	// NodeErrors counts commands lost to one failing node of a Redis
+	// Cluster while the others answered: the call as a whole succeeded
+	// (look-ups of those keys are misses, locks on them are taken as held,
+	// writes to them are dropped), so they are not in Errors and do not
+	// count against the breaker.
+	NodeErrors int64
 }
 
 // Store is a composer.Store backed by Redis. It is safe for concurrent use.
@@ -73,13 +79,18 @@ type Store struct {
 	opts    Options
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
 	// perKeyGets makes GetMulti send one pipeline of GETs instead of one
-	// MGET. Redis Cluster refuses an MGET whose keys span hash slots; go-redis
-	// splits a pipeline by node and sends the parts in parallel.
+	// MGET. Redis Cluster refuses an MGET whose keys span hash slots, and
+	// the keys of one page level span nearly as many slots as there are
+	// keys (see cluster.go); go-redis splits a pipeline by node and sends
+	// the parts in parallel, one round trip per node.
 	perKeyGets bool
+	// cluster is the client when it is a Redis Cluster client, to ask for
+	// a fresh view of the slots when a node fails.
+	cluster *redis.ClusterClient
 
 	gets, hits, misses, corrupt   atomic.Int64
 	sets, skipped, errs, rejected atomic.Int64
-	roundTrips                    atomic.Int64
+	roundTrips, nodeErrs          atomic.Int64
 }
 
 var _ composer.Store = (*Store)(nil)
@@ -94,7 +105,7 @@ var errCallerGone = errors.New("caller context done")
 func New(client redis.UniversalClient, opts Options) *Store {
 	opts = opts.withDefaults()
 	s := &Store{client: client, opts: opts}
-	_, s.perKeyGets = client.(*redis.ClusterClient)
+	s.cluster, s.perKeyGets = client.(*redis.ClusterClient)
 	threshold := uint32(opts.FailureThreshold)
 	s.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "redisstore",
@@ -117,6 +128,7 @@ func (s *Store) Stats() Stats {
 		Gets: s.gets.Load(), Hits: s.hits.Load(), Misses: s.misses.Load(),
 		Corrupt: s.corrupt.Load(), Sets: s.sets.Load(), Skipped: s.skipped.Load(),
 		Errors: s.errs.Load(), Rejected: s.rejected.Load(), RoundTrips: s.roundTrips.Load(),
+		NodeErrors: s.nodeErrs.Load(),
 	}
 }
 
@@ -146,6 +158,12 @@ func (s *Store) call(ctx context.Context, op string, fn func(ctx context.Context
 		done(errCallerGone)
 	default:
 		done(err)
+		if s.cluster != nil {
+			// A node that fails every command of a call may be a primary
+			// that died: its replica takes over its slots, and the client
+			// must hear of it (a dead node never replies MOVED).
+			s.cluster.ReloadState(context.Background())
+		}
 	}
 	s.errs.Add(1)
 	return fmt.Errorf("redisstore: %s: %w", op, err)
@@ -153,13 +171,23 @@ func (s *Store) call(ctx context.Context, op string, fn func(ctx context.Context
 
 // GetMulti looks up keys (full store keys, see composer.StoreKey) in one
 // round trip: one MGET (on Redis Cluster, one pipeline of GETs, which
-// go-redis sends to each node in parallel). The result has one slot per key:
+// go-redis sends to each node in parallel: one round trip per node, all at
+// once). The result has one slot per key:
 // nil for a miss or for a value that does not decode (counted as Corrupt,
 // not an error). Entries are returned whatever their StaleUntil; judging
 // freshness is the caller's job.
 //
 // On failure, including the caller's context ending and ErrOpen, it returns
-// (nil, err): the whole batch is a miss. It never blocks longer than the
+// (nil, err): the whole batch is a miss. On a Redis Cluster with one node
+// failing, that node's keys are misses and the others are served (see
+// Stats.NodeErrors).
+//
+// Keys carry no hash tag. A tag such as {score} would put every include of
+// a fragment in one slot, so an MGET per fragment could replace the
+// pipeline, but it would also put a 2,000-include page's whole level, its
+// memory and its traffic on one node: the cluster would not spread the
+// load it exists to spread. Without tags, keys spread evenly over the
+// nodes and a level costs one pipeline per node, sent concurrently. It never blocks longer than the
 // earlier of ctx's deadline and Options.Timeout. Safe for concurrent use.
 func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry, error) {
 	if len(keys) == 0 {
@@ -211,7 +239,8 @@ func (s *Store) pipelinedGets(ctx context.Context, keys []string, vals []any) er
 	for i, k := range keys {
 		cmds[i] = pipe.Get(ctx, k)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	executed, err := pipe.Exec(ctx)
+	if err := s.judge(executed, err); err != nil {
 		return err
 	}
 	for i, c := range cmds {
@@ -220,6 +249,53 @@ func (s *Store) pipelinedGets(ctx context.Context, keys []string, vals []any) er
 		}
 	}
 	return nil
+}
+
+// judge returns the verdict on an executed pipeline, command by command
+// (redis.Nil, an absent key, is no failure). On a Redis Cluster, go-redis
+// sends one part of a pipeline to each node concurrently, and one node
+// failing (killed, failing over, hung) fails only its part. If every
+// command failed, the call failed: judge returns the first error. If only
+// some did, they are counted in NodeErrors, the client is asked to reload
+// its view of the slots (a failover moves them to a replica, and a dead node
+// never replies MOVED), and judge returns nil: the keys the other nodes
+// answered for are used, and the breaker, which guards Redis as a whole,
+// stays closed. Callers treat each failed command as they would treat the
+// whole call failing.
+func (s *Store) judge(cmds []redis.Cmder, execErr error) error {
+	var first error
+	failed := 0
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	switch failed {
+	case 0:
+		// A failure no command recorded (go-redis sets each command's
+		// error, but a hook may fail a pipeline without sending it).
+		if execErr != nil && !errors.Is(execErr, redis.Nil) {
+			return execErr
+		}
+		return nil
+	case len(cmds):
+		return first
+	}
+	s.nodeFailed(int64(failed))
+	return nil
+}
+
+// nodeFailed counts commands lost to a failing cluster node and asks the
+// cluster client for a fresh view of the slots (go-redis coalesces these
+// requests: at most one reload runs, then waits 200 ms).
+func (s *Store) nodeFailed(n int64) {
+	s.nodeErrs.Add(n)
+	if s.cluster != nil {
+		s.cluster.ReloadState(context.Background())
+	}
 }
 
 // SetMulti writes entries in one round trip, a pipeline of
@@ -266,8 +342,8 @@ func (s *Store) SetMulti(ctx context.Context, entries []*composer.Entry) error {
 		for _, it := range items {
 			pipe.Set(ctx, composer.StoreKey(it.e.Version, it.e.Key), it.val, it.ttl)
 		}
-		_, err := pipe.Exec(ctx)
-		return err
+		executed, err := pipe.Exec(ctx)
+		return s.judge(executed, err)
 	})
 	if err != nil {
 		return err

@@ -167,7 +167,8 @@ func outcomes(body string) map[string]int {
 }
 
 // tripLog records the page's round trips (connection set-up aside) as
-// "kind×commands": get (MGET), lock (SET NX), set (SET PX).
+// "kind×commands": get (MGET), lock (the lock script, or SET NX), set (SET
+// PX).
 type tripLog struct {
 	mu    sync.Mutex
 	trips []string
@@ -177,15 +178,17 @@ func (l *tripLog) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (l *tripLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
 		l.add([]redis.Cmder{cmd})
-		return next(ctx, cmd)
+		return err
 	}
 }
 
 func (l *tripLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
 		l.add(cmds)
-		return next(ctx, cmds)
+		return err
 	}
 }
 
@@ -193,6 +196,16 @@ func (l *tripLog) add(cmds []redis.Cmder) {
 	kind := cmds[0].Name()
 	n := len(cmds)
 	switch {
+	case kind == "evalsha" || kind == "eval":
+		if c, ok := cmds[0].(*redis.Cmd); ok && c.Val() == nil {
+			return // NOSCRIPT: the script was new to Redis, and go-redis sends EVAL
+		}
+		keys := fmt.Sprint(cmds[0].Args()[2])
+		if len(cmds[0].Args()) < 4 || !strings.HasPrefix(fmt.Sprint(cmds[0].Args()[3]), "bs1:lock:") {
+			return
+		}
+		kind = "lock"
+		fmt.Sscan(keys, &n)
 	case kind == "mget":
 		kind, n = "get", len(cmds[0].Args())-1
 	case kind == "set" && strings.HasPrefix(fmt.Sprint(cmds[0].Args()[1]), "bs1:lock:"):

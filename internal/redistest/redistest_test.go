@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -51,5 +52,46 @@ func TestURL(t *testing.T) {
 	srv := redistest.Start(t)
 	if got, want := srv.URL(), "redis://"+srv.Addr()+"/0"; got != want {
 		t.Fatalf("URL = %q, want %q", got, want)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	if got := len(c.Primaries()); got != 3 {
+		t.Fatalf("%d primaries, want 3", got)
+	}
+	cl := c.Client(t)
+	ctx := context.Background()
+	// Keys spread over the three primaries.
+	seen := map[string]bool{}
+	for i := range 30 {
+		k := fmt.Sprintf("k%d", i)
+		if err := cl.Set(ctx, k, "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		seen[c.PrimaryOf(k).Addr()] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("30 keys on %d primaries, want 3", len(seen))
+	}
+}
+
+func TestClusterFailover(t *testing.T) {
+	c := redistest.StartClusterReplicas(t, 3, 1)
+	cl := c.Client(t)
+	ctx := context.Background()
+	if err := cl.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	old := c.PrimaryOf("k")
+	old.Kill()
+	c.WaitHealthy()
+	if now := c.PrimaryOf("k"); now == old {
+		t.Fatal("no failover")
+	}
+	old.Restart()
+	c.WaitHealthy() // it rejoins as a replica
+	if got := len(c.Primaries()); got != 3 {
+		t.Fatalf("%d primaries after the old one rejoined, want 3", got)
 	}
 }

@@ -1,0 +1,598 @@
+// Command benchsuite measures Broadsheet's scores page end to end and
+// writes the figures BENCHMARKS.md reports.
+//
+// Usage:
+//
+//	go run ./cmd/benchsuite [-runs 3] [-sizes 100,1000,2000,5000,10000] [-json bench.json]
+//
+// It builds ./cmd/composer once (or uses -composer), then for every run,
+// every state and every size starts a fresh composer as a child process on a
+// free 127.0.0.1 port (and, for the Redis state, a fresh redis-server it
+// owns), drives /sport/football/scores?size=N with package loadtest at a fixed
+// concurrency (-c, 16) for a bounded time (-duration) and request count
+// (-max-requests), and stops every process it started, by its PID.
+//
+// The states are:
+//
+//	l1     warm in the in-process tier: every include a fresh L1 hit
+//	       (composer -feed-latency 0 -feed-slow-every 0)
+//	redis  warm in Redis only, in-process tier off: every include a fresh
+//	       Redis hit (-l1-mb 0 -redis …); Redis commands per page are counted
+//	       from INFO commandstats, and a bare MGET of the page's keys (same
+//	       two levels, go-redis, same concurrency and duration) is timed in
+//	       the same cell
+//	cold   nothing is cached (-l1-mb 0, no Redis), every fragment call takes
+//	       5 ms (-feed-latency 5ms -feed-slow-every 0): every include misses;
+//	       concurrent requests for one key still share one call
+//	hang   every score include misses (score's fresh and stale times set to
+//	       0 in the configuration) while the scoreboard, nav and footer stay
+//	       warm in L1; calls are instant but one feed call in 100 hangs until
+//	       its include's timeout (-feed-latency 0 -feed-hang-every 100): the
+//	       page must be complete, with fallbacks, within its budget
+//	hangcold  (not run by default) like hang with nothing cached at all
+//	       (-l1-mb 0): the scoreboard, a primary include, then hangs in
+//	       about 1% of pages too and, with nothing stale to serve, makes
+//	       them a 503 by design
+//
+// Every state runs with the repository's site.yaml (-site) patched so that
+// the scores page's fragments stay fresh for 10 minutes (score: never, in
+// the hang state): "warm" then means that no entry goes stale and no
+// background refresh runs while measuring.
+//
+// Each cell (state × size) is measured in one sitting, so its ratios compare
+// figures taken seconds apart on the same machine:
+//
+//  1. warm-up: -warmup of load at -c, not recorded;
+//  2. floor and target, in alternating order from run to run: the floor is
+//     the same page bytes (fetched once from the composer) served from
+//     memory by loadtest.FloorServer; the target is the composer. Both
+//     without ?debug=1, so both carry exactly the page's bytes; a response
+//     not ending in </html> counts as incomplete. VmRSS of the composer is
+//     sampled every 20 ms during the target run;
+//  3. completeness: -check of load at -c on ?debug=1 with
+//     ExpectIncludes = size + 3 (nav, scoreboard, footer and one score per
+//     match): a page missing any include marker is an error; fallbacks and
+//     placeholders are counted from the debug outcomes;
+//  4. cold and redis only: the target again at concurrency 1 (one page's
+//     own latency, without 15 others sharing the two cores);
+//  5. redis only: the bare MGET baseline, at -c and at concurrency 1.
+//
+// Medians over -runs are printed as Markdown tables (and each run's raw
+// figures written with -json). The machine is assumed shared and noisy:
+// take the medians, not one run.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/broadsheet/broadsheet/loadtest"
+)
+
+// pagePath is the page every cell drives.
+const pagePath = "/sport/football/scores"
+
+// extraIncludes are the scores page's includes besides its scores: nav,
+// scoreboard and footer.
+const extraIncludes = 3
+
+// allStates lists the states in report order.
+var allStates = []string{"l1", "redis", "cold", "hang", "hangcold"}
+
+// defaultStates are the states run without -states.
+var defaultStates = []string{"l1", "redis", "cold", "hang"}
+
+type options struct {
+	sizes       []int
+	states      []string
+	runs        int
+	concurrency int
+	duration    time.Duration
+	warmup      time.Duration
+	check       time.Duration
+	maxRequests int
+	composerBin string
+	src         string
+	site        string
+	redisBin    string
+	coldLatency time.Duration
+	hangEvery   int
+	budget      time.Duration
+	jsonPath    string
+	mdPath      string
+	keepLogs    bool
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("benchsuite: ")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*options, error) {
+	fs := flag.NewFlagSet("benchsuite", flag.ContinueOnError)
+	o := &options{}
+	sizes := fs.String("sizes", "100,1000,2000,5000,10000", "comma-separated page `sizes` (score includes)")
+	states := fs.String("states", strings.Join(defaultStates, ","), "comma-separated `states`: l1, redis, cold, hang, hangcold")
+	fs.IntVar(&o.runs, "runs", 3, "repeat every cell `N` times; tables show medians")
+	fs.IntVar(&o.concurrency, "c", 16, "concurrent `workers` (closed loop)")
+	fs.DurationVar(&o.duration, "duration", 4*time.Second, "measured `time` of each floor and target run")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unrecorded warm-up `time` before a cell's runs")
+	fs.DurationVar(&o.check, "check", time.Second, "`time` of the ?debug=1 completeness pass (0: skip)")
+	fs.IntVar(&o.maxRequests, "max-requests", 50000, "cap on recorded `requests` per run")
+	fs.StringVar(&o.composerBin, "composer", "", "composer `binary` to run (default: build ./cmd/composer from -src)")
+	fs.StringVar(&o.src, "src", ".", "module `directory` to build the composer from")
+	fs.StringVar(&o.site, "site", "", "site configuration to patch (default: site.yaml in -src)")
+	fs.StringVar(&o.redisBin, "redis-server", "/usr/bin/redis-server", "redis-server `binary`")
+	fs.DurationVar(&o.coldLatency, "cold-latency", 5*time.Millisecond, "feed `latency` of every call in the cold state")
+	fs.IntVar(&o.hangEvery, "hang-every", 100, "one feed call in `N` hangs in the hang state")
+	fs.DurationVar(&o.budget, "budget", 400*time.Millisecond, "the scores page's `budget` (site.yaml), for the target checks")
+	fs.StringVar(&o.jsonPath, "json", "", "write every run's figures and the medians to `file`")
+	fs.StringVar(&o.mdPath, "md", "", "also write the Markdown tables to `file`")
+	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configuration (printed at the end)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for f := range strings.SplitSeq(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 20000 {
+			return nil, fmt.Errorf("-sizes: %q is not a size from 1 to 20000", f)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	for f := range strings.SplitSeq(*states, ",") {
+		f = strings.TrimSpace(f)
+		if !containsStr(allStates, f) {
+			return nil, fmt.Errorf("-states: unknown state %q (want %s)", f, strings.Join(allStates, ", "))
+		}
+		o.states = append(o.states, f)
+	}
+	switch {
+	case o.runs < 1, o.concurrency < 1, o.duration <= 0, o.warmup < 0, o.check < 0, o.maxRequests < 0:
+		return nil, errors.New("-runs, -c and -duration must be positive; -warmup, -check, -max-requests not negative")
+	}
+	if o.site == "" {
+		o.site = filepath.Join(o.src, "site.yaml")
+	}
+	return o, nil
+}
+
+func containsStr(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suite holds what every cell shares.
+type suite struct {
+	o    *options
+	bin  string // composer binary
+	dir  string // temporary directory: config, logs
+	warm string // site.yaml patched with warmTTLs
+	miss string // site.yaml patched with scoresMissTTLs
+	log  io.Writer
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "benchsuite-")
+	if err != nil {
+		return err
+	}
+	if !o.keepLogs {
+		defer os.RemoveAll(dir)
+	}
+	s := &suite{o: o, dir: dir, log: os.Stderr}
+
+	site, err := os.ReadFile(o.site)
+	if err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		path *string
+		name string
+		ttls map[string]ttl
+	}{{&s.warm, "site-warm.yaml", warmTTLs}, {&s.miss, "site-scores-miss.yaml", scoresMissTTLs}} {
+		patched, err := benchConfig(site, c.ttls)
+		if err != nil {
+			return err
+		}
+		*c.path = filepath.Join(dir, c.name)
+		if err := os.WriteFile(*c.path, patched, 0o644); err != nil {
+			return err
+		}
+	}
+
+	s.bin = o.composerBin
+	if s.bin == "" {
+		s.bin = filepath.Join(dir, "composer")
+		fmt.Fprintf(s.log, "building ./cmd/composer in %s\n", o.src)
+		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/composer")
+		build.Dir = o.src
+		build.Stdout, build.Stderr = s.log, s.log
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the composer: %w", err)
+		}
+	}
+
+	res := &results{Machine: describeMachine(o), Options: optionsJSON(o)}
+	start := time.Now()
+	for r := range o.runs {
+		for _, state := range o.states {
+			for _, size := range o.sizes {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(s.log, "[%s] run %d/%d  %-5s size %5d\n",
+					time.Since(start).Round(time.Second), r+1, o.runs, state, size)
+				c := s.cell(ctx, r, state, size)
+				if c.Err != "" {
+					fmt.Fprintf(s.log, "    error: %s\n", c.Err)
+				} else {
+					fmt.Fprintf(s.log, "    %.0f req/s (floor %.0f, ratio %.2f)  TTLB p50 %.2fms p99 %.2fms  errors %d  check incomplete %d\n",
+						c.Target.Throughput, c.Floor.Throughput, c.Ratio,
+						ms(c.Target.TTLB.P50), ms(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
+				}
+				res.Cells = append(res.Cells, c)
+			}
+		}
+	}
+	res.Medians = medians(res.Cells, o)
+	res.Finished = time.Now().UTC().Format(time.RFC3339)
+
+	var md strings.Builder
+	writeMarkdown(&md, res, o)
+	io.WriteString(stdout, md.String())
+	if o.mdPath != "" {
+		if err := os.WriteFile(o.mdPath, []byte(md.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.jsonPath != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.keepLogs {
+		fmt.Fprintf(s.log, "logs and configuration kept in %s\n", dir)
+	}
+	return nil
+}
+
+// cell is the figures of one state × size × run.
+type cell struct {
+	Run   int    `json:"run"`
+	State string `json:"state"`
+	Size  int    `json:"size"`
+	Err   string `json:"error,omitempty"`
+
+	Floor  *loadtest.Report `json:"floor,omitempty"`
+	Target *loadtest.Report `json:"target,omitempty"`
+	// Ratio is Target.Throughput / Floor.Throughput.
+	Ratio float64 `json:"target_to_floor_throughput"`
+	// Check is the ?debug=1 completeness pass.
+	Check *loadtest.Report `json:"check,omitempty"`
+	// C1 is the target at concurrency 1 (cold and redis states).
+	C1 *loadtest.Report `json:"c1,omitempty"`
+
+	// Redis state only.
+	RedisCmds        map[string]int64 `json:"redis_cmds,omitempty"`
+	RedisCmdsPerPage float64          `json:"redis_cmds_per_page,omitempty"`
+	RedisKeys        int              `json:"redis_keys,omitempty"`
+	// RedisCmdsC1 counts the commands of the C1 run.
+	RedisCmdsC1 map[string]int64 `json:"redis_cmds_c1,omitempty"`
+	MGET        *mgetResult      `json:"mget,omitempty"`
+	MGET1       *mgetResult      `json:"mget_c1,omitempty"`
+
+	// The composer's VmRSS after the warm-up and at its peak during the
+	// target run, and VmHWM at the end of the cell, in KiB.
+	RSSIdleKiB int64 `json:"rss_idle_kib"`
+	RSSPeakKiB int64 `json:"rss_peak_kib"`
+	HWMKiB     int64 `json:"hwm_kib"`
+}
+
+// composerArgs are the composer's flags for state.
+func (s *suite) composerArgs(state, addr, redisURL string) []string {
+	config := s.warm
+	if state == "hang" {
+		config = s.miss
+	}
+	args := []string{"-addr", addr, "-config", config, "-log-level", "warn", "-feed-slow-every", "0"}
+	switch state {
+	case "l1":
+		args = append(args, "-feed-latency", "0")
+	case "redis":
+		args = append(args, "-feed-latency", "0", "-l1-mb", "0", "-redis", redisURL)
+	case "cold":
+		args = append(args, "-feed-latency", s.o.coldLatency.String(), "-l1-mb", "0")
+	case "hang":
+		args = append(args, "-feed-latency", "0", "-feed-hang-every", strconv.Itoa(s.o.hangEvery))
+	case "hangcold":
+		args = append(args, "-feed-latency", "0", "-l1-mb", "0", "-feed-hang-every", strconv.Itoa(s.o.hangEvery))
+	}
+	return args
+}
+
+// cell measures one state × size, starting and stopping its own processes.
+func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) (c cell) {
+	c = cell{Run: runIndex + 1, State: state, Size: size}
+	fail := func(err error) cell {
+		c.Err = err.Error()
+		return c
+	}
+	name := fmt.Sprintf("%s-%d-run%d", state, size, runIndex+1)
+
+	var (
+		rclient  *redis.Client
+		redisURL string
+	)
+	if state == "redis" {
+		rdir := filepath.Join(s.dir, name+"-redis")
+		if err := os.MkdirAll(rdir, 0o755); err != nil {
+			return fail(err)
+		}
+		rp, client, err := startRedis(ctx, s.o.redisBin, rdir, filepath.Join(s.dir, name+"-redis.log"))
+		if err != nil {
+			return fail(err)
+		}
+		defer rp.stop()
+		defer client.Close()
+		rclient = client
+		redisURL = "redis://" + client.Options().Addr + "/0"
+	}
+
+	port, err := freePort()
+	if err != nil {
+		return fail(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cp, err := startProc("composer", s.bin, s.composerArgs(state, addr, redisURL), filepath.Join(s.dir, name+"-composer.log"))
+	if err != nil {
+		return fail(err)
+	}
+	defer cp.stop()
+	base := "http://" + addr
+	if err := waitHTTP(ctx, cp, base+"/healthz", 10*time.Second); err != nil {
+		return fail(err)
+	}
+	pageURL := base + pagePath + "?size=" + strconv.Itoa(size)
+
+	cfg := loadtest.Config{
+		URLs:        []string{pageURL},
+		Concurrency: s.o.concurrency,
+		MaxRequests: s.o.maxRequests,
+	}
+	// 1. Warm-up.
+	if s.o.warmup > 0 {
+		w := cfg
+		w.Duration = s.o.warmup
+		w.MaxRequests = 0
+		if _, err := loadtest.Run(ctx, w); err != nil {
+			return fail(err)
+		}
+	}
+	if m, err := readProcMem(cp.pid()); err == nil {
+		c.RSSIdleKiB = m.RSS
+	}
+
+	// 2. Floor and target, alternating which goes first.
+	floor := func() error {
+		page, err := loadtest.FetchPage(ctx, nil, pageURL)
+		if err != nil {
+			return err
+		}
+		srv := loadtest.FloorServer(page)
+		defer srv.Close()
+		f := cfg
+		f.URLs = []string{srv.URL + page.RequestURI}
+		f.Duration = s.o.duration
+		f.Warmup = 300 * time.Millisecond
+		c.Floor, err = loadtest.Run(ctx, f)
+		return err
+	}
+	target := func() error {
+		// A short unrecorded run, separate from the measured one so that
+		// Redis commands are counted over measured requests only.
+		w := cfg
+		w.Duration, w.MaxRequests = 300*time.Millisecond, 0
+		if _, err := loadtest.Run(ctx, w); err != nil {
+			return err
+		}
+		var before map[string]int64
+		if rclient != nil {
+			time.Sleep(100 * time.Millisecond) // let write-backs of the warm-up land
+			if before, err = commandStats(ctx, rclient); err != nil {
+				return err
+			}
+		}
+		t := cfg
+		t.Duration = s.o.duration
+		sampler := sampleRSS(cp.pid(), 20*time.Millisecond)
+		c.Target, err = loadtest.Run(ctx, t)
+		c.RSSPeakKiB = sampler.stop()
+		if err != nil {
+			return err
+		}
+		if rclient != nil {
+			after, err := commandStats(ctx, rclient)
+			if err != nil {
+				return err
+			}
+			c.RedisCmds = statsDelta(before, after)
+			var total int64
+			for _, n := range c.RedisCmds {
+				total += n
+			}
+			if c.Target.Requests > 0 {
+				c.RedisCmdsPerPage = float64(total) / float64(c.Target.Requests)
+			}
+		}
+		return nil
+	}
+	steps := []func() error{floor, target}
+	if runIndex%2 == 1 {
+		steps[0], steps[1] = target, floor
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return fail(err)
+		}
+	}
+	if c.Floor.Throughput > 0 {
+		c.Ratio = c.Target.Throughput / c.Floor.Throughput
+	}
+
+	// 3. Completeness under ?debug=1.
+	if s.o.check > 0 {
+		u, _ := url.Parse(pageURL)
+		q := u.Query()
+		q.Set("debug", "1")
+		u.RawQuery = q.Encode()
+		ch := cfg
+		ch.URLs = []string{u.String()}
+		ch.Duration = s.o.check
+		ch.ExpectIncludes = size + extraIncludes
+		if c.Check, err = loadtest.Run(ctx, ch); err != nil {
+			return fail(err)
+		}
+	}
+
+	// 4. One page's own latency.
+	if state == "cold" || state == "redis" {
+		c1 := cfg
+		c1.Concurrency = 1
+		c1.Duration = s.o.duration
+		var before map[string]int64
+		if rclient != nil {
+			if before, err = commandStats(ctx, rclient); err != nil {
+				return fail(err)
+			}
+		}
+		if c.C1, err = loadtest.Run(ctx, c1); err != nil {
+			return fail(err)
+		}
+		if rclient != nil {
+			after, err := commandStats(ctx, rclient)
+			if err != nil {
+				return fail(err)
+			}
+			c.RedisCmdsC1 = statsDelta(before, after)
+		}
+	}
+
+	// 5. The bare MGET of the same keys.
+	if rclient != nil {
+		l1, l2, err := pageKeys(ctx, rclient)
+		if err != nil {
+			return fail(err)
+		}
+		c.RedisKeys = len(l1) + len(l2)
+		if len(l2) > 0 {
+			m := benchMGET(ctx, rclient, l1, l2, s.o.concurrency, s.o.duration, s.o.maxRequests)
+			c.MGET = &m
+			m1 := benchMGET(ctx, rclient, l1, l2, 1, s.o.duration, s.o.maxRequests)
+			c.MGET1 = &m1
+		}
+	}
+	if m, err := readProcMem(cp.pid()); err == nil {
+		c.HWMKiB = m.HWM
+	}
+	return c
+}
+
+// checkErrors is the number of failed pages in the completeness pass, or 0
+// without one.
+func checkErrors(c *cell) int {
+	if c.Check == nil {
+		return 0
+	}
+	return c.Check.Errors
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// machine describes where the suite ran.
+type machine struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model"`
+	MemTotal string `json:"mem_total"`
+	Go       string `json:"go"`
+	Redis    string `json:"redis_server"`
+	Kernel   string `json:"kernel"`
+	Started  string `json:"started"`
+}
+
+func describeMachine(o *options) machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Started: time.Now().UTC().Format(time.RFC3339)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				m.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				m.MemTotal = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command(o.redisBin, "--version").Output(); err == nil {
+		m.Redis = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+func optionsJSON(o *options) map[string]any {
+	return map[string]any{
+		"sizes": o.sizes, "states": o.states, "runs": o.runs, "concurrency": o.concurrency,
+		"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "check_s": o.check.Seconds(),
+		"max_requests": o.maxRequests, "cold_latency_ms": ms(o.coldLatency), "hang_every": o.hangEvery,
+		"budget_ms": ms(o.budget),
+	}
+}

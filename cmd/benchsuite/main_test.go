@@ -1,0 +1,78 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func TestParseCommandStats(t *testing.T) {
+	info := "# Commandstats\r\n" +
+		"cmdstat_mget:calls=12,usec=345,usec_per_call=28.75,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_set:calls=4000,usec=1,usec_per_call=0.00,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_info:calls=3,usec=1,usec_per_call=0.33\r\n"
+	got := parseCommandStats(info)
+	if got["mget"] != 12 || got["set"] != 4000 || got["info"] != 3 || len(got) != 3 {
+		t.Fatalf("parseCommandStats = %v", got)
+	}
+	d := statsDelta(map[string]int64{"mget": 2, "info": 1}, got)
+	if len(d) != 2 || d["mget"] != 10 || d["set"] != 4000 {
+		t.Fatalf("statsDelta = %v, want mget 10, set 4000 and no info", d)
+	}
+}
+
+func TestBenchConfig(t *testing.T) {
+	site := "site:\n  budget: 250ms\nfragments:\n  score:\n    fallback: '-'\n    stale: 5m\npages: []\n"
+	out, err := benchConfig([]byte(site), scoresMissTTLs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Site      map[string]string
+		Fragments map[string]map[string]string
+	}
+	if err := yaml.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Site["budget"] != "250ms" {
+		t.Errorf("site.budget = %q, want it kept", got.Site["budget"])
+	}
+	if s := got.Fragments["score"]; s["fallback"] != "-" || s["fresh"] != "0s" || s["stale"] != "0s" {
+		t.Errorf("score = %v, want fallback kept and fresh, stale 0s", s)
+	}
+	if s := got.Fragments["scoreboard"]; s["fresh"] != (10 * time.Minute).String() {
+		t.Errorf("scoreboard = %v, want fresh 10m", s)
+	}
+	if _, err := benchConfig([]byte("- a list\n"), warmTTLs); err == nil {
+		t.Error("benchConfig of a list: no error")
+	}
+}
+
+func TestMedians(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median odd = %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median even = %v", m)
+	}
+	if m := median(nil); m != 0 {
+		t.Errorf("median empty = %v", m)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-sizes", "100, 2000", "-states", "l1,hang"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.sizes) != 2 || o.sizes[1] != 2000 || strings.Join(o.states, ",") != "l1,hang" || o.concurrency != 16 {
+		t.Fatalf("options = %+v", o)
+	}
+	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "x"}, {"-states", "warm"}, {"-runs", "0"}, {"extra"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%q): no error", bad)
+		}
+	}
+}

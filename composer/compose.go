@@ -438,24 +438,26 @@ func (r *request) resolve(levels [][]node) {
 			misses = r.lookupStore(misses, now, &next)
 		}
 		if len(misses) > 0 {
-			lvl := r.newLevel(len(misses))
 			lc := levelContexts{now: now}
 			var starts []*start
 			for _, n := range misses {
-				if lvl != nil {
-					n.lvl.Store(lvl)
-					if n.state.Load() != pending {
-						// Settled meanwhile (timed out): its finisher may
-						// not have seen the level.
-						n.settleLevel(nil)
-						continue
-					}
-				}
 				r.fetch(n, &lc, &starts)
 			}
-			if len(starts) > 0 {
-				r.c.launch(r.ctx, starts)
+			local, remote := r.c.split(r.ctx, starts)
+			if lvl := r.newLevel(len(local)); lvl != nil {
+				for _, s := range local {
+					s.node.lvl.Store(lvl)
+					if s.node.state.Load() != pending {
+						// Settled meanwhile (timed out): its finisher
+						// may not have seen the level.
+						s.node.settleLevel(nil)
+					}
+				}
 			}
+			for _, s := range local {
+				r.c.call(s)
+			}
+			r.c.waitRemote(remote)
 		}
 		levels = next
 	}
@@ -465,9 +467,9 @@ func (r *request) resolve(levels [][]node) {
 func (r *request) serveCached(n *node, e *Entry, now time.Time, tier Tier) bool {
 	switch {
 	case now.Before(e.FreshUntil):
-		r.finish(n, e, OutcomeHit, tier)
+		r.finish(n, e, OutcomeHit, tier, now)
 	case now.Before(e.StaleUntil):
-		r.finish(n, e, OutcomeStale, tier)
+		r.finish(n, e, OutcomeStale, tier, now)
 		r.c.refresh(r.site, n.frag, n.ref.params, e)
 	default:
 		return false
@@ -495,7 +497,9 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 	if len(keys) == 0 {
 		return misses
 	}
-	entries, err := r.c.store.GetMulti(r.ctx, keys)
+	ctx, cancel := context.WithDeadline(r.ctx, r.deadline) // never past the page's budget
+	entries, err := r.c.store.GetMulti(ctx, keys)
+	cancel()
 	if err != nil || len(entries) != len(keys) {
 		r.c.stats.StoreErrs.Add(1)
 		return misses
@@ -536,7 +540,7 @@ func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
 	}
 	r.c.flights.join(key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, ctx: ctx, site: r.site, f: f,
-			p: n.ref.params, key: key, version: r.c.version(f)})
+			p: n.ref.params, key: key, version: r.c.version(f), node: n})
 	})
 }
 
@@ -556,24 +560,24 @@ func (r *request) done(n *node, e *Entry, err error, parked bool) {
 	if parked {
 		o, tier = OutcomeHit, TierL1
 	}
-	if r.finish(n, e, o, tier) && n.children != nil && r.ctx.Err() == nil {
+	if r.finish(n, e, o, tier, time.Now()) && n.children != nil && r.ctx.Err() == nil {
 		go r.resolve([][]node{n.children})
 	}
 }
 
 // finish settles n with an entry. It reports whether it won the race to
 // settle n (against its deadline).
-func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier) bool {
+func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier, now time.Time) bool {
 	if !n.state.CompareAndSwap(pending, claimed) {
 		return false
 	}
 	n.entry = e
 	n.outcome = o
 	n.tier = tier
+	n.dur = now.Sub(n.started)
 	if len(e.Assets) > 0 {
 		r.anyAssets.Store(true)
 	}
-	n.dur = time.Since(n.started)
 	if e.segs != nil {
 		n.children = r.children(n, e.segs)
 	}

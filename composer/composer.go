@@ -24,7 +24,7 @@ type Options struct {
 	Store Store
 	// MaxInFlight bounds fragment calls in flight, including the ones left
 	// running in the background by includes that missed their deadline.
-	// 0 means 8192.
+	// A call waits for a slot no longer than its timeout. 0 means 16384.
 	MaxInFlight int
 	// Layouts by name.
 	Layouts map[string]Layout
@@ -114,7 +114,7 @@ type Stats struct {
 // New returns a Composer serving site.
 func New(site *Site, opts Options) *Composer {
 	if opts.MaxInFlight <= 0 {
-		opts.MaxInFlight = 8192
+		opts.MaxInFlight = 16384
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -290,16 +290,15 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 }
 
 // acquire takes a global slot and, if the fragment declares one, a slot of
-// its own, waiting no longer than ctx allows.
-//
-// The global bound never waits: when it is reached the composer is
-// overloaded and an include is better served its fallback at once. A
-// fragment's own bound waits (as long as ctx allows) for a call of the
-// same fragment to finish.
+// its own, each waiting no longer than ctx (the call's timeout) allows: a
+// call that cannot start in time is refused, and its include gets its
+// fallback, rather than queueing past its deadline.
 func (c *Composer) acquire(ctx context.Context, f *Fragment) (func(), error) {
 	if !c.runs.TryAcquire(1) {
-		c.stats.Overloaded.Add(1)
-		return nil, errOverloaded
+		if err := c.runs.Acquire(ctx, 1); err != nil {
+			c.stats.Overloaded.Add(1)
+			return nil, errOverloaded
+		}
 	}
 	if f.Spec.MaxConcurrent <= 0 {
 		return func() { c.runs.Release(1) }, nil

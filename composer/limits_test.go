@@ -44,10 +44,17 @@ func TestConcurrencyBounds(t *testing.T) {
 			t.Fatalf("6 calls two at a time took %v, want 30ms", el)
 		}
 
-		c2 := newTestComposer(t, testSite([]*Spec{f}, time.Second, incs...), Options{MaxInFlight: 3})
+		// One global slot, calls of 10 ms, a timeout of 25 ms: two calls
+		// run, a third starts and times out, and the rest cannot get a
+		// slot before their deadline: they are refused, not queued past it.
+		f2 := *f
+		f2.MaxConcurrent = 0
+		f2.Defaults.Timeout = 25 * time.Millisecond
+		c2 := newTestComposer(t, testSite([]*Spec{&f2}, time.Second, incs...), Options{MaxInFlight: 1})
 		b = body(serve(c2, "debug=1"))
-		if n := strings.Count(b, "<i>busy</i>"); n != 3 || c2.Stats().Overloaded.Load() != 3 {
-			t.Fatalf("with 3 slots for 6 calls: %d fallbacks, %d refused: %s", n, c2.Stats().Overloaded.Load(), b)
+		time.Sleep(time.Millisecond) // the refused calls count themselves
+		if n := strings.Count(b, "</b></bs-frag>"); n != 2 || c2.Stats().Overloaded.Load() != 3 || strings.Count(b, "<i>busy</i>") != 4 {
+			t.Fatalf("one slot for 6 calls of 10 ms within 25 ms: %d rendered, %d refused: %s", n, c2.Stats().Overloaded.Load(), b)
 		}
 	})
 }

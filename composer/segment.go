@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,6 +36,9 @@ var (
 // a layout); an include of a fragment parent does not declare is refused.
 // It returns nil when the HTML has no include, the common case.
 func parseSegments(site *Site, parent *Spec, html []byte) []segment {
+	if !bytes.Contains(html, []byte(includeOpen)) {
+		return nil
+	}
 	pieces := SplitIncludes(html)
 	if len(pieces) == 1 {
 		return nil

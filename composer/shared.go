@@ -125,23 +125,37 @@ type start struct {
 	refresh bool
 	// event marks a call made by Refresh, which stores the result itself.
 	event bool
+	// node is the include whose lookup started the call (nil for
+	// refreshes): its level writes the result back.
+	node *node
 }
 
 // launch starts calls: with a Locker, only those whose lock this instance
-// takes, in one round trip for all of them; the others wait for the lock
-// holder's result to appear in the Store.
+// takes (see split); the others wait for the lock holder's result.
 func (c *Composer) launch(ctx context.Context, starts []*start) {
+	local, remote := c.split(ctx, starts)
+	for _, s := range local {
+		c.call(s)
+	}
+	c.waitRemote(remote)
+}
+
+// split sorts starts into the calls this instance makes and those another
+// instance is making: with a Locker, the locks of all shared starts are
+// taken in one round trip, and those this instance did not get are left to
+// their holder. Without a Locker (or when it fails) every call is local.
+func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []*start) {
 	locker, ok := c.store.(Locker)
 	var shared []*start
 	for _, s := range starts {
 		if !ok || s.f.Spec.perUser() {
-			c.call(s)
+			local = append(local, s)
 		} else {
 			shared = append(shared, s)
 		}
 	}
 	if len(shared) == 0 {
-		return
+		return local, nil
 	}
 	keys := make([]string, len(shared))
 	var ttl time.Duration
@@ -151,24 +165,27 @@ func (c *Composer) launch(ctx context.Context, starts []*start) {
 	}
 	held, err := locker.TryLockMulti(ctx, keys, ttl)
 	if err != nil || len(held) != len(shared) {
-		for _, s := range shared {
-			c.call(s)
-		}
-		return
+		return append(local, shared...), nil
 	}
-	var remote []*start
 	for i, s := range shared {
 		if held[i] {
-			c.call(s)
+			local = append(local, s)
 		} else {
 			remote = append(remote, s)
 		}
 	}
-	if len(remote) > 0 {
-		c.stats.RemoteWaits.Add(int64(len(remote)))
-		c.bg.Add(1)
-		go c.awaitRemote(remote)
+	return local, remote
+}
+
+// waitRemote completes the remote starts' flights as their results appear
+// in the Store (see awaitRemote).
+func (c *Composer) waitRemote(remote []*start) {
+	if len(remote) == 0 {
+		return
 	}
+	c.stats.RemoteWaits.Add(int64(len(remote)))
+	c.bg.Add(1)
+	go c.awaitRemote(remote)
 }
 
 // remotePoll is how often an instance that did not get a lock looks for the
@@ -225,8 +242,12 @@ func (c *Composer) awaitRemote(waiting []*start) {
 	}
 }
 
-// level collects the fresh results of one page level's misses, so that
-// they go to the Store in one pipeline when the level has settled.
+// level collects the fresh results of the calls one page level made, so
+// that they go to the Store in one pipeline when those calls have settled.
+// Only calls this instance makes count: includes waiting for another
+// request's call, or for another instance's (which holds the key's lock),
+// do not hold the level back — two instances each holding part of the
+// other's level would otherwise wait for each other until their timeouts.
 type level struct {
 	c       *Composer
 	pending atomic.Int32
@@ -236,7 +257,7 @@ type level struct {
 }
 
 func (r *request) newLevel(n int) *level {
-	if r.c.wb == nil {
+	if r.c.wb == nil || n == 0 {
 		return nil
 	}
 	l := &level{c: r.c}

@@ -64,7 +64,7 @@ return 0
 func (s *Store) TryLock(ctx context.Context, key string, ttl time.Duration) (token string, ok bool, err error) {
 	token = rand.Text()
 	ttl = max(ttl, time.Millisecond)
-	err = s.call(ctx, "lock", func(ctx context.Context) error {
+	err = s.call(ctx, "lock", 1, func(ctx context.Context) error {
 		var err error
 		ok, err = s.client.SetNX(ctx, lockPrefix+key, token, ttl).Result()
 		return err
@@ -80,7 +80,7 @@ func (s *Store) TryLock(ctx context.Context, key string, ttl time.Duration) (tok
 // was taken by someone else). Releasing a lock that is not held is not an
 // error. Bounded and counted like every Store call; safe for concurrent use.
 func (s *Store) Unlock(ctx context.Context, key, token string) error {
-	return s.call(ctx, "unlock", func(ctx context.Context) error {
+	return s.call(ctx, "unlock", 1, func(ctx context.Context) error {
 		return unlockScript.Run(ctx, s.client, []string{lockPrefix + key}, token).Err()
 	})
 }
@@ -108,7 +108,7 @@ func (s *Store) TryLockMulti(ctx context.Context, keys []string, ttl time.Durati
 	for i, k := range keys {
 		lockKeys[i] = lockPrefix + k
 	}
-	err := s.call(ctx, "lock", func(ctx context.Context) error {
+	err := s.call(ctx, "lock", len(keys), func(ctx context.Context) error {
 		got, err := lockScript.Run(ctx, s.client, lockKeys, token, ttl.Milliseconds()).Int64Slice()
 		if err != nil {
 			return err

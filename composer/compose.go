@@ -512,7 +512,7 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 			continue
 		}
 		r.c.stats.StoreHits.Add(1)
-		e.segs = parseSegments(r.site, n.frag.Spec, e.HTML)
+		e.segs = r.c.storeSegments(r.site, n.frag.Spec, e)
 		e.written.Store(true) // it came from the Store
 		if r.c.l1 != nil {
 			r.c.l1.set(e)

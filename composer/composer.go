@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -90,6 +91,7 @@ type Composer struct {
 	stats   Stats
 	wb      *writeBack
 	l1w     *l1Writer
+	parsed  *otter.Cache[string, parsedEntry] // parses of Store entries, without L1
 	closed  chan struct{}
 	bg      sync.WaitGroup
 }
@@ -129,6 +131,8 @@ func New(site *Site, opts Options) *Composer {
 	if opts.L1Bytes >= 0 {
 		c.l1 = newL1(opts.L1Bytes)
 		c.l1w = newL1Writer(c.l1)
+	} else {
+		c.parsed = otter.Must(&otter.Options[string, parsedEntry]{MaximumSize: 1024})
 	}
 	if c.store != nil {
 		c.wb = newWriteBack(c.store, c.log)

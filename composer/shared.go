@@ -222,7 +222,7 @@ func (c *Composer) awaitRemote(waiting []*start) {
 				e = entries[i]
 			}
 			if e != nil && e.Key == s.key && e.Version == s.version && now.Before(e.StaleUntil) && e.Created.After(s.since) {
-				e.segs = parseSegments(s.site, s.f.Spec, e.HTML)
+				e.segs = c.storeSegments(s.site, s.f.Spec, e)
 				e.written.Store(true) // it came from the Store
 				if s.fl.complete(e, nil) && c.l1w != nil {
 					c.l1w.add(e, s.fl)

@@ -183,6 +183,10 @@ type instance struct {
 }
 
 func start(t *testing.T, srv *redistest.Server, site *composer.Site) *instance {
+	return startTB(t, srv, site)
+}
+
+func startTB(t testing.TB, srv *redistest.Server, site *composer.Site) *instance {
 	t.Helper()
 	client, err := redisstore.NewClient(srv.URL())
 	if err != nil {

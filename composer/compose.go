@@ -41,13 +41,16 @@ const (
 
 // node is one include of one request.
 type node struct {
-	ref      *includeRef
-	frag     *Fragment
-	depth    int
-	primary  bool
-	state    atomic.Uint32
-	started  time.Time
-	deadline time.Time
+	ref     *includeRef
+	frag    *Fragment
+	depth   int32
+	primary bool
+	state   atomic.Uint32
+	// started and deadline count from the request's arrival (r.at): plain
+	// numbers, so that a page's thousands of nodes stay small and hold no
+	// pointers for the collector to follow.
+	started  time.Duration
+	deadline time.Duration
 
 	// Written by the finisher before state becomes done; read after.
 	entry    *Entry
@@ -71,14 +74,17 @@ type request struct {
 	ctx      context.Context
 	start    time.Time
 	deadline time.Time
+	budget   time.Duration // deadline - start
 	notify   chan struct{}
 	count    atomic.Int64
 	debug    bool
 	reader   string
 	timer    *time.Timer
-	mu       sync.Mutex
-	levels   []*level
-	tops     []node
+	// waiting is set while the writer is blocked waiting for a node.
+	waiting atomic.Bool
+	mu      sync.Mutex
+	levels  []*level
+	tops    []node
 
 	// Asset placement; anyAssets is set by finishers, the rest is the
 	// writer's alone.
@@ -122,6 +128,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		ctx:      ctx,
 		start:    start,
 		deadline: start.Add(budget),
+		budget:   budget,
 		notify:   make(chan struct{}, 1),
 		debug:    req.Debug,
 		reader:   req.Reader,
@@ -372,19 +379,23 @@ func (c *Composer) slotsOf(p *Page) map[string][]int {
 // goroutine.
 func (r *request) bind(n *node, ref *includeRef, now time.Time) {
 	n.ref = ref
-	n.started = now
+	n.started = r.at(now)
 	if ref.err != nil {
 		r.settle(n, OutcomePlaceholder, ref.err)
 		return
 	}
-	n.frag = r.site.Fragments[ref.fragment]
+	if ref.site == r.site {
+		n.frag = ref.frag // resolved when the HTML was parsed
+	} else {
+		n.frag = r.site.Fragments[ref.fragment]
+	}
 	if n.frag == nil {
 		r.settle(n, OutcomePlaceholder, errUnknown)
 		return
 	}
 	n.primary = n.primary || n.frag.Settings.Primary
-	n.deadline = r.deadline
-	if d := now.Add(n.frag.Settings.Timeout); d.Before(n.deadline) {
+	n.deadline = r.budget
+	if d := n.started + n.frag.Settings.Timeout; d < n.deadline {
 		n.deadline = d
 	}
 }
@@ -415,7 +426,7 @@ func (r *request) resolve(levels [][]node) {
 				if n.state.Load() != pending {
 					continue
 				}
-				if !now.Before(n.deadline) {
+				if r.at(now) >= n.deadline {
 					r.fail(n, OutcomeTimeout, errTimeout)
 					continue
 				}
@@ -574,7 +585,7 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier, now time.Time)
 	n.entry = e
 	n.outcome = o
 	n.tier = tier
-	n.dur = now.Sub(n.started)
+	n.dur = r.at(now) - n.started
 	if len(e.Assets) > 0 {
 		r.anyAssets.Store(true)
 	}
@@ -601,8 +612,8 @@ func (r *request) fail(n *node, o Outcome, err error) bool {
 	n.outcome = o
 	n.err = err
 	n.fallback = true
-	if !n.started.IsZero() {
-		n.dur = time.Since(n.started)
+	if n.ref != nil {
+		n.dur = r.at(time.Now()) - n.started
 	}
 	n.settleLevel(nil)
 	n.state.Store(done)
@@ -619,7 +630,13 @@ func (n *node) settleLevel(e *Entry) {
 	}
 }
 
+// at returns t as the time since the request arrived.
+func (r *request) at(t time.Time) time.Duration { return t.Sub(r.start) }
+
 func (r *request) wake() {
+	if !r.waiting.Load() {
+		return // nobody to wake: the writer is busy, or not started
+	}
 	select {
 	case r.notify <- struct{}{}:
 	default:
@@ -647,7 +664,7 @@ func (r *request) children(parent *node, segs []segment) []node {
 		n := &nodes[j]
 		n.depth = parent.depth + 1
 		switch {
-		case n.depth > r.site.Limits.MaxDepth:
+		case int(n.depth) > r.site.Limits.MaxDepth:
 			n.ref = s.inc
 			r.settle(n, OutcomePlaceholder, errTooDeep)
 		case over > 0 && int64(j) >= int64(k)-over:
@@ -674,21 +691,26 @@ func (r *request) await(n *node, flush func()) {
 		switch n.state.Load() {
 		case done:
 			return
-		case claimed:
-			// A finisher is between its CAS and its Store, moments away;
-			// it wakes us when done.
-			<-r.notify
-			r.wake() // pass the signal on
-			continue
-		}
-		wait := time.Until(n.deadline)
-		if wait <= 0 {
-			r.fail(n, OutcomeTimeout, errTimeout)
-			continue
+		case pending:
+			if r.at(time.Now()) >= n.deadline {
+				r.fail(n, OutcomeTimeout, errTimeout)
+				continue
+			}
 		}
 		if flush != nil {
 			flush()
 			flush = nil
+		}
+		// Say we are waiting, then look again: a finisher stores done and
+		// then reads waiting, so one of us sees the other.
+		r.waiting.Store(true)
+		if n.state.Load() == done {
+			r.waiting.Store(false)
+			return
+		}
+		wait := n.deadline - r.at(time.Now())
+		if wait <= 0 {
+			wait = time.Millisecond // claimed: its finisher is moments away
 		}
 		if r.timer == nil {
 			r.timer = time.NewTimer(wait)
@@ -702,6 +724,7 @@ func (r *request) await(n *node, flush func()) {
 			r.fail(n, OutcomeTimeout, r.ctx.Err())
 		}
 		r.timer.Stop()
+		r.waiting.Store(false)
 	}
 }
 

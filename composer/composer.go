@@ -85,6 +85,7 @@ type Composer struct {
 	store   Store
 	flights flights
 	gens    sync.Map            // fragment name → *genVersion, once purged
+	purged  atomic.Bool         // some fragment has a generation
 	runs    *semaphore.Weighted // one unit per fragment call in flight
 	perFrag sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
 	log     *slog.Logger

@@ -24,6 +24,9 @@ type includeRef struct {
 	pageIndex int
 	// err is why the include cannot run (malformed, unknown, invalid).
 	err error
+	// frag is the fragment as site had it when the HTML was parsed.
+	site *Site
+	frag *Fragment
 }
 
 var (
@@ -100,4 +103,5 @@ func resolveTag(site *Site, parent *Spec, tag *Tag, ref *includeRef) {
 	}
 	ref.params = p
 	ref.key = Key(name, p)
+	ref.site, ref.frag = site, f
 }

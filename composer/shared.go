@@ -34,6 +34,9 @@ type Invalidator interface {
 // version returns the version that keys f's entries: the Spec's version,
 // and its generation once it has been purged.
 func (c *Composer) version(f *Fragment) string {
+	if !c.purged.Load() {
+		return f.Spec.Version
+	}
 	if v, ok := c.gens.Load(f.Spec.Name); ok {
 		return v.(*genVersion).version
 	}
@@ -54,6 +57,7 @@ func (c *Composer) ApplyGeneration(fragment string, gen int64) {
 		return
 	}
 	nv := &genVersion{gen: gen, version: f.Spec.Version + "." + strconv.FormatInt(gen, 10)}
+	c.purged.Store(true)
 	for {
 		old, loaded := c.gens.Load(fragment)
 		if loaded && old.(*genVersion).gen >= gen {

@@ -7,6 +7,9 @@ import (
 	"html"
 	"io"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/a-h/templ"
 )
@@ -104,7 +107,14 @@ type Piece struct {
 // fails: a malformed tag becomes a piece with Err set and is consumed up to
 // its closing '>' (or the end of input). Text slices alias src.
 func SplitIncludes(src []byte) []Piece {
-	var out []Piece
+	n := bytes.Count(src, []byte(includeOpen))
+	out := make([]Piece, 0, n+1)
+	// One allocation for every tag and one for all their attributes: a
+	// scoreboard's 2,000 includes cost a handful of allocations, not
+	// thousands.
+	tags := make([]Tag, n)
+	attrs := make([]Attr, 0, 2*n)
+	var scratch Tag
 	text := 0 // start of the current text run
 	from := 0 // where to look for the next tag
 	for {
@@ -118,9 +128,17 @@ func SplitIncludes(src []byte) []Piece {
 			from = i + len(includeOpen) // <bs-includes…: not ours
 			continue
 		}
-		tag, n, err := parseTag(after)
-		out = append(out, Piece{Text: src[text:i], Tag: tag, Err: err, HasTag: true})
-		text = i + len(includeOpen) + n
+		consumed, err := parseTag(after, &scratch)
+		p := Piece{Text: src[text:i], Err: err, HasTag: true}
+		if err == nil {
+			t := &tags[len(out)]
+			start := len(attrs)
+			attrs = append(attrs, scratch.Attrs...)
+			t.Attrs = attrs[start:len(attrs):len(attrs)]
+			p.Tag = t
+		}
+		out = append(out, p)
+		text = i + len(includeOpen) + consumed
 		from = text
 	}
 }
@@ -130,24 +148,25 @@ func isTagBoundary(c byte) bool {
 }
 
 // parseTag parses attributes after "<bs-include" up to and including the
-// closing "></bs-include>" or "/>". It returns the bytes consumed.
-func parseTag(b []byte) (*Tag, int, error) {
+// closing "></bs-include>" or "/>", into t (whose Attrs it reuses). It
+// returns the bytes consumed.
+func parseTag(b []byte, t *Tag) (int, error) {
 	limit := len(b)
 	if limit > maxTagLen {
 		limit = maxTagLen
 	}
-	t := &Tag{}
+	t.Attrs = t.Attrs[:0]
 	i := 0
-	bad := func() (*Tag, int, error) {
+	bad := func() (int, error) {
 		// Consume to the next '>' so the rest of the document survives.
 		if j := bytes.IndexByte(b, '>'); j >= 0 {
 			k := j + 1
 			if bytes.HasPrefix(b[k:], []byte(includeClose)) {
 				k += len(includeClose)
 			}
-			return nil, k, errMalformed
+			return k, errMalformed
 		}
-		return nil, len(b), errMalformed
+		return len(b), errMalformed
 	}
 	for {
 		for i < limit && isSpace(b[i]) {
@@ -158,7 +177,7 @@ func parseTag(b []byte) (*Tag, int, error) {
 		}
 		switch {
 		case b[i] == '/' && i+1 < limit && b[i+1] == '>':
-			return t, i + 2, nil
+			return i + 2, nil
 		case b[i] == '>':
 			i++
 			j := i
@@ -168,7 +187,7 @@ func parseTag(b []byte) (*Tag, int, error) {
 			if !bytes.HasPrefix(b[j:], []byte(includeClose)) {
 				return bad()
 			}
-			return t, j + len(includeClose), nil
+			return j + len(includeClose), nil
 		}
 		start := i
 		for i < limit && isAttrChar(b[i]) {
@@ -177,7 +196,7 @@ func parseTag(b []byte) (*Tag, int, error) {
 		if i == start || i+1 >= limit || b[i] != '=' || b[i+1] != '"' {
 			return bad()
 		}
-		name := string(b[start:i])
+		name := internName(b[start:i])
 		i += 2
 		vs := i
 		for i < limit && b[i] != '"' {
@@ -192,7 +211,11 @@ func parseTag(b []byte) (*Tag, int, error) {
 		if _, dup := t.Get(name); dup {
 			return bad()
 		}
-		t.Attrs = append(t.Attrs, Attr{name, html.UnescapeString(string(b[vs:i]))})
+		v := string(b[vs:i])
+		if strings.IndexByte(v, '&') >= 0 {
+			v = html.UnescapeString(v)
+		}
+		t.Attrs = append(t.Attrs, Attr{name, v})
 		i++
 		if i < limit && !isSpace(b[i]) && b[i] != '>' && b[i] != '/' {
 			return bad()
@@ -204,4 +227,37 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 func isAttrChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// names interns attribute names: every declared param name (added by
+// ValidateSpec) and the syntax's own, so that parsing a tag does not
+// allocate a string per attribute name.
+var (
+	namesMu sync.Mutex
+	names   atomic.Pointer[map[string]string]
+)
+
+func init() { addNames("fragment", "page-index") }
+
+// addNames adds to the interned names (copy on write: readers never lock).
+func addNames(list ...string) {
+	namesMu.Lock()
+	defer namesMu.Unlock()
+	m := map[string]string{}
+	if old := names.Load(); old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	for _, n := range list {
+		m[n] = n
+	}
+	names.Store(&m)
+}
+
+func internName(b []byte) string {
+	if s, ok := (*names.Load())[string(b)]; ok {
+		return s
+	}
+	return string(b)
 }

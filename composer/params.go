@@ -78,6 +78,13 @@ func ValidateSpec(s *Spec) error {
 		return fmt.Errorf("composer: fragment %q: nil Render", s.Name)
 	}
 	seen := map[string]bool{}
+	defer func() {
+		list := make([]string, 0, len(s.Params))
+		for _, p := range s.Params {
+			list = append(list, p.Name)
+		}
+		addNames(list...)
+	}()
 	for _, p := range s.Params {
 		if !validName(p.Name) {
 			return fmt.Errorf("composer: fragment %q: param name %q is invalid", s.Name, p.Name)

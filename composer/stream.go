@@ -229,7 +229,7 @@ func (r *request) writeOverlay(bw *bufio.Writer, tops []node, t timing, nonce st
 	for _, s := range slowest {
 		b.WriteString("<li>" + html.EscapeString(s.name) + " <i>" + s.o.String() + "</i> " + ms(s.d) + " ms</li>")
 	}
-	b.WriteString(`</ol><button type="button" id="bs-debug-toggle" aria-pressed="false">Outline includes</button></details></aside>`)
+	b.WriteString(`</ol><p class="bs-debug-hint">Hover an outlined include to see why it was served that way.</p><button type="button" id="bs-debug-toggle" aria-pressed="false">Outline includes</button></details></aside>`)
 	b.WriteString(`<script nonce="` + html.EscapeString(nonce) + `">(function(){var b=document.getElementById("bs-debug-toggle");b.addEventListener("click",function(){var on=document.body.classList.toggle("bs-debug-on");b.setAttribute("aria-pressed",on?"true":"false")});document.body.classList.add("bs-debug-on");b.setAttribute("aria-pressed","true")})();</script>`)
 	bw.WriteString(b.String())
 }

@@ -77,4 +77,3 @@ func BenchmarkPublishToVisible(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(len(lat))/float64(2*b.N), "visible/instance-event")
 }
-

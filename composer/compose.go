@@ -549,10 +549,20 @@ func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
 		key += "\x00reader=" + r.reader
 		ctx = context.WithValue(ctx, readerKey{}, r.reader)
 	}
+	var recheck func() *Entry
+	if r.c.l1 != nil && !f.Spec.perUser() {
+		version := r.c.version(f)
+		recheck = func() *Entry {
+			if e := r.c.l1.get(key, version); e != nil && time.Now().Before(e.FreshUntil) {
+				return e
+			}
+			return nil
+		}
+	}
 	r.c.flights.join(key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, ctx: ctx, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n})
-	})
+	}, recheck)
 }
 
 // done settles n with the result of its fragment call. It runs on the

@@ -376,5 +376,5 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 			defer c.bg.Done()
 			c.launch(s.ctx, []*start{s})
 		}()
-	})
+	}, nil)
 }

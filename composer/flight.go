@@ -39,7 +39,15 @@ type waiter func(e *Entry, err error, parked bool)
 // none. It reports whether it started a new call. cb runs exactly once: on
 // the goroutine that completes the call (so it must not block), or at once
 // when the call is parked.
-func (g *flights) join(key string, cb waiter, start func(*flight)) bool {
+//
+// recheck, when not nil, is asked for a cached entry before a new call
+// starts, under the group's lock. This is groupcache's double check: the
+// caller looked in L1 before joining (and maybe in Redis, which takes a
+// while), and a call for the key may have completed meanwhile and put its
+// entry in L1. Flights leave the group only after their entry is in L1,
+// under the same lock, so an absent flight and a nil recheck together mean
+// there really is nothing: no duplicate call slips through.
+func (g *flights) join(key string, cb waiter, start func(*flight), recheck func() *Entry) bool {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = make(map[string]*flight)
@@ -58,6 +66,15 @@ func (g *flights) join(key string, cb waiter, start func(*flight)) bool {
 		f.mu.Unlock()
 		if e != nil {
 			// Done, and parked until its entry is in L1: take it.
+			g.mu.Unlock()
+			if cb != nil {
+				cb(e, nil, true)
+			}
+			return false
+		}
+	}
+	if recheck != nil {
+		if e := recheck(); e != nil {
 			g.mu.Unlock()
 			if cb != nil {
 				cb(e, nil, true)

@@ -87,7 +87,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 	c.flights.join("!"+t.Key, func(e *Entry, err error, _ bool) { ch <- result{e, err} }, func(fl *flight) {
 		c.call(&start{fl: fl, ctx: detached(time.Now().Add(f.Settings.Timeout)), site: site, f: f, p: t.Params,
 			key: t.Key, version: c.version(f), event: true})
-	})
+	}, nil)
 	var res result
 	select {
 	case res = <-ch:

@@ -22,6 +22,18 @@ type LiveStats struct {
 	// Over says it reached the timeout.
 	BarPct int
 	Over   bool
+	// BarP50Pct is the call p50 as a percentage of the timeout, capped at
+	// 100 (drawn inside the p99 bar).
+	BarP50Pct int
+}
+
+// OutcomeTotal is the number of includes counted over all outcomes.
+func (l *LiveStats) OutcomeTotal() int64 {
+	var n int64
+	for _, o := range l.Outcomes {
+		n += o.N
+	}
+	return n
 }
 
 // OutcomeCount is the number of includes with one outcome.
@@ -73,6 +85,9 @@ type AdminView struct {
 	Redis  string
 	// Flash is a message about the last action; Error one about a failure.
 	Flash, Error string
+	// Changed names the fragment the last action changed ("" for none): its
+	// section repeats the Flash.
+	Changed string
 }
 
 // AdminFragment is one fragment's form on the admin page.
@@ -85,6 +100,8 @@ type AdminFragment struct {
 	Base map[string]string
 	// Suggested is the timeout the explorer suggests, "" without figures.
 	Suggested string
+	// Stats are the fragment's live figures, nil without them.
+	Stats *LiveStats
 	// Live says some field is overridden live.
 	Live bool
 }

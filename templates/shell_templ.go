@@ -46,7 +46,7 @@ func document(title, pageClass string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</title><meta name=\"description\" content=\"Broadsheet: news, sport and weather, composed from fragments.\"><meta name=\"theme-color\" content=\"#b80000\"><link rel=\"stylesheet\" href=\"/static/site.css\"></head>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</title><meta name=\"description\" content=\"Broadsheet: news, sport and weather, composed from fragments.\"><meta name=\"theme-color\" content=\"#b80000\"><link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\"><link rel=\"stylesheet\" href=\"/static/site.css\"></head>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

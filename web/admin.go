@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -220,10 +221,48 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	v := s.adminView(r.Context())
 	if name := r.URL.Query().Get("changed"); name != "" {
 		if _, ok := s.comp.Site().Fragments[name]; ok {
-			v.Flash = "Applied to " + name + "."
+			v.Flash = flash(name, v.Changes)
+			v.Changed = name
 		}
 	}
 	s.render(w, r, templates.AdminPage(v))
+}
+
+// flash says what the last action on fragment did, from the newest entries
+// of the change log (newest first) that name it with one timestamp.
+func flash(fragment string, log []templates.ChangeRow) string {
+	var parts []string
+	at := ""
+	for _, c := range log {
+		if c.Fragment != fragment {
+			continue
+		}
+		if at == "" {
+			at = c.At
+		} else if c.At != at {
+			break
+		}
+		switch c.Field {
+		case "purge":
+			parts = append(parts, "cache purged ("+c.New+")")
+		case "reset":
+			parts = append(parts, "reset to site.yaml")
+		default:
+			parts = append(parts, c.Field+" "+orNone(c.Old)+" → "+orNone(c.New))
+		}
+	}
+	if len(parts) == 0 {
+		return "Applied to " + fragment + ": nothing changed."
+	}
+	slices.Reverse(parts) // in the order they were made
+	return "Applied to " + fragment + ": " + strings.Join(parts, ", ") + "."
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(empty)"
+	}
+	return s
 }
 
 func (s *Server) adminView(ctx context.Context) templates.AdminView {
@@ -257,9 +296,8 @@ func (s *Server) adminView(ctx context.Context) templates.AdminView {
 		}
 		if s.opts.Stats != nil {
 			if snap, ok := s.opts.Stats.Fragment(name); ok {
-				if sug := liveStats(&snap, f.Settings.Timeout, ceilings[name]).Suggested; sug != "" {
-					af.Suggested = sug
-				}
+				af.Stats = liveStats(&snap, f.Settings.Timeout, ceilings[name])
+				af.Suggested = af.Stats.Suggested
 			}
 		}
 		v.Fragments = append(v.Fragments, af)

@@ -86,6 +86,7 @@ func liveStats(s *metrics.Snapshot, timeout, ceiling time.Duration) *templates.L
 		p := int(100 * s.CallP99 / timeout)
 		l.Over = p >= 100
 		l.BarPct = min(max(p, 1), 100)
+		l.BarP50Pct = min(max(int(100*s.CallP50/timeout), 1), l.BarPct)
 	}
 	return l
 }

@@ -254,12 +254,16 @@ func TestGolden(t *testing.T) {
 }
 
 var (
-	msRE     = regexp.MustCompile(`data-ms="[0-9.]+"`)
-	phaseRE  = regexp.MustCompile(`<dd>[0-9.]+ ms</dd>`)
-	slowRE   = regexp.MustCompile(`<ol class="bs-debug-slowest">.*?</ol>`)
-	sumRE    = regexp.MustCompile(`includes · [0-9.]+ ms`)
-	nonceRE  = regexp.MustCompile(`nonce="[^"]*"`)
-	sourceRE = regexp.MustCompile(`<code>/[^"<>]*/fragments/`)
+	msRE    = regexp.MustCompile(`data-ms="[0-9.]+"`)
+	phaseRE = regexp.MustCompile(`<dd>[0-9.]+ ms</dd>`)
+	slowRE  = regexp.MustCompile(`<ol class="bs-debug-slowest">.*?</ol>`)
+	sumRE   = regexp.MustCompile(`includes · [0-9.]+ ms`)
+	nonceRE = regexp.MustCompile(`nonce="[^"]*"`)
+	// Whether an include was a hit or a miss depends on what earlier
+	// tests left in the cache; the golden file checks the markup.
+	servedRE   = regexp.MustCompile(`data-outcome="(hit|miss|stale)" data-ms`)
+	outcomesRE = regexp.MustCompile(`<ul class="bs-debug-outcomes">.*?</ul>`)
+	sourceRE   = regexp.MustCompile(`<code>/[^"<>]*/fragments/`)
 )
 
 func maskTimings(s string) string {
@@ -268,6 +272,8 @@ func maskTimings(s string) string {
 	s = slowRE.ReplaceAllString(s, `<ol class="bs-debug-slowest">(timing-dependent)</ol>`)
 	s = sumRE.ReplaceAllString(s, `includes · X ms`)
 	s = nonceRE.ReplaceAllString(s, `nonce="X"`)
+	s = servedRE.ReplaceAllString(s, `data-outcome="served" data-ms`)
+	s = outcomesRE.ReplaceAllString(s, `<ul class="bs-debug-outcomes">(cache-dependent)</ul>`)
 	return sourceRE.ReplaceAllString(s, `<code>fragments/`)
 }
 

@@ -31,3 +31,8 @@ fmt:
 .PHONY: bench-suite
 bench-suite: ## end-to-end figures for BENCHMARKS.md: every size × state, floor, Redis, medians of 3 runs (~15 min)
 	go run ./cmd/benchsuite -runs 3 -json bench-suite.json -md bench-suite.md
+
+.PHONY: chaos
+chaos: ## faults, overload, herd and shutdown against real composer and redis-server processes (~5 min; figures for RELIABILITY.md)
+	go run ./cmd/chaos -json chaos.json -md chaos.md
+	go test -race -count=1 -v -run 'Misbehaving|Disconnect' ./cmd/chaos

@@ -24,7 +24,8 @@ type Options struct {
 	// Store is the shared tier (Redis); nil runs on the in-process tier alone.
 	Store Store
 	// MaxInFlight bounds fragment calls in flight, including the ones left
-	// running in the background by includes that missed their deadline.
+	// running in the background by includes that missed their deadline;
+	// one fragment may use a quarter of them unless its Spec says otherwise.
 	// A call waits for a slot no longer than its timeout. 0 means 16384.
 	MaxInFlight int
 	// Layouts by name.
@@ -194,6 +195,10 @@ func (c *Composer) Close() {
 	}
 }
 
+// retryAfterTimeouts is how many timeouts a call past its timeout keeps its
+// key before a new call may replace it.
+const retryAfterTimeouts = 10
+
 // closeWait bounds how long Close waits for fragment calls to finish.
 const closeWait = 5 * time.Second
 
@@ -226,7 +231,7 @@ func (c *Composer) call(s *start) {
 		defer c.bg.Done()
 		f, fl := s.f, s.fl
 		stop := context.AfterFunc(s.ctx, func() {
-			if fl.complete(nil, errTimeout) {
+			if fl.expire(time.Now().Add(retryAfterTimeouts * f.Settings.Timeout)) {
 				c.stats.Abandoned.Add(1)
 			}
 		})
@@ -261,17 +266,16 @@ func (c *Composer) call(s *start) {
 		if !cacheable {
 			e.written.Store(true)
 		}
+		late := fl.wasExpired() // its first waiters had their answer: no level writes it
 		first := fl.complete(e, nil)
 		if !cacheable || c.l1 == nil {
 			fl.forget()
 		} else if first {
 			c.l1w.add(e, fl)
 		} else {
-			// Timed out meanwhile: its waiters had their answer, but the
-			// late result still fills the cache for the next request.
-			c.l1w.add(e, nil)
+			c.l1w.add(e, nil) // replaced meanwhile; the result still fills the cache
 		}
-		if cacheable && (!first || s.refresh) {
+		if cacheable && (late || !first || s.refresh) {
 			c.writeLater(e)
 		}
 	}()
@@ -305,10 +309,16 @@ func (c *Composer) acquire(ctx context.Context, f *Fragment) (func(), error) {
 			return nil, errOverloaded
 		}
 	}
-	if f.Spec.MaxConcurrent <= 0 {
-		return func() { c.runs.Release(1) }, nil
+	limit := f.Spec.MaxConcurrent
+	if limit <= 0 {
+		// No fragment may take more than a quarter of the slots: one that
+		// hangs must not starve the others.
+		limit = max(1, c.opts.MaxInFlight/4)
 	}
-	v, _ := c.perFrag.LoadOrStore(f.Spec.Name, semaphore.NewWeighted(int64(f.Spec.MaxConcurrent)))
+	v, ok := c.perFrag.Load(f.Spec.Name)
+	if !ok {
+		v, _ = c.perFrag.LoadOrStore(f.Spec.Name, semaphore.NewWeighted(int64(limit)))
+	}
 	sem := v.(*semaphore.Weighted)
 	if err := sem.Acquire(ctx, 1); err != nil {
 		c.runs.Release(1)

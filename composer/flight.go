@@ -11,8 +11,11 @@ import (
 // thousands of includes per page: waiters are callbacks, not goroutines
 // blocked on a channel (a cold 2,000-include page would otherwise park
 // 2,000 goroutines and timers just to wait), and a call completes at its
-// timeout even when the fragment ignores its context, so one hung call
-// never holds its key: the next request starts a new one.
+// timeout even when the fragment ignores its context. A call past its
+// timeout stays joinable while it runs (later requests wait for it within
+// their own deadlines instead of piling new calls on a struggling
+// fragment), until retryAt: then a new call may replace it, so that one
+// call that hangs for ever does not hold its key for ever.
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
@@ -28,6 +31,10 @@ type flight struct {
 	done    bool
 	entry   *Entry
 	err     error
+	// expired is set when the call passed its timeout; retryAt is when a
+	// new call may replace it.
+	expired bool
+	retryAt time.Time
 }
 
 // waiter is told a call's result. parked reports that the call had
@@ -54,7 +61,7 @@ func (g *flights) join(key string, cb waiter, start func(*flight), recheck func(
 	}
 	if f, ok := g.m[key]; ok {
 		f.mu.Lock()
-		if !f.done {
+		if !f.done && !(f.expired && time.Now().After(f.retryAt)) {
 			if cb != nil {
 				f.waiters = append(f.waiters, cb)
 			}
@@ -72,6 +79,7 @@ func (g *flights) join(key string, cb waiter, start func(*flight), recheck func(
 			}
 			return false
 		}
+		// Done without an entry, or expired long ago: a new call replaces it.
 	}
 	if recheck != nil {
 		if e := recheck(); e != nil {
@@ -113,6 +121,32 @@ func (f *flight) complete(e *Entry, err error) (first bool) {
 		}
 	})
 	return first
+}
+
+// expire tells the waiters so far that the call timed out, and keeps the
+// flight joinable until retryAt (or until the call returns). It reports
+// whether it did anything (the call had not completed or expired yet).
+func (f *flight) expire(retryAt time.Time) bool {
+	f.mu.Lock()
+	if f.done || f.expired {
+		f.mu.Unlock()
+		return false
+	}
+	f.expired, f.retryAt = true, retryAt
+	ws := f.waiters
+	f.waiters = nil
+	f.mu.Unlock()
+	for _, cb := range ws {
+		cb(nil, errTimeout, false)
+	}
+	return true
+}
+
+// wasExpired reports whether the call passed its timeout before returning.
+func (f *flight) wasExpired() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.expired
 }
 
 // forget removes the flight from its group (if it is still the one there).

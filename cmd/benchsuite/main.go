@@ -83,6 +83,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/loadtest"
 )
 
@@ -226,9 +227,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, c := range []struct {
 		path *string
 		name string
-		ttls map[string]ttl
+		ttls map[string]harness.TTL
 	}{{&s.warm, "site-warm.yaml", warmTTLs}, {&s.miss, "site-scores-miss.yaml", scoresMissTTLs}} {
-		patched, err := benchConfig(site, c.ttls)
+		patched, err := harness.PatchTTLs(site, c.ttls)
 		if err != nil {
 			return err
 		}
@@ -242,11 +243,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if s.bin == "" {
 		s.bin = filepath.Join(dir, "composer")
 		fmt.Fprintf(s.log, "building ./cmd/composer in %s\n", o.src)
-		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/composer")
-		build.Dir = o.src
-		build.Stdout, build.Stderr = s.log, s.log
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building the composer: %w", err)
+		if err := harness.BuildComposer(ctx, o.src, s.bin, s.log); err != nil {
+			return err
 		}
 	}
 
@@ -370,28 +368,28 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 		if err := os.MkdirAll(rdir, 0o755); err != nil {
 			return fail(err)
 		}
-		rp, client, err := startRedis(ctx, s.o.redisBin, rdir, filepath.Join(s.dir, name+"-redis.log"))
+		rp, client, err := harness.StartRedis(ctx, s.o.redisBin, rdir, filepath.Join(s.dir, name+"-redis.log"))
 		if err != nil {
 			return fail(err)
 		}
-		defer rp.stop()
+		defer rp.Stop()
 		defer client.Close()
 		rclient = client
 		redisURL = "redis://" + client.Options().Addr + "/0"
 	}
 
-	port, err := freePort()
+	port, err := harness.FreePort()
 	if err != nil {
 		return fail(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cp, err := startProc("composer", s.bin, s.composerArgs(state, addr, redisURL), filepath.Join(s.dir, name+"-composer.log"))
+	cp, err := harness.Start("composer", s.bin, s.composerArgs(state, addr, redisURL), filepath.Join(s.dir, name+"-composer.log"))
 	if err != nil {
 		return fail(err)
 	}
-	defer cp.stop()
+	defer cp.Stop()
 	base := "http://" + addr
-	if err := waitHTTP(ctx, cp, base+"/healthz", 10*time.Second); err != nil {
+	if err := harness.WaitHTTP(ctx, cp, base+"/healthz", 10*time.Second); err != nil {
 		return fail(err)
 	}
 	pageURL := base + pagePath + "?size=" + strconv.Itoa(size)
@@ -410,7 +408,7 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 			return fail(err)
 		}
 	}
-	if m, err := readProcMem(cp.pid()); err == nil {
+	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		c.RSSIdleKiB = m.RSS
 	}
 
@@ -446,9 +444,9 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 		}
 		t := cfg
 		t.Duration = s.o.duration
-		sampler := sampleRSS(cp.pid(), 20*time.Millisecond)
+		sampler := harness.SampleRSS(cp.PID(), 20*time.Millisecond)
 		c.Target, err = loadtest.Run(ctx, t)
-		c.RSSPeakKiB = sampler.stop()
+		c.RSSPeakKiB = sampler.Stop()
 		if err != nil {
 			return err
 		}
@@ -533,7 +531,7 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 			c.MGET1 = &m1
 		}
 	}
-	if m, err := readProcMem(cp.pid()); err == nil {
+	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		c.HWMKiB = m.HWM
 	}
 	return c

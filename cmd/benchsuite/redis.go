@@ -17,35 +17,6 @@ import (
 	"github.com/broadsheet/broadsheet/loadtest"
 )
 
-// startRedis runs redis-server on a free loopback port with persistence
-// off, in dir, and waits until it answers PING.
-func startRedis(ctx context.Context, bin, dir, logPath string) (*proc, *redis.Client, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := startProc("redis-server", bin, []string{
-		"--save", "", "--appendonly", "no", "--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1", "--dir", dir,
-	}, logPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), PoolSize: 64})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if err := client.Ping(ctx).Err(); err == nil {
-			return p, client, nil
-		}
-		if p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
-			client.Close()
-			p.stop()
-			return nil, nil, fmt.Errorf("benchsuite: redis-server on port %d did not answer PING", port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // commandStats returns the calls per command from INFO commandstats.
 func commandStats(ctx context.Context, c *redis.Client) (map[string]int64, error) {
 	s, err := c.Info(ctx, "commandstats").Result()

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/broadsheet/broadsheet/internal/harness"
+	"github.com/broadsheet/broadsheet/loadtest"
+)
+
+// Herd is the thundering-herd scenario (3).
+type Herd struct {
+	Instances int `json:"instances"`
+	Requests  int `json:"requests"`
+	Includes  int `json:"includes_per_page"`
+	// FeedLatency is each fragment call's latency: long enough for the
+	// whole herd to arrive while the first calls run.
+	FeedLatencyMS float64    `json:"feed_latency_ms"`
+	Cold          *HerdRound `json:"cold"`
+	Expired       *HerdRound `json:"expired"`
+}
+
+// HerdRound is one release of the herd.
+type HerdRound struct {
+	Status     map[int]int          `json:"status"`
+	Transport  int                  `json:"transport_errors"`
+	Incomplete int                  `json:"incomplete"`
+	TTLB       loadtest.Percentiles `json:"ttlb"`
+	// Calls is broadsheet_fragment_calls_total's increase over both
+	// instances; PerInstance splits it.
+	Calls       float64   `json:"fragment_calls"`
+	PerInstance []float64 `json:"fragment_calls_per_instance"`
+	Refreshes   float64   `json:"background_refreshes"`
+	// Outcomes are the includes' outcomes over both instances
+	// (broadsheet_include_duration_seconds_count by outcome).
+	Outcomes map[string]float64 `json:"outcomes"`
+}
+
+// herdSettings: fresh for 3 s, stale for 10 minutes, so the second herd
+// finds every entry stale.
+const herdFresh = 3 * time.Second
+
+var herdSettings = map[string]map[string]string{
+	"nav":        {"fresh": herdFresh.String(), "stale": "10m"},
+	"scoreboard": {"fresh": herdFresh.String(), "stale": "10m"},
+	"score":      {"fresh": herdFresh.String(), "stale": "10m"},
+	"footer":     {"fresh": herdFresh.String(), "stale": "10m"},
+}
+
+func (e *env) herd(ctx context.Context) (*Herd, error) {
+	o := e.o
+	rp, rc, err := e.startRedis(ctx, "herd")
+	if err != nil {
+		return nil, err
+	}
+	defer rp.Stop()
+	defer rc.Close()
+	cfg, err := e.writeConfig("herd.yaml", herdSettings)
+	if err != nil {
+		return nil, err
+	}
+	const feedLatency = 20 * time.Millisecond
+	var cps []*composerProc
+	for _, name := range []string{"herd-a", "herd-b"} {
+		cp, err := e.startComposer(ctx, name, "-config", cfg, "-redis", redisURL(rc),
+			"-feed-latency", feedLatency.String(), "-feed-slow-every", "0")
+		if err != nil {
+			return nil, err
+		}
+		defer cp.Stop()
+		cps = append(cps, cp)
+	}
+	h := &Herd{Instances: len(cps), Requests: o.herd, Includes: o.size + 3, FeedLatencyMS: ms(feedLatency)}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: o.herd, DisableCompression: true, IdleConnTimeout: 30 * time.Second}}
+	defer client.CloseIdleConnections()
+	// Open the connections first (on another page), so that the herd
+	// measures the composer, not 1,000 TCP handshakes.
+	warmConns(ctx, client, cps, o.herd)
+
+	if h.Cold, err = release(ctx, client, cps, o.size, o.herd); err != nil {
+		return nil, err
+	}
+	// Every entry is written a moment after the first herd: wait until
+	// all of them are past their fresh time.
+	time.Sleep(herdFresh + time.Second)
+	warmConns(ctx, client, cps, o.herd)
+	if h.Expired, err = release(ctx, client, cps, o.size, o.herd); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// warmConns opens n keep-alive connections spread over the instances.
+func warmConns(ctx context.Context, client *http.Client, cps []*composerProc, n int) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cps[i%len(cps)].base+"/healthz", nil)
+			if resp, err := client.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// release sends n requests for the scores page at once (a barrier of
+// goroutines), alternating between the instances, and counts what the
+// composers did.
+func release(ctx context.Context, client *http.Client, cps []*composerProc, size, n int) (*HerdRound, error) {
+	before, err := scrapeAll(ctx, cps)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		gate = make(chan struct{})
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		hist = hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
+		r    = &HerdRound{Status: map[int]int{}}
+	)
+	for i := range n {
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cps[i%len(cps)].pageURL(size), nil)
+			<-gate
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			var body []byte
+			if err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			d := time.Since(t0)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				r.Transport++
+				return
+			}
+			r.Status[resp.StatusCode]++
+			if !strings.HasSuffix(strings.TrimSpace(string(body)), "</html>") {
+				r.Incomplete++
+			}
+			_ = hist.RecordValue(max(d.Microseconds(), 1))
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // every goroutine at the gate
+	close(gate)
+	wg.Wait()
+	time.Sleep(time.Second) // background refreshes and write-backs settle
+	after, err := scrapeAll(ctx, cps)
+	if err != nil {
+		return nil, err
+	}
+	r.TTLB = hdrPercentiles(hist)
+	r.Outcomes = map[string]float64{}
+	for i := range cps {
+		d := after[i].Sum("broadsheet_fragment_calls_total") - before[i].Sum("broadsheet_fragment_calls_total")
+		r.PerInstance = append(r.PerInstance, d)
+		r.Calls += d
+		r.Refreshes += after[i].Sum("broadsheet_background_refreshes_total") - before[i].Sum("broadsheet_background_refreshes_total")
+		for _, oc := range []string{"hit", "stale", "miss", "timeout", "error", "fallback", "placeholder"} {
+			lbl := `outcome="` + oc + `"`
+			if v := after[i].Sum("broadsheet_include_duration_seconds_count", lbl) - before[i].Sum("broadsheet_include_duration_seconds_count", lbl); v > 0 {
+				r.Outcomes[oc] += v
+			}
+		}
+	}
+	return r, nil
+}
+
+func scrapeAll(ctx context.Context, cps []*composerProc) ([]harness.Metrics, error) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	var out []harness.Metrics
+	for _, cp := range cps {
+		m, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func hdrPercentiles(h *hdrhistogram.Histogram) loadtest.Percentiles {
+	if h.TotalCount() == 0 {
+		return loadtest.Percentiles{}
+	}
+	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+	return loadtest.Percentiles{
+		P50: us(h.ValueAtQuantile(50)), P90: us(h.ValueAtQuantile(90)), P99: us(h.ValueAtQuantile(99)),
+		Max: us(h.Max()), Mean: time.Duration(h.Mean() * float64(time.Microsecond)),
+	}
+}

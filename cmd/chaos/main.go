@@ -1,0 +1,248 @@
+// Command chaos runs Broadsheet's fault and overload scenarios against real
+// child processes and writes what held as JSON and Markdown (the figures of
+// RELIABILITY.md).
+//
+// Usage:
+//
+//	go run ./cmd/chaos [-scenarios redis,herd,overload,shutdown] [-json chaos.json] [-md chaos.md]
+//
+// or `make chaos`. It builds ./cmd/composer once (or uses -composer), then
+// for each scenario starts fresh composer and redis-server processes on free
+// 127.0.0.1 ports, drives them with package loadtest, and stops every
+// process it started by its PID. Every load run is bounded in time and in
+// requests; the whole default run takes about four minutes.
+//
+// The scenarios (numbers are the issue's):
+//
+//	redis     (1) Redis killed (SIGKILL, restarted after -fault-for),
+//	          hung (SIGSTOP, SIGCONT after -fault-for) and paused (CLIENT
+//	          PAUSE 3000 ALL) while the scores page is under a fixed rate,
+//	          in-process tier off so every include goes to Redis: status
+//	          codes, p99 and Redis hit rate per second, the breaker's
+//	          transitions, and seconds to recovery after the restore
+//	herd      (3) two composers on one Redis; 1,000 requests released
+//	          together on a cold page, then again once every entry has
+//	          passed its fresh time: fragment calls counted on both
+//	          instances, latency of the second herd (stale served at once)
+//	overload  (4) the highest fixed rate with p99 within budget (bounded
+//	          step search), then ten times that for -overload-for with
+//	          -max-pages set: shed 503s with Retry-After, admitted pages'
+//	          latency (the composer's own histogram), peak RSS, and seconds
+//	          to recovery at the sustainable rate
+//	shutdown  (6) SIGTERM while a slow page is being composed: the page
+//	          completes, new connections are refused, the process exits
+//	          within a bound, and the page's write-backs reach Redis
+//
+// Scenarios 2 (misbehaving fragments under load) and 5 (client disconnect,
+// goleak) run in-process as Go tests in this package: go test ./cmd/chaos.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/broadsheet/broadsheet/internal/harness"
+)
+
+var allScenarios = []string{"redis", "herd", "overload", "shutdown"}
+
+type options struct {
+	scenarios   []string
+	composerBin string
+	src         string
+	site        string
+	redisBin    string
+	size        int
+	rate        int
+	faultFor    time.Duration
+	overloadFor time.Duration
+	maxPages    int
+	maxRate     int
+	herd        int
+	jsonPath    string
+	mdPath      string
+	keepLogs    bool
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("chaos: ")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*options, error) {
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	o := &options{}
+	scen := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated `scenarios`: "+strings.Join(allScenarios, ", "))
+	fs.StringVar(&o.composerBin, "composer", "", "composer `binary` (default: build ./cmd/composer from -src)")
+	fs.StringVar(&o.src, "src", ".", "module `directory` to build the composer from")
+	fs.StringVar(&o.site, "site", "", "site configuration to patch (default: site.yaml in -src)")
+	fs.StringVar(&o.redisBin, "redis-server", "/usr/bin/redis-server", "redis-server `binary`")
+	fs.IntVar(&o.size, "size", 100, "score includes on the scores page (the page has size+3 includes)")
+	fs.IntVar(&o.rate, "rate", 40, "fixed `rate` (req/s) of the Redis fault runs")
+	fs.DurationVar(&o.faultFor, "fault-for", 5*time.Second, "how long Redis stays killed or stopped")
+	fs.DurationVar(&o.overloadFor, "overload-for", 30*time.Second, "length of the 10× overload")
+	fs.IntVar(&o.maxPages, "max-pages", 64, "composer -max-pages in the overload scenario")
+	fs.IntVar(&o.maxRate, "max-rate", 4000, "cap on the offered overload `rate` (req/s)")
+	fs.IntVar(&o.herd, "herd", 1000, "requests released together in the herd scenario")
+	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file`")
+	fs.StringVar(&o.mdPath, "md", "", "write the Markdown summary to `file`")
+	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configurations")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for s := range strings.SplitSeq(*scen, ",") {
+		s = strings.TrimSpace(s)
+		found := false
+		for _, a := range allScenarios {
+			found = found || a == s
+		}
+		if !found {
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q (want %s)", s, strings.Join(allScenarios, ", "))
+		}
+		o.scenarios = append(o.scenarios, s)
+	}
+	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.herd < 1 || o.maxRate < 1 {
+		return nil, errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
+	}
+	if o.site == "" {
+		o.site = filepath.Join(o.src, "site.yaml")
+	}
+	return o, nil
+}
+
+// env is what every scenario shares.
+type env struct {
+	o    *options
+	bin  string // composer binary
+	dir  string // temporary directory: configurations, logs
+	site []byte // the site.yaml to patch
+	log  io.Writer
+}
+
+// Results is the JSON document chaos writes.
+type Results struct {
+	Date     string            `json:"date"`
+	Machine  map[string]string `json:"machine"`
+	Command  string            `json:"command"`
+	Redis    []*RedisFault     `json:"redis,omitempty"`
+	Herd     *Herd             `json:"herd,omitempty"`
+	Overload *Overload         `json:"overload,omitempty"`
+	Shutdown *Shutdown         `json:"shutdown,omitempty"`
+	Errors   []string          `json:"errors,omitempty"`
+	Seconds  float64           `json:"seconds"`
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "chaos-")
+	if err != nil {
+		return err
+	}
+	if !o.keepLogs {
+		defer os.RemoveAll(dir)
+	}
+	e := &env{o: o, dir: dir, log: os.Stderr}
+	if e.site, err = os.ReadFile(o.site); err != nil {
+		return err
+	}
+	e.bin = o.composerBin
+	if e.bin == "" {
+		e.bin = filepath.Join(dir, "composer")
+		fmt.Fprintf(e.log, "building ./cmd/composer in %s\n", o.src)
+		if err := harness.BuildComposer(ctx, o.src, e.bin, e.log); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	res := &Results{Date: start.UTC().Format(time.RFC3339), Machine: machine(), Command: "chaos " + strings.Join(args, " ")}
+	for _, s := range o.scenarios {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fmt.Fprintf(e.log, "== %s\n", s)
+		var err error
+		switch s {
+		case "redis":
+			res.Redis, err = e.redisFaults(ctx)
+		case "herd":
+			res.Herd, err = e.herd(ctx)
+		case "overload":
+			res.Overload, err = e.overload(ctx)
+		case "shutdown":
+			res.Shutdown, err = e.shutdown(ctx)
+		}
+		if err != nil {
+			fmt.Fprintf(e.log, "%s: %v\n", s, err)
+			res.Errors = append(res.Errors, s+": "+err.Error())
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	var md strings.Builder
+	writeMarkdown(&md, res)
+	fmt.Fprint(stdout, md.String())
+	if o.jsonPath != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonPath, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if o.mdPath != "" {
+		if err := os.WriteFile(o.mdPath, []byte(md.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.keepLogs {
+		fmt.Fprintf(e.log, "logs and configurations kept in %s\n", dir)
+	}
+	if len(res.Errors) > 0 {
+		return fmt.Errorf("%d scenario(s) could not run: %s", len(res.Errors), strings.Join(res.Errors, "; "))
+	}
+	return nil
+}
+
+func machine() map[string]string {
+	m := map[string]string{"nproc": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m["loadavg_at_start"] = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	return m
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/broadsheet/broadsheet/internal/harness"
+)
+
+// Overload is the overload scenario (4).
+type Overload struct {
+	MaxPages int       `json:"max_pages"`
+	Steps    []*Window `json:"steps"`
+	// MaxRate is the highest step rate whose p99 was within budget with no
+	// error.
+	MaxRate int `json:"max_rate"`
+	// Offered is the overload rate: ten times MaxRate, capped by -max-rate.
+	Offered int     `json:"offered_rate"`
+	Seconds float64 `json:"seconds"`
+	Load    *Window `json:"load"`
+	// Shed are 503 answers; ShedWithRetryAfter the probed 503s that
+	// carried Retry-After, of ShedProbed; ShedP99 the probes' latency.
+	Shed               int     `json:"shed_503"`
+	ShedProbed         int     `json:"shed_probed"`
+	ShedWithRetryAfter int     `json:"shed_with_retry_after"`
+	ShedProbeP99MS     float64 `json:"shed_probe_p99_ms"`
+	// Admitted pages, from the composer's page-duration histogram
+	// (status 200, measured from arrival to last byte).
+	Admitted            float64 `json:"admitted_200"`
+	AdmittedWithin      float64 `json:"admitted_within_budget"`
+	AdmittedWithinSlack float64 `json:"admitted_within_budget_plus_100ms"`
+	RSSIdleKiB          int64   `json:"rss_idle_kib"`
+	RSSPeakKiB          int64   `json:"rss_peak_kib"`
+	GoroutinesPeak      float64 `json:"goroutines_peak"`
+	// Recovery: 1-second windows at MaxRate after the overload, until one
+	// has p99 within budget and no error.
+	Recovery        []*Window `json:"recovery"`
+	RecoverySeconds float64   `json:"recovery_s"`
+}
+
+var stepRates = []int{50, 100, 200, 400, 800, 1600}
+
+func (e *env) overload(ctx context.Context) (*Overload, error) {
+	o := e.o
+	cfg, err := e.writeConfig("overload.yaml", warmSettings)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := e.startComposer(ctx, "overload", "-config", cfg, "-max-pages", strconv.Itoa(o.maxPages),
+		"-feed-latency", "1ms", "-feed-slow-every", "0")
+	if err != nil {
+		return nil, err
+	}
+	defer cp.Stop()
+	client := loadClient()
+	defer client.CloseIdleConnections()
+	url := cp.pageURL(o.size)
+	if _, err := windowRun(ctx, client, url, 20, time.Second, 0); err != nil { // warm L1
+		return nil, err
+	}
+	res := &Overload{MaxPages: o.maxPages}
+	if m, err := harness.ReadMem(cp.PID()); err == nil {
+		res.RSSIdleKiB = m.RSS
+	}
+
+	// 1. Step search, 4 s per step, stopping at the first step over budget.
+	for _, rate := range stepRates {
+		w, err := windowRun(ctx, client, url, rate, 4*time.Second, 0)
+		if err != nil {
+			return nil, err
+		}
+		res.Steps = append(res.Steps, w)
+		if ok := w.TTLB.P99 <= budget && w.Requests > 0 && w.fiveXX() == 0 && w.Transport == 0 && w.Incomplete == 0 &&
+			float64(w.Requests) >= 0.9*float64(rate)*4; !ok {
+			break
+		}
+		res.MaxRate = rate
+	}
+	if res.MaxRate == 0 {
+		res.MaxRate = stepRates[0] // not even the first step held: overload from there
+	}
+	time.Sleep(time.Second)
+
+	// 2. Ten times that, with probes checking the shed answers.
+	res.Offered = min(10*res.MaxRate, o.maxRate)
+	before, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	smp := startSampler(ctx, cp, time.Now(), 100*time.Millisecond)
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	var probes sync.WaitGroup
+	var probeMu sync.Mutex
+	var probeLat []time.Duration
+	probes.Go(func() {
+		pc := &http.Client{Timeout: 5 * time.Second}
+		defer pc.CloseIdleConnections()
+		for probeCtx.Err() == nil {
+			req, _ := http.NewRequestWithContext(probeCtx, http.MethodGet, url, nil)
+			t0 := time.Now()
+			resp, err := pc.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					probeMu.Lock()
+					res.ShedProbed++
+					if resp.Header.Get("Retry-After") != "" {
+						res.ShedWithRetryAfter++
+					}
+					probeLat = append(probeLat, time.Since(t0))
+					probeMu.Unlock()
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	t0 := time.Now()
+	w, err := windowRun(ctx, client, url, res.Offered, o.overloadFor, 0)
+	res.Seconds = round1(time.Since(t0).Seconds())
+	stopProbes()
+	probes.Wait()
+	smp.stop()
+	if err != nil {
+		return nil, err
+	}
+	res.Load = w
+	res.Shed = w.Status["503"]
+	res.RSSPeakKiB = smp.maxRSS
+	res.GoroutinesPeak = smp.maxGo
+	if len(probeLat) > 0 {
+		sortDurations(probeLat)
+		res.ShedProbeP99MS = ms(probeLat[min(len(probeLat)-1, len(probeLat)*99/100)])
+	}
+	after, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	count := func(m harness.Metrics, le string) float64 {
+		if le == "" {
+			return m.Sum("broadsheet_page_duration_seconds_count", `page="scores"`, `status="200"`)
+		}
+		return m.Sum("broadsheet_page_duration_seconds_bucket", `page="scores"`, `status="200"`, `le="`+le+`"`)
+	}
+	res.Admitted = count(after, "") - count(before, "")
+	res.AdmittedWithin = count(after, "0.4") - count(before, "0.4")
+	res.AdmittedWithinSlack = count(after, "0.5") - count(before, "0.5")
+
+	// 3. Recovery at the sustainable rate.
+	rec := time.Now()
+	for range 20 {
+		w, err := windowRun(ctx, client, url, res.MaxRate, time.Second, 0)
+		if err != nil {
+			return nil, err
+		}
+		w.T = round1(time.Since(rec).Seconds())
+		res.Recovery = append(res.Recovery, w)
+		if w.TTLB.P99 <= budget && w.fiveXX() == 0 && w.Transport == 0 && w.Incomplete == 0 {
+			res.RecoverySeconds = round1(time.Since(rec).Seconds())
+			break
+		}
+	}
+	if m, err := harness.Scrape(ctx, client, cp.admin+"/metrics"); err == nil && len(res.Recovery) > 0 {
+		fill(res.Recovery[len(res.Recovery)-1], m, after, cp.PID())
+	}
+	return res, nil
+}
+
+func sortDurations(d []time.Duration) {
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j] < d[j-1]; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
+}

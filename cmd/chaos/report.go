@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+)
+
+func verdict(ok bool) string {
+	if ok {
+		return "held"
+	}
+	return "**did not hold**"
+}
+
+func statusText(s map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(s)) {
+		parts = append(parts, fmt.Sprintf("%s×%d", k, s[k]))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+func transitionsText(ts []Transition) string {
+	var parts []string
+	for _, t := range ts {
+		parts = append(parts, fmt.Sprintf("%s@%.1fs", t.State, t.T))
+	}
+	return strings.Join(parts, " → ")
+}
+
+// writeMarkdown writes the results as the tables RELIABILITY.md quotes.
+func writeMarkdown(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "# chaos results\n\n%s · nproc %s · %s · load average at start %s · %.0f s in all\n\n",
+		r.Date, r.Machine["nproc"], r.Machine["cpu"], r.Machine["loadavg_at_start"], r.Seconds)
+	if len(r.Redis) > 0 {
+		fmt.Fprintf(w, "## 1. Redis faults under load\n\n")
+		fmt.Fprintf(w, "| fault | rate | requests | 5xx | transport errors | incomplete | worst per-second p99 ms | breaker transitions | hit rate before | recovery s after restore (first / for good) | verdict |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|\n")
+		for _, f := range r.Redis {
+			fmt.Fprintf(w, "| %s (at %.1fs, restored %.1fs) | %d/s | %d | %d | %d | %d | %.1f | %s | %.2f | %.1f / %.1f | %s |\n",
+				f.Fault, f.FaultAt, f.RestoreAt, f.Rate, f.Requests, f.FiveXX, f.Transport, f.Incomplete, f.WorstP99,
+				transitionsText(f.Transitions), f.HitRateBefore, f.RecoverySeconds, f.StableSeconds, verdict(f.Held))
+		}
+		for _, f := range r.Redis {
+			fmt.Fprintf(w, "\n<details><summary>%s: per second</summary>\n\n| t s | requests | status | p99 ms | Redis hit rate | breaker | goroutines |\n|---:|---:|---|---:|---:|---|---:|\n", f.Fault)
+			for _, x := range f.Windows {
+				fmt.Fprintf(w, "| %.1f | %d | %s | %.1f | %.2f | %s | %.0f |\n", x.T, x.Requests, statusText(x.Status), ms(x.TTLB.P99), x.HitRate(), x.Breaker, x.Goroutines)
+			}
+			fmt.Fprintf(w, "\n</details>\n")
+		}
+		fmt.Fprintln(w)
+	}
+	if h := r.Herd; h != nil {
+		fmt.Fprintf(w, "## 3. Thundering herd (%d requests at once, %d instances, %d includes per page, calls of %.0f ms)\n\n", h.Requests, h.Instances, h.Includes, h.FeedLatencyMS)
+		fmt.Fprintf(w, "| round | status | transport errors | incomplete | TTLB p50 / p99 / max ms | fragment calls (per instance) | background refreshes | include outcomes |\n|---|---|---:|---:|---|---|---:|---|\n")
+		for _, x := range []struct {
+			name string
+			r    *HerdRound
+		}{{"cold", h.Cold}, {"expired (stale)", h.Expired}} {
+			if x.r == nil {
+				continue
+			}
+			st := map[string]int{}
+			for k, v := range x.r.Status {
+				st[fmt.Sprint(k)] = v
+			}
+			var oc []string
+			for _, k := range slices.Sorted(maps.Keys(x.r.Outcomes)) {
+				oc = append(oc, fmt.Sprintf("%s %.0f", k, x.r.Outcomes[k]))
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %d | %.1f / %.1f / %.1f | %.0f (%v) | %.0f | %s |\n", x.name, statusText(st), x.r.Transport, x.r.Incomplete,
+				ms(x.r.TTLB.P50), ms(x.r.TTLB.P99), ms(x.r.TTLB.Max), x.r.Calls, x.r.PerInstance, x.r.Refreshes, strings.Join(oc, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+	if ov := r.Overload; ov != nil {
+		fmt.Fprintf(w, "## 4. Overload (-max-pages %d)\n\n| step rate | requests | status | p99 ms |\n|---:|---:|---|---:|\n", ov.MaxPages)
+		for _, s := range ov.Steps {
+			fmt.Fprintf(w, "| %d/s | %d | %s | %.1f |\n", s.Rate, s.Requests, statusText(s.Status), ms(s.TTLB.P99))
+		}
+		if ov.Load != nil {
+			fmt.Fprintf(w, "\nhighest rate within budget: **%d/s**; offered **%d/s** for %.1f s: %d requests, %s, transport errors %d, client TTLB p50 / p99 %.1f / %.1f ms\n\n",
+				ov.MaxRate, ov.Offered, ov.Seconds, ov.Load.Requests, statusText(ov.Load.Status), ov.Load.Transport, ms(ov.Load.TTLB.P50), ms(ov.Load.TTLB.P99))
+		}
+		within, slack := 0.0, 0.0
+		if ov.Admitted > 0 {
+			within, slack = 100*ov.AdmittedWithin/ov.Admitted, 100*ov.AdmittedWithinSlack/ov.Admitted
+		}
+		fmt.Fprintf(w, "| figure | value |\n|---|---|\n")
+		fmt.Fprintf(w, "| shed (503) | %d |\n| probed 503s with Retry-After | %d of %d (probe p99 %.1f ms) |\n", ov.Shed, ov.ShedWithRetryAfter, ov.ShedProbed, ov.ShedProbeP99MS)
+		fmt.Fprintf(w, "| admitted pages (200, composer histogram) | %.0f: %.1f%% ≤ 400 ms budget, %.1f%% ≤ 500 ms |\n", ov.Admitted, within, slack)
+		fmt.Fprintf(w, "| RSS idle → peak | %.0f → %.0f MiB |\n| goroutines peak | %.0f |\n", float64(ov.RSSIdleKiB)/1024, float64(ov.RSSPeakKiB)/1024, ov.GoroutinesPeak)
+		fmt.Fprintf(w, "| recovery at %d/s (first clean 1 s window) | %.1f s (%d windows) |\n\n", ov.MaxRate, ov.RecoverySeconds, len(ov.Recovery))
+	}
+	if s := r.Shutdown; s != nil {
+		fmt.Fprintf(w, "## 6. Graceful shutdown\n\n| figure | value |\n|---|---|\n")
+		fmt.Fprintf(w, "| page in flight at SIGTERM (sent %.0f ms after it began; calls of %.0f ms) | status %d, complete %v, %.0f ms %s |\n", s.SignalAfterMS, s.FeedLatencyMS, s.InFlightStatus, s.InFlightComplete, s.InFlightMS, s.InFlightErr)
+		fmt.Fprintf(w, "| new connection 200 ms after SIGTERM | %s |\n| exit after SIGTERM | %.0f ms (%s; bound %.0f ms) |\n", s.NewConnResult, s.ExitMS, s.ExitErr, s.BoundMS)
+		fmt.Fprintf(w, "| entries in Redis after exit (write-backs flushed) | %d of %d |\n| verdict | %s |\n\n", s.RedisKeys, s.ExpectedKeys, verdict(s.Held))
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "- error: %s\n", e)
+	}
+}

@@ -21,6 +21,8 @@ type PageLink struct {
 // already formatted.
 type FragmentRow struct {
 	Name, Doc, Source     string
+	// SourceURL links to the source file ("" when it cannot be shown).
+	SourceURL string
 	Params                []ParamRow
 	Timeout, Fresh, Stale string
 	Fallback              string // shown as text, never rendered as HTML

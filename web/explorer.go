@@ -37,17 +37,18 @@ func (s *Server) fragmentsIndex(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration) templates.FragmentRow {
 	row := templates.FragmentRow{
-		Name:     f.Spec.Name,
-		Doc:      f.Spec.Doc,
-		Source:   f.Spec.Source,
-		Timeout:  f.Settings.Timeout.String(),
-		Fresh:    f.Settings.Fresh.String(),
-		Stale:    f.Settings.Stale.String(),
-		Fallback: f.Settings.Fallback,
-		Primary:  f.Settings.Primary,
-		Disabled: f.Settings.Disabled,
-		Origin:   f.Origin,
-		Includes: f.Spec.Includes,
+		Name:      f.Spec.Name,
+		Doc:       f.Spec.Doc,
+		Source:    relSource(f.Spec.Source),
+		SourceURL: s.sourceURL(f),
+		Timeout:   f.Settings.Timeout.String(),
+		Fresh:     f.Settings.Fresh.String(),
+		Stale:     f.Settings.Stale.String(),
+		Fallback:  f.Settings.Fallback,
+		Primary:   f.Settings.Primary,
+		Disabled:  f.Settings.Disabled,
+		Origin:    f.Origin,
+		Includes:  f.Spec.Includes,
 	}
 	for _, p := range f.Spec.Params {
 		row.Params = append(row.Params, templates.ParamRow{Name: p.Name, Pattern: p.Pattern, Default: p.Default, Doc: p.Doc, Required: p.Required, Values: p.Values})

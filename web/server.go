@@ -71,6 +71,11 @@ type Options struct {
 	LastEvent func(fragment string) (events.LastEvent, bool)
 	// Guard bounds what a request may carry (see GuardOptions).
 	Guard GuardOptions
+	// SourceURL is where fragment source files are browsed: the explorer
+	// links a fragment to SourceURL + its path in the repository (e.g.
+	// "fragments/score.go"). Empty: the composer serves the file itself at
+	// /_/fragments/{name}/source when it is on this machine.
+	SourceURL string
 	// ReaderSecret signs the reader cookie; empty: a random secret per
 	// process.
 	ReaderSecret []byte
@@ -131,6 +136,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.Get("/_/fragments", s.fragmentsIndex)
 	r.Get("/_/fragments/{name}", s.fragmentPage)
 	r.Get("/_/fragments/{name}/render", s.renderAlone)
+	r.Get("/_/fragments/{name}/source", s.fragmentSource)
 	if !s.opts.SeparateAdmin {
 		if s.opts.Events != nil {
 			r.With(s.requireToken).Post("/_/events", s.opts.Events.ServeHTTP)

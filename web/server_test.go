@@ -278,3 +278,19 @@ func maskTimings(s string) string {
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func TestExplorerLinksSource(t *testing.T) {
+	ts, _ := demo(t)
+	_, body := get(t, ts.URL+"/_/fragments/score")
+	href, ok := doc(t, body).Find(`.bs-source a`).Attr("href")
+	if !ok || href != "/_/fragments/score/source" {
+		t.Fatalf("source link %q", href)
+	}
+	res, src := get(t, ts.URL+href)
+	if res.StatusCode != 200 || !strings.Contains(src, "func Score(") || !strings.Contains(src, "templ scoreView") && !strings.Contains(src, "templ ") {
+		t.Fatalf("source page %d: %.200s", res.StatusCode, src)
+	}
+	if res, _ := get(t, ts.URL+"/_/fragments/nosuch/source"); res.StatusCode != 404 {
+		t.Fatalf("unknown fragment's source: %d", res.StatusCode)
+	}
+}

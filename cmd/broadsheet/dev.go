@@ -76,7 +76,8 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		root:      root,
 		tmp:       tmp,
 		appAddr:   app,
-		childArgs: append([]string{"-addr", app, "-config", *config}, fs.Args()...),
+		// The explorer links each fragment to dev mode's source viewer.
+		childArgs: append([]string{"-addr", app, "-config", *config, "-source-url", "/_dev/source/"}, fs.Args()...),
 		out:       stdout,
 		errOut:    stderr,
 		templ:     templBinary(root),

@@ -69,6 +69,7 @@ type options struct {
 	league       int
 	maxPages     int
 	readerSecret string
+	sourceURL    string
 	remoteConns  int
 	adminToken   string
 	adminAddr    string
@@ -111,6 +112,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.IntVar(&o.league, "demo-league", 2000, "demo: publish match.updated for goals in the first N matches (0: off)")
 	fs.IntVar(&o.maxPages, "max-pages", 0, "pages composed at once before quick 503s with Retry-After (0: no limit)")
 	fs.StringVar(&o.readerSecret, "reader-secret", "", "key that signs reader cookies (empty: random per process)")
+	fs.StringVar(&o.sourceURL, "source-url", "", "where the explorer links fragment sources: this URL + \"fragments/x.go\" (empty: served by the composer when the files are on this machine)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "token that turns on live tuning at /_/admin (empty: admin off)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "separate listen address for /_/admin, /metrics and pprof; bind it to a private interface (empty: admin and /metrics on -addr, no pprof)")
 	fs.StringVar(&o.otlp, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318 (empty: tracing off)")
@@ -201,7 +203,7 @@ func run(args []string) error {
 
 	var tstore tuning.Store = &tuning.Memory{}
 	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
-		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret)}
+		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), SourceURL: o.sourceURL}
 
 	// Events: a Redis stream for the deployment, or this instance alone.
 	var bus events.Publisher

@@ -20,9 +20,9 @@ type PageLink struct {
 // FragmentRow is one fragment in the explorer, with its effective settings
 // already formatted.
 type FragmentRow struct {
-	Name, Doc, Source     string
+	Name, Doc, Source string
 	// SourceURL links to the source file ("" when it cannot be shown).
-	SourceURL string
+	SourceURL             string
 	Params                []ParamRow
 	Timeout, Fresh, Stale string
 	Fallback              string // shown as text, never rendered as HTML

@@ -73,9 +73,9 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d := &devServer{
-		root:      root,
-		tmp:       tmp,
-		appAddr:   app,
+		root:    root,
+		tmp:     tmp,
+		appAddr: app,
 		// The explorer links each fragment to dev mode's source viewer.
 		childArgs: append([]string{"-addr", app, "-config", *config, "-source-url", "/_dev/source/"}, fs.Args()...),
 		out:       stdout,

@@ -334,7 +334,8 @@ func (s *suite) composerArgs(state, addr, redisURL string) []string {
 	if state == "hang" {
 		config = s.miss
 	}
-	args := []string{"-addr", addr, "-config", config, "-log-level", "warn", "-feed-slow-every", "0"}
+	// The demo league's goal events would re-render scores mid-measure.
+	args := []string{"-addr", addr, "-config", config, "-log-level", "warn", "-feed-slow-every", "0", "-demo-league", "0"}
 	switch state {
 	case "l1":
 		args = append(args, "-feed-latency", "0")

@@ -33,7 +33,7 @@ type Options struct {
 	Timeout time.Duration
 	// PerKey is added to Timeout for every key a call carries: an MGET of
 	// 2,000 entries moves a megabyte and, on a busy machine, takes tens of
-	// milliseconds without anything being wrong. Default 10 µs.
+	// milliseconds without anything being wrong. Default 25 µs.
 	PerKey time.Duration
 	// FailureThreshold is the number of consecutive failed calls that opens
 	// the breaker. Default 5.
@@ -48,7 +48,7 @@ func (o Options) withDefaults() Options {
 		o.Timeout = 20 * time.Millisecond
 	}
 	if o.PerKey <= 0 {
-		o.PerKey = 10 * time.Microsecond
+		o.PerKey = 25 * time.Microsecond
 	}
 	if o.FailureThreshold <= 0 {
 		o.FailureThreshold = 5

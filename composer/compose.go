@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Request is one page to compose.
@@ -416,7 +418,16 @@ func (r *request) settle(n *node, o Outcome, err error) {
 // includes of their own; those form the next level and are resolved the
 // same way, so that a warm page costs one Store round trip per level.
 func (r *request) resolve(levels [][]node) {
+	traced := r.traced()
 	for len(levels) > 0 {
+		var span trace.Span
+		if traced {
+			n := 0
+			for _, l := range levels {
+				n += len(l)
+			}
+			span = r.levelSpan(n)
+		}
 		var next [][]node
 		var misses []*node
 		now := time.Now()
@@ -469,6 +480,9 @@ func (r *request) resolve(levels [][]node) {
 				r.c.call(s)
 			}
 			r.c.waitRemote(remote)
+		}
+		if span != nil {
+			span.End()
 		}
 		levels = next
 	}
@@ -610,6 +624,9 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier, now time.Time)
 	n.state.Store(done)
 	r.wake()
 	r.c.observeInclude(n)
+	if n.dur > slowInclude && r.traced() {
+		r.includeSpan(n, now)
+	}
 	return true
 }
 
@@ -629,6 +646,9 @@ func (r *request) fail(n *node, o Outcome, err error) bool {
 	n.state.Store(done)
 	r.wake()
 	r.c.observeInclude(n)
+	if n.dur > slowInclude && r.traced() {
+		r.includeSpan(n, time.Now())
+	}
 	return true
 }
 

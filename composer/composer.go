@@ -111,8 +111,11 @@ type Stats struct {
 	StoreErrs  atomic.Int64
 	Overruns   atomic.Int64 // pages finished after budget + 10 ms
 	Overloaded atomic.Int64 // calls refused because MaxInFlight was reached
-	// RemoteWaits counts calls left to another instance that held the lock.
-	RemoteWaits atomic.Int64
+	// RemoteWaits counts calls left to another instance that held the lock;
+	// RemoteTakeovers those made here after all, the holder's result not
+	// having reached the Store in half the fragment's timeout.
+	RemoteWaits     atomic.Int64
+	RemoteTakeovers atomic.Int64
 }
 
 // New returns a Composer serving site.

@@ -200,6 +200,7 @@ const remotePoll = 2 * time.Millisecond
 // their results appear in the Store, or with a timeout at their deadline.
 func (c *Composer) awaitRemote(waiting []*start) {
 	defer c.bg.Done()
+	started := time.Now()
 	t := time.NewTimer(remotePoll)
 	defer t.Stop()
 	for len(waiting) > 0 {
@@ -215,9 +216,30 @@ func (c *Composer) awaitRemote(waiting []*start) {
 		for i, s := range waiting {
 			keys[i] = StoreKey(s.version, s.key)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		// A look may take as long as the longest wait allows: on a busy
+		// machine a short fixed timeout would never see the result.
+		var deadline time.Time
+		for _, s := range waiting {
+			if d, ok := s.ctx.Deadline(); ok && d.After(deadline) {
+				deadline = d
+			}
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		entries, err := c.store.GetMulti(ctx, keys)
 		cancel()
+		if err != nil && ctx.Err() == nil {
+			// The Store is failing (not just slow): the holder's result
+			// cannot reach us through it. Call the fragments here rather
+			// than wait for nothing; duplicate work is the lesser evil.
+			for _, s := range waiting {
+				if s.ctx.Err() == nil {
+					c.call(s)
+				} else {
+					s.fl.complete(nil, errTimeout)
+				}
+			}
+			return
+		}
 		now := time.Now()
 		rest := waiting[:0]
 		for i, s := range waiting {
@@ -237,6 +259,15 @@ func (c *Composer) awaitRemote(waiting []*start) {
 			}
 			if s.ctx.Err() != nil {
 				s.fl.complete(nil, errTimeout)
+				continue
+			}
+			if now.Sub(started) > s.f.Settings.Timeout/2 {
+				// Half the holder's time gone and nothing in the Store: its
+				// write-back may have failed, or the holder died. Call it
+				// here, once, rather than let every waiter time out.
+				c.stats.RemoteTakeovers.Add(1)
+				s.ctx = detached(now.Add(s.f.Settings.Timeout))
+				c.call(s)
 				continue
 			}
 			rest = append(rest, s)

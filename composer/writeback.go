@@ -25,10 +25,13 @@ type writeBack struct {
 }
 
 const (
-	writeBackQueue   = 16384
-	writeBackBatch   = 4096
-	writeBackWindow  = 2 * time.Millisecond
-	writeBackTimeout = 100 * time.Millisecond
+	writeBackQueue  = 16384
+	writeBackBatch  = 4096
+	writeBackWindow = 2 * time.Millisecond
+	// writeBackTimeout bounds one write-back. It is off the response path,
+	// and other instances may be waiting for these entries (they hold no
+	// lock): generous rather than short.
+	writeBackTimeout = time.Second
 )
 
 func newWriteBack(s Store, log *slog.Logger) *writeBack {

@@ -182,7 +182,9 @@ func TestClusterNoStampedeAcrossThreeInstances(t *testing.T) {
 	}
 	defer func() {
 		for i, s := range stores {
-			t.Logf("instance %d: %+v", i, s.Stats())
+			st := cs[i].Stats()
+			t.Logf("instance %d: store %+v; calls %d, remote waits %d, abandoned %d, refused %d", i, s.Stats(),
+				st.Calls.Load(), st.RemoteWaits.Load(), st.Abandoned.Load(), st.Overloaded.Load())
 		}
 	}()
 	ts := servers(t, cs...)

@@ -224,12 +224,15 @@ func configure(opt *redis.Options) {
 	opt.DialerRetries = 1
 	opt.DialerRetryTimeout = 10 * time.Millisecond
 
-	// Socket deadlines: a ceiling for calls whose context has a later (or no)
-	// deadline, such as Purge from the admin page. A 2,000-key MGET of small
-	// entries is a few hundred kilobytes and takes a few milliseconds on a
-	// LAN; 50 ms is well past normal and well inside a page budget.
-	opt.ReadTimeout = 50 * time.Millisecond
-	opt.WriteTimeout = 50 * time.Millisecond
+	// Socket deadlines: a ceiling only. go-redis uses the earlier of these and
+	// the call's context deadline, and every Store call has one, scaled to
+	// its size (Options.Timeout + PerKey per key) and never past the page's
+	// budget. A low ceiling here would override that: a 2,000-key MGET or
+	// write-back on a loaded machine legitimately takes tens of ms, and a
+	// 50 ms cap failed them. Calls without a deadline of their own (Purge
+	// from the admin page, the event stream) get 500 ms.
+	opt.ReadTimeout = 500 * time.Millisecond
+	opt.WriteTimeout = 500 * time.Millisecond
 
 	// One retry, almost immediately, on a fresh connection. Its purpose is
 	// the connection that died while idle in the pool (Redis restarted,

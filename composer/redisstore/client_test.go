@@ -50,7 +50,7 @@ func TestNewClientKinds(t *testing.T) {
 				if kind != tc.kind || o.DB != tc.db || o.Password != tc.pass {
 					t.Fatalf("%s client db %d password %q, want %s db %d password %q", kind, o.DB, o.Password, tc.kind, tc.db, tc.pass)
 				}
-				if o.ReadTimeout != 50*time.Millisecond || !o.ContextTimeoutEnabled || o.MaxRetries != 1 {
+				if o.ReadTimeout != 500*time.Millisecond || !o.ContextTimeoutEnabled || o.MaxRetries != 1 {
 					t.Errorf("%s client not configured: %+v", kind, o)
 				}
 			default:

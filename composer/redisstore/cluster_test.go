@@ -302,7 +302,7 @@ func TestClusterPrimaryKilled(t *testing.T) {
 	var stores []*redisstore.Store
 	for range 3 {
 		// L1 off: every page goes to Redis for every include. The per-call
-		// timeout is 200 ms rather than the production 20 ms, which a
+		// timeout is 200 ms rather than the production 50 ms, which a
 		// loaded test machine under -race misses too often for the counts
 		// below to mean anything.
 		c, store, _ := clusterInstance(t, cl, site, -1, true, redisstore.Options{Timeout: 200 * time.Millisecond})

@@ -621,12 +621,12 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier, now time.Time)
 	} else {
 		n.settleLevel(nil)
 	}
+	if n.dur > slowInclude && r.traced() {
+		r.includeSpan(n, now) // before done: the page may end right after
+	}
 	n.state.Store(done)
 	r.wake()
 	r.c.observeInclude(n)
-	if n.dur > slowInclude && r.traced() {
-		r.includeSpan(n, now)
-	}
 	return true
 }
 
@@ -643,12 +643,12 @@ func (r *request) fail(n *node, o Outcome, err error) bool {
 		n.dur = r.at(time.Now()) - n.started
 	}
 	n.settleLevel(nil)
+	if n.dur > slowInclude && r.traced() {
+		r.includeSpan(n, time.Now()) // before done: the page may end right after
+	}
 	n.state.Store(done)
 	r.wake()
 	r.c.observeInclude(n)
-	if n.dur > slowInclude && r.traced() {
-		r.includeSpan(n, time.Now())
-	}
 	return true
 }
 

@@ -227,19 +227,6 @@ func (c *Composer) awaitRemote(waiting []*start) {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		entries, err := c.store.GetMulti(ctx, keys)
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			// The Store is failing (not just slow): the holder's result
-			// cannot reach us through it. Call the fragments here rather
-			// than wait for nothing; duplicate work is the lesser evil.
-			for _, s := range waiting {
-				if s.ctx.Err() == nil {
-					c.call(s)
-				} else {
-					s.fl.complete(nil, errTimeout)
-				}
-			}
-			return
-		}
 		now := time.Now()
 		rest := waiting[:0]
 		for i, s := range waiting {

@@ -252,11 +252,14 @@ func configure(opt *redis.Options) {
 	// page does one MGET per include level, so the number in use is about the
 	// number of pages being planned concurrently. MaxActiveConns caps what
 	// one instance may open so that N instances cannot exhaust Redis's
-	// maxclients during a reconnect storm; beyond it callers queue for at most
-	// PoolTimeout (or their context) and then miss.
+	// maxclients during a reconnect storm; beyond it callers queue for a
+	// connection until their context's deadline (PoolTimeout is only a
+	// ceiling, like the socket timeouts: a 50 ms one failed lock and lookup
+	// calls whose own deadline was later, whenever many pages were planned
+	// at once) and then miss.
 	opt.PoolSize = 10 * procs
 	opt.MaxActiveConns = 2 * opt.PoolSize
-	opt.PoolTimeout = 50 * time.Millisecond
+	opt.PoolTimeout = 500 * time.Millisecond
 	// A few warm connections so the first page after a quiet spell does not
 	// pay a dial (and a TLS handshake) inside its budget.
 	opt.MinIdleConns = min(4, opt.PoolSize)

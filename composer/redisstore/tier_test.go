@@ -304,7 +304,19 @@ func TestNoStampedeAcrossInstances(t *testing.T) {
 	wg.Wait()
 	http.DefaultClient.CloseIdleConnections()
 	if max, keys := cnt.maxCalls(); max != 1 || keys != n+1 {
-		t.Fatalf("200 concurrent cold requests on 2 instances: max %d calls per key over %d keys, want 1 over %d", max, keys, n+1)
+		cnt.mu.Lock()
+		var dup []string
+		for k, c := range cnt.calls {
+			if c > 1 {
+				dup = append(dup, fmt.Sprintf("%s×%d", k, c))
+			}
+		}
+		cnt.mu.Unlock()
+		for i, c := range []*composer.Composer{a, b} {
+			st := c.Stats()
+			t.Logf("instance %d: calls %d, remote waits %d, takeovers %d, abandoned %d", i, st.Calls.Load(), st.RemoteWaits.Load(), st.RemoteTakeovers.Load(), st.Abandoned.Load())
+		}
+		t.Fatalf("200 concurrent cold requests on 2 instances: max %d calls per key over %d keys, want 1 over %d (%v)", max, keys, n+1, dup)
 	}
 	if complete.Load() != 200 {
 		t.Fatalf("%d of 200 pages complete", complete.Load())

@@ -259,7 +259,7 @@ func (c *Composer) call(s *start) {
 			Key:        s.key,
 			Version:    s.version,
 			HTML:       html,
-			Assets:     assetsOf(f.Spec, raw),
+			Assets:     AssetsOf(f.Spec, raw),
 			Created:    t0,
 			FreshUntil: t0.Add(fresh),
 			StaleUntil: t0.Add(fresh + stale),

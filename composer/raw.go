@@ -3,6 +3,7 @@ package composer
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -73,16 +74,17 @@ func freshness(f *Fragment, raw *Raw) (fresh, stale time.Duration) {
 	return fresh, stale
 }
 
-// assetsOf merges the fragment's declared assets with the result's, keeping
-// only valid URLs, each once.
-func assetsOf(s *Spec, raw *Raw) []string {
+// AssetsOf merges a fragment's declared assets with a result's, keeping
+// only valid URLs, each once (at most 64). The composer and the fragment
+// server (which announces them in Link headers) both use it.
+func AssetsOf(s *Spec, raw *Raw) []string {
 	if len(s.Assets) == 0 && (raw == nil || len(raw.Assets) == 0) {
 		return nil
 	}
 	var out []string
 	add := func(list []string) {
 		for _, a := range list {
-			if ValidAsset(a) && !contains(out, a) && len(out) < 64 {
+			if ValidAsset(a) && !slices.Contains(out, a) && len(out) < 64 {
 				out = append(out, a)
 			}
 		}
@@ -92,13 +94,4 @@ func assetsOf(s *Spec, raw *Raw) []string {
 		add(raw.Assets)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -116,7 +116,7 @@ func (r *request) settledAssets() []string {
 			}
 			if n.entry != nil {
 				for _, a := range n.entry.Assets {
-					if !contains(out, a) {
+					if !slices.Contains(out, a) {
 						out = append(out, a)
 					}
 				}

@@ -127,7 +127,7 @@ func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", cacheControl(spec, rr))
-	for _, a := range assets(spec, rr) {
+	for _, a := range composer.AssetsOf(spec, rr) {
 		if strings.HasSuffix(strings.SplitN(a, "?", 2)[0], ".css") {
 			h.Add("Link", "<"+a+">; rel=stylesheet")
 		} else {
@@ -209,31 +209,6 @@ func cacheControl(spec *composer.Spec, raw *composer.Raw) string {
 	// would make the fragment uncacheable.
 	f, st := ceilSeconds(fresh), ceilSeconds(stale)
 	return fmt.Sprintf("max-age=%d, stale-while-revalidate=%d, stale-if-error=%d", f, st, st)
-}
-
-func assets(spec *composer.Spec, raw *composer.Raw) []string {
-	var out []string
-	add := func(list []string) {
-		for _, a := range list {
-			if composer.ValidAsset(a) && !contains(out, a) {
-				out = append(out, a)
-			}
-		}
-	}
-	add(spec.Assets)
-	if raw != nil {
-		add(raw.Assets)
-	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }

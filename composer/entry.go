@@ -14,7 +14,9 @@ type Entry struct {
 	// version it was rendered with.
 	Key     string
 	Version string
-	HTML    []byte
+	// HTML is read-only once the entry exists: it may share memory with
+	// other entries' strings or a Store reply.
+	HTML []byte
 	// Assets are the CSS and JS URLs the HTML needs.
 	Assets  []string
 	Created time.Time

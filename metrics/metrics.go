@@ -51,7 +51,6 @@ type Observer struct {
 	pages atomic.Pointer[map[string]*page]
 	other *fragment
 
-	include *prometheus.HistogramVec
 	pageDur *prometheus.HistogramVec
 	events  *prometheus.HistogramVec
 	l1Hits  atomic.Int64
@@ -61,9 +60,10 @@ type Observer struct {
 var _ composer.Observer = (*Observer)(nil)
 
 type fragment struct {
-	win window
-	// byOutcome are the include_duration children of this fragment.
-	byOutcome [nOutcomes]prometheus.Observer
+	name string
+	win  window
+	// byOutcome are the include_duration histograms of this fragment.
+	byOutcome [nOutcomes]durHist
 }
 
 // commonStatuses are the page statuses whose histogram children are
@@ -82,11 +82,6 @@ func New(site *composer.Site, opts Options) *Observer {
 	}
 	o := &Observer{
 		now: opts.Now,
-		include: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "broadsheet_include_duration_seconds",
-			Help:    "Time from an include's start to its settling, by fragment and outcome.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"fragment", "outcome"}),
 		pageDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "broadsheet_page_duration_seconds",
 			Help:    "Time from a page request's arrival to its last byte, by configured page and status.",
@@ -108,11 +103,7 @@ func New(site *composer.Site, opts Options) *Observer {
 }
 
 func (o *Observer) newFragment(name string) *fragment {
-	f := &fragment{}
-	for i, oc := range composer.Outcomes() {
-		f.byOutcome[i] = o.include.WithLabelValues(name, oc.String())
-	}
-	return f
+	return &fragment{name: name}
 }
 
 // SetSite makes the Observer know site's fragments and pages. Figures of
@@ -156,21 +147,70 @@ func (o *Observer) SetSite(site *composer.Site) {
 
 // Include records one include. It implements composer.Observer.
 func (o *Observer) Include(ev composer.IncludeEvent) {
-	f := (*o.frags.Load())[ev.Fragment]
-	if f == nil {
-		f = o.other
+	evs := [1]composer.IncludeEvent{ev}
+	o.Includes(evs[:])
+}
+
+// Includes records a batch of includes, typically one page's: one clock
+// reading for the batch, and per run of includes of the same fragment one
+// lock of its window and one atomic add per histogram bucket touched. It
+// implements composer.IncludeBatcher.
+func (o *Observer) Includes(evs []composer.IncludeEvent) {
+	if len(evs) == 0 {
+		return
 	}
-	if int(ev.Outcome) < nOutcomes {
-		f.byOutcome[ev.Outcome].Observe(ev.Duration.Seconds())
+	now := o.now()
+	var hits, misses int64
+	for i := 0; i < len(evs); {
+		j := i + 1
+		for j < len(evs) && evs[j].Fragment == evs[i].Fragment {
+			j++
+		}
+		run := evs[i:j]
+		f := o.fragment(run[0].Fragment)
+		var b histBatch
+		for k := range run {
+			ev := &run[k]
+			if int(ev.Outcome) < nOutcomes {
+				b.add(ev.Outcome, ev.Duration)
+			}
+			switch l1Lookup(ev) {
+			case 1:
+				hits++
+			case -1:
+				misses++
+			}
+		}
+		b.addTo(&f.byOutcome)
+		f.win.addBatch(now, run)
+		i = j
 	}
+	if hits > 0 {
+		o.l1Hits.Add(hits)
+	}
+	if misses > 0 {
+		o.l1Miss.Add(misses)
+	}
+}
+
+func (o *Observer) fragment(name string) *fragment {
+	if f := (*o.frags.Load())[name]; f != nil {
+		return f
+	}
+	return o.other
+}
+
+// l1Lookup is 1 for an include served from the in-process tier, -1 for one
+// that looked there in vain, 0 for one that never looked (placeholders).
+func l1Lookup(ev *composer.IncludeEvent) int {
 	switch {
 	case ev.Tier == composer.TierL1:
-		o.l1Hits.Add(1)
+		return 1
 	case ev.Tier == composer.TierStore, ev.Tier == composer.TierCall,
 		ev.Outcome == composer.OutcomeTimeout, ev.Outcome == composer.OutcomeError:
-		o.l1Miss.Add(1)
+		return -1
 	}
-	f.win.add(o.now(), &ev)
+	return 0
 }
 
 // EventVisible records the publish-to-visible time of one event-driven
@@ -222,7 +262,7 @@ type StoreStats interface {
 func (o *Observer) Register(reg prometheus.Registerer, comp *composer.Composer, store StoreStats) error {
 	st := comp.Stats()
 	cs := []prometheus.Collector{
-		o.include, o.pageDur, o.events,
+		&includeCollector{o: o}, o.pageDur, o.events,
 		&cacheCollector{o: o, store: store},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

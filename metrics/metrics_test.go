@@ -2,8 +2,13 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/broadsheet/broadsheet/composer"
 )
@@ -94,4 +99,96 @@ func BenchmarkInclude(b *testing.B) {
 			o.Include(ev)
 		}
 	})
+}
+
+// TestIncludesMatchesInclude: a batch records exactly what the same
+// includes recorded one by one do — window figures, histograms and L1
+// counts — across runs of different fragments and unknown names.
+func TestIncludesMatchesInclude(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { return now }
+	site := testSite()
+	site.Fragments["b"] = &composer.Fragment{Spec: &composer.Spec{Name: "b"}}
+	one, batch := New(site, Options{Now: clock}), New(site, Options{Now: clock})
+	var evs []composer.IncludeEvent
+	for i := range 700 {
+		ev := composer.IncludeEvent{Fragment: "a", Outcome: composer.OutcomeHit, Tier: composer.TierL1, Duration: time.Duration(i) * 7 * time.Microsecond}
+		switch {
+		case i%10 == 3:
+			ev = composer.IncludeEvent{Fragment: "b", Outcome: composer.OutcomeMiss, Tier: composer.TierCall, Duration: time.Duration(i) * time.Millisecond}
+		case i%50 == 7:
+			ev = composer.IncludeEvent{Fragment: "a", Outcome: composer.OutcomeTimeout, Duration: 3 * time.Second, Err: errors.New("late")}
+		case i%70 == 9:
+			ev = composer.IncludeEvent{Fragment: "nope", Outcome: composer.OutcomePlaceholder}
+		case i%9 == 0:
+			ev.Tier, ev.Outcome = composer.TierStore, composer.OutcomeStale
+		}
+		evs = append(evs, ev)
+		one.Include(ev)
+	}
+	batch.Includes(evs[:333])
+	batch.Includes(evs[333:])
+	for _, name := range []string{"a", "b"} {
+		s1, _ := one.Fragment(name)
+		s2, _ := batch.Fragment(name)
+		if s1 != s2 {
+			t.Errorf("%s: one by one %+v, batched %+v", name, s1, s2)
+		}
+		if s1.Includes == 0 {
+			t.Errorf("%s: no includes recorded", name)
+		}
+	}
+	if one.l1Hits.Load() != batch.l1Hits.Load() || one.l1Miss.Load() != batch.l1Miss.Load() || batch.l1Hits.Load() == 0 {
+		t.Errorf("l1 hits/misses one by one %d/%d, batched %d/%d", one.l1Hits.Load(), one.l1Miss.Load(), batch.l1Hits.Load(), batch.l1Miss.Load())
+	}
+	h1, h2 := histograms(t, one), histograms(t, batch)
+	if len(h1) != 3*len(composer.Outcomes()) {
+		t.Errorf("%d histograms, want one per outcome of a, b and %s", len(h1), Other)
+	}
+	for k, v := range h1 {
+		if h2[k] != v {
+			t.Errorf("%s: one by one %s, batched %s", k, v, h2[k])
+		}
+	}
+}
+
+// TestIncludeHistogram checks the exported histogram: cumulative buckets
+// with the bounds' semantics (upper bound inclusive), count and sum.
+func TestIncludeHistogram(t *testing.T) {
+	o := New(testSite(), Options{})
+	for _, d := range []time.Duration{0, 500 * time.Microsecond, 501 * time.Microsecond, 30 * time.Millisecond, time.Minute} {
+		o.Include(composer.IncludeEvent{Fragment: "a", Outcome: composer.OutcomeMiss, Tier: composer.TierCall, Duration: d})
+	}
+	got := histograms(t, o)["a/miss"]
+	want := "count 5 sum 60.031001 le0.0005:2 le0.001:3 le0.0025:3 le0.005:3 le0.01:3 le0.025:3 le0.05:4 le0.1:4 le0.25:4 le0.5:4 le1:4 le2.5:4"
+	if got != want {
+		t.Errorf("a/miss:\n got %s\nwant %s", got, want)
+	}
+}
+
+// histograms collects the include histograms as "fragment/outcome" →
+// a readable dump.
+func histograms(t *testing.T, o *Observer) map[string]string {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1024)
+	(&includeCollector{o: o}).Collect(ch)
+	close(ch)
+	out := map[string]string{}
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		var lbl []string
+		for _, l := range pb.GetLabel() {
+			lbl = append(lbl, l.GetValue())
+		}
+		h := pb.GetHistogram()
+		s := fmt.Sprintf("count %d sum %g", h.GetSampleCount(), h.GetSampleSum())
+		for _, b := range h.GetBucket() {
+			s += fmt.Sprintf(" le%g:%d", b.GetUpperBound(), b.GetCumulativeCount())
+		}
+		out[strings.Join(lbl, "/")] = s
+	}
+	return out
 }

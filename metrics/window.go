@@ -78,27 +78,31 @@ func isCall(ev *composer.IncludeEvent) bool {
 	return false
 }
 
-func (w *window) add(now time.Time, ev *composer.IncludeEvent) {
+// addBatch adds a run of the fragment's includes, all at now, under one
+// lock.
+func (w *window) addBatch(now time.Time, evs []composer.IncludeEvent) {
 	sec := now.Unix()
-	b := bucketOf(ev.Duration)
-	call := isCall(ev)
 	w.mu.Lock()
 	s := &w.ring[sec%windowSeconds]
 	if s.sec != sec {
 		*s = second{sec: sec}
 	}
-	if int(ev.Outcome) < nOutcomes {
-		s.outcomes[ev.Outcome]++
-	}
-	if int(ev.Tier) < nTiers {
-		s.tiers[ev.Tier]++
-	}
-	s.all[b]++
-	if call {
-		s.calls[b]++
-	}
-	if ev.Err != nil && (ev.Outcome == composer.OutcomeError || ev.Outcome == composer.OutcomeTimeout) {
-		w.lastErr, w.lastErrAt = ev.Err, now
+	for i := range evs {
+		ev := &evs[i]
+		b := bucketOf(ev.Duration)
+		if int(ev.Outcome) < nOutcomes {
+			s.outcomes[ev.Outcome]++
+		}
+		if int(ev.Tier) < nTiers {
+			s.tiers[ev.Tier]++
+		}
+		s.all[b]++
+		if isCall(ev) {
+			s.calls[b]++
+		}
+		if ev.Err != nil && (ev.Outcome == composer.OutcomeError || ev.Outcome == composer.OutcomeTimeout) {
+			w.lastErr, w.lastErrAt = ev.Err, now
+		}
 	}
 	w.mu.Unlock()
 }

@@ -167,5 +167,12 @@ func FuzzDecode(f *testing.F) {
 		if got := Encode(owned); !bytes.Equal(got, data) {
 			t.Fatalf("decodeOwned re-encoding differs")
 		}
+		fromString, err := decodeString(string(data))
+		if err != nil {
+			t.Fatalf("decodeString rejected what Decode accepted: %v", err)
+		}
+		if got := Encode(fromString); !bytes.Equal(got, data) {
+			t.Fatalf("decodeString re-encoding differs")
+		}
 	})
 }

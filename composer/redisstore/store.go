@@ -228,9 +228,9 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry,
 		if !ok {
 			continue // nil: absent
 		}
-		// go-redis hands values over as strings; one copy gives a private
-		// buffer the entry can point into (see decodeOwned).
-		e, err := decodeOwned([]byte(str))
+		// go-redis hands values over as strings, immutable and ours
+		// alone: the entry points into it (see decodeString).
+		e, err := decodeString(str)
 		if err != nil {
 			corrupt++
 			continue

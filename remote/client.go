@@ -81,13 +81,27 @@ type Options struct {
 // Client serves every remote fragment of a composer, across configuration
 // reloads, so that connections, breakers and counters are kept.
 type Client struct {
-	opts  Options
-	http  *http.Client
-	tr    *http.Transport // nil when Options.Transport was given
-	log   *slog.Logger
-	mu    sync.Mutex
-	hosts map[string]*host
+	opts Options
+	// rt sends every request, directly rather than through an
+	// http.Client: redirects are never followed and there are no cookies,
+	// so the http.Client's per-request work (copying the headers for a
+	// redirect, the redirect loop) would be wasted.
+	rt http.RoundTripper
+	tr *http.Transport // nil when Options.Transport was given
+	// header is the fixed header of every request, shared by all of them
+	// (a RoundTripper does not modify its request); cloned per request
+	// for a Transport given in Options, which might.
+	header http.Header
+	log    *slog.Logger
+	mu     sync.RWMutex
+	hosts  map[hostKey]*host
 }
+
+// hostKey identifies a remote host (scheme://host:port) without building
+// a string per request.
+type hostKey struct{ scheme, host string }
+
+func (k hostKey) String() string { return k.scheme + "://" + k.host }
 
 // host is what the Client keeps per remote host (scheme://host:port).
 type host struct {
@@ -130,9 +144,10 @@ func New(o Options) *Client {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	c := &Client{opts: o, log: o.Logger, hosts: map[string]*host{}}
-	rt := o.Transport
-	if rt == nil {
+	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{},
+		header: http.Header{"Accept": {"text/html"}, "User-Agent": {o.UserAgent}}}
+	c.rt = o.Transport
+	if c.rt == nil {
 		c.tr = &http.Transport{
 			Proxy:                  nil, // only configured URLs, directly
 			DialContext:            (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -144,13 +159,13 @@ func New(o Options) *Client {
 			ExpectContinueTimeout:  0,
 			MaxResponseHeaderBytes: 64 << 10,
 			ForceAttemptHTTP2:      true,
+			// No Accept-Encoding: gzip. Fragments are small and near, so
+			// compressing and inflating them costs both sides more CPU
+			// than it saves; and the size cap then counts the bytes as
+			// sent.
+			DisableCompression: true,
 		}
-		rt = c.tr
-	}
-	c.http = &http.Client{
-		Transport: rt,
-		// Redirects are never followed: only configured URLs are fetched.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		c.rt = c.tr
 	}
 	return c
 }
@@ -248,15 +263,21 @@ func hostFailure(err error) bool {
 }
 
 func (c *Client) host(u *url.URL) *host {
-	key := u.Scheme + "://" + u.Host
+	key := hostKey{u.Scheme, u.Host}
+	c.mu.RLock()
+	h := c.hosts[key]
+	c.mu.RUnlock()
+	if h != nil {
+		return h
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h := c.hosts[key]
+	h = c.hosts[key]
 	if h == nil {
 		h = &host{name: u.Host, slots: make(chan struct{}, c.opts.MaxInFlightPerHost)}
 		failures := uint32(c.opts.BreakerFailures)
 		h.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name:        key,
+			Name:        key.String(),
 			MaxRequests: 1,
 			Timeout:     c.opts.BreakerOpen,
 			// Trip on a run of failures that are also most of the recent
@@ -286,63 +307,90 @@ func (c *Client) host(u *url.URL) *host {
 // reads at most MaxBodyBytes+1 bytes, and returns when ctx ends, whatever
 // the host does.
 func (c *Client) Fetch(ctx context.Context, rawURL string) (*composer.Raw, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &Error{Host: "?", Kind: KindBadParams, Err: errors.New("invalid URL")}
-	}
-	h := c.host(u)
-	h.stats.requests.Add(1)
-	raw, err := c.fetch(ctx, h, u)
+	req, h, err := c.request(ctx, rawURL)
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			h.stats.errs[e.Kind].Add(1)
-		}
+		return nil, err
+	}
+	h.stats.requests.Add(1)
+	raw, err := c.fetch(ctx, h, req)
+	if err != nil {
+		h.count(err)
 		return nil, err
 	}
 	h.stats.ok.Add(1)
 	return raw, nil
 }
 
-func (c *Client) fetch(ctx context.Context, h *host, u *url.URL) (*composer.Raw, error) {
-	fail := func(k Kind, err error) *Error { return &Error{Host: h.name, Kind: k, Err: err} }
+// request makes the request for rawURL, with the one parse of rawURL, and
+// finds its host. It is not inlined, so that its frame is gone before the
+// round trip (see fetch).
+//
+//go:noinline
+func (c *Client) request(ctx context.Context, rawURL string) (*http.Request, *host, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
+		return nil, nil, &Error{Host: "?", Kind: KindBadParams, Err: errors.New("invalid URL")}
+	}
+	if c.tr != nil {
+		req.Header = c.header
+	} else {
+		req.Header = c.header.Clone()
+	}
+	return req, c.host(req.URL), nil
+}
+
+// count counts a failed fetch by its kind.
+func (h *host) count(err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		h.stats.errs[e.Kind].Add(1)
+	}
+}
+
+// fetch sends req to h under its breaker and in-flight limit and reads the
+// response.
+//
+// It is kept small, and everything else out of it, on purpose: the
+// goroutine that runs it (the composer's, one per call) starts with a
+// small stack, and the frames between it and the Transport's deepest call
+// decide whether that stack must grow — be copied — on every request.
+func (c *Client) fetch(ctx context.Context, h *host, req *http.Request) (*composer.Raw, error) {
 	done, err := h.breaker.Allow()
 	if err != nil {
-		return nil, fail(KindBreakerOpen, nil)
+		return nil, &Error{Host: h.name, Kind: KindBreakerOpen}
 	}
 	select {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
 		done(errNotTried)
-		return nil, fail(KindTimeout, errors.New("waiting for an in-flight slot"))
+		return nil, &Error{Host: h.name, Kind: KindTimeout, Err: errors.New("waiting for an in-flight slot")}
 	}
 	h.stats.inFlight.Add(1)
-	raw, err := c.do(ctx, h, u)
+	resp, err := c.rt.RoundTrip(req)
+	raw, err := c.response(ctx, h, req, resp, err)
 	h.stats.inFlight.Add(-1)
 	<-h.slots
 	done(err)
-	if err != nil {
-		return nil, err
-	}
-	return raw, nil
+	return raw, err
 }
 
-func (c *Client) do(ctx context.Context, h *host, u *url.URL) (*composer.Raw, error) {
+// response turns the outcome of a round trip into a *composer.Raw or an
+// *Error, reading and closing the body. It is not inlined, so that its
+// frame is not under the round trip (see fetch).
+//
+//go:noinline
+func (c *Client) response(ctx context.Context, h *host, req *http.Request, resp *http.Response, err error) (*composer.Raw, error) {
 	fail := func(k Kind, err error) error {
 		if k == KindNetwork && ctx.Err() != nil {
 			k, err = KindTimeout, ctx.Err()
 		}
 		return &Error{Host: h.name, Kind: k, Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, fail(KindBadParams, err)
-	}
-	req.Header.Set("Accept", "text/html")
-	req.Header.Set("User-Agent", c.opts.UserAgent)
-	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fail(KindNetwork, unwrapURLError(err))
+	}
+	if resp.Body == nil { // a RoundTripper of Options may leave it nil
+		resp.Body = http.NoBody
 	}
 	defer resp.Body.Close()
 	switch {
@@ -361,17 +409,13 @@ func (c *Client) do(ctx context.Context, h *host, u *url.URL) (*composer.Raw, er
 	if resp.ContentLength > int64(max) {
 		return nil, fail(KindOversized, fmt.Errorf("Content-Length %d over %d bytes", resp.ContentLength, max))
 	}
-	var buf bytes.Buffer
-	if n := resp.ContentLength; n > 0 {
-		buf.Grow(int(n))
-	}
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, int64(max)+1)); err != nil {
+	body, err := readBody(resp.Body, resp.ContentLength, max)
+	switch {
+	case errors.Is(err, errOversized):
+		return nil, fail(KindOversized, fmt.Errorf("body over %d bytes", max))
+	case err != nil:
 		return nil, fail(KindNetwork, err)
 	}
-	if buf.Len() > max {
-		return nil, fail(KindOversized, fmt.Errorf("body over %d bytes", max))
-	}
-	body := buf.Bytes()
 	if !utf8.Valid(body) {
 		return nil, fail(KindInvalidUTF8, nil)
 	}
@@ -381,9 +425,66 @@ func (c *Client) do(ctx context.Context, h *host, u *url.URL) (*composer.Raw, er
 		HasFreshness: fr.Known,
 		Fresh:        fr.Fresh,
 		Stale:        fr.Stale,
-		Assets:       ParseLink(resp.Header.Values("Link"), u),
+		Assets:       ParseLink(resp.Header.Values("Link"), req.URL),
 	}, nil
 }
+
+var (
+	errOversized = errors.New("remote: body over the size cap")
+	errLonger    = errors.New("remote: body longer than its Content-Length")
+)
+
+// readBody reads body to its end, at most max bytes, into a slice of its
+// own (the cache keeps it). With a Content-Length n (at most max) that is
+// one allocation of n+1 bytes and, from net/http, one read: its body
+// reports the end with the last bytes. Without one, the body is read into
+// a pooled buffer, at most max+1 bytes, and copied out.
+func readBody(body io.Reader, n int64, max int) ([]byte, error) {
+	if n >= 0 {
+		if n == 0 {
+			_, err := io.ReadFull(body, make([]byte, 1))
+			switch err {
+			case io.EOF:
+				return nil, nil
+			case nil:
+				return nil, errLonger
+			}
+			return nil, err
+		}
+		// The one spare byte tells a body longer than announced.
+		buf := make([]byte, n+1)
+		k, err := io.ReadFull(body, buf)
+		switch {
+		case err == nil:
+			return nil, errLonger
+		case err == io.ErrUnexpectedEOF && int64(k) == n:
+			return buf[:n:n], nil
+		}
+		return nil, err // shorter than announced, or the read failed
+	}
+	bp := bodyBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if bp.Cap() <= maxPooledBuf {
+			bp.Reset()
+			bodyBufs.Put(bp)
+		}
+	}()
+	if _, err := bp.ReadFrom(io.LimitReader(body, int64(max)+1)); err != nil {
+		return nil, err
+	}
+	if bp.Len() > max {
+		return nil, errOversized
+	}
+	if bp.Len() == 0 {
+		return nil, nil
+	}
+	return bytes.Clone(bp.Bytes()), nil
+}
+
+// maxPooledBuf is the largest buffer kept for reuse.
+const maxPooledBuf = 256 << 10
+
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // drain reads a little of an unwanted body so that its connection can be
 // reused, and no more.
@@ -415,7 +516,7 @@ func (c *Client) Stats() []HostStats {
 	keys := make([]string, 0, len(c.hosts))
 	for k, h := range c.hosts {
 		hosts = append(hosts, h)
-		keys = append(keys, k)
+		keys = append(keys, k.String())
 	}
 	c.mu.Unlock()
 	out := make([]HostStats, len(hosts))

@@ -313,3 +313,40 @@ func TestSpecRender(t *testing.T) {
 		t.Error("a placeholder without a declared param was accepted")
 	}
 }
+
+// TestReadBody checks the body reader at the edges of its two ways: with
+// a Content-Length (exact, shorter, longer, empty) and without (under,
+// at and over the cap).
+func TestReadBody(t *testing.T) {
+	const max = 8
+	tests := []struct {
+		name    string
+		body    string
+		n       int64
+		want    string
+		wantErr error // nil, or what errors.Is must find
+	}{
+		{"exact", "<p>x</p>", 8, "<p>x</p>", nil},
+		{"shorter than its length", "<p>", 8, "", io.ErrUnexpectedEOF},
+		{"longer than its length", "<p>x</p>", 3, "", errLonger},
+		{"empty", "", 0, "", nil},
+		{"empty, but not", "x", 0, "", errLonger},
+		{"no length", "<p>x</p>", -1, "<p>x</p>", nil},
+		{"no length, empty", "", -1, "", nil},
+		{"no length, over the cap", "<p>xx</p>", -1, "", errOversized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readBody(strings.NewReader(tt.body), tt.n, max)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if string(got) != tt.want {
+				t.Errorf("body = %q, want %q", got, tt.want)
+			}
+			if err == nil && cap(got) != len(got) {
+				t.Errorf("body has cap %d for %d bytes: it keeps spare room", cap(got), len(got))
+			}
+		})
+	}
+}

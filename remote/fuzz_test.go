@@ -84,3 +84,60 @@ func FuzzExpand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFirstValues checks that the fragment server reads a query's params
+// as url.URL.Query would, first value first.
+func FuzzFirstValues(f *testing.F) {
+	for _, q := range []string{"", "match=m0042", "a=1&a=2&b", "a=%zz&b=2", "a;b=1&c=+%20", "=x&&k=", strings.Repeat("a=1&", 70)} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		u := &url.URL{RawQuery: q}
+		want := map[string]string{}
+		for k, v := range u.Query() {
+			want[k] = v[0]
+		}
+		got := firstValues(u)
+		if len(got) != len(want) {
+			t.Fatalf("firstValues(%q) = %q, want %q", q, got, want)
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || g != v {
+				t.Fatalf("firstValues(%q) = %q, want %q", q, got, want)
+			}
+		}
+	})
+}
+
+// FuzzCutOutsideQuotes checks that cutting at each separator in turn
+// finds the pieces a plain split outside quotes does.
+func FuzzCutOutsideQuotes(f *testing.F) {
+	for _, s := range []string{"", ",", `max-age=1, no-cache="a,b", x`, `"\",",y`, `a\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want []string
+		start, quoted := 0, false
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case quoted && c == '\\':
+				i++
+			case c == '"':
+				quoted = !quoted
+			case !quoted && c == ',':
+				want = append(want, s[start:i])
+				start = i + 1
+			}
+		}
+		want = append(want, s[start:])
+		var got []string
+		for rest, more := s, true; more; {
+			var d string
+			d, rest, more = cutOutsideQuotes(rest, ',')
+			got = append(got, d)
+		}
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
+			t.Fatalf("cuts of %q = %q, want %q", s, got, want)
+		}
+	})
+}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/broadsheet/broadsheet/composer"
@@ -51,9 +53,9 @@ func Handler(specs []*composer.Spec, o ServerOptions) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	byName := make(map[string]*composer.Spec, len(specs))
+	byName := make(map[string]*served, len(specs))
 	for _, s := range specs {
-		byName[s.Name] = s
+		byName[s.Name] = newServed(s)
 	}
 	s := &server{specs: byName, o: o}
 	mux := http.NewServeMux()
@@ -62,18 +64,43 @@ func Handler(specs []*composer.Spec, o ServerOptions) http.Handler {
 }
 
 type server struct {
-	specs map[string]*composer.Spec
+	specs map[string]*served
 	o     ServerOptions
 }
+
+// served is a spec with the header values of its successes that depend on
+// the spec alone, made once rather than per request.
+type served struct {
+	spec         *composer.Spec
+	cacheControl []string // for a response without its own lifetimes
+	links        []string // for a response without assets of its own
+}
+
+func newServed(spec *composer.Spec) *served {
+	return &served{spec: spec, cacheControl: []string{cacheControl(spec, nil)}, links: linkValues(composer.AssetsOf(spec, nil))}
+}
+
+// Header values shared by every response: net/http only reads them (it
+// copies the handler's header when the response starts), and Header.Set
+// or Add replace or append to a slice rather than writing into it.
+var (
+	hdrHTML    = []string{"text/html; charset=utf-8"}
+	hdrNosniff = []string{"nosniff"}
+)
+
+// autoLength is the size of a body up to which the Content-Length is left
+// to net/http: a body written in one Write of under a few KB, with no
+// Flush, gets one without the handler's allocating a header value.
+const autoLength = 1 << 10
 
 func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 	t0 := time.Now()
 	name := r.PathValue("name")
-	spec := s.specs[name]
+	sv := s.specs[name]
 	status := http.StatusOK
 	defer func() {
 		if s.o.Observe != nil {
-			if spec == nil {
+			if sv == nil {
 				name = ""
 			}
 			s.o.Observe(name, status, time.Since(t0))
@@ -87,17 +114,12 @@ func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		_, _ = fmt.Fprintln(w, msg)
 	}
-	if spec == nil {
+	if sv == nil {
 		text(http.StatusNotFound, "unknown fragment")
 		return
 	}
-	raw := map[string]string{}
-	for k, v := range r.URL.Query() {
-		if len(v) > 0 {
-			raw[k] = v[0]
-		}
-	}
-	p, err := composer.NewParams(spec, raw)
+	spec := sv.spec
+	p, err := composer.NewParams(spec, firstValues(r.URL))
 	if err != nil {
 		var pe *composer.ParamError
 		if errors.As(err, &pe) {
@@ -109,7 +131,15 @@ func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), spec.Defaults.Timeout)
 	defer cancel()
-	html, rr, err := s.render(ctx, spec, p)
+	buf := renderBufs.Get().(*capped)
+	buf.max = s.o.MaxBodyBytes
+	defer func() {
+		if buf.buf.Cap() <= maxPooledBuf {
+			buf.buf.Reset()
+			renderBufs.Put(buf)
+		}
+	}()
+	html, rr, err := s.render(ctx, spec, p, buf)
 	switch {
 	case err == nil:
 	case errors.Is(err, composer.ErrNotFound):
@@ -124,30 +154,103 @@ func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", cacheControl(spec, rr))
-	for _, a := range composer.AssetsOf(spec, rr) {
-		if strings.HasSuffix(strings.SplitN(a, "?", 2)[0], ".css") {
-			h.Add("Link", "<"+a+">; rel=stylesheet")
-		} else {
-			h.Add("Link", "<"+a+`>; rel="fragment-script"`)
-		}
+	h["Content-Type"] = hdrHTML
+	h["X-Content-Type-Options"] = hdrNosniff
+	if rr != nil && rr.HasFreshness {
+		h["Cache-Control"] = []string{cacheControl(spec, rr)}
+	} else {
+		h["Cache-Control"] = sv.cacheControl
 	}
-	h.Set("Content-Length", strconv.Itoa(len(html)))
+	links := sv.links
+	if rr != nil && len(rr.Assets) > 0 {
+		links = linkValues(composer.AssetsOf(spec, rr))
+	}
+	if len(links) > 0 {
+		h["Link"] = links
+	}
+	if len(html) > autoLength {
+		h["Content-Length"] = []string{strconv.Itoa(len(html))}
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(html)
 }
 
+// linkValues are the Link header values of assets: rel=stylesheet for CSS,
+// rel="fragment-script" for JS.
+func linkValues(assets []string) []string {
+	if len(assets) == 0 {
+		return nil
+	}
+	out := make([]string, len(assets))
+	for i, a := range assets {
+		if strings.HasSuffix(strings.SplitN(a, "?", 2)[0], ".css") {
+			out[i] = "<" + a + ">; rel=stylesheet"
+		} else {
+			out[i] = "<" + a + `>; rel="fragment-script"`
+		}
+	}
+	return out
+}
+
+// firstValues returns the first value of each query param of u, as
+// u.Query() would, without building the url.Values: the same pairs are
+// skipped (empty, with a ';', with a bad escape).
+func firstValues(u *url.URL) map[string]string {
+	q := u.RawQuery
+	out := make(map[string]string, 2)
+	if strings.Count(q, "&") >= 64 {
+		// Rare: let net/url apply its own limits as well.
+		for k, v := range u.Query() {
+			if len(v) > 0 {
+				out[k] = v[0]
+			}
+		}
+		return out
+	}
+	for q != "" {
+		var pair string
+		pair, q, _ = strings.Cut(q, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			continue
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			continue
+		}
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// renderBufs hold fragments' HTML between rendering and writing it.
+var renderBufs = sync.Pool{New: func() any { return new(capped) }}
+
+// timers are the stopped timers of Latency (a timer reset after Stop
+// never delivers a stale value).
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // render waits Latency, then runs the fragment and renders its output,
 // turning a panic into an error.
-func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Params) (html []byte, raw *composer.Raw, err error) {
+func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Params, w *capped) (html []byte, raw *composer.Raw, err error) {
 	if d := s.o.Latency; d > 0 {
-		t := time.NewTimer(d)
+		t := timers.Get().(*time.Timer)
+		t.Reset(d)
 		select {
 		case <-t.C:
+			timers.Put(t)
 		case <-ctx.Done():
 			t.Stop()
+			timers.Put(t)
 			return nil, nil, ctx.Err()
 		}
 	}
@@ -170,7 +273,6 @@ func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Par
 		}
 		return r.HTML, r, nil
 	}
-	w := &capped{max: s.o.MaxBodyBytes}
 	if err := comp.Render(ctx, w); err != nil {
 		return nil, nil, err
 	}
@@ -180,6 +282,7 @@ func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Par
 	return w.buf.Bytes(), nil, nil
 }
 
+// capped is a buffer that refuses to grow past max.
 type capped struct {
 	buf bytes.Buffer
 	max int

@@ -55,6 +55,7 @@ type options struct {
 	logLevel        string
 	maxBody         int
 	fragmentLatency time.Duration
+	fragmentTimeout time.Duration
 	feedLatency     time.Duration
 	feedSlow        int
 	feedSlowFor     time.Duration
@@ -69,6 +70,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&o.maxBody, "max-fragment-bytes", composer.DefaultLimits.MaxFragmentBytes, "largest HTML one fragment may answer")
 	fs.DurationVar(&o.fragmentLatency, "fragment-latency", 0, "added to every fragment request (to simulate a slower service)")
+	fs.DurationVar(&o.fragmentTimeout, "fragment-timeout", 0, "timeout of every fragment served, replacing each one's own (0: their own; benchmarks)")
 	fs.DurationVar(&o.feedLatency, "feed-latency", 2*time.Millisecond, "demo feed: latency of every call")
 	fs.IntVar(&o.feedSlow, "feed-slow-every", 50, "demo feed: one call in N is slow (0: never)")
 	fs.DurationVar(&o.feedSlowFor, "feed-slow-latency", 120*time.Millisecond, "demo feed: extra latency of a slow call")
@@ -78,6 +80,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.fragmentTimeout < 0 {
+		return nil, fmt.Errorf("-fragment-timeout: %v is negative", o.fragmentTimeout)
 	}
 	return o, nil
 }
@@ -126,6 +131,16 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	specs, err := pick(fragments.All(), o.only)
 	if err != nil {
 		return err
+	}
+	if o.fragmentTimeout > 0 {
+		// Copies: the registered specs stay as they are.
+		timed := make([]*composer.Spec, len(specs))
+		for i, s := range specs {
+			c := *s
+			c.Defaults.Timeout = o.fragmentTimeout
+			timed[i] = &c
+		}
+		specs = timed
 	}
 
 	reg := prometheus.NewRegistry()

@@ -16,6 +16,7 @@ import (
 //	      url: "http://127.0.0.1:9101/fragments/score?match={match}"
 //	      params: [{name: match, required: true, pattern: "m[0-9]{4,5}"}]
 //	      includes: [other]
+//	      batch: true   # only for Broadsheet's own fragment server
 //	    timeout: 80ms
 //
 // The fragment's other fields (timeout, fresh, stale, fallback, primary,
@@ -29,6 +30,10 @@ type RemoteConfig struct {
 	// Includes are the fragments its HTML may include, as declared in the
 	// file; nil when the file declares none.
 	Includes []string
+	// Batch asks for the fragment's requests to be batched per host
+	// (remote.Config.Batch): only Broadsheet's fragment server (fragmentd)
+	// speaks the batch protocol.
+	Batch bool
 }
 
 // RemoteFactory is the type of Registry.Remote.
@@ -41,7 +46,7 @@ const maxParamLen = 4096
 // that factory builds from it. entries are the fragments section's, so
 // that a remote fragment may include another declared later in the file.
 func (p *parser) remote(name string, e entry, path string, frags map[string]*composer.Fragment, specs map[string]*composer.Spec, entries []entry, factory RemoteFactory) {
-	f := p.fields(e.val, path, "url", "params", "includes")
+	f := p.fields(e.val, path, "url", "params", "includes", "batch")
 	if p.resolve(e.val).Kind != yaml.MappingNode {
 		return
 	}
@@ -76,6 +81,11 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 			}
 		}
 	}
+	batchNode := (*yaml.Node)(nil)
+	if be, ok := f["batch"]; ok {
+		v, good := p.boolean(be.val, join(path, "batch"))
+		rc.Batch, bad, batchNode = v, bad || !good, be.val
+	}
 	if factory == nil {
 		p.errorf(e.key, path, "remote fragments are not enabled in this program")
 		return
@@ -85,7 +95,13 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 	}
 	s, err := factory(name, rc, local)
 	if err != nil {
-		p.errorf(urlNode, join(path, "url"), "%s", strings.TrimPrefix(err.Error(), "remote: "))
+		msg := strings.TrimPrefix(err.Error(), "remote: ")
+		if batchNode != nil && strings.Contains(msg, ": batch: ") {
+			// The URL is fine, but not for batching: point at batch.
+			p.errorf(batchNode, join(path, "batch"), "%s", msg)
+			return
+		}
+		p.errorf(urlNode, join(path, "url"), "%s", msg)
 		return
 	}
 	specs[name] = s

@@ -17,10 +17,17 @@ import (
 // fakeRemote stands in for remote.Client.Spec: it builds a Spec the way
 // the real factory does, and fails on a URL containing "bad".
 func fakeRemote(name string, rc RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
+	if rc.Batch && strings.Contains(rc.URL, "nobatch") {
+		return nil, errors.New("remote: url " + fmt.Sprintf("%q", rc.URL) + ": batch: a batched URL's path cannot hold a placeholder")
+	}
 	if strings.Contains(rc.URL, "bad") {
 		return nil, errors.New("remote: url " + fmt.Sprintf("%q", rc.URL) + ": want an absolute http:// or https:// URL")
 	}
-	s := &composer.Spec{Name: name, Defaults: composer.Settings{Timeout: 100 * time.Millisecond}, Source: "remote: " + rc.URL,
+	src := "remote: " + rc.URL
+	if rc.Batch {
+		src += " (batch)"
+	}
+	s := &composer.Spec{Name: name, Defaults: composer.Settings{Timeout: 100 * time.Millisecond}, Source: src,
 		Render: func(context.Context, composer.Params) (templ.Component, error) { return nil, nil }}
 	if local != nil {
 		s.Params, s.Defaults, s.Includes = local.Params, local.Defaults, local.Includes
@@ -53,6 +60,9 @@ func TestParseRemote(t *testing.T) {
         - {name: city, required: true, pattern: "[a-z-]+", max_len: 32, doc: A city.}
         - {name: units, values: [c, f], default: c}
       includes: [score]
+      batch: false
+  forecast:
+    remote: {url: "http://127.0.0.1:9102/fragments/forecast?city={city}", params: [{name: city}], batch: true}
 pages:
   - name: p
     path: /w/{city}
@@ -86,6 +96,12 @@ pages:
 	if !reflect.DeepEqual(w.Spec.Params, wantParams) || !reflect.DeepEqual(w.Spec.Includes, []string{"score"}) {
 		t.Errorf("weather spec: %+v", w.Spec)
 	}
+	if fc := site.Fragments["forecast"]; fc == nil || !strings.HasSuffix(fc.Spec.Source, " (batch)") {
+		t.Errorf("forecast was not declared batched: %+v", fc)
+	}
+	if strings.HasSuffix(w.Spec.Source, " (batch)") || strings.HasSuffix(score.Spec.Source, " (batch)") {
+		t.Errorf("batch is not the default")
+	}
 	if w.Settings.Timeout != 100*time.Millisecond || len(w.Origin) != 6 {
 		t.Errorf("weather settings %+v %v", w.Settings, w.Origin)
 	}
@@ -114,6 +130,9 @@ func TestParseRemoteInvalid(t *testing.T) {
 		{"page uses remote params", remoteRegistry(),
 			"fragments:\n  ghost:\n    remote: {url: 'http://h/{id}', params: [{name: id, pattern: 'g[0-9]'}]}\n" +
 				page("/", "      - {fragment: ghost, slot: a, params: {id: x}}\n"), 9, "pages[0].includes[0].params.id", "does not match its pattern"},
+		{"batch not a bool", remoteRegistry(), frag("      url: http://h/x\n      batch: yes\n"), 5, "fragments.score.remote.batch", "want true or false"},
+		{"batch null", remoteRegistry(), frag("      url: http://h/x\n      batch:\n"), 5, "fragments.score.remote.batch", "want true or false"},
+		{"batch refused", remoteRegistry(), frag("      url: http://h/nobatch/x\n      batch: true\n"), 5, "fragments.score.remote.batch", "batch: a batched URL"},
 		{"cycle", remoteRegistry(), frag("      url: http://h/x\n      includes: [story]\n"), 0, "fragments", "include cycle"},
 	}
 	for _, tt := range tests {

@@ -77,6 +77,16 @@ const (
 // latency per request. Cold runs drop every cached score and the board
 // first; connections to the fragment server stay pooled.
 func benchScores(b *testing.B, n int, at where, cold bool, latency time.Duration) {
+	benchScoresBatch(b, n, at, cold, latency, false)
+}
+
+// benchScoresBatch is benchScores with score declared batch: true when
+// batch is set (remote only).
+func benchScoresBatch(b *testing.B, n int, at where, cold bool, latency time.Duration, batch bool) {
+	opt := ""
+	if batch {
+		opt = ", batch: true"
+	}
 	feed.Configure(feed.Options{})
 	defer feed.Configure(feed.DefaultOptions)
 	extra := ""
@@ -86,14 +96,14 @@ func benchScores(b *testing.B, n int, at where, cold bool, latency time.Duration
 	case at == fragmentd:
 		var addr string
 		addr, serverCPU = startFragmentd(b, latency)
-		extra = `    remote: {url: "http://` + addr + `/fragments/score?match={match}"}`
+		extra = `    remote: {url: "http://` + addr + `/fragments/score?match={match}"` + opt + `}`
 	case at == inProcess:
 		// The server runs score under the same generous timeout.
 		score := *findSpec(fragments.All(), "score")
 		score.Defaults.Timeout = 2 * time.Second
 		svc := httptest.NewServer(remote.Handler([]*composer.Spec{&score}, remote.ServerOptions{Latency: latency, Logger: quiet}))
 		defer svc.Close()
-		extra = `    remote: {url: "` + svc.URL + `/fragments/score?match={match}"}`
+		extra = `    remote: {url: "` + svc.URL + `/fragments/score?match={match}"` + opt + `}`
 	case latency > 0:
 		feed.Configure(feed.Options{Latency: latency})
 	}
@@ -115,6 +125,10 @@ func benchScores(b *testing.B, n int, at where, cold bool, latency time.Duration
 	serve() // warms the cache, and the connection pool
 	fails.n.Store(0)
 	b.ReportAllocs()
+	var batches0 int64
+	for _, h := range c.Stats() {
+		batches0 += h.Batches
+	}
 	cpu0 := processCPU()
 	var server0 time.Duration
 	if serverCPU != nil {
@@ -141,6 +155,13 @@ func benchScores(b *testing.B, n int, at where, cold bool, latency time.Duration
 		}
 	}
 	b.ReportMetric(float64(n), "includes/page")
+	if batch {
+		var batches int64
+		for _, h := range c.Stats() {
+			batches += h.Batches
+		}
+		b.ReportMetric(float64(batches-batches0)/float64(b.N), "batches/op")
+	}
 	if f := fails.n.Load(); f > 0 {
 		ev := fails.first.Load()
 		b.Fatalf("%d includes failed, the first: %s %s %v", f, ev.Fragment, ev.Outcome, ev.Err)
@@ -172,6 +193,18 @@ func BenchmarkScores1000LocalCold5ms(b *testing.B) {
 // includes, each taking 5 ms at the fragment server, all missing the cache.
 func BenchmarkScores1000RemoteCold(b *testing.B) {
 	benchScores(b, 1000, inProcess, true, 5*time.Millisecond)
+}
+
+// BenchmarkScores1000RemoteColdBatched is RemoteCold with score declared
+// batch: true: the includes go to the server in a few batch requests.
+func BenchmarkScores1000RemoteColdBatched(b *testing.B) {
+	benchScoresBatch(b, 1000, inProcess, true, 5*time.Millisecond, true)
+}
+
+// BenchmarkScores1000FragmentdColdBatched is FragmentdCold with score
+// declared batch: true.
+func BenchmarkScores1000FragmentdColdBatched(b *testing.B) {
+	benchScoresBatch(b, 1000, fragmentd, true, 5*time.Millisecond, true)
 }
 
 // BenchmarkScores1000FragmentdCold is RemoteCold with score served by

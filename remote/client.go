@@ -13,7 +13,11 @@
 //     Spec replaces the local fragment of the same name, if any.
 //  3. The composer calls the Spec's Render like any other: it expands the
 //     template with the include's validated params and GETs that URL, and
-//     only that URL, under the call's deadline.
+//     only that URL, under the call's deadline. A fragment declared
+//     batch: true sends that URL, relative, as one line of a batch request
+//     to its host instead, with the host's other batching fragments' of
+//     the same few hundred microseconds (batchclient.go, batch.go); it is
+//     judged by the same rules and keeps its own deadline.
 //  4. A 2xx response with valid UTF-8 HTML under the size cap becomes a
 //     *composer.Raw carrying the freshness of its Cache-Control header and
 //     the assets of its Link header. Anything else is an *Error: its body
@@ -74,7 +78,17 @@ type Options struct {
 	// Transport replaces the Client's own transport (tests). When it is
 	// set MaxConnsPerHost and DialTimeout are not used.
 	Transport http.RoundTripper
-	Logger    *slog.Logger
+	// BatchWindow is how long a host's batch of requests (fragments
+	// declared batch: true) waits for one more item: it is sent once its
+	// queue has not grown for this long. 0 means 150µs.
+	BatchWindow time.Duration
+	// BatchMaxWait bounds how long a batch keeps collecting while items
+	// keep coming. 0 means 2ms.
+	BatchMaxWait time.Duration
+	// MaxBatchItems caps the items of one batch request; it must not be
+	// above the server's cap. 0 means DefaultMaxBatchItems.
+	MaxBatchItems int
+	Logger        *slog.Logger
 }
 
 // Client fetches remote fragments. It is safe for concurrent use; one
@@ -95,6 +109,8 @@ type Client struct {
 	log    *slog.Logger
 	mu     sync.RWMutex
 	hosts  map[hostKey]*host
+	// batchers are the batch queues, by batch endpoint (see batchclient.go).
+	batchers map[string]*batcher
 }
 
 // hostKey identifies a remote host (scheme://host:port) without building
@@ -116,6 +132,7 @@ type counters struct {
 	ok       atomic.Int64
 	errs     [nKinds]atomic.Int64
 	inFlight atomic.Int64
+	batches  atomic.Int64
 }
 
 // New returns a Client.
@@ -138,13 +155,22 @@ func New(o Options) *Client {
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = time.Second
 	}
+	if o.BatchWindow <= 0 {
+		o.BatchWindow = 150 * time.Microsecond
+	}
+	if o.BatchMaxWait <= 0 {
+		o.BatchMaxWait = 2 * time.Millisecond
+	}
+	if o.MaxBatchItems <= 0 {
+		o.MaxBatchItems = DefaultMaxBatchItems
+	}
 	if o.UserAgent == "" {
 		o.UserAgent = "broadsheet-composer"
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{},
+	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{}, batchers: map[string]*batcher{},
 		header: http.Header{"Accept": {"text/html"}, "User-Agent": {o.UserAgent}}}
 	c.rt = o.Transport
 	if c.rt == nil {
@@ -501,7 +527,8 @@ func unwrapURLError(err error) error {
 // HostStats are the counters of one remote host since the Client started.
 type HostStats struct {
 	Host     string // scheme://host:port
-	Requests int64
+	Requests int64  // fragment requests, batched or not
+	Batches  int64  // batch requests (each of many fragment requests)
 	OK       int64
 	InFlight int64
 	Errors   map[string]int64 // by Kind name, every kind present
@@ -521,7 +548,7 @@ func (c *Client) Stats() []HostStats {
 	c.mu.Unlock()
 	out := make([]HostStats, len(hosts))
 	for i, h := range hosts {
-		s := HostStats{Host: keys[i], Requests: h.stats.requests.Load(), OK: h.stats.ok.Load(),
+		s := HostStats{Host: keys[i], Requests: h.stats.requests.Load(), Batches: h.stats.batches.Load(), OK: h.stats.ok.Load(),
 			InFlight: h.stats.inFlight.Load(), Errors: map[string]int64{}, Breaker: h.breaker.State().String()}
 		for k := range h.stats.errs {
 			s.Errors[Kind(k).String()] = h.stats.errs[k].Load()

@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,7 +29,7 @@ func newSite(tb testing.TB, c *remote.Client, yaml string) *composer.Site {
 	tb.Helper()
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(),
 		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
-			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local})
+			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch})
 		}}
 	site, err := config.Parse("site.yaml", []byte(yaml), reg)
 	if err != nil {
@@ -205,4 +206,26 @@ func findSpec(specs []*composer.Spec, name string) *composer.Spec {
 		}
 	}
 	return nil
+}
+
+// TestBatchConfigRefused checks that a URL the batch protocol cannot
+// carry is refused at the batch field's line.
+func TestBatchConfigRefused(t *testing.T) {
+	c := remote.New(remote.Options{Logger: quiet})
+	defer c.Close()
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(),
+		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
+			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch})
+		}}
+	yaml := "fragments:\n  score:\n    remote:\n      url: \"http://127.0.0.1:9/score/{match}\"\n      batch: true\n"
+	_, err := config.Parse("site.yaml", []byte(yaml), reg)
+	var list config.List
+	if !errors.As(err, &list) || len(list) != 1 || list[0].Line != 5 || list[0].Field != "fragments.score.remote.batch" ||
+		!strings.Contains(list[0].Msg, "placeholder") {
+		t.Fatalf("err = %v", err)
+	}
+	yaml = "fragments:\n  score:\n    remote:\n      url: \"http://127.0.0.1:9/fragments/score?match={match}\"\n      batch: true\n"
+	if _, err := config.Parse("site.yaml", []byte(yaml), reg); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"bufio"
+	"bytes"
 	"net/url"
 	"strings"
 	"testing"
@@ -138,6 +140,71 @@ func FuzzCutOutsideQuotes(f *testing.F) {
 		}
 		if strings.Join(got, "\x00") != strings.Join(want, "\x00") || len(got) != len(want) {
 			t.Fatalf("cuts of %q = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// FuzzReadFrame feeds the batch response reader arbitrary bytes: it never
+// panics, never returns an index out of range, a status outside 100–999
+// or a body over the cap, and a frame that writeFrame wrote reads back the
+// same.
+func FuzzReadFrame(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, n uint8, max uint16) {
+		br := bufio.NewReaderSize(bytes.NewReader(data), 16<<10)
+		for range 64 {
+			fr, err := readFrame(br, int(n), int(max))
+			if err != nil {
+				break
+			}
+			if fr.index < 0 || fr.index >= int(n) || fr.status < 100 || fr.status > 999 ||
+				len(fr.body) > int(max) || (fr.oversized && fr.body != nil) ||
+				len(fr.cacheControl)+len(fr.link) > maxFrameHeaders {
+				t.Fatalf("readFrame(%q) = %+v", data, fr)
+			}
+		}
+		// Round trip: the data as a body and a header value.
+		var b bytes.Buffer
+		bw := bufio.NewWriter(&b)
+		o := outcome{status: 200, html: data, cacheControl: []string{string(data)}}
+		if err := writeFrame(bw, 0, &o); err != nil {
+			t.Fatal(err)
+		}
+		_ = bw.Flush()
+		fr, err := readFrame(bufio.NewReaderSize(&b, 16<<10), 1, len(data))
+		if err != nil || !bytes.Equal(fr.body, data) {
+			if len(data) > maxFrameLine && err != nil {
+				return // a header value longer than a frame line is refused
+			}
+			t.Fatalf("round trip of %q: %+v %v", data, fr, err)
+		}
+		ccOK := len(data) > 0 && !bytes.ContainsAny(data, "\r\n")
+		if ccOK != (len(fr.cacheControl) == 1 && fr.cacheControl[0] == string(data)) {
+			t.Fatalf("round trip of %q: Cache-Control %q", data, fr.cacheControl)
+		}
+	})
+}
+
+// FuzzParseBatchRequest checks that the batch request parser never
+// panics, never returns more than max items, and that every item is a
+// fragment name without "/" whose line had no space, control character or
+// "#".
+func FuzzParseBatchRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte, max uint8) {
+		items, err := parseBatchRequest(body, int(max))
+		if err != nil {
+			if items != nil {
+				t.Fatal("items with an error")
+			}
+			return
+		}
+		if len(items) == 0 || len(items) > int(max) {
+			t.Fatalf("%d items (max %d)", len(items), max)
+		}
+		for _, it := range items {
+			if it.name == "" || strings.Contains(it.name, "/") || strings.ContainsAny(it.u.RawQuery, " #\r\n\t") ||
+				it.u.Path != "" || it.u.Host != "" || it.u.Scheme != "" {
+				t.Fatalf("item %+v from %q", it, body)
+			}
 		}
 	})
 }

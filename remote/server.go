@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -30,7 +31,13 @@ type ServerOptions struct {
 	// name ("" when unknown), the status and the time taken. It is called
 	// concurrently.
 	Observe func(fragment string, status int, d time.Duration)
-	Logger  *slog.Logger
+	// MaxBatchItems caps the items of one batch request (POST
+	// /fragments/_batch); more is a 413. 0 means DefaultMaxBatchItems.
+	MaxBatchItems int
+	// MaxBatchBytes caps the body of one batch request; more is a 413.
+	// 0 means DefaultMaxBatchBytes.
+	MaxBatchBytes int
+	Logger        *slog.Logger
 }
 
 // Handler serves specs over HTTP at /fragments/{name}?params:
@@ -46,12 +53,23 @@ type ServerOptions struct {
 //
 // Include tags in the HTML are left as they are, for the composer to
 // resolve. Error bodies never say more than the status.
+//
+// It also serves batches at POST /fragments/_batch (see batch.go): each
+// item, a relative URL "name?params", goes through exactly the path of a
+// GET, concurrently, and its result is streamed back in a frame as soon as
+// it is ready.
 func Handler(specs []*composer.Spec, o ServerOptions) http.Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = composer.DefaultLimits.MaxFragmentBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MaxBatchItems <= 0 {
+		o.MaxBatchItems = DefaultMaxBatchItems
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	byName := make(map[string]*served, len(specs))
 	for _, s := range specs {
@@ -60,6 +78,7 @@ func Handler(specs []*composer.Spec, o ServerOptions) http.Handler {
 	s := &server{specs: byName, o: o}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fragments/{name}", s.fragment)
+	mux.HandleFunc("POST /fragments/_batch", s.batch)
 	return mux
 }
 
@@ -85,6 +104,8 @@ func newServed(spec *composer.Spec) *served {
 // or Add replace or append to a slice rather than writing into it.
 var (
 	hdrHTML    = []string{"text/html; charset=utf-8"}
+	hdrText    = []string{"text/plain; charset=utf-8"}
+	hdrNoStore = []string{"no-store"}
 	hdrNosniff = []string{"nosniff"}
 )
 
@@ -95,84 +116,104 @@ const autoLength = 1 << 10
 
 func (s *server) fragment(w http.ResponseWriter, r *http.Request) {
 	t0 := time.Now()
-	name := r.PathValue("name")
-	sv := s.specs[name]
-	status := http.StatusOK
-	defer func() {
-		if s.o.Observe != nil {
-			if sv == nil {
-				name = ""
-			}
-			s.o.Observe(name, status, time.Since(t0))
+	o := s.run(r.Context(), r.PathValue("name"), r.URL)
+	defer o.release()
+	h := w.Header()
+	if o.status != http.StatusOK {
+		h["Content-Type"] = hdrText
+		h["Cache-Control"] = hdrNoStore
+		h["X-Content-Type-Options"] = hdrNosniff
+		w.WriteHeader(o.status)
+		_, _ = io.WriteString(w, o.msg+"\n")
+	} else {
+		h["Content-Type"] = hdrHTML
+		h["X-Content-Type-Options"] = hdrNosniff
+		h["Cache-Control"] = o.cacheControl
+		if len(o.links) > 0 {
+			h["Link"] = o.links
 		}
-	}()
-	text := func(code int, msg string) {
-		status = code
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.WriteHeader(code)
-		_, _ = fmt.Fprintln(w, msg)
+		if len(o.html) > autoLength {
+			h["Content-Length"] = []string{strconv.Itoa(len(o.html))}
+		}
+		w.WriteHeader(o.status)
+		_, _ = w.Write(o.html)
 	}
+	if s.o.Observe != nil {
+		s.o.Observe(o.name, o.status, time.Since(t0))
+	}
+}
+
+// outcome is what serving one fragment request came to, before it is
+// written: as a response of its own (GET) or as a frame of a batch.
+type outcome struct {
+	name   string // the fragment, "" when unknown (for Observe)
+	status int
+	msg    string // the short text of an error status
+	// For a 200: the HTML, and the Cache-Control and Link values.
+	html         []byte
+	cacheControl []string
+	links        []string
+	buf          *capped // holds html until release
+}
+
+// release returns the render buffer to its pool; html is then invalid.
+func (o *outcome) release() {
+	if b := o.buf; b != nil {
+		o.buf, o.html = nil, nil
+		if b.buf.Cap() <= maxPooledBuf {
+			b.buf.Reset()
+			renderBufs.Put(b)
+		}
+	}
+}
+
+// run serves one fragment request, name with the query of u: the one path
+// of a GET and of each item of a batch (lookup, params, timeout, size cap,
+// headers).
+func (s *server) run(parent context.Context, name string, u *url.URL) outcome {
+	sv := s.specs[name]
 	if sv == nil {
-		text(http.StatusNotFound, "unknown fragment")
-		return
+		return outcome{status: http.StatusNotFound, msg: "unknown fragment"}
 	}
 	spec := sv.spec
-	p, err := composer.NewParams(spec, firstValues(r.URL))
+	p, err := composer.NewParams(spec, firstValues(u))
 	if err != nil {
 		var pe *composer.ParamError
 		if errors.As(err, &pe) {
-			text(http.StatusBadRequest, "param "+pe.Param+" "+pe.Reason)
-		} else {
-			text(http.StatusBadRequest, "invalid params")
+			return outcome{name: name, status: http.StatusBadRequest, msg: "param " + pe.Param + " " + pe.Reason}
 		}
-		return
+		return outcome{name: name, status: http.StatusBadRequest, msg: "invalid params"}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), spec.Defaults.Timeout)
+	ctx, cancel := context.WithTimeout(parent, spec.Defaults.Timeout)
 	defer cancel()
 	buf := renderBufs.Get().(*capped)
 	buf.max = s.o.MaxBodyBytes
-	defer func() {
-		if buf.buf.Cap() <= maxPooledBuf {
-			buf.buf.Reset()
-			renderBufs.Put(buf)
-		}
-	}()
+	o := outcome{name: name, status: http.StatusOK, buf: buf}
 	html, rr, err := s.render(ctx, spec, p, buf)
 	switch {
 	case err == nil:
 	case errors.Is(err, composer.ErrNotFound):
-		text(http.StatusNotFound, "not found")
-		return
-	case ctx.Err() != nil && r.Context().Err() == nil:
-		text(http.StatusGatewayTimeout, "fragment timed out")
-		return
+		o.release()
+		return outcome{name: name, status: http.StatusNotFound, msg: "not found"}
+	case ctx.Err() != nil && parent.Err() == nil:
+		o.release()
+		return outcome{name: name, status: http.StatusGatewayTimeout, msg: "fragment timed out"}
 	default:
+		o.release()
 		s.o.Logger.Warn("fragmentd: fragment failed", "fragment", name, "err", err)
-		text(http.StatusInternalServerError, "fragment failed")
-		return
+		return outcome{name: name, status: http.StatusInternalServerError, msg: "fragment failed"}
 	}
-	h := w.Header()
-	h["Content-Type"] = hdrHTML
-	h["X-Content-Type-Options"] = hdrNosniff
+	o.html = html
 	if rr != nil && rr.HasFreshness {
-		h["Cache-Control"] = []string{cacheControl(spec, rr)}
+		o.cacheControl = []string{cacheControl(spec, rr)}
 	} else {
-		h["Cache-Control"] = sv.cacheControl
+		o.cacheControl = sv.cacheControl
 	}
-	links := sv.links
+	o.links = sv.links
 	if rr != nil && len(rr.Assets) > 0 {
-		links = linkValues(composer.AssetsOf(spec, rr))
+		o.links = linkValues(composer.AssetsOf(spec, rr))
 	}
-	if len(links) > 0 {
-		h["Link"] = links
-	}
-	if len(html) > autoLength {
-		h["Content-Length"] = []string{strconv.Itoa(len(html))}
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(html)
+	return o
 }
 
 // linkValues are the Link header values of assets: rel=stylesheet for CSS,

@@ -28,6 +28,11 @@ type Config struct {
 	// one replaces, or nil. Its doc, defaults, version, assets, example,
 	// concurrency bound and per-user flag carry over.
 	Local *composer.Spec
+	// Batch sends the fragment's requests in batches per host (POST
+	// {base}_batch; see batch.go), which only remote.Handler (fragmentd)
+	// answers. The URL's path must be literal and end in the fragment's
+	// name, as /fragments/NAME.
+	Batch bool
 }
 
 // Spec returns a fragment that fetches cfg.URL, expanded with the
@@ -65,6 +70,16 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	var bt *batcher
+	if cfg.Batch {
+		base, endpoint, err := batchBase(t)
+		if err != nil {
+			return nil, err
+		}
+		if bt, err = c.batcher(base, endpoint); err != nil {
+			return nil, fmt.Errorf("remote: url %q: batch: %w", cfg.URL, err)
+		}
+	}
 	if s.Doc == "" {
 		s.Doc = "Remote fragment."
 	}
@@ -74,7 +89,12 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 		if err != nil {
 			return nil, &Error{Host: "?", Kind: KindBadParams, Err: err}
 		}
-		raw, err := c.Fetch(ctx, u)
+		var raw *composer.Raw
+		if bt != nil {
+			raw, err = c.fetchBatched(ctx, bt, u)
+		} else {
+			raw, err = c.Fetch(ctx, u)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -108,7 +108,8 @@ func all(list []string, ok ...string) bool {
 }
 
 // TestTwoFragmentServers runs a composer with score served by one
-// fragmentd and weather and forecast by another: pages are complete; with
+// fragmentd (batched) and weather and forecast by another (plain GETs):
+// pages are complete; with
 // the first killed, its includes fall back and the others are untouched;
 // restarted on the same port, they recover without restarting the
 // composer.
@@ -129,13 +130,13 @@ func TestTwoFragmentServers(t *testing.T) {
 	defer rc.Close()
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(),
 		Remote: func(name string, c config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
-			return rc.Spec(remote.Config{Name: name, URL: c.URL, Params: c.Params, Includes: c.Includes, Local: local})
+			return rc.Spec(remote.Config{Name: name, URL: c.URL, Params: c.Params, Includes: c.Includes, Local: local, Batch: c.Batch})
 		}}
 	// Nothing is cached, so that every page asks the services.
 	yaml := fmt.Sprintf(`
 fragments:
   score:
-    remote: {url: "http://%s/fragments/score?match={match}"}
+    remote: {url: "http://%s/fragments/score?match={match}", batch: true}
     timeout: 1s
     fresh: 0s
     stale: 0s
@@ -212,6 +213,11 @@ pages:
 	st := rc.Stats()
 	if st[0].Host != "http://"+scores.addr && st[1].Host != "http://"+scores.addr {
 		t.Fatalf("stats %+v", st)
+	}
+	for _, s := range st {
+		if batched := s.Host == "http://"+scores.addr; batched != (s.Batches > 0) {
+			t.Errorf("host %s: %d batches (score alone is batched)", s.Host, s.Batches)
+		}
 	}
 
 	start(t, bin, "-addr", scores.addr, "-only", "score")

@@ -10,8 +10,10 @@
 //	  score:
 //	    remote: {url: "http://127.0.0.1:9101/fragments/score?match={match}"}
 //
-// It answers /fragments/{name}?params (see remote.Handler), /healthz and
-// /metrics (Prometheus). Without -only it serves every registered
+// It answers /fragments/{name}?params (see remote.Handler), batches of
+// those at POST /fragments/_batch (for fragments a composer declares
+// remote with batch: true; each item counted in the metrics under its
+// fragment, as a GET), /healthz and /metrics (Prometheus). Without -only it serves every registered
 // fragment. On SIGINT or SIGTERM it stops accepting connections and
 // finishes the requests in progress (up to 10s).
 package main

@@ -67,6 +67,9 @@ type node struct {
 	// deadline), hence atomic; lvlDone makes sure n counts once.
 	lvl     atomic.Pointer[level]
 	lvlDone atomic.Bool
+	// observed is set by whoever reports n to an IncludeBatcher: the
+	// page's walk or, after it, n's late finisher.
+	observed atomic.Bool
 }
 
 // request is the state of one Serve call.
@@ -81,6 +84,7 @@ type request struct {
 	count    atomic.Int64
 	debug    bool
 	reader   string
+	party    *party // the flights this request waits for (see party)
 	timer    *time.Timer
 	// waiting is set while the writer is blocked waiting for a node.
 	waiting atomic.Bool
@@ -94,14 +98,24 @@ type request struct {
 	headDone   bool
 	sentAssets map[string]struct{}
 	pendingJS  []string
+
+	// obsDone is set when the page's includes have been handed to the
+	// IncludeBatcher (observeTree); includes settled later report
+	// themselves.
+	obsDone atomic.Bool
+
+	// escaped is set once a node is handed to a fragment call (fetch):
+	// then the page's nodes may be touched after Serve returns, and are
+	// left to the collector instead of being recycled.
+	escaped atomic.Bool
 }
 
 // Serve composes req.Page and streams it to w. It never returns an error:
 // whatever the fragments do, the reader gets a complete page (or a readable
 // 4xx/5xx page) within the budget plus a few milliseconds. When the client
-// goes away (r's context ends) the request's waiting stops at once; shared
-// fragment calls already started run on to fill the cache, within their own
-// timeouts.
+// goes away (r's context ends) the request's waiting stops at once, and
+// fragment calls that only it was waiting for are cancelled (see party);
+// calls other requests still wait for, and background refreshes, run on.
 func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	site := c.site.Load()
 	page := req.Page
@@ -113,8 +127,8 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	if budget <= 0 {
 		budget = site.Limits.Budget
 	}
-	ctx, cancel := context.WithCancel(hr.Context())
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(hr.Context())
+	defer cancel(errServed) // not the client leaving: see party
 	var r *request
 	defer func() {
 		// Levels the client left before they settled write what they have.
@@ -123,6 +137,10 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 			l.flush()
 		}
 		r.mu.Unlock()
+		r.observeTree()
+		if !r.escaped.Load() {
+			freeNodes(r.tops)
+		}
 	}()
 	r = &request{
 		c:        c,
@@ -134,6 +152,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		notify:   make(chan struct{}, 1),
 		debug:    req.Debug,
 		reader:   req.Reader,
+		party:    newParty(ctx),
 	}
 	status := http.StatusOK
 	defer func() { c.observePage(page.Name, status, time.Since(start)) }()
@@ -159,7 +178,12 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	for i := range tops {
 		hasPrimary = hasPrimary || tops[i].primary
 	}
-	bw := bufio.NewWriterSize(w, 32<<10)
+	bw := pageWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil)
+		pageWriters.Put(bw)
+	}()
 	if !hasPrimary {
 		// Nothing can fail the page: the head goes out at once.
 		r.writeHeader(w, http.StatusOK, timing{plan: tPlan})
@@ -319,6 +343,14 @@ func (r *request) planPage(page *Page, req Request) ([]includeRef, int, string) 
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// pageWriters buffer a page on its way to the ResponseWriter. Every flush
+// of a chunked response costs two write system calls (net/http writes the
+// chunk header into its 4 KiB buffer, then the chunk past it), so the
+// buffer is large: a warm 2,000-include page (470 KB) goes out in 8 chunks
+// rather than 15. The writer flushes whenever it must wait for an include
+// anyway, so a larger buffer delays nothing that is ready.
+var pageWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // renderLayout renders the page's layout and makes one node per include it
 // places, in document order.
 func (r *request) renderLayout(page *Page, req Request, refs []includeRef) ([]segment, []node, error) {
@@ -342,7 +374,7 @@ func (r *request) renderLayout(page *Page, req Request, refs []includeRef) ([]se
 			k++
 		}
 	}
-	tops := make([]node, k)
+	tops := newNodes(k)
 	r.count.Add(int64(k))
 	now := time.Now()
 	j := 0
@@ -397,7 +429,11 @@ func (r *request) bind(n *node, ref *includeRef, now time.Time) {
 	}
 	n.primary = n.primary || n.frag.Settings.Primary
 	n.deadline = r.budget
-	if d := n.started + n.frag.Settings.Timeout; d < n.deadline {
+	// A page's primary waits up to the budget: its call is still bounded
+	// by the fragment's timeout (see call), but when the call is another
+	// request's or another instance's, or starts late on a busy machine,
+	// giving up at the include's own timeout would make the page a 503.
+	if d := n.started + n.frag.Settings.Timeout; d < n.deadline && !(n.primary && n.depth == 1) {
 		n.deadline = d
 	}
 }
@@ -409,7 +445,7 @@ func (r *request) settle(n *node, o Outcome, err error) {
 	n.err = err
 	n.fallback = o == OutcomeFallback
 	n.state.Store(done)
-	r.c.observeInclude(n)
+	r.observeInclude(n)
 }
 
 // resolve looks up a batch of levels: first L1 for every node, then one
@@ -460,10 +496,9 @@ func (r *request) resolve(levels [][]node) {
 			misses = r.lookupStore(misses, now, &next)
 		}
 		if len(misses) > 0 {
-			lc := levelContexts{now: now}
 			var starts []*start
 			for _, n := range misses {
-				r.fetch(n, &lc, &starts)
+				r.fetch(n, &starts)
 			}
 			local, remote := r.c.split(r.ctx, starts)
 			if lvl := r.newLevel(len(local)); lvl != nil {
@@ -476,7 +511,15 @@ func (r *request) resolve(levels [][]node) {
 					}
 				}
 			}
+			// The calls' timeouts count from here, after the level's
+			// look-ups and locks; the calls of one timeout share one
+			// deadline context (each derives its own cancellation).
+			lc := levelContexts{now: time.Now()}
 			for _, s := range local {
+				s.ctx = lc.get(s.f.Settings.Timeout)
+				if s.f.Spec.NeedsReader {
+					s.ctx = context.WithValue(s.ctx, readerKey{}, r.reader)
+				}
 				r.c.call(s)
 			}
 			r.c.waitRemote(remote)
@@ -517,13 +560,13 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 		shared = append(shared, n)
 		v := r.c.version(n.frag)
 		versions = append(versions, v)
-		keys = append(keys, StoreKey(v, n.ref.key))
+		keys = append(keys, n.ref.storeKeyFor(v))
 	}
 	if len(keys) == 0 {
 		return misses
 	}
 	ctx, cancel := context.WithDeadline(r.ctx, r.deadline) // never past the page's budget
-	entries, err := r.c.store.GetMulti(ctx, keys)
+	entries, err := r.c.getMulti(ctx, keys)
 	cancel()
 	if err != nil || len(entries) != len(keys) {
 		r.c.stats.StoreErrs.Add(1)
@@ -555,13 +598,14 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 // launched with the rest of its level. n's deadline is enforced by whoever
 // waits for n (the writer, or the primaries' wait), so nothing here needs a
 // timer of its own.
-func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
+func (r *request) fetch(n *node, starts *[]*start) {
+	r.escaped.Store(true)
 	f := n.frag
-	key, ctx := n.ref.key, lc.get(f.Settings.Timeout)
+	key := n.ref.key
 	if f.Spec.NeedsReader {
-		// The reader's own call: never shared with another reader's.
+		// The reader's own call: never shared with another reader's (its
+		// context gets the reader when it starts, in resolve).
 		key += "\x00reader=" + r.reader
-		ctx = context.WithValue(ctx, readerKey{}, r.reader)
 	}
 	var recheck func() *Entry
 	if r.c.l1 != nil && !f.Spec.perUser() {
@@ -573,8 +617,8 @@ func (r *request) fetch(n *node, lc *levelContexts, starts *[]*start) {
 			return nil
 		}
 	}
-	r.c.flights.join(key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
-		*starts = append(*starts, &start{fl: fl, ctx: ctx, site: r.site, f: f,
+	r.c.flights.join(r.party, key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
+		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n})
 	}, recheck)
 }
@@ -626,7 +670,7 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier, now time.Time)
 	}
 	n.state.Store(done)
 	r.wake()
-	r.c.observeInclude(n)
+	r.observeInclude(n)
 	return true
 }
 
@@ -648,7 +692,7 @@ func (r *request) fail(n *node, o Outcome, err error) bool {
 	}
 	n.state.Store(done)
 	r.wake()
-	r.c.observeInclude(n)
+	r.observeInclude(n)
 	return true
 }
 
@@ -682,7 +726,7 @@ func (r *request) children(parent *node, segs []segment) []node {
 			k++
 		}
 	}
-	nodes := make([]node, k)
+	nodes := newNodes(k)
 	now := time.Now()
 	total := r.count.Add(int64(k))
 	over := total - int64(r.site.Limits.MaxIncludes) // how many of these are past the cap
@@ -758,11 +802,76 @@ func (r *request) await(n *node, flush func()) {
 	}
 }
 
-func (c *Composer) observeInclude(n *node) {
+// observeBatch is the most includes handed to an IncludeBatcher at once.
+const observeBatch = 512
+
+var observePool = sync.Pool{New: func() any {
+	b := make([]IncludeEvent, 0, observeBatch)
+	return &b
+}}
+
+func eventOf(n *node) IncludeEvent {
+	return IncludeEvent{Fragment: n.ref.fragment, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Err: n.err}
+}
+
+// observeInclude reports a settled include to the Observer. With an
+// IncludeBatcher, includes settled while the page is being served are
+// left to observeTree, which reports them together when the page ends.
+func (r *request) observeInclude(n *node) {
+	c := r.c
 	if c.opts.Observer == nil || n.ref == nil {
 		return
 	}
-	c.opts.Observer.Include(IncludeEvent{Fragment: n.ref.fragment, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Err: n.err})
+	if c.batcher != nil {
+		// The walk stores obsDone before it looks at the nodes' states,
+		// and n was stored done before this load: if obsDone is unset
+		// here, the walk will see n done and report it.
+		if !r.obsDone.Load() || !n.observed.CompareAndSwap(false, true) {
+			return
+		}
+	}
+	c.opts.Observer.Include(eventOf(n))
+}
+
+// observeTree hands every include of the page settled by now to the
+// IncludeBatcher, in batches, once the page has ended. When no node was
+// ever handed to a fragment call nothing can settle concurrently, and no
+// node needs marking.
+func (r *request) observeTree() {
+	b := r.c.batcher
+	if b == nil {
+		return
+	}
+	r.obsDone.Store(true)
+	shared := r.escaped.Load()
+	p := observePool.Get().(*[]IncludeEvent)
+	evs := (*p)[:0]
+	var walk func(ns []node)
+	walk = func(ns []node) {
+		for i := range ns {
+			n := &ns[i]
+			if n.state.Load() != done {
+				continue
+			}
+			if n.ref != nil && (!shared || n.observed.CompareAndSwap(false, true)) {
+				evs = append(evs, eventOf(n))
+				if len(evs) == observeBatch {
+					b.Includes(evs)
+					evs = evs[:0]
+				}
+			}
+			if n.children != nil {
+				walk(n.children)
+			}
+		}
+	}
+	walk(r.tops)
+	if len(evs) > 0 {
+		b.Includes(evs)
+	}
+	clear(evs[:cap(evs)]) // drop the errors' references
+	*p = evs[:0]
+	observePool.Put(p)
 }
 
 func (c *Composer) observePage(page string, status int, d time.Duration) {

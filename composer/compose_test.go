@@ -451,3 +451,105 @@ func TestClientGoneStopsWaiting(t *testing.T) {
 		time.Sleep(10 * time.Second) // the abandoned call's own timeout
 	})
 }
+
+// batchObserver records what an IncludeBatcher is handed.
+type batchObserver struct {
+	mu      sync.Mutex
+	batches []int
+	byFrag  map[string]int
+	singles int
+}
+
+func (o *batchObserver) Include(ev IncludeEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.singles++
+	o.byFrag[ev.Fragment]++
+}
+
+func (o *batchObserver) Includes(evs []IncludeEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.batches = append(o.batches, len(evs))
+	for _, ev := range evs {
+		o.byFrag[ev.Fragment]++
+	}
+}
+
+func (o *batchObserver) Page(string, int, time.Duration) {}
+
+// TestIncludeBatcherSeesEveryIncludeOnce: an IncludeBatcher gets every
+// include of a page exactly once, in batches of at most observeBatch,
+// all handed over by the time Serve returns.
+func TestIncludeBatcherSeesEveryIncludeOnce(t *testing.T) {
+	incs := make([]string, 0, 1300)
+	for i := range 1300 {
+		incs = append(incs, fmt.Sprintf("a?n=%d", i%7))
+	}
+	incs = append(incs, "b", "missing")
+	a := static("a", "<i>a</i>")
+	a.Params = []ParamSpec{{Name: "n", Pattern: `[0-9]+`}}
+	obs := &batchObserver{byFrag: map[string]int{}}
+	c := newTestComposer(t, testSite([]*Spec{a, static("b", "b")}, time.Second, incs...), Options{Observer: obs})
+	for range 2 { // cold, then warm
+		if rec := serve(c, ""); rec.Code != 200 {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.byFrag["a"] != 2600 || obs.byFrag["b"] != 2 || obs.byFrag["missing"] != 2 {
+		t.Errorf("includes observed %v, want a 2600, b 2, missing 2", obs.byFrag)
+	}
+	if obs.singles != 0 {
+		t.Errorf("%d includes observed one by one", obs.singles)
+	}
+	for _, n := range obs.batches {
+		if n > observeBatch || n == 0 {
+			t.Errorf("batch of %d (max %d)", n, observeBatch)
+		}
+	}
+	if len(obs.batches) < 6 {
+		t.Errorf("batches %v: want the 1,302 includes of each page in at least 3", obs.batches)
+	}
+}
+
+// TestIncludeSettledAfterPageIsObservedOnce: when the client leaves while
+// an include's call runs on, every include is still reported exactly once,
+// whether the page's walk or the include's late finisher reports it.
+func TestIncludeSettledAfterPageIsObservedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		slow := static("slow", "")
+		slow.Defaults.Timeout = 10 * time.Second
+		slow.Render = func(context.Context, Params) (templ.Component, error) {
+			<-release // ignores its context
+			return text("late"), nil
+		}
+		obs := &batchObserver{byFrag: map[string]int{}}
+		c := newTestComposer(t, testSite([]*Spec{slow, static("a", "a")}, time.Minute, "a", "slow"), Options{Observer: obs})
+		ctx, cancel := context.WithCancel(context.Background())
+		req := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+		done := make(chan struct{})
+		go func() {
+			c.Serve(httptest.NewRecorder(), req, Request{Page: c.Site().Pages[0], Start: time.Now()})
+			close(done)
+		}()
+		time.Sleep(time.Millisecond)
+		cancel()
+		<-done
+		obs.mu.Lock()
+		if obs.byFrag["a"] != 1 {
+			t.Errorf("when the page ended: %v, want a once", obs.byFrag)
+		}
+		obs.mu.Unlock()
+		close(release)
+		time.Sleep(11 * time.Second)
+		synctest.Wait()
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		if obs.byFrag["a"] != 1 || obs.byFrag["slow"] != 1 {
+			t.Errorf("after the call: %v, want a and slow once each", obs.byFrag)
+		}
+	})
+}

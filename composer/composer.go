@@ -3,6 +3,7 @@ package composer
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,18 @@ type Observer interface {
 	Page(page string, status int, d time.Duration)
 }
 
+// IncludeBatcher is an Observer that takes includes in batches. The
+// composer then collects a request's includes and hands them over together
+// (a batch at most observeBatch long, the rest when the page ends), so that
+// a page of thousands of includes costs its Observer one call, one clock
+// reading and one lock per batch instead of per include. An include
+// settled after its page ended is still passed to Include.
+type IncludeBatcher interface {
+	Observer
+	// Includes records evs; the slice is reused after the call returns.
+	Includes(evs []IncludeEvent)
+}
+
 // IncludeEvent is what happened to one include.
 type IncludeEvent struct {
 	Fragment string
@@ -80,22 +93,27 @@ func (t Tier) String() string {
 // Composer composes pages. It is safe for concurrent use; Close releases its
 // background goroutines.
 type Composer struct {
-	site    atomic.Pointer[Site]
-	opts    Options
-	l1      *l1
-	store   Store
-	flights flights
-	gens    sync.Map            // fragment name → *genVersion, once purged
-	purged  atomic.Bool         // some fragment has a generation
-	runs    *semaphore.Weighted // one unit per fragment call in flight
-	perFrag sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
-	log     *slog.Logger
-	stats   Stats
-	wb      *writeBack
-	l1w     *l1Writer
-	parsed  *otter.Cache[string, parsedEntry] // parses of Store entries, without L1
-	closed  chan struct{}
-	bg      sync.WaitGroup
+	site      atomic.Pointer[Site]
+	opts      Options
+	l1        *l1
+	store     Store
+	flights   flights
+	remote    remoteWaits         // starts waiting for another instance's call
+	lookups   lookups             // Store look-ups in progress, shared
+	refreshes refreshQueue        // refreshes about to be launched
+	holder    string              // names this instance to the Store's locks
+	gens      sync.Map            // fragment name → *genVersion, once purged
+	purged    atomic.Bool         // some fragment has a generation
+	runs      *semaphore.Weighted // one unit per fragment call in flight
+	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
+	log       *slog.Logger
+	stats     Stats
+	batcher   IncludeBatcher // opts.Observer, when it takes batches
+	wb        *writeBack
+	l1w       *l1Writer
+	parsed    *otter.Cache[string, parsedEntry] // parses of Store entries, without L1
+	closed    chan struct{}
+	bg        sync.WaitGroup
 }
 
 // Stats are the composer's counters since it started.
@@ -105,15 +123,19 @@ type Stats struct {
 	Abandoned  atomic.Int64 // calls that outlived their timeout
 	InFlight   atomic.Int64 // fragment calls running now
 	Oversized  atomic.Int64 // results over MaxFragmentBytes
-	Refreshes  atomic.Int64 // background stale-while-revalidate refreshes
+	Refreshes  atomic.Int64 // stale-while-revalidate refresh calls made here
 	StoreHits  atomic.Int64
 	StoreMiss  atomic.Int64
 	StoreErrs  atomic.Int64
 	Overruns   atomic.Int64 // pages finished after budget + 10 ms
 	Overloaded atomic.Int64 // calls refused because MaxInFlight was reached
-	// RemoteWaits counts calls left to another instance that held the lock;
-	// RemoteTakeovers those made here after all, the holder's result not
-	// having reached the Store in half the fragment's timeout.
+	// Cancelled counts calls whose context was cancelled because every
+	// request waiting for them had gone away (their clients left).
+	Cancelled atomic.Int64
+	// RemoteWaits counts calls left to another instance that held the
+	// lock (or whose lock call timed out: the lock is tried again while
+	// waiting); RemoteTakeovers those made here after all, the holder's
+	// lock having gone without its result reaching the Store.
 	RemoteWaits     atomic.Int64
 	RemoteTakeovers atomic.Int64
 }
@@ -132,7 +154,9 @@ func New(site *Site, opts Options) *Composer {
 		runs:   semaphore.NewWeighted(int64(opts.MaxInFlight)),
 		log:    opts.Logger,
 		closed: make(chan struct{}),
+		holder: rand.Text(),
 	}
+	c.batcher, _ = opts.Observer.(IncludeBatcher)
 	if opts.L1Bytes >= 0 {
 		c.l1 = newL1(opts.L1Bytes)
 		c.l1w = newL1Writer(c.l1)
@@ -224,34 +248,56 @@ func (e *PanicError) Error() string {
 
 // call runs a fragment for flight s.fl, on a goroutine of its own, under
 // s.ctx: a context detached from every request (one caller leaving must
-// not fail the others) that ends at the fragment's timeout. The flight
+// not fail the others) that ends at the fragment's timeout, or earlier when
+// every request waiting for the call has gone away (see party). The flight
 // completes when the fragment returns or s.ctx ends, whichever is first; a
 // fragment that ignores its context keeps its slot in c.runs until it
-// returns, which is what bounds abandoned work.
+// returns, which is what bounds abandoned work. A call that ends without a
+// result releases the cross-instance lock it holds, so that an instance
+// waiting for it takes over at once rather than when the lock expires.
 func (c *Composer) call(s *start) {
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
 		f, fl := s.f, s.fl
+		// s.ctx ends at the call's deadline, counted from when the level
+		// started its calls (after its look-ups and locks), and is shared
+		// by the level's calls of the same timeout: a page of 2,000 misses
+		// makes one timer, not 2,000. ctx adds this call's own
+		// cancellation, for when every request waiting for it has left.
+		ctx, cancel := context.WithCancelCause(s.ctx)
+		defer cancel(nil)
+		if !fl.running(cancel) {
+			c.unlock(s) // abandoned before it started
+			return
+		}
 		stop := context.AfterFunc(s.ctx, func() {
 			if fl.expire(time.Now().Add(retryAfterTimeouts * f.Settings.Timeout)) {
 				c.stats.Abandoned.Add(1)
 			}
 		})
 		defer stop()
-		release, err := c.acquire(s.ctx, f)
+		sem, err := c.acquire(ctx, f)
 		if err != nil {
 			fl.complete(nil, err)
+			c.unlock(s)
 			return
 		}
-		defer release()
+		defer c.release(sem)
 		c.stats.Calls.Add(1)
+		if s.refresh {
+			c.stats.Refreshes.Add(1)
+		}
 		c.stats.InFlight.Add(1)
 		defer c.stats.InFlight.Add(-1)
 		t0 := time.Now()
-		html, raw, err := c.render(s.ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
+		html, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
 		if err != nil {
 			fl.complete(nil, err)
+			if errors.Is(context.Cause(ctx), errAbandoned) {
+				c.stats.Cancelled.Add(1)
+			}
+			c.unlock(s)
 			return
 		}
 		fresh, stale := freshness(f, raw)
@@ -278,7 +324,13 @@ func (c *Composer) call(s *start) {
 		} else {
 			c.l1w.add(e, nil) // replaced meanwhile; the result still fills the cache
 		}
-		if cacheable && (late || !first || s.refresh) {
+		// A level writes e back only if the include that started the call
+		// was still waiting for it (complete ran its callback, which
+		// settled e into the level): a call that outlived every waiter's
+		// deadline, replaced one, or refreshes is written here, so that
+		// instances waiting for this one's result find it in the Store.
+		// An event's call is written by Refresh, unless it came too late.
+		if cacheable && (late || !first || (!s.event && !e.written.Load())) {
 			c.writeLater(e)
 		}
 	}()
@@ -305,30 +357,38 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 // its own, each waiting no longer than ctx (the call's timeout) allows: a
 // call that cannot start in time is refused, and its include gets its
 // fallback, rather than queueing past its deadline.
-func (c *Composer) acquire(ctx context.Context, f *Fragment) (func(), error) {
+func (c *Composer) acquire(ctx context.Context, f *Fragment) (*semaphore.Weighted, error) {
 	if !c.runs.TryAcquire(1) {
 		if err := c.runs.Acquire(ctx, 1); err != nil {
 			c.stats.Overloaded.Add(1)
 			return nil, errOverloaded
 		}
 	}
-	limit := f.Spec.MaxConcurrent
-	if limit <= 0 {
-		// No fragment may take more than a quarter of the slots: one that
-		// hangs must not starve the others.
-		limit = max(1, c.opts.MaxInFlight/4)
-	}
 	v, ok := c.perFrag.Load(f.Spec.Name)
 	if !ok {
+		limit := f.Spec.MaxConcurrent
+		if limit <= 0 {
+			// No fragment may take more than a quarter of the slots: one
+			// that hangs must not starve the others.
+			limit = max(1, c.opts.MaxInFlight/4)
+		}
 		v, _ = c.perFrag.LoadOrStore(f.Spec.Name, semaphore.NewWeighted(int64(limit)))
 	}
 	sem := v.(*semaphore.Weighted)
-	if err := sem.Acquire(ctx, 1); err != nil {
-		c.runs.Release(1)
-		c.stats.Overloaded.Add(1)
-		return nil, errOverloaded
+	if !sem.TryAcquire(1) {
+		if err := sem.Acquire(ctx, 1); err != nil {
+			c.runs.Release(1)
+			c.stats.Overloaded.Add(1)
+			return nil, errOverloaded
+		}
 	}
-	return func() { sem.Release(1); c.runs.Release(1) }, nil
+	return sem, nil
+}
+
+// release gives back the slots acquire took.
+func (c *Composer) release(sem *semaphore.Weighted) {
+	sem.Release(1)
+	c.runs.Release(1)
 }
 
 // renderFragment calls the fragment and renders its component, refusing
@@ -373,21 +433,59 @@ func (w *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 // refresh starts a background refresh of stale entry e unless a call for
-// its key is in flight. Nothing of it runs on the caller's goroutine.
+// its key is in flight. Nothing of it runs on the caller's goroutine. The
+// refresh takes the key's cross-instance lock like any call: an instance
+// that does not get it makes no call, keeps serving e, and picks up the
+// holder's newer entry from the Store (see waitRemote). The refresh is no
+// client's: it is never cancelled because one leaves.
 func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 	select {
 	case <-c.closed:
 		return
 	default:
 	}
-	c.flights.join(e.Key, nil, func(fl *flight) {
-		c.stats.Refreshes.Add(1)
-		s := &start{fl: fl, ctx: detached(time.Now().Add(f.Settings.Timeout)), site: site, f: f, p: p,
-			key: e.Key, version: c.version(f), since: e.Created, refresh: true}
-		c.bg.Add(1)
-		go func() {
-			defer c.bg.Done()
-			c.launch(s.ctx, []*start{s})
-		}()
+	c.flights.join(nil, e.Key, nil, func(fl *flight) {
+		c.refreshes.add(c, &start{fl: fl, ctx: detached(time.Now().Add(f.Settings.Timeout)), site: site, f: f, p: p,
+			key: e.Key, version: c.version(f), since: e.Created, refresh: true})
 	}, nil)
+}
+
+// refreshWindow is how long refreshes gather before they are launched
+// together: the stale includes of one page level (a scoreboard's thousand
+// scores) then take their locks in one round trip rather than one each.
+const refreshWindow = time.Millisecond
+
+// refreshQueue gathers refreshes for one launch.
+type refreshQueue struct {
+	mu      sync.Mutex
+	pending []*start
+	armed   bool
+}
+
+func (q *refreshQueue) add(c *Composer, s *start) {
+	q.mu.Lock()
+	q.pending = append(q.pending, s)
+	arm := !q.armed
+	q.armed = true
+	q.mu.Unlock()
+	if !arm {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		t := time.NewTimer(refreshWindow)
+		select {
+		case <-t.C:
+		case <-c.closed:
+			t.Stop()
+		}
+		q.mu.Lock()
+		batch := q.pending
+		q.pending, q.armed = nil, false
+		q.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), remoteLook)
+		defer cancel()
+		c.launch(ctx, batch)
+	}()
 }

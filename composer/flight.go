@@ -2,6 +2,7 @@ package composer
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -35,7 +36,17 @@ type flight struct {
 	// new call may replace it.
 	expired bool
 	retryAt time.Time
+	// parties counts the waiters that came with a request still there;
+	// pinned is set by a waiter without one (see flights).
+	parties int32
+	pinned  bool
+	// cancel ends the call's context; nil until the call starts, and for
+	// a flight waiting for another instance's call.
+	cancel context.CancelCauseFunc
 }
+
+// errAbandoned completes a flight whose waiters all went away.
+var errAbandoned = errors.New("composer: every request waiting for the call went away")
 
 // waiter is told a call's result. parked reports that the call had
 // already completed and its entry was on its way into L1: for the waiter it
@@ -47,6 +58,9 @@ type waiter func(e *Entry, err error, parked bool)
 // the goroutine that completes the call (so it must not block), or at once
 // when the call is parked.
 //
+// p is the waiting request (nil for work no client waits for, which pins
+// the flight: see flights).
+//
 // recheck, when not nil, is asked for a cached entry before a new call
 // starts, under the group's lock. This is groupcache's double check: the
 // caller looked in L1 before joining (and maybe in Redis, which takes a
@@ -54,7 +68,7 @@ type waiter func(e *Entry, err error, parked bool)
 // entry in L1. Flights leave the group only after their entry is in L1,
 // under the same lock, so an absent flight and a nil recheck together mean
 // there really is nothing: no duplicate call slips through.
-func (g *flights) join(key string, cb waiter, start func(*flight), recheck func() *Entry) bool {
+func (g *flights) join(p *party, key string, cb waiter, start func(*flight), recheck func() *Entry) bool {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = make(map[string]*flight)
@@ -65,6 +79,7 @@ func (g *flights) join(key string, cb waiter, start func(*flight), recheck func(
 			if cb != nil {
 				f.waiters = append(f.waiters, cb)
 			}
+			f.count(p, cb)
 			f.mu.Unlock()
 			g.mu.Unlock()
 			return false
@@ -94,10 +109,124 @@ func (g *flights) join(key string, cb waiter, start func(*flight), recheck func(
 	if cb != nil {
 		f.waiters = append(f.waiters, cb)
 	}
+	f.count(p, cb)
 	g.m[key] = f
 	g.mu.Unlock()
 	start(f)
 	return true
+}
+
+// count records a new waiter (with f.mu held): a party's is counted and
+// the party remembers f; any other pins f.
+func (f *flight) count(p *party, cb waiter) {
+	if p == nil || cb == nil {
+		f.pinned = true
+		return
+	}
+	f.parties++
+	p.add(f)
+}
+
+// running hands the flight its call's cancel function as the call starts.
+// It reports false when the flight was abandoned (or completed) before the
+// call started: then there is nothing to call for.
+func (f *flight) running(cancel context.CancelCauseFunc) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done {
+		return false
+	}
+	f.cancel = cancel
+	return true
+}
+
+// leave tells f that one of its party waiters' client went away. When it
+// was the last waiter and nothing pins f, the call is abandoned: f
+// completes with errAbandoned (so it leaves the group, and the next
+// request starts afresh) and then its call's context is cancelled. A call
+// past its timeout is left alone: its context has ended already, and it
+// keeps its key until retryAt, so that leaving clients cannot make a hung
+// fragment be called again and again.
+func (f *flight) leave() {
+	f.mu.Lock()
+	if f.done || f.expired || f.pinned {
+		f.mu.Unlock()
+		return
+	}
+	f.parties--
+	if f.parties > 0 {
+		f.mu.Unlock()
+		return
+	}
+	cancel := f.cancel
+	f.mu.Unlock()
+	if f.complete(nil, errAbandoned) && cancel != nil {
+		cancel(errAbandoned)
+	}
+}
+
+// isDone reports whether the flight has completed.
+func (f *flight) isDone() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done
+}
+
+// party is one request's membership of the flights it waits for. When the
+// request's context ends because its client went away, the party leaves
+// every flight it joined (see flight.leave); when it ends because the page
+// was served (cause errServed), it leaves none: calls still running for
+// includes that missed their deadline finish in the background to fill
+// the cache, bounded by their timeouts.
+//
+// The zero party is unusable; newParty binds one to its request's context.
+// A party is safe for concurrent use (a page's levels join flights from
+// several goroutines).
+type party struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	fls  []*flight
+	stop func() bool
+	gone bool
+}
+
+// errServed is the cause with which Serve ends a request's context once
+// the page has been written, as opposed to the client going away.
+var errServed = errors.New("composer: page served")
+
+func newParty(ctx context.Context) *party { return &party{ctx: ctx} }
+
+// add remembers that the party waits for f; the first add starts watching
+// the request's context. Called with f.mu held.
+func (p *party) add(f *flight) {
+	p.mu.Lock()
+	if p.gone {
+		// The client left while this request was still joining: count it
+		// out at once (on another goroutine, f.mu being held).
+		p.mu.Unlock()
+		go f.leave()
+		return
+	}
+	p.fls = append(p.fls, f)
+	if p.stop == nil {
+		p.stop = context.AfterFunc(p.ctx, p.leave)
+	}
+	p.mu.Unlock()
+}
+
+// leave runs once the request's context has ended.
+func (p *party) leave() {
+	if errors.Is(context.Cause(p.ctx), errServed) {
+		return
+	}
+	p.mu.Lock()
+	p.gone = true
+	fls := p.fls
+	p.fls = nil
+	p.mu.Unlock()
+	for _, f := range fls {
+		f.leave()
+	}
 }
 
 // complete records the call's result and runs the waiters. Only the first

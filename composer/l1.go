@@ -143,7 +143,10 @@ type parsedEntry struct {
 // request, so their parses — not their content — are kept in a small cache
 // keyed by what makes an entry unique: its version, key and creation time.
 func (c *Composer) storeSegments(site *Site, parent *Spec, e *Entry) []segment {
-	if c.l1 != nil || !bytes.Contains(e.HTML, []byte(includeOpen)) {
+	if !bytes.Contains(e.HTML, []byte(includeOpen)) {
+		return nil // a leaf, the common case: scanned once, not again by parseSegments
+	}
+	if c.l1 != nil {
 		return parseSegments(site, parent, e.HTML)
 	}
 	k := e.Version + "\x00" + e.Key + "\x00" + strconv.FormatInt(e.Created.UnixNano(), 10)

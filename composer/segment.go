@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 )
 
 // segment is a run of static HTML followed by at most one include.
@@ -27,6 +28,22 @@ type includeRef struct {
 	// frag is the fragment as site had it when the HTML was parsed.
 	site *Site
 	frag *Fragment
+	// storeKey memoises StoreKey for the version last asked: refs live as
+	// long as the parsed entry holding them, so a warm page builds its
+	// thousands of Store keys once rather than on every request.
+	storeKey atomic.Pointer[storeKeyMemo]
+}
+
+type storeKeyMemo struct{ version, key string }
+
+// storeKeyFor returns StoreKey(version, r.key).
+func (r *includeRef) storeKeyFor(version string) string {
+	if m := r.storeKey.Load(); m != nil && m.version == version {
+		return m.key
+	}
+	m := &storeKeyMemo{version: version, key: StoreKey(version, r.key)}
+	r.storeKey.Store(m)
+	return m.key
 }
 
 var (

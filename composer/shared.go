@@ -2,6 +2,9 @@ package composer
 
 import (
 	"context"
+	"errors"
+	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,11 +15,16 @@ import (
 // of all the composer instances sharing the Store, one calls a fragment for
 // a key and the others wait for its result in the Store.
 type Locker interface {
-	// TryLockMulti tries to take the lock of every key for ttl, in one round
-	// trip, without waiting. held[i] reports whether this instance now
-	// holds key i. On error, callers proceed as if they held every lock:
-	// the lock saves duplicate work, it guards no correctness.
-	TryLockMulti(ctx context.Context, keys []string, ttl time.Duration) (held []bool, err error)
+	// TryLockMulti tries to take the lock of every key for holder (a token
+	// naming this instance) for ttl, in one round trip, without waiting.
+	// held[i] reports whether holder now holds key i, including a lock it
+	// held already (whose ttl starts again): a lock call that timed out
+	// may have taken its locks, and retrying it must not find them
+	// someone else's. The lock saves duplicate work; it guards no
+	// correctness.
+	TryLockMulti(ctx context.Context, keys []string, holder string, ttl time.Duration) (held []bool, err error)
+	// Unlock releases key's lock if holder still holds it.
+	Unlock(ctx context.Context, key, holder string) error
 }
 
 // Invalidator is an optional capability of a Store: fragment generations
@@ -132,7 +140,19 @@ type start struct {
 	// node is the include whose lookup started the call (nil for
 	// refreshes): its level writes the result back.
 	node *node
+	// locked is set when this instance holds the key's cross-instance
+	// lock for the call; waitUntil bounds a wait for another instance.
+	locked    bool
+	waitUntil time.Time
 }
+
+// lockGrace is how much longer than the fragment's timeout a key's
+// cross-instance lock lasts: the holder's result reaches the Store only
+// after its call (bounded by the timeout), the rest of its level and the
+// write-back, and instances waiting for it take over only once the lock is
+// gone. A holder whose call fails releases the lock at once; the grace
+// only delays a holder that died or hung.
+const lockGrace = 500 * time.Millisecond
 
 // launch starts calls: with a Locker, only those whose lock this instance
 // takes (see split); the others wait for the lock holder's result.
@@ -161,18 +181,20 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 	if len(shared) == 0 {
 		return local, nil
 	}
-	keys := make([]string, len(shared))
-	var ttl time.Duration
-	for i, s := range shared {
-		keys[i] = StoreKey(s.version, s.key)
-		ttl = max(ttl, s.f.Settings.Timeout)
-	}
-	held, err := locker.TryLockMulti(ctx, keys, ttl)
-	if err != nil || len(held) != len(shared) {
-		return append(local, shared...), nil
+	held, err := c.tryLock(ctx, locker, shared)
+	if err != nil {
+		if storeDown(err) {
+			return append(local, shared...), nil
+		}
+		// Slow rather than down: the locks may have been taken, by this
+		// call or another instance's. Calling here could duplicate the
+		// holder's call; the poller looks for its result and tries the
+		// locks again instead.
+		return local, shared
 	}
 	for i, s := range shared {
 		if held[i] {
+			s.locked = true
 			local = append(local, s)
 		} else {
 			remote = append(remote, s)
@@ -181,86 +203,236 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 	return local, remote
 }
 
+// tryLock takes the locks of starts' keys in one round trip, for the
+// longest of their timeouts plus lockGrace.
+func (c *Composer) tryLock(ctx context.Context, locker Locker, starts []*start) ([]bool, error) {
+	// The calls are shared: the request that happens to take their locks
+	// may be gone (its includes timed out, its page ended) before its lock
+	// call returns, and failing it would make every call local.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteLook)
+	defer cancel()
+	keys := make([]string, len(starts))
+	var ttl time.Duration
+	for i, s := range starts {
+		keys[i] = StoreKey(s.version, s.key)
+		ttl = max(ttl, s.f.Settings.Timeout)
+	}
+	held, err := locker.TryLockMulti(ctx, keys, c.holder, ttl+lockGrace)
+	if err == nil && len(held) != len(starts) {
+		err = errors.New("composer: lock: wrong number of results")
+	}
+	return held, err
+}
+
+// storeDown reports whether a Store error means the Store cannot be used
+// now (its breaker is open, it refuses connections), rather than that it
+// is slow: a lock call that timed out may still have taken its locks.
+func storeDown(err error) bool { return !isTimeout(err) }
+
+// isTimeout reports whether err is a timeout: a context's deadline, or a
+// socket's (which the Redis client sets from it).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// unlock releases the lock s's call held, when it ends without a result.
+func (c *Composer) unlock(s *start) {
+	if !s.locked {
+		return
+	}
+	locker, ok := c.store.(Locker)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), remoteLook)
+	defer cancel()
+	_ = locker.Unlock(ctx, StoreKey(s.version, s.key), c.holder)
+	s.locked = false
+}
+
+// remoteWaits are the starts whose call another instance is making, all
+// watched by one poller goroutine while there are any.
+type remoteWaits struct {
+	mu      sync.Mutex
+	waiting []*start
+	polling bool
+}
+
 // waitRemote completes the remote starts' flights as their results appear
-// in the Store (see awaitRemote).
+// in the Store (see pollRemote).
 func (c *Composer) waitRemote(remote []*start) {
 	if len(remote) == 0 {
 		return
 	}
 	c.stats.RemoteWaits.Add(int64(len(remote)))
-	c.bg.Add(1)
-	go c.awaitRemote(remote)
+	// A bound for Stores that cannot say whether a lock is still held:
+	// by then the holder's lock has expired.
+	until := time.Now().Add(lockGrace)
+	for _, s := range remote {
+		s.waitUntil = until.Add(s.f.Settings.Timeout)
+	}
+	rw := &c.remote
+	rw.mu.Lock()
+	rw.waiting = append(rw.waiting, remote...)
+	poll := !rw.polling
+	rw.polling = true
+	rw.mu.Unlock()
+	if poll {
+		c.bg.Add(1)
+		go c.pollRemote()
+	}
 }
 
-// remotePoll is how often an instance that did not get a lock looks for the
-// holder's result. Each look is one round trip for all the keys it waits for.
+// remotePoll is how often an instance looks for the results other
+// instances are making for it: one round trip for all the keys it waits
+// for, and one more for those still missing.
 const remotePoll = 2 * time.Millisecond
 
-// awaitRemote completes flights whose call another instance is making, as
-// their results appear in the Store, or with a timeout at their deadline.
-func (c *Composer) awaitRemote(waiting []*start) {
+// remoteLook bounds one look. On a busy machine a short bound would never
+// see the result; the look is off every request's path.
+const remoteLook = 250 * time.Millisecond
+
+// pollRemote watches every remote start until none is left. A start ends
+// when the holder's result is in the Store (its flight completes with it),
+// when every request waiting for it has gone away (its flight was
+// abandoned), or when the holder's lock is gone without a result: then
+// this instance takes the lock and makes the call itself. It waits as long
+// as the lock is held — the requests waiting for the flight give up at
+// their own deadlines, the flight does not — so that an instance never
+// calls a fragment while another is calling it.
+func (c *Composer) pollRemote() {
 	defer c.bg.Done()
-	started := time.Now()
+	rw := &c.remote
 	t := time.NewTimer(remotePoll)
 	defer t.Stop()
-	for len(waiting) > 0 {
+	for {
 		select {
 		case <-t.C:
 		case <-c.closed:
+			rw.mu.Lock()
+			waiting := rw.waiting
+			rw.waiting, rw.polling = nil, false
+			rw.mu.Unlock()
 			for _, s := range waiting {
 				s.fl.complete(nil, errTimeout)
 			}
 			return
 		}
-		keys := make([]string, len(waiting))
-		for i, s := range waiting {
-			keys[i] = StoreKey(s.version, s.key)
+		rw.mu.Lock()
+		waiting := rw.waiting
+		rw.waiting = nil
+		if len(waiting) == 0 {
+			rw.polling = false
+			rw.mu.Unlock()
+			return
 		}
-		// A look may take as long as the longest wait allows: on a busy
-		// machine a short fixed timeout would never see the result.
-		var deadline time.Time
-		for _, s := range waiting {
-			if d, ok := s.ctx.Deadline(); ok && d.After(deadline) {
-				deadline = d
-			}
+		rw.mu.Unlock()
+		rest := c.lookRemote(waiting)
+		rw.mu.Lock()
+		rw.waiting = append(rest, rw.waiting...)
+		rw.mu.Unlock()
+		t.Reset(remotePoll)
+	}
+}
+
+// lookRemote looks once for the results of waiting and returns the starts
+// still waiting.
+func (c *Composer) lookRemote(waiting []*start) []*start {
+	live := waiting[:0]
+	for _, s := range waiting {
+		if !s.fl.isDone() { // abandoned: nobody wants it any more
+			live = append(live, s)
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		entries, err := c.store.GetMulti(ctx, keys)
-		cancel()
-		now := time.Now()
-		rest := waiting[:0]
-		for i, s := range waiting {
-			var e *Entry
-			if err == nil && i < len(entries) {
-				e = entries[i]
-			}
-			if e != nil && e.Key == s.key && e.Version == s.version && now.Before(e.StaleUntil) && e.Created.After(s.since) {
-				e.segs = c.storeSegments(s.site, s.f.Spec, e)
-				e.written.Store(true) // it came from the Store
-				if s.fl.complete(e, nil) && c.l1w != nil {
-					c.l1w.add(e, s.fl)
-				} else {
-					s.fl.forget()
-				}
-				continue
-			}
-			if s.ctx.Err() != nil {
-				s.fl.complete(nil, errTimeout)
-				continue
-			}
-			if now.Sub(started) > s.f.Settings.Timeout/2 {
-				// Half the holder's time gone and nothing in the Store: its
-				// write-back may have failed, or the holder died. Call it
-				// here, once, rather than let every waiter time out.
-				c.stats.RemoteTakeovers.Add(1)
-				s.ctx = detached(now.Add(s.f.Settings.Timeout))
-				c.call(s)
-				continue
-			}
+	}
+	missing := c.collectRemote(live)
+	if len(missing) == 0 {
+		return nil
+	}
+	locker, _ := c.store.(Locker)
+	if locker == nil {
+		c.takeOver(missing, false)
+		return nil
+	}
+	held, err := c.tryLock(context.Background(), locker, missing)
+	down := err != nil && storeDown(err)
+	now := time.Now()
+	var free, rest []*start
+	for i, s := range missing {
+		switch {
+		case err == nil && held[i]:
+			free = append(free, s)
+		case down, err != nil && now.After(s.waitUntil):
+			// No lock to be had: call here, as split does.
+			free = append(free, s)
+		default:
 			rest = append(rest, s)
 		}
-		waiting = rest
-		t.Reset(remotePoll)
+	}
+	if len(free) == 0 {
+		return rest
+	}
+	if err == nil {
+		// The holder may have written its result just before its lock
+		// expired: look once more before calling.
+		free = c.collectRemote(free)
+	}
+	c.takeOver(free, err == nil)
+	return rest
+}
+
+// collectRemote completes the starts whose result is in the Store and
+// returns the others.
+func (c *Composer) collectRemote(waiting []*start) []*start {
+	if len(waiting) == 0 {
+		return nil
+	}
+	keys := make([]string, len(waiting))
+	for i, s := range waiting {
+		keys[i] = StoreKey(s.version, s.key)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), remoteLook)
+	entries, err := c.store.GetMulti(ctx, keys)
+	cancel()
+	now := time.Now()
+	var rest []*start
+	for i, s := range waiting {
+		var e *Entry
+		if err == nil && i < len(entries) {
+			e = entries[i]
+		}
+		if e == nil || e.Key != s.key || e.Version != s.version || !now.Before(e.StaleUntil) || !e.Created.After(s.since) {
+			rest = append(rest, s)
+			continue
+		}
+		// Each flight on a goroutine of its own, as calls complete theirs:
+		// a key a thousand requests wait for runs a thousand callbacks.
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			e.segs = c.storeSegments(s.site, s.f.Spec, e)
+			e.written.Store(true) // it came from the Store
+			if s.fl.complete(e, nil) && c.l1w != nil {
+				c.l1w.add(e, s.fl)
+			} else {
+				s.fl.forget()
+			}
+		}()
+	}
+	return rest
+}
+
+// takeOver calls here the starts whose holder's lock is gone without a
+// result; this instance holds their lock now (locked), unless the Store
+// could not say (then it calls without one, as split does).
+func (c *Composer) takeOver(starts []*start, locked bool) {
+	now := time.Now()
+	for _, s := range starts {
+		c.stats.RemoteTakeovers.Add(1)
+		s.locked = locked
+		s.ctx = detached(now.Add(s.f.Settings.Timeout))
+		c.call(s)
 	}
 }
 
@@ -295,8 +467,15 @@ func (r *request) newLevel(n int) *level {
 func (l *level) settle(e *Entry) {
 	if e != nil && e.written.CompareAndSwap(false, true) {
 		l.mu.Lock()
-		l.fresh = append(l.fresh, e)
-		l.mu.Unlock()
+		if l.flushed.Load() {
+			// The level was flushed already (its request ended first):
+			// e goes on its own.
+			l.mu.Unlock()
+			l.c.wb.add(e)
+		} else {
+			l.fresh = append(l.fresh, e)
+			l.mu.Unlock()
+		}
 	}
 	if l.pending.Add(-1) == 0 {
 		l.flush()
@@ -304,10 +483,11 @@ func (l *level) settle(e *Entry) {
 }
 
 func (l *level) flush() {
+	l.mu.Lock()
 	if !l.flushed.CompareAndSwap(false, true) {
+		l.mu.Unlock()
 		return
 	}
-	l.mu.Lock()
 	batch := l.fresh
 	l.fresh = nil
 	l.mu.Unlock()
@@ -323,4 +503,131 @@ func (c *Composer) writeLater(e *Entry) {
 	if c.wb != nil && e.written.CompareAndSwap(false, true) {
 		c.wb.add(e)
 	}
+}
+
+// lookups coalesces concurrent look-ups of the same keys in the Store, as
+// flights coalesce calls. When a thousand requests for a cold page arrive
+// together, each would otherwise send its own MGET for the same keys, all
+// misses, before the first of them has even started the calls: on two
+// cores that herd of round trips alone outlasts the includes' timeouts.
+// With lookups, the first request looks a key up and the others arriving
+// while it does wait for its answer.
+type lookups struct {
+	mu sync.Mutex
+	m  map[string]lookupSlot
+	// active counts look-ups in progress. One that starts alone does not
+	// publish its keys (a map insert and delete per key, some 0.2 µs: half
+	// a millisecond on a 2,000-include page); the next one to start while
+	// it runs does, and the rest of a herd shares that one.
+	active int
+}
+
+type lookupSlot struct {
+	b *lookupBatch
+	i int
+}
+
+// lookupBatch is one GetMulti, shared by the requests that joined it.
+type lookupBatch struct {
+	done    chan struct{}
+	entries []*Entry
+	err     error
+}
+
+// getMulti is the Store's GetMulti, coalesced with the look-ups of the same
+// keys already in progress. A failure of this request's own look-up is an
+// error for the whole batch (a miss, like GetMulti's); a failure of a
+// look-up it joined is a miss for the keys it waited for. Entries another
+// request looked up are copies: callers may set their unexported fields.
+func (c *Composer) getMulti(ctx context.Context, keys []string) ([]*Entry, error) {
+	lk := &c.lookups
+	lk.mu.Lock()
+	lk.active++
+	if lk.active == 1 && len(lk.m) == 0 {
+		lk.mu.Unlock()
+		entries, err := c.store.GetMulti(ctx, keys)
+		lk.mu.Lock()
+		lk.active--
+		lk.mu.Unlock()
+		return entries, err
+	}
+	defer func() {
+		lk.mu.Lock()
+		lk.active--
+		lk.mu.Unlock()
+	}()
+	own := &lookupBatch{done: make(chan struct{})}
+	var ownKeys []string
+	var ownAt, joinedAt []int
+	var joined []lookupSlot
+	if lk.m == nil {
+		lk.m = make(map[string]lookupSlot)
+	}
+	for i, k := range keys {
+		if sl, ok := lk.m[k]; ok {
+			joinedAt = append(joinedAt, i)
+			joined = append(joined, sl)
+			continue
+		}
+		lk.m[k] = lookupSlot{own, len(ownKeys)}
+		ownKeys = append(ownKeys, k)
+		ownAt = append(ownAt, i)
+	}
+	lk.mu.Unlock()
+	if len(joined) == 0 {
+		// Nothing to share with: the plain look-up (ownKeys == keys).
+		entries, err := c.store.GetMulti(ctx, keys)
+		lk.finish(own, ownKeys, entries, err)
+		return entries, err
+	}
+	out := make([]*Entry, len(keys))
+	if len(ownKeys) > 0 {
+		entries, err := c.store.GetMulti(ctx, ownKeys)
+		lk.finish(own, ownKeys, entries, err)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) != len(ownKeys) {
+			return nil, errors.New("composer: store returned the wrong number of entries")
+		}
+		for j, i := range ownAt {
+			out[i] = entries[j]
+		}
+	}
+	for j, sl := range joined {
+		select {
+		case <-sl.b.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if sl.b.err == nil && sl.i < len(sl.b.entries) {
+			if e := sl.b.entries[sl.i]; e != nil {
+				out[joinedAt[j]] = storeCopy(e)
+			}
+		}
+	}
+	return out, nil
+}
+
+// finish publishes b's result to the requests that joined it.
+func (lk *lookups) finish(b *lookupBatch, keys []string, entries []*Entry, err error) {
+	b.entries, b.err = entries, err
+	if err == nil && len(entries) != len(keys) {
+		b.err = errors.New("composer: store returned the wrong number of entries")
+	}
+	lk.mu.Lock()
+	for _, k := range keys {
+		if lk.m[k].b == b {
+			delete(lk.m, k)
+		}
+	}
+	lk.mu.Unlock()
+	close(b.done)
+}
+
+// storeCopy copies an entry read from the Store (its exported fields, which
+// nobody writes), for a request that shared another's look-up.
+func storeCopy(e *Entry) *Entry {
+	return &Entry{Key: e.Key, Version: e.Version, HTML: e.HTML, Assets: e.Assets,
+		Created: e.Created, FreshUntil: e.FreshUntil, StaleUntil: e.StaleUntil}
 }

@@ -32,6 +32,9 @@ const (
 	// and other instances may be waiting for these entries (they hold no
 	// lock): generous rather than short.
 	writeBackTimeout = time.Second
+	// writeBackRetry is the pause before a write-back that timed out is
+	// tried again.
+	writeBackRetry = 10 * time.Millisecond
 )
 
 func newWriteBack(s Store, log *slog.Logger) *writeBack {
@@ -98,7 +101,16 @@ func (w *writeBack) flush(batch []*Entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeBackTimeout)
 	defer cancel()
 	w.Batches.Add(1)
-	if err := w.store.SetMulti(ctx, batch); err != nil {
+	err := w.store.SetMulti(ctx, batch)
+	for err != nil && isTimeout(err) && ctx.Err() == nil {
+		// The Store's own short bound, not ours: it is slow rather than
+		// down, and other instances may be waiting for these entries
+		// until this instance's locks expire. Again, within
+		// writeBackTimeout.
+		time.Sleep(writeBackRetry)
+		err = w.store.SetMulti(ctx, batch)
+	}
+	if err != nil {
 		w.Errors.Add(1)
 		w.log.Debug("composer: write-back failed", "entries", len(batch), "err", err)
 	}

@@ -359,8 +359,17 @@ func writeTargets(w io.Writer, ms []summary, o *options) {
 		fmt.Fprintf(w, "| warm L1, 2,000: p99 < 10 ms | TTLB p99 %s ms | %s |\n", fmtMS(s.TTLB.P99), verdict(s.TTLB.P99 < 10*time.Millisecond))
 	}
 	if s := find("redis", 2000); s != nil && s.MGETPage != nil {
-		fmt.Fprintf(w, "| Redis only, 2,000: one round trip per level | %.2f commands per page (%s) for 2 levels | %s |\n",
-			s.RedisCmdsPerPage, formatCmds(s.RedisCmds), verdict(s.RedisCmds["mget"] > 1.99 && s.RedisCmds["mget"] < 2.01))
+		// A page alone (c=1) makes exactly one MGET per level; concurrent
+		// pages share the look-ups already in flight, so at c=16 there
+		// are at most as many.
+		alone := "-"
+		ok := s.RedisCmds["mget"] < 2.01
+		if s.RedisCmdsC1 != nil {
+			alone = fmt.Sprintf("%.2f", s.RedisCmdsC1["mget"])
+			ok = ok && s.RedisCmdsC1["mget"] > 1.99 && s.RedisCmdsC1["mget"] < 2.01
+		}
+		fmt.Fprintf(w, "| Redis only, 2,000: one round trip per level (2 levels) | MGETs per page: %s alone (c=1); %.2f at c=%d, where concurrent pages share look-ups in flight (all commands: %s) | %s |\n",
+			alone, s.RedisCmds["mget"], o.concurrency, formatCmds(s.RedisCmds), verdict(ok))
 		d := s.TTLB.P50 - s.MGETPage.P50
 		fmt.Fprintf(w, "| Redis only, 2,000: p50 within 2 ms of a bare MGET (c=%d) | %s ms vs %s ms (+%s ms) | %s |\n",
 			o.concurrency, fmtMS(s.TTLB.P50), fmtMS(s.MGETPage.P50), fmtMS(d), verdict(d <= 2*time.Millisecond))

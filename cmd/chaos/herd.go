@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/loadtest"
@@ -21,9 +22,12 @@ type Herd struct {
 	Includes  int `json:"includes_per_page"`
 	// FeedLatency is each fragment call's latency: long enough for the
 	// whole herd to arrive while the first calls run.
-	FeedLatencyMS float64    `json:"feed_latency_ms"`
-	Cold          *HerdRound `json:"cold"`
-	Expired       *HerdRound `json:"expired"`
+	FeedLatencyMS float64 `json:"feed_latency_ms"`
+	// Entries is how many entries the cold herd left in Redis: the keys
+	// the page has (one call per key is the ideal of either round).
+	Entries int        `json:"entries"`
+	Cold    *HerdRound `json:"cold"`
+	Expired *HerdRound `json:"expired"`
 }
 
 // HerdRound is one release of the herd.
@@ -37,6 +41,18 @@ type HerdRound struct {
 	Calls       float64   `json:"fragment_calls"`
 	PerInstance []float64 `json:"fragment_calls_per_instance"`
 	Refreshes   float64   `json:"background_refreshes"`
+	// RemoteWaits are calls left to the other instance (it held the key's
+	// lock), Takeovers those made after all (the lock went without a
+	// result); RedisErrors and RedisRejected the Store calls that failed or
+	// that the open breaker refused — a failed lock call lets an instance
+	// call as if it held every lock.
+	RemoteWaits float64 `json:"remote_waits"`
+	// Abandoned are calls that passed their timeout (on two busy cores, a
+	// call of 20 ms can); Refused calls refused for want of a slot.
+	Abandoned     float64 `json:"calls_past_timeout"`
+	Takeovers     float64 `json:"remote_takeovers"`
+	RedisErrors   float64 `json:"redis_errors"`
+	RedisRejected float64 `json:"redis_rejected"`
 	// Outcomes are the includes' outcomes over both instances
 	// (broadsheet_include_duration_seconds_count by outcome).
 	Outcomes map[string]float64 `json:"outcomes"`
@@ -87,6 +103,9 @@ func (e *env) herd(ctx context.Context) (*Herd, error) {
 	if h.Cold, err = release(ctx, client, cps, o.size, o.herd); err != nil {
 		return nil, err
 	}
+	if h.Entries, err = countEntries(ctx, rc); err != nil {
+		return nil, err
+	}
 	// Every entry is written a moment after the first herd: wait until
 	// all of them are past their fresh time.
 	time.Sleep(herdFresh + time.Second)
@@ -95,6 +114,23 @@ func (e *env) herd(ctx context.Context) (*Herd, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// countEntries counts the composer's entries in Redis: not its locks,
+// generations, event stream or tuning keys.
+func countEntries(ctx context.Context, rc *redis.Client) (int, error) {
+	n := 0
+	iter := rc.Scan(ctx, 0, "bs1:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		switch {
+		case strings.HasPrefix(k, "bs1:lock:"), strings.HasPrefix(k, "bs1:gen:"), strings.HasPrefix(k, "bs1:tuning"),
+			k == "bs1:events", k == "bs1:overrides":
+		default:
+			n++
+		}
+	}
+	return n, iter.Err()
 }
 
 // warmConns opens n keep-alive connections spread over the instances.
@@ -166,7 +202,13 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 		d := after[i].Sum("broadsheet_fragment_calls_total") - before[i].Sum("broadsheet_fragment_calls_total")
 		r.PerInstance = append(r.PerInstance, d)
 		r.Calls += d
-		r.Refreshes += after[i].Sum("broadsheet_background_refreshes_total") - before[i].Sum("broadsheet_background_refreshes_total")
+		delta := func(name string) float64 { return after[i].Sum(name) - before[i].Sum(name) }
+		r.Refreshes += delta("broadsheet_background_refreshes_total")
+		r.RemoteWaits += delta("broadsheet_remote_waits_total")
+		r.Abandoned += delta("broadsheet_fragment_calls_abandoned_total")
+		r.Takeovers += delta("broadsheet_remote_takeovers_total")
+		r.RedisErrors += delta("broadsheet_redis_errors_total")
+		r.RedisRejected += delta("broadsheet_redis_rejected_total")
 		for _, oc := range []string{"hit", "stale", "miss", "timeout", "error", "fallback", "placeholder"} {
 			lbl := `outcome="` + oc + `"`
 			if v := after[i].Sum("broadsheet_include_duration_seconds_count", lbl) - before[i].Sum("broadsheet_include_duration_seconds_count", lbl); v > 0 {

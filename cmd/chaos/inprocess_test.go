@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -254,24 +255,32 @@ func TestMisbehavingFragmentsUnderLoad(t *testing.T) {
 }
 
 // TestClientDisconnectMidStream is scenario 5 over real HTTP: the client
-// reads the page's head and leaves while an include is still running. The
-// page's handler returns at once; the include's call, which honours its
-// context, ends no later than its own timeout (the composer deliberately
-// lets a started call finish to fill the cache, bounded in time); nothing
-// leaks (goleak, TestMain).
+// reads the start of the streamed page and leaves while an include's call
+// is running. The page's handler returns, and the call — which only this
+// request was waiting for — has its context cancelled: the fragment sees
+// context.Canceled long before its one-minute timeout. Nothing leaks
+// (goleak, here and in TestMain).
+//
+// The one time bound is generous (10 s against a one-minute timeout): over
+// real HTTP the client's leaving reaches the server through the kernel,
+// which a test cannot synchronise on; the engine-level tests
+// (composer/flight_test.go) assert "at once" inside a synctest bubble.
 func TestClientDisconnectMidStream(t *testing.T) {
-	const timeout = 500 * time.Millisecond
+	const (
+		timeout = time.Minute
+		bound   = 10 * time.Second
+	)
 	started := make(chan struct{}, 1)
-	ended := make(chan time.Time, 1)
+	ended := make(chan error, 1)
 	slow := fragment("chaos-wait", func(ctx context.Context, _ composer.Params) (templ.Component, error) {
 		started <- struct{}{}
 		<-ctx.Done()
-		ended <- time.Now()
+		ended <- ctx.Err()
 		return nil, ctx.Err()
 	})
 	slow.Defaults.Timeout = timeout
 	ok := fragment("chaos-ok", func(context.Context, composer.Params) (templ.Component, error) { return text("<b>ok</b>"), nil })
-	c := composer.New(newSite(10*time.Second, ok, slow), composer.Options{Layouts: layouts, Logger: quietLogger()})
+	c := composer.New(newSite(2*timeout, ok, slow), composer.Options{Layouts: layouts, Logger: quietLogger()})
 	served := make(chan time.Time, 1)
 	ts := httptest.NewServer(handler(c, func() { served <- time.Now() }))
 
@@ -295,32 +304,31 @@ func TestClientDisconnectMidStream(t *testing.T) {
 	select {
 	case at := <-served:
 		handlerGone = at.Sub(left)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the page's handler still running 5 s after the client left")
+	case <-time.After(bound):
+		t.Fatalf("the page's handler still running %v after the client left", bound)
 	}
 	select {
-	case at := <-ended:
-		callEnded = at.Sub(left)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the include's call still running 5 s after the client left")
+	case err := <-ended:
+		callEnded = time.Since(left)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the include's call ended with %v, want context.Canceled (cancelled, not timed out)", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("the include's call still running %v after the client left (its timeout: %v)", bound, timeout)
 	}
-	t.Logf("client left: handler returned after %v, the include's call ended after %v (its timeout %v)", handlerGone, callEnded, timeout)
-	if handlerGone > 250*time.Millisecond {
-		t.Errorf("handler returned %v after the client left; want promptly", handlerGone)
-	}
-	if callEnded > timeout+500*time.Millisecond {
-		t.Errorf("the include's call ended %v after the client left, past its timeout %v", callEnded, timeout)
-	}
+	t.Logf("client left: handler returned after %v, the include's call was cancelled after %v (its timeout %v)", handlerGone, callEnded, timeout)
 	client.CloseIdleConnections()
 	ts.Close()
 	c.Close()
+	if n := c.Stats().Cancelled.Load(); n != 1 {
+		t.Errorf("calls cancelled: %d, want 1", n)
+	}
 	if n := c.Stats().InFlight.Load(); n != 0 {
 		t.Errorf("calls in flight after close: %d", n)
 	}
 	if err := goleak.Find(); err != nil {
 		t.Errorf("leaked goroutines: %v", err)
 	}
-
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

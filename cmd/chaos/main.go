@@ -26,9 +26,9 @@
 //	          instances, latency of the second herd (stale served at once)
 //	overload  (4) the highest fixed rate with p99 within budget (bounded
 //	          step search), then ten times that for -overload-for with
-//	          -max-pages set: shed 503s with Retry-After, admitted pages'
-//	          latency (the composer's own histogram), peak RSS, and seconds
-//	          to recovery at the sustainable rate
+//	          -max-pages and -max-conns set: shed 503s with Retry-After,
+//	          admitted pages' latency (the composer's own histogram), peak
+//	          RSS, and seconds to recovery at the sustainable rate
 //	shutdown  (6) SIGTERM while a slow page is being composed: the page
 //	          completes, new connections are refused, the process exits
 //	          within a bound, and the page's write-backs reach Redis
@@ -69,6 +69,7 @@ type options struct {
 	faultFor    time.Duration
 	overloadFor time.Duration
 	maxPages    int
+	maxConns    int
 	maxRate     int
 	herd        int
 	jsonPath    string
@@ -104,6 +105,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.faultFor, "fault-for", 5*time.Second, "how long Redis stays killed or stopped")
 	fs.DurationVar(&o.overloadFor, "overload-for", 30*time.Second, "length of the 10× overload")
 	fs.IntVar(&o.maxPages, "max-pages", 64, "composer -max-pages in the overload scenario")
+	fs.IntVar(&o.maxConns, "max-conns", 1024, "composer -max-conns in the overload scenario (0: no limit)")
 	fs.IntVar(&o.maxRate, "max-rate", 4000, "cap on the offered overload `rate` (req/s)")
 	fs.IntVar(&o.herd, "herd", 1000, "requests released together in the herd scenario")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file`")
@@ -128,6 +130,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.herd < 1 || o.maxRate < 1 {
 		return nil, errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
+	}
+	if o.maxConns < 0 {
+		return nil, errors.New("-max-conns must not be negative")
 	}
 	if o.site == "" {
 		o.site = filepath.Join(o.src, "site.yaml")

@@ -14,6 +14,7 @@ import (
 // Overload is the overload scenario (4).
 type Overload struct {
 	MaxPages int       `json:"max_pages"`
+	MaxConns int       `json:"max_conns"`
 	Steps    []*Window `json:"steps"`
 	// MaxRate is the highest step rate whose p99 was within budget with no
 	// error.
@@ -24,7 +25,12 @@ type Overload struct {
 	Load    *Window `json:"load"`
 	// Shed are 503 answers; ShedWithRetryAfter the probed 503s that
 	// carried Retry-After, of ShedProbed; ShedP99 the probes' latency.
-	Shed               int     `json:"shed_503"`
+	Shed int `json:"shed_503"`
+	// ShedConns are connections the composer answered 503 at accept,
+	// over -max-conns (broadsheet_connections_shed_total); ConnsPeak the
+	// most open connections sampled.
+	ShedConns          float64 `json:"shed_connections"`
+	DroppedConns       float64 `json:"dropped_connections"`
 	ShedProbed         int     `json:"shed_probed"`
 	ShedWithRetryAfter int     `json:"shed_with_retry_after"`
 	ShedProbeP99MS     float64 `json:"shed_probe_p99_ms"`
@@ -51,7 +57,7 @@ func (e *env) overload(ctx context.Context) (*Overload, error) {
 		return nil, err
 	}
 	cp, err := e.startComposer(ctx, "overload", "-config", cfg, "-max-pages", strconv.Itoa(o.maxPages),
-		"-feed-latency", "1ms", "-feed-slow-every", "0")
+		"-max-conns", strconv.Itoa(o.maxConns), "-feed-latency", "1ms", "-feed-slow-every", "0")
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +68,7 @@ func (e *env) overload(ctx context.Context) (*Overload, error) {
 	if _, err := windowRun(ctx, client, url, 20, time.Second, 0); err != nil { // warm L1
 		return nil, err
 	}
-	res := &Overload{MaxPages: o.maxPages}
+	res := &Overload{MaxPages: o.maxPages, MaxConns: o.maxConns}
 	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		res.RSSIdleKiB = m.RSS
 	}
@@ -147,6 +153,8 @@ func (e *env) overload(ctx context.Context) (*Overload, error) {
 		return m.Sum("broadsheet_page_duration_seconds_bucket", `page="scores"`, `status="200"`, `le="`+le+`"`)
 	}
 	res.Admitted = count(after, "") - count(before, "")
+	res.ShedConns = after.Sum("broadsheet_connections_shed_total") - before.Sum("broadsheet_connections_shed_total")
+	res.DroppedConns = after.Sum("broadsheet_connections_dropped_total") - before.Sum("broadsheet_connections_dropped_total")
 	res.AdmittedWithin = count(after, "0.4") - count(before, "0.4")
 	res.AdmittedWithinSlack = count(after, "0.5") - count(before, "0.5")
 

@@ -56,8 +56,8 @@ func writeMarkdown(w io.Writer, r *Results) {
 		fmt.Fprintln(w)
 	}
 	if h := r.Herd; h != nil {
-		fmt.Fprintf(w, "## 3. Thundering herd (%d requests at once, %d instances, %d includes per page, calls of %.0f ms)\n\n", h.Requests, h.Instances, h.Includes, h.FeedLatencyMS)
-		fmt.Fprintf(w, "| round | status | transport errors | incomplete | TTLB p50 / p99 / max ms | fragment calls (per instance) | background refreshes | include outcomes |\n|---|---|---:|---:|---|---|---:|---|\n")
+		fmt.Fprintf(w, "## 3. Thundering herd (%d requests at once, %d instances, %d includes per page, calls of %.0f ms)\n\nEntries in Redis after the cold herd (the keys the page has): %d.\n\n", h.Requests, h.Instances, h.Includes, h.FeedLatencyMS, h.Entries)
+		fmt.Fprintf(w, "| round | status | transport errors | incomplete | TTLB p50 / p99 / max ms | fragment calls (per instance) | calls past timeout | refresh calls | remote waits / takeovers | Redis errors / rejected | include outcomes |\n|---|---|---:|---:|---|---|---:|---:|---|---|---|\n")
 		for _, x := range []struct {
 			name string
 			r    *HerdRound
@@ -73,13 +73,14 @@ func writeMarkdown(w io.Writer, r *Results) {
 			for _, k := range slices.Sorted(maps.Keys(x.r.Outcomes)) {
 				oc = append(oc, fmt.Sprintf("%s %.0f", k, x.r.Outcomes[k]))
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %d | %.1f / %.1f / %.1f | %.0f (%v) | %.0f | %s |\n", x.name, statusText(st), x.r.Transport, x.r.Incomplete,
-				ms(x.r.TTLB.P50), ms(x.r.TTLB.P99), ms(x.r.TTLB.Max), x.r.Calls, x.r.PerInstance, x.r.Refreshes, strings.Join(oc, ", "))
+			fmt.Fprintf(w, "| %s | %s | %d | %d | %.1f / %.1f / %.1f | %.0f (%v) | %.0f | %.0f | %.0f / %.0f | %.0f / %.0f | %s |\n", x.name, statusText(st), x.r.Transport, x.r.Incomplete,
+				ms(x.r.TTLB.P50), ms(x.r.TTLB.P99), ms(x.r.TTLB.Max), x.r.Calls, x.r.PerInstance, x.r.Abandoned, x.r.Refreshes,
+				x.r.RemoteWaits, x.r.Takeovers, x.r.RedisErrors, x.r.RedisRejected, strings.Join(oc, ", "))
 		}
 		fmt.Fprintln(w)
 	}
 	if ov := r.Overload; ov != nil {
-		fmt.Fprintf(w, "## 4. Overload (-max-pages %d)\n\n| step rate | requests | status | p99 ms |\n|---:|---:|---|---:|\n", ov.MaxPages)
+		fmt.Fprintf(w, "## 4. Overload (-max-pages %d, -max-conns %d)\n\n| step rate | requests | status | p99 ms |\n|---:|---:|---|---:|\n", ov.MaxPages, ov.MaxConns)
 		for _, s := range ov.Steps {
 			fmt.Fprintf(w, "| %d/s | %d | %s | %.1f |\n", s.Rate, s.Requests, statusText(s.Status), ms(s.TTLB.P99))
 		}
@@ -92,7 +93,7 @@ func writeMarkdown(w io.Writer, r *Results) {
 			within, slack = 100*ov.AdmittedWithin/ov.Admitted, 100*ov.AdmittedWithinSlack/ov.Admitted
 		}
 		fmt.Fprintf(w, "| figure | value |\n|---|---|\n")
-		fmt.Fprintf(w, "| shed (503) | %d |\n| probed 503s with Retry-After | %d of %d (probe p99 %.1f ms) |\n", ov.Shed, ov.ShedWithRetryAfter, ov.ShedProbed, ov.ShedProbeP99MS)
+		fmt.Fprintf(w, "| shed (503 seen by the client) | %d; the composer shed %.0f connections over -max-conns (%.0f of them closed unanswered) |\n| probed 503s with Retry-After | %d of %d (probe p99 %.1f ms) |\n", ov.Shed, ov.ShedConns, ov.DroppedConns, ov.ShedWithRetryAfter, ov.ShedProbed, ov.ShedProbeP99MS)
 		fmt.Fprintf(w, "| admitted pages (200, composer histogram) | %.0f: %.1f%% ≤ 400 ms budget, %.1f%% ≤ 500 ms |\n", ov.Admitted, within, slack)
 		fmt.Fprintf(w, "| RSS idle → peak | %.0f → %.0f MiB |\n| goroutines peak | %.0f |\n", float64(ov.RSSIdleKiB)/1024, float64(ov.RSSPeakKiB)/1024, ov.GoroutinesPeak)
 		fmt.Fprintf(w, "| recovery at %d/s (first clean 1 s window) | %.1f s (%d windows) |\n\n", ov.MaxRate, ov.RecoverySeconds, len(ov.Recovery))

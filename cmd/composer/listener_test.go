@@ -18,7 +18,7 @@ import (
 func TestListenerRefusesOversizedHeaders(t *testing.T) {
 	called := 0
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called++; w.Write([]byte("ok")) })
-	l, err := newListener("public", "127.0.0.1:0", h, slog.New(slog.DiscardHandler))
+	l, err := newListener("public", "127.0.0.1:0", h, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,5 +63,99 @@ func TestListenerRefusesOversizedHeaders(t *testing.T) {
 	}
 	if called != 1 {
 		t.Errorf("handler ran %d times, want once (only the small request)", called)
+	}
+}
+
+// TestListenerShedsConnectionsOverLimit: with -max-conns 2 and two
+// connections busy in the handler, a third connection is answered at once
+// with 503 and Retry-After — while the two still block, so Accept did not
+// wait for them — and never reaches the handler; once the two are closed,
+// their slots serve again.
+func TestListenerShedsConnectionsOverLimit(t *testing.T) {
+	lim := &connLimit{max: 2}
+	entered := make(chan struct{}, 3)
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		w.Write([]byte("ok"))
+	})
+	l, err := newListener("public", "127.0.0.1:0", h, lim, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	l.serve(errc)
+	defer l.hs.Close()
+	addr := l.ln.Addr().String()
+
+	get := func() (net.Conn, *http.Response) {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test, not the run
+		if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("reading the response: %v", err)
+		}
+		resp.Body.Close()
+		return conn, resp
+	}
+	var busy []net.Conn
+	done := make(chan int, 2)
+	for range 2 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy = append(busy, conn)
+		conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		go func() {
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				done <- -1
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		<-entered
+	}
+	conn, resp := get()
+	conn.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third connection: status %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if n := lim.Shed.Load(); n != 1 {
+		t.Errorf("shed %d connections, want 1", n)
+	}
+	close(release)
+	for range 2 {
+		if st := <-done; st != http.StatusOK {
+			t.Errorf("busy connection: status %d, want 200", st)
+		}
+	}
+	for _, c := range busy {
+		c.Close()
+	}
+	// The server closes its side once it reads the clients' EOF.
+	for deadline := time.Now().Add(10 * time.Second); lim.open.Load() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still counted open after the clients closed", lim.open.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	conn, resp = get()
+	conn.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("after the busy connections closed: status %d, want 200", resp.StatusCode)
+	}
+	if len(entered) != 1 {
+		t.Errorf("handler entered %d more times, want once (the last request only)", len(entered))
 	}
 }

@@ -68,6 +68,7 @@ type options struct {
 	eventsGroup  string
 	league       int
 	maxPages     int
+	maxConns     int
 	readerSecret string
 	sourceURL    string
 	remoteConns  int
@@ -111,6 +112,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.StringVar(&o.eventsGroup, "events-group", "broadsheet", "the deployment's consumer group on the Redis event stream (one per deployment)")
 	fs.IntVar(&o.league, "demo-league", 2000, "demo: publish match.updated for goals in the first N matches (0: off)")
 	fs.IntVar(&o.maxPages, "max-pages", 0, "pages composed at once before quick 503s with Retry-After (0: no limit)")
+	fs.IntVar(&o.maxConns, "max-conns", defaultMaxConns, "connections open at once on -addr; each one over it is answered 503 with Retry-After and closed (0: no limit)")
 	fs.StringVar(&o.readerSecret, "reader-secret", "", "key that signs reader cookies (empty: random per process)")
 	fs.StringVar(&o.sourceURL, "source-url", "", "where the explorer links fragment sources: this URL + \"fragments/x.go\" (empty: served by the composer when the files are on this machine)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "token that turns on live tuning at /_/admin (empty: admin off)")
@@ -239,7 +241,8 @@ func run(args []string) error {
 	if store != nil {
 		statsStore = store
 	}
-	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, log); err != nil {
+	conns := &connLimit{max: int64(o.maxConns)}
+	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, conns, log); err != nil {
 		return err
 	}
 
@@ -266,19 +269,19 @@ func run(args []string) error {
 	if o.adminToken == "" {
 		log.Info("admin: off (no -admin-token)")
 	}
-	return serve(ctx, o, srv, log)
+	return serve(ctx, o, srv, conns, log)
 }
 
 // serve runs the public listener (and the admin one, with -admin-addr)
 // until ctx ends, then shuts them down gracefully.
-func serve(ctx context.Context, o *options, srv *web.Server, log *slog.Logger) error {
-	public, err := newListener("public", o.addr, traced(srv, o.otlp != ""), log)
+func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger) error {
+	public, err := newListener("public", o.addr, traced(srv, o.otlp != ""), conns, log)
 	if err != nil {
 		return err
 	}
 	listeners := []*listener{public}
 	if o.adminAddr != "" {
-		admin, err := newListener("admin", o.adminAddr, srv.AdminHandler(), log)
+		admin, err := newListener("admin", o.adminAddr, srv.AdminHandler(), nil, log)
 		if err != nil {
 			public.ln.Close()
 			return err
@@ -345,6 +348,6 @@ func newLogger(format, level string) (*slog.Logger, error) {
 // remoteFactory builds the Spec of a fragment site.yaml declares remote.
 func remoteFactory(c *remote.Client) config.RemoteFactory {
 	return func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
-		return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local})
+		return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch})
 	}
 }

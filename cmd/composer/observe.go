@@ -28,10 +28,38 @@ import (
 // metricsHandler registers the observer's and the composer's collectors
 // (and the Redis store's, when there is one) on a registry of their own and
 // returns the /metrics handler.
-func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metrics.StoreStats, log *slog.Logger) (http.Handler, error) {
+func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metrics.StoreStats, conns *connLimit, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	if err := obs.Register(reg, comp, store); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	// The cross-instance figures the chaos herd reads (composer.Stats).
+	st := comp.Stats()
+	for _, c := range []struct {
+		name, help string
+		load       func() int64
+	}{
+		{"broadsheet_remote_waits_total", "Fragment calls left to another instance holding the key's lock.", st.RemoteWaits.Load},
+		{"broadsheet_remote_takeovers_total", "Calls made here after all: the holder's lock went without its result.", st.RemoteTakeovers.Load},
+		{"broadsheet_fragment_calls_cancelled_total", "Fragment calls cancelled because every request waiting for them went away.", st.Cancelled.Load},
+		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
+		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},
+	} {
+		if c.load == nil {
+			continue
+		}
+		load := c.load
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(load()) })); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	if open := conns.openLoad(); open != nil {
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "broadsheet_connections_open",
+			Help: "Connections open on the public listener, bounded by -max-conns."},
+			func() float64 { return float64(open()) })); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -85,11 +113,14 @@ type listener struct {
 	ln   net.Listener
 }
 
-func newListener(name, addr string, h http.Handler, log *slog.Logger) (*listener, error) {
+// newListener listens on addr and configures the http.Server for h. lim,
+// when not nil, bounds the connections open at once (see connLimit).
+func newListener(name, addr string, h http.Handler, lim *connLimit, log *slog.Logger) (*listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s listener: %w", name, err)
 	}
+	ln = limitListener(ln, lim)
 	return &listener{name: name, ln: ln, hs: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,9 +17,10 @@ import (
 // data and traffic, carry no tag and spread over the nodes.
 const lockPrefix = "bs1:lock:{l}:"
 
-// lockScript takes the free locks among KEYS, all at once: SET key token NX
-// PX ttl for each, returning 1 for a lock taken and 0 for one held by
-// someone else.
+// lockScript takes the free locks among KEYS for holder ARGV[1], all at
+// once: SET key holder NX PX ttl for each, returning 1 for a lock taken, 1
+// for a lock the holder held already (its ttl starts again), and 0 for one
+// held by someone else.
 //
 // Atomicity is what keeps instances from waiting on each other in a
 // circle. An instance writes a level's results back when the whole level
@@ -34,6 +36,9 @@ var lockScript = redis.NewScript(`
 local held = {}
 for i, key in ipairs(KEYS) do
 	if redis.call("SET", key, ARGV[1], "NX", "PX", ARGV[2]) then
+		held[i] = 1
+	elseif redis.call("GET", key) == ARGV[1] then
+		redis.call("PEXPIRE", key, ARGV[2])
 		held[i] = 1
 	else
 		held[i] = 0
@@ -85,31 +90,39 @@ func (s *Store) Unlock(ctx context.Context, key, token string) error {
 	})
 }
 
-// TryLockMulti tries to take the lock of every key for ttl, in one round
-// trip (one atomic script, see lockScript), without waiting: held[i]
-// reports whether this caller now holds key i. The locks are not released: they expire
-// after ttl, which callers keep to the fragment's timeout, since waiters
-// look for the holder's result rather than for the lock.
+// TryLockMulti tries to take the lock of every key for holder (a token
+// naming the caller, such as one random per composer instance) for ttl, in
+// one round trip (one atomic script, see lockScript), without waiting:
+// held[i] reports whether holder now holds key i, including a lock it held
+// already (its ttl starts again, so a caller whose lock call timed out can
+// retry it and find its own locks). Release one with Unlock(key, holder).
+// Callers keep ttl to the fragment's timeout plus the time its result
+// takes to reach the Store: instances that did not get a lock wait for the
+// holder's result as long as the lock is held, and try to take it again
+// once it is gone.
 //
-// On error (including ErrOpen) it returns (nil, err) and callers proceed as
-// if they held every lock. On a Redis Cluster all locks live on the node
-// that owns the {l} slot; while it fails (or fails over), every lock is
-// reported as held: instances may then render the same key, as they would
-// without a lock. Bounded and counted like every Store call; safe
-// for concurrent use. It makes Store a composer.Locker.
-func (s *Store) TryLockMulti(ctx context.Context, keys []string, ttl time.Duration) ([]bool, error) {
+// On error (including ErrOpen) it returns (nil, err): callers then either
+// proceed as if they held every lock or, when the call timed out (it may
+// have taken them), try again. On a Redis Cluster all locks live on the
+// node that owns the {l} slot; while it fails (or fails over), instances
+// may render the same key, as they would without a lock. Bounded and
+// counted like every Store call; safe for concurrent use. With Unlock it
+// makes Store a composer.Locker.
+func (s *Store) TryLockMulti(ctx context.Context, keys []string, holder string, ttl time.Duration) ([]bool, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	if holder == "" {
+		return nil, errors.New("redisstore: lock: empty holder")
+	}
 	ttl = max(ttl, time.Millisecond)
-	token := rand.Text()
 	held := make([]bool, len(keys))
 	lockKeys := make([]string, len(keys))
 	for i, k := range keys {
 		lockKeys[i] = lockPrefix + k
 	}
 	err := s.call(ctx, "lock", len(keys), func(ctx context.Context) error {
-		got, err := lockScript.Run(ctx, s.client, lockKeys, token, ttl.Milliseconds()).Int64Slice()
+		got, err := lockScript.Run(ctx, s.client, lockKeys, holder, ttl.Milliseconds()).Int64Slice()
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,210 @@
+package composer
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/a-h/templ"
+)
+
+// blocking is a fragment whose calls start (counted, reported on started)
+// and then wait for release or their context; each call's context error
+// (nil when released) is sent on ended.
+type blocking struct {
+	calls   atomic.Int32
+	started chan struct{}
+	release chan struct{}
+	ended   chan error
+}
+
+func newBlocking(name string, timeout time.Duration) (*blocking, *Spec) {
+	b := &blocking{started: make(chan struct{}, 16), release: make(chan struct{}), ended: make(chan error, 16)}
+	s := static(name, "")
+	s.Defaults = Settings{Timeout: timeout, Fresh: time.Minute, Stale: time.Hour}
+	s.Render = func(ctx context.Context, _ Params) (templ.Component, error) {
+		b.calls.Add(1)
+		b.started <- struct{}{}
+		select {
+		case <-b.release:
+			b.ended <- nil
+			return text("<b>" + name + "</b>"), nil
+		case <-ctx.Done():
+			b.ended <- ctx.Err()
+			return nil, ctx.Err()
+		}
+	}
+	return b, s
+}
+
+// serveAsync serves the site's page for a client whose connection ends
+// when the returned cancel is called; done is closed when Serve returns.
+func serveAsync(c *Composer, query string) (rec *httptest.ResponseRecorder, leave context.CancelFunc, done chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest("GET", "/?"+query, nil).WithContext(ctx)
+	rec = httptest.NewRecorder()
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Serve(rec, req, Request{Page: c.Site().Pages[0], Query: req.URL.Query(), Start: time.Now(), Debug: strings.Contains(query, "debug=1")})
+	}()
+	return rec, cancel, done
+}
+
+// TestClientLeavingCancelsItsCall: when the only request waiting for a
+// call goes away, the call's context is cancelled at once (no time passes
+// in the bubble), not at the fragment's ten-minute timeout.
+func TestClientLeavingCancelsItsCall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, slow := newBlocking("slow", 10*time.Minute)
+		c := newTestComposer(t, testSite([]*Spec{slow}, time.Hour, "slow"), Options{})
+		_, leave, done := serveAsync(c, "")
+		<-b.started
+		left := time.Now()
+		leave()
+		<-done
+		err := <-b.ended
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the call's context ended with %v, want context.Canceled", err)
+		}
+		if el := time.Since(left); el != 0 {
+			t.Errorf("the call was cancelled %v after the client left, want at once", el)
+		}
+		synctest.Wait()
+		if n := c.Stats().Cancelled.Load(); n != 1 {
+			t.Errorf("Stats.Cancelled = %d, want 1", n)
+		}
+		// The key is free again: the next request calls afresh.
+		_, leave2, done2 := serveAsync(c, "")
+		<-b.started
+		close(b.release)
+		<-done2
+		leave2()
+		if n := b.calls.Load(); n != 2 {
+			t.Errorf("%d calls, want 2", n)
+		}
+	})
+}
+
+// TestSharedCallOutlivesOneClient: a call two requests wait for keeps
+// running when one of them leaves, and the other gets its result.
+func TestSharedCallOutlivesOneClient(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, slow := newBlocking("slow", 10*time.Minute)
+		c := newTestComposer(t, testSite([]*Spec{slow}, time.Hour, "slow"), Options{})
+		_, leave1, done1 := serveAsync(c, "")
+		<-b.started
+		rec2, leave2, done2 := serveAsync(c, "debug=1")
+		defer leave2()
+		synctest.Wait() // the second request waits for the same call
+		leave1()
+		<-done1
+		synctest.Wait()
+		select {
+		case err := <-b.ended:
+			t.Fatalf("the shared call ended (%v) when one of its two clients left", err)
+		default:
+		}
+		close(b.release)
+		<-done2
+		if err := <-b.ended; err != nil {
+			t.Fatalf("the shared call ended with %v", err)
+		}
+		if got := body(rec2); !strings.Contains(got, "<b>slow</b>") || !strings.Contains(got, `data-outcome="miss"`) {
+			t.Errorf("the remaining client's page: %s", got)
+		}
+		if n, k := b.calls.Load(), c.Stats().Cancelled.Load(); n != 1 || k != 0 {
+			t.Errorf("%d calls, %d cancelled; want 1 and 0", n, k)
+		}
+	})
+}
+
+// TestServedPageLeavesLateCallsRunning: a page served in full (its include
+// given its fallback at the budget) is not a client leaving: the include's
+// call finishes in the background and fills the cache.
+func TestServedPageLeavesLateCallsRunning(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, slow := newBlocking("slow", 10*time.Minute)
+		c := newTestComposer(t, testSite([]*Spec{slow}, 100*time.Millisecond, "slow"), Options{})
+		rec, leave, done := serveAsync(c, "debug=1")
+		<-b.started
+		<-done // at the budget
+		leave()
+		if got := body(rec); !strings.Contains(got, `data-outcome="timeout"`) {
+			t.Fatalf("page at the budget: %s", got)
+		}
+		synctest.Wait()
+		select {
+		case err := <-b.ended:
+			t.Fatalf("the call ended (%v) when its page was served", err)
+		default:
+		}
+		close(b.release)
+		if err := <-b.ended; err != nil {
+			t.Fatalf("the call ended with %v", err)
+		}
+		synctest.Wait()
+		if got := body(serve(c, "debug=1")); !strings.Contains(got, `data-outcome="hit"`) {
+			t.Errorf("after the late call: %s", got)
+		}
+	})
+}
+
+// TestRefreshIsNoClients: a background refresh started by a request whose
+// client then leaves keeps running and replaces the stale entry.
+func TestRefreshIsNoClients(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var version atomic.Int32
+		refreshing := make(chan struct{})
+		release := make(chan struct{})
+		ended := make(chan error, 1)
+		f := static("f", "")
+		f.Defaults = Settings{Timeout: 10 * time.Minute, Fresh: time.Second, Stale: time.Hour}
+		f.Render = func(ctx context.Context, _ Params) (templ.Component, error) {
+			if v := version.Add(1); v > 1 {
+				close(refreshing)
+				select {
+				case <-release:
+				case <-ctx.Done():
+					ended <- ctx.Err()
+					return nil, ctx.Err()
+				}
+			}
+			ended <- nil
+			return text("<b>v" + string(rune('0'+version.Load())) + "</b>"), nil
+		}
+		b, slow := newBlocking("slow", 10*time.Minute)
+		slow.Defaults.Fresh, slow.Defaults.Stale = 0, 0 // called by every page
+		c := newTestComposer(t, testSite([]*Spec{f, slow}, time.Hour, "f", "slow"), Options{})
+		// First page: f rendered (v1), slow released.
+		go func() { <-b.started; b.release <- struct{}{} }()
+		serve(c, "")
+		<-ended
+		time.Sleep(2 * time.Second) // f is stale now
+		_, leave, done := serveAsync(c, "")
+		<-refreshing // the stale f is being refreshed
+		<-b.started  // and the page waits for slow
+		leave()
+		<-done
+		synctest.Wait()
+		select {
+		case err := <-ended:
+			t.Fatalf("the refresh ended (%v) when the client that triggered it left", err)
+		default:
+		}
+		close(release)
+		if err := <-ended; err != nil {
+			t.Fatalf("the refresh ended with %v", err)
+		}
+		synctest.Wait()
+		go func() { <-b.started; b.release <- struct{}{} }()
+		if got := body(serve(c, "debug=1")); !strings.Contains(got, "<b>v2</b>") {
+			t.Errorf("after the refresh: %s", got)
+		}
+	})
+}

@@ -1,0 +1,197 @@
+package redisstore_test
+
+// Tests of the cross-instance lock's waiting side against a real
+// redis-server: an instance that did not get a key's lock waits for the
+// holder as long as the lock is held, takes over only once the holder
+// lets it go without a result, and stale entries are refreshed once across
+// instances.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/redistest"
+)
+
+// TestWaiterWaitsWhileLockHeld: the holder's calls take 60% of their
+// timeout. The other instance waits for them (it used to take over at half
+// the timeout and call every key a second time): one call per key.
+func TestWaiterWaitsWhileLockHeld(t *testing.T) {
+	srv := redistest.Start(t)
+	const n = 10
+	cnt := newCounted(600 * time.Millisecond)
+	site := cnt.site(n)
+	for _, f := range site.Fragments {
+		f.Settings.Timeout = time.Second
+	}
+	a, _, _ := instance(t, srv, site, 0, false)
+	b, _, _ := instance(t, srv, site, 0, false)
+	var wg sync.WaitGroup
+	var pageA string
+	wg.Go(func() { pageA = page(t, a) })
+	eventually(t, "instance a's call", func() bool { _, keys := cnt.maxCalls(); return keys == 1 })
+	pageB := page(t, b)
+	wg.Wait()
+	for name, body := range map[string]string{"a": pageA, "b": pageB} {
+		if o := outcomes(body); o["miss"]+o["hit"] != n+1 {
+			t.Errorf("instance %s: outcomes %v, want every include with content", name, o)
+		}
+	}
+	if max, keys := cnt.maxCalls(); max != 1 || keys != n+1 {
+		t.Errorf("fragment calls: max %d per key over %d keys, want 1 over %d", max, keys, n+1)
+	}
+	if st := b.Stats(); st.RemoteWaits.Load() == 0 || st.RemoteTakeovers.Load() != 0 {
+		t.Errorf("instance b: remote waits %d, takeovers %d; want some and none", st.RemoteWaits.Load(), st.RemoteTakeovers.Load())
+	}
+}
+
+// TestTakeOverWhenHolderFails: the holder's call fails; it releases the
+// lock, and the waiting instance calls at once (not when the lock would
+// have expired) and serves the result.
+func TestTakeOverWhenHolderFails(t *testing.T) {
+	srv := redistest.Start(t)
+	var calls atomic.Int32
+	started := make(chan struct{}, 2)
+	fail := make(chan struct{})
+	spec := &composer.Spec{Name: "flaky", Version: "1",
+		Defaults: composer.Settings{Timeout: 10 * time.Second, Fresh: time.Minute, Stale: time.Hour, Fallback: "<i>fallback</i>"},
+		Render: func(ctx context.Context, _ composer.Params) (templ.Component, error) {
+			started <- struct{}{}
+			if calls.Add(1) == 1 {
+				<-fail
+				return nil, errors.New("flaky: failed")
+			}
+			return html("<b>flaky</b>"), nil
+		}}
+	site := &composer.Site{Limits: composer.DefaultLimits, Fragments: map[string]*composer.Fragment{
+		"flaky": {Spec: spec, Settings: spec.Defaults}}}
+	site.Limits.Budget = time.Minute
+	site.Pages = []*composer.Page{{Name: "p", Path: "/", Layout: "l", Includes: []*composer.PageInclude{{Fragment: "flaky", Slot: "main"}}}}
+	a, _, _ := instance(t, srv, site, 0, false)
+	b, _, _ := instance(t, srv, site, 0, false)
+
+	var wg sync.WaitGroup
+	var pageA string
+	wg.Go(func() { pageA = page(t, a) })
+	<-started // a holds the lock and calls
+	var pageB string
+	var tookB time.Duration
+	wg.Go(func() {
+		t0 := time.Now()
+		pageB = page(t, b)
+		tookB = time.Since(t0)
+	})
+	eventually(t, "instance b waiting for a", func() bool { return b.Stats().RemoteWaits.Load() == 1 })
+	close(fail)
+	wg.Wait()
+	if !strings.Contains(pageA, "<i>fallback</i>") {
+		t.Errorf("instance a (its call failed): %s", pageA)
+	}
+	if !strings.Contains(pageB, "<b>flaky</b>") {
+		t.Errorf("instance b (took over): %s", pageB)
+	}
+	if n, k := calls.Load(), b.Stats().RemoteTakeovers.Load(); n != 2 || k != 1 {
+		t.Errorf("%d calls, %d takeovers by b; want 2 and 1", n, k)
+	}
+	// The lock would have lasted the timeout (10 s) and more: b did not
+	// wait for it to expire.
+	if tookB > 9*time.Second {
+		t.Errorf("instance b's page took %v: it waited for the lock to expire", tookB)
+	}
+}
+
+// TestOneRefreshAcrossInstances: once every entry is stale, concurrent
+// pages on two instances serve it stale and the two instances refresh each
+// key once between them; the one without the lock picks up the other's
+// result.
+func TestOneRefreshAcrossInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	const n = 20
+	const fresh = 3 * time.Second
+	cnt := newCounted(50 * time.Millisecond)
+	site := cnt.site(n)
+	for _, f := range site.Fragments {
+		f.Settings.Fresh = fresh
+	}
+	a, _, aStore := instance(t, srv, site, 0, false)
+	b, _, _ := instance(t, srv, site, 0, false)
+	page(t, a)
+	eventually(t, "write-back", func() bool { return aStore.Stats().Sets == n+1 })
+	if o := outcomes(page(t, b)); o["hit"] != n+1 {
+		t.Fatalf("instance b, warm from Redis: %v", o)
+	}
+	time.Sleep(fresh + 100*time.Millisecond)
+	cnt.version.Store(2)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		c := []*composer.Composer{a, b}[i%2]
+		wg.Go(func() {
+			if o := outcomes(page(t, c)); o["stale"] != n+1 {
+				t.Errorf("a page of the stale herd: %v, want every include stale", o)
+			}
+		})
+	}
+	wg.Wait()
+	// Both instances end up serving the refreshed entries fresh, which
+	// also ends every wait for another instance's refresh.
+	for _, c := range []*composer.Composer{a, b} {
+		eventually(t, "refreshed entries", func() bool {
+			body := page(t, c)
+			return outcomes(body)["hit"] == n+1 && strings.Count(body, ":v2") == n
+		})
+	}
+	if max, keys := cnt.maxCalls(); max != 2 || keys != n+1 {
+		t.Errorf("fragment calls: max %d per key over %d keys, want 2 (first render, one refresh)", max, keys)
+	}
+	ra, rb := a.Stats().Refreshes.Load(), b.Stats().Refreshes.Load()
+	if ra+rb != n+1 {
+		t.Errorf("refresh calls: %d on a, %d on b; want %d in all", ra, rb, n+1)
+	}
+}
+
+// TestTryLockMultiHolders: a holder retrying its lock call (after a
+// timeout that may have taken the locks) finds them its own; another holder
+// does not; Unlock releases only the holder's own lock.
+func TestTryLockMultiHolders(t *testing.T) {
+	srv := redistest.Start(t)
+	store, _, _ := newStore(t, srv, generous)
+	ctx := context.Background()
+	keys := []string{"k1", "k2"}
+	try := func(holder string, keys ...string) []bool {
+		t.Helper()
+		held, err := store.TryLockMulti(ctx, keys, holder, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return held
+	}
+	if got := try("a", keys...); !got[0] || !got[1] {
+		t.Fatalf("a, free locks: %v", got)
+	}
+	if got := try("b", append(keys, "k3")...); got[0] || got[1] || !got[2] {
+		t.Fatalf("b: %v, want k1 and k2 refused, k3 taken", got)
+	}
+	if got := try("a", append(keys, "k3")...); !got[0] || !got[1] || got[2] {
+		t.Fatalf("a again: %v, want its own k1 and k2, not b's k3", got)
+	}
+	if err := store.Unlock(ctx, "k1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if got := try("b", "k1"); got[0] {
+		t.Fatal("b's Unlock released a's lock")
+	}
+	if err := store.Unlock(ctx, "k1", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := try("b", "k1"); !got[0] {
+		t.Fatal("a's Unlock did not release its lock")
+	}
+}

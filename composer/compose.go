@@ -511,16 +511,11 @@ func (r *request) resolve(levels [][]node) {
 					}
 				}
 			}
-			// The calls' timeouts count from here, after the level's
-			// look-ups and locks; the calls of one timeout share one
-			// deadline context (each derives its own cancellation).
-			lc := levelContexts{now: time.Now()}
 			for _, s := range local {
-				s.ctx = lc.get(s.f.Settings.Timeout)
 				if s.f.Spec.NeedsReader {
-					s.ctx = context.WithValue(s.ctx, readerKey{}, r.reader)
+					s.ctx = context.WithValue(context.Background(), readerKey{}, r.reader)
 				}
-				r.c.call(s)
+				r.c.call(s) // its timeout counts from here, after the level's look-ups and locks
 			}
 			r.c.waitRemote(remote)
 		}

@@ -260,23 +260,20 @@ func (c *Composer) call(s *start) {
 	go func() {
 		defer c.bg.Done()
 		f, fl := s.f, s.fl
-		// s.ctx ends at the call's deadline, counted from when the level
-		// started its calls (after its look-ups and locks), and is shared
-		// by the level's calls of the same timeout: a page of 2,000 misses
-		// makes one timer, not 2,000. ctx adds this call's own
-		// cancellation, for when every request waiting for it has left.
-		ctx, cancel := context.WithCancelCause(s.ctx)
-		defer cancel(nil)
-		if !fl.running(cancel) {
-			c.unlock(s) // abandoned before it started
-			return
-		}
-		stop := context.AfterFunc(s.ctx, func() {
+		// The call's context: its own deadline, counted from here; its
+		// own cancellation, for when every request waiting for it has
+		// left; s.ctx's values. At the deadline the flight expires, even
+		// if the fragment ignores its context.
+		ctx := newCallCtx(s.ctx, f.Settings.Timeout, func() {
 			if fl.expire(time.Now().Add(retryAfterTimeouts * f.Settings.Timeout)) {
 				c.stats.Abandoned.Add(1)
 			}
 		})
-		defer stop()
+		defer ctx.stop()
+		if !fl.running(ctx.abandon) {
+			c.unlock(s) // abandoned before it started
+			return
+		}
 		sem, err := c.acquire(ctx, f)
 		if err != nil {
 			fl.complete(nil, err)
@@ -294,7 +291,7 @@ func (c *Composer) call(s *start) {
 		html, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
 		if err != nil {
 			fl.complete(nil, err)
-			if errors.Is(context.Cause(ctx), errAbandoned) {
+			if errors.Is(ctx.Cause(), errAbandoned) {
 				c.stats.Cancelled.Add(1)
 			}
 			c.unlock(s)
@@ -445,7 +442,7 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 	default:
 	}
 	c.flights.join(nil, e.Key, nil, func(fl *flight) {
-		c.refreshes.add(c, &start{fl: fl, ctx: detached(time.Now().Add(f.Settings.Timeout)), site: site, f: f, p: p,
+		c.refreshes.add(c, &start{fl: fl, site: site, f: f, p: p,
 			key: e.Key, version: c.version(f), since: e.Created, refresh: true})
 	}, nil)
 }

@@ -286,30 +286,3 @@ func (f *flight) forget() {
 	}
 	f.g.mu.Unlock()
 }
-
-// levelContexts hands out detached contexts by timeout, so that the misses
-// of one page level that share a timeout share one context (and one timer)
-// rather than making one each.
-type levelContexts struct {
-	now  time.Time
-	ctxs map[time.Duration]context.Context
-}
-
-func (l *levelContexts) get(timeout time.Duration) context.Context {
-	if ctx, ok := l.ctxs[timeout]; ok {
-		return ctx
-	}
-	if l.ctxs == nil {
-		l.ctxs = make(map[time.Duration]context.Context, 2)
-	}
-	l.ctxs[timeout] = detached(l.now.Add(timeout))
-	return l.ctxs[timeout]
-}
-
-// detached returns a context that is not any request's and ends by itself
-// at deadline, releasing its timer then.
-func detached(deadline time.Time) context.Context {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	context.AfterFunc(ctx, cancel)
-	return ctx
-}

@@ -85,7 +85,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 	// A namespace of its own: a call started before the event may have read
 	// the data from before the change.
 	c.flights.join(nil, "!"+t.Key, func(e *Entry, err error, _ bool) { ch <- result{e, err} }, func(fl *flight) {
-		c.call(&start{fl: fl, ctx: detached(time.Now().Add(f.Settings.Timeout)), site: site, f: f, p: t.Params,
+		c.call(&start{fl: fl, site: site, f: f, p: t.Params,
 			key: t.Key, version: c.version(f), event: true})
 	}, nil)
 	var res result

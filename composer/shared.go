@@ -124,7 +124,9 @@ func (c *Composer) PurgeFragment(ctx context.Context, fragment string) (int64, e
 
 // start is a fragment call a flight is waiting to launch.
 type start struct {
-	fl      *flight
+	fl *flight
+	// ctx gives the call its values (the reader), nil for none; the call
+	// makes its own deadline and cancellation (see callCtx).
 	ctx     context.Context
 	site    *Site
 	f       *Fragment
@@ -427,11 +429,9 @@ func (c *Composer) collectRemote(waiting []*start) []*start {
 // result; this instance holds their lock now (locked), unless the Store
 // could not say (then it calls without one, as split does).
 func (c *Composer) takeOver(starts []*start, locked bool) {
-	now := time.Now()
 	for _, s := range starts {
 		c.stats.RemoteTakeovers.Add(1)
 		s.locked = locked
-		s.ctx = detached(now.Add(s.f.Settings.Timeout))
 		c.call(s)
 	}
 }

@@ -1,0 +1,71 @@
+package composer
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+type ctxKey struct{}
+
+func TestCallCtxDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		expired := 0
+		ctx := newCallCtx(context.WithValue(context.Background(), ctxKey{}, "v"), time.Second, func() { expired++ })
+		defer ctx.stop()
+		child, cancel := context.WithTimeout(ctx, time.Hour) // derived: ends with ctx
+		defer cancel()
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(time.Now().Add(time.Second)) {
+			t.Errorf("deadline %v %v", d, ok)
+		}
+		if ctx.Value(ctxKey{}) != "v" || child.Value(ctxKey{}) != "v" {
+			t.Errorf("values not carried")
+		}
+		start := time.Now()
+		<-child.Done()
+		synctest.Wait()
+		if time.Since(start) != time.Second || !errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+			!errors.Is(child.Err(), context.DeadlineExceeded) || expired != 1 {
+			t.Errorf("after %v: err %v, child %v, expired %d", time.Since(start), ctx.Err(), child.Err(), expired)
+		}
+	})
+}
+
+func TestCallCtxAbandonAndStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		expired := 0
+		ctx := newCallCtx(nil, time.Minute, func() { expired++ })
+		child, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ran := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() { close(ran) })
+		ctx.abandon(errAbandoned)
+		<-child.Done()
+		<-ran
+		if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(ctx.Cause(), errAbandoned) || stop() {
+			t.Errorf("abandoned: err %v, cause %v", ctx.Err(), ctx.Cause())
+		}
+		ctx.stop()
+		time.Sleep(2 * time.Minute)
+		if expired != 0 {
+			t.Errorf("an abandoned call's flight expired %d times", expired)
+		}
+
+		// Stopped before its deadline: done, expire never runs; a stopped
+		// AfterFunc never runs.
+		ctx2 := newCallCtx(nil, time.Minute, func() { expired++ })
+		never := context.AfterFunc(ctx2, func() { t.Error("stopped AfterFunc ran") })
+		if !never() {
+			t.Error("AfterFunc stop reported false before the context ended")
+		}
+		ctx2.stop()
+		<-ctx2.Done()
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		if expired != 0 || ctx2.Cause() == nil {
+			t.Errorf("stopped: expired %d, cause %v", expired, ctx2.Cause())
+		}
+	})
+}

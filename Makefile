@@ -3,8 +3,8 @@
 
 .PHONY: run test generate bench fmt dev new-fragment check-fragments
 
-run: ## serve the demo site on http://127.0.0.1:8080
-	go run ./cmd/composer
+run: ## serve the demo site on http://127.0.0.1:8080 (with the runtime setting of the Dockerfile)
+	GODEBUG=adaptivestackstart=1 go run ./cmd/composer
 
 test: ## the whole suite, as CI runs it
 	./scripts/test.sh

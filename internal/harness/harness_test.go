@@ -105,3 +105,29 @@ func TestProcAndRedis(t *testing.T) {
 	}
 	p.Stop() // twice is fine
 }
+
+func TestWithRuntimeSettings(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"PATH=/bin"}, "GODEBUG=adaptivestackstart=1"},
+		{[]string{"GODEBUG=http2client=0", "PATH=/bin"}, "GODEBUG=http2client=0,adaptivestackstart=1"},
+		{[]string{"PATH=/bin", "GODEBUG=adaptivestackstart=0"}, "GODEBUG=adaptivestackstart=0"},
+	} {
+		got := WithRuntimeSettings(tc.in)
+		var godebug []string
+		path := false
+		for _, kv := range got {
+			switch {
+			case len(kv) > 8 && kv[:8] == "GODEBUG=":
+				godebug = append(godebug, kv)
+			case kv == "PATH=/bin":
+				path = true
+			}
+		}
+		if len(godebug) != 1 || godebug[0] != tc.want || !path {
+			t.Errorf("%v → %v, want PATH kept and one %s", tc.in, got, tc.want)
+		}
+	}
+}

@@ -841,32 +841,37 @@ func (r *request) observeTree() {
 	shared := r.escaped.Load()
 	p := observePool.Get().(*[]IncludeEvent)
 	evs := (*p)[:0]
-	var walk func(ns []node)
-	walk = func(ns []node) {
-		for i := range ns {
-			n := &ns[i]
-			if n.state.Load() != done {
-				continue
-			}
-			if n.ref != nil && (!shared || n.observed.CompareAndSwap(false, true)) {
-				evs = append(evs, eventOf(n))
-				if len(evs) == observeBatch {
-					b.Includes(evs)
-					evs = evs[:0]
-				}
-			}
-			if n.children != nil {
-				walk(n.children)
+	eachSettled(r.tops, func(n *node) {
+		if n.ref != nil && (!shared || n.observed.CompareAndSwap(false, true)) {
+			evs = append(evs, eventOf(n))
+			if len(evs) == observeBatch {
+				b.Includes(evs)
+				evs = evs[:0]
 			}
 		}
-	}
-	walk(r.tops)
+	})
 	if len(evs) > 0 {
 		b.Includes(evs)
 	}
 	clear(evs[:cap(evs)]) // drop the errors' references
 	*p = evs[:0]
 	observePool.Put(p)
+}
+
+// eachSettled calls f for every settled node of the tree under nodes, in
+// document order. A node's children are set before it settles, so they are
+// visited only once it has.
+func eachSettled(nodes []node, f func(n *node)) {
+	for i := range nodes {
+		n := &nodes[i]
+		if n.state.Load() != done {
+			continue
+		}
+		f(n)
+		if n.children != nil {
+			eachSettled(n.children, f)
+		}
+	}
 }
 
 func (c *Composer) observePage(page string, status int, d time.Duration) {

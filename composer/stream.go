@@ -107,24 +107,15 @@ func (r *request) writeAsset(bw *bufio.Writer, a string) {
 // settled so far.
 func (r *request) settledAssets() []string {
 	var out []string
-	var walk func(nodes []node)
-	walk = func(nodes []node) {
-		for i := range nodes {
-			n := &nodes[i]
-			if n.state.Load() != done {
-				continue
-			}
-			if n.entry != nil {
-				for _, a := range n.entry.Assets {
-					if !slices.Contains(out, a) {
-						out = append(out, a)
-					}
+	eachSettled(r.tops, func(n *node) {
+		if n.entry != nil {
+			for _, a := range n.entry.Assets {
+				if !slices.Contains(out, a) {
+					out = append(out, a)
 				}
 			}
-			walk(n.children)
 		}
-	}
-	walk(r.tops)
+	})
 	return out
 }
 
@@ -183,25 +174,16 @@ func (r *request) writeOverlay(bw *bufio.Writer, tops []node, t timing, nonce st
 		d    time.Duration
 	}
 	var slowest []slow
-	var walk func(nodes []node)
-	walk = func(nodes []node) {
-		for i := range nodes {
-			n := &nodes[i]
-			if n.state.Load() != done {
-				continue
+	eachSettled(tops, func(n *node) {
+		counts[n.outcome]++
+		if len(slowest) < 10 || n.dur > slowest[len(slowest)-1].d {
+			slowest = append(slowest, slow{n.name(), n.outcome, n.dur})
+			slices.SortFunc(slowest, func(a, b slow) int { return int(b.d - a.d) })
+			if len(slowest) > 10 {
+				slowest = slowest[:10]
 			}
-			counts[n.outcome]++
-			if len(slowest) < 10 || n.dur > slowest[len(slowest)-1].d {
-				slowest = append(slowest, slow{n.name(), n.outcome, n.dur})
-				slices.SortFunc(slowest, func(a, b slow) int { return int(b.d - a.d) })
-				if len(slowest) > 10 {
-					slowest = slowest[:10]
-				}
-			}
-			walk(n.children)
 		}
-	}
-	walk(tops)
+	})
 	total := 0
 	for _, c := range counts {
 		total += c

@@ -1,9 +1,7 @@
 package remote_test
 
 import (
-	"bufio"
 	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
 )
@@ -243,21 +242,11 @@ func startFragmentd(b *testing.B, latency time.Duration) (string, func() time.Du
 		_ = cmd.Process.Kill() // the process this benchmark started
 		_ = cmd.Wait()
 	})
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	var addr string
-	select {
-	case l := <-line:
-		addr = strings.TrimPrefix(l, "fragmentd: serving http://")
-	case <-time.After(10 * time.Second):
-		b.Fatal("fragmentd did not start")
+	l, err := harness.FirstLine(out, 10*time.Second)
+	if err != nil {
+		b.Fatal("fragmentd did not start: ", err)
 	}
+	addr := strings.TrimPrefix(l, "fragmentd: serving http://")
 	return addr, func() time.Duration { return procCPU(cmd.Process.Pid) }
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/broadsheet/broadsheet/config"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
 )
@@ -44,20 +44,11 @@ func start(t *testing.T, bin string, args ...string) *daemon {
 	}
 	d := &daemon{cmd: cmd}
 	t.Cleanup(d.stop)
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			line <- sc.Text()
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case l := <-line:
-		d.addr = strings.TrimPrefix(l, "fragmentd: serving http://")
-	case <-time.After(10 * time.Second):
-		t.Fatal("fragmentd did not start")
+	l, err := harness.FirstLine(out, 10*time.Second)
+	if err != nil {
+		t.Fatal("fragmentd did not start: ", err)
 	}
+	d.addr = strings.TrimPrefix(l, "fragmentd: serving http://")
 	return d
 }
 

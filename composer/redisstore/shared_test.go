@@ -55,14 +55,17 @@ func TestWaiterWaitsWhileLockHeld(t *testing.T) {
 
 // TestTakeOverWhenHolderFails: the holder's call fails; it releases the
 // lock, and the waiting instance calls at once (not when the lock would
-// have expired) and serves the result.
+// have expired) and serves the result. The fragment's timeout (so the
+// lock's life) is far longer than the page budget: had b waited for the
+// lock to expire, its include would have ended at the budget with the
+// fallback — no clock is read.
 func TestTakeOverWhenHolderFails(t *testing.T) {
 	srv := redistest.Start(t)
 	var calls atomic.Int32
 	started := make(chan struct{}, 2)
 	fail := make(chan struct{})
 	spec := &composer.Spec{Name: "flaky", Version: "1",
-		Defaults: composer.Settings{Timeout: 10 * time.Second, Fresh: time.Minute, Stale: time.Hour, Fallback: "<i>fallback</i>"},
+		Defaults: composer.Settings{Timeout: time.Hour, Fresh: time.Minute, Stale: time.Hour, Fallback: "<i>fallback</i>"},
 		Render: func(ctx context.Context, _ composer.Params) (templ.Component, error) {
 			started <- struct{}{}
 			if calls.Add(1) == 1 {
@@ -83,12 +86,7 @@ func TestTakeOverWhenHolderFails(t *testing.T) {
 	wg.Go(func() { pageA = page(t, a) })
 	<-started // a holds the lock and calls
 	var pageB string
-	var tookB time.Duration
-	wg.Go(func() {
-		t0 := time.Now()
-		pageB = page(t, b)
-		tookB = time.Since(t0)
-	})
+	wg.Go(func() { pageB = page(t, b) })
 	eventually(t, "instance b waiting for a", func() bool { return b.Stats().RemoteWaits.Load() == 1 })
 	close(fail)
 	wg.Wait()
@@ -100,11 +98,6 @@ func TestTakeOverWhenHolderFails(t *testing.T) {
 	}
 	if n, k := calls.Load(), b.Stats().RemoteTakeovers.Load(); n != 2 || k != 1 {
 		t.Errorf("%d calls, %d takeovers by b; want 2 and 1", n, k)
-	}
-	// The lock would have lasted the timeout (10 s) and more: b did not
-	// wait for it to expire.
-	if tookB > 9*time.Second {
-		t.Errorf("instance b's page took %v: it waited for the lock to expire", tookB)
 	}
 }
 

@@ -89,6 +89,26 @@ func WithRuntimeSettings(env []string) []string {
 	return append(out, "GODEBUG="+cur)
 }
 
+// FirstLine returns the first line r yields (a server announcing its
+// address) within d, and drains the rest of r in the background so that
+// the writer never blocks.
+func FirstLine(r io.Reader, d time.Duration) (string, error) {
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case l := <-line:
+		return l, nil
+	case <-time.After(d):
+		return "", fmt.Errorf("harness: no line in %v", d)
+	}
+}
+
 // PID is the process id of the child.
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
 

@@ -104,6 +104,7 @@ type Composer struct {
 	holder    string              // names this instance to the Store's locks
 	gens      sync.Map            // fragment name → *genVersion, once purged
 	purged    atomic.Bool         // some fragment has a generation
+	siteAt    atomic.Int64        // when SetSite last ran (Unix ns), 0 never
 	runs      *semaphore.Weighted // one unit per fragment call in flight
 	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
 	log       *slog.Logger
@@ -138,6 +139,11 @@ type Stats struct {
 	// lock having gone without its result reaching the Store.
 	RemoteWaits     atomic.Int64
 	RemoteTakeovers atomic.Int64
+	// FailHolds counts calls that failed and put their key on hold
+	// (Settings.FailHold); RemoteFailures keys found on hold because
+	// another instance's call failed.
+	FailHolds      atomic.Int64
+	RemoteFailures atomic.Int64
 }
 
 // New returns a Composer serving site.
@@ -174,8 +180,16 @@ func New(site *Site, opts Options) *Composer {
 func (c *Composer) Site() *Site { return c.site.Load() }
 
 // SetSite replaces the configuration for every later request. Requests in
-// progress finish on the one they started with.
-func (c *Composer) SetSite(s *Site) { c.site.Store(s) }
+// progress finish on the one they started with. Keys on hold after a
+// failed call (Settings.FailHold) are released, here and, for this
+// instance, on the others (their holds from before the change are
+// ignored): a new configuration — a longer timeout, a fixed URL — deserves
+// a new call at once.
+func (c *Composer) SetSite(s *Site) {
+	c.site.Store(s)
+	c.siteAt.Store(time.Now().UnixNano())
+	c.flights.dropHolds()
+}
 
 // Stats returns the composer's counters.
 func (c *Composer) Stats() *Stats { return &c.stats }
@@ -290,11 +304,13 @@ func (c *Composer) call(s *start) {
 		t0 := time.Now()
 		html, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
 		if err != nil {
-			fl.complete(nil, err)
 			if errors.Is(ctx.Cause(), errAbandoned) {
+				fl.complete(nil, err)
 				c.stats.Cancelled.Add(1)
+				c.unlock(s)
+				return
 			}
-			c.unlock(s)
+			c.failed(s, err)
 			return
 		}
 		fresh, stale := freshness(f, raw)
@@ -331,6 +347,25 @@ func (c *Composer) call(s *start) {
 			c.writeLater(e)
 		}
 	}()
+}
+
+// failed completes s's flight with the error of its call and holds the
+// key for the fragment's FailHold: here (the flight stays in the group),
+// and on the other instances through the lock this one holds, which
+// becomes a failure marker for as long. An event's call (Refresh) is not
+// held: its caller gets the error and decides.
+func (c *Composer) failed(s *start, err error) {
+	hold := s.f.Settings.failHold()
+	if s.event {
+		hold = 0
+	}
+	s.fl.fail(err, hold)
+	if hold > 0 {
+		c.stats.FailHolds.Add(1)
+		c.holdFailure(s, hold)
+		return
+	}
+	c.unlock(s)
 }
 
 // render calls the fragment, turning a panic into a *PanicError.
@@ -441,10 +476,23 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 		return
 	default:
 	}
+	version := c.version(f)
+	var recheck func() *Entry
+	if c.l1 != nil {
+		// The caller read e a moment ago; a refresh of it may have
+		// completed (and left the group) since: then there is nothing
+		// left to refresh.
+		recheck = func() *Entry {
+			if cur := c.l1.get(e.Key, version); cur != nil && cur.Created.After(e.Created) {
+				return cur
+			}
+			return nil
+		}
+	}
 	c.flights.join(nil, e.Key, nil, func(fl *flight) {
 		c.refreshes.add(c, &start{fl: fl, site: site, f: f, p: p,
-			key: e.Key, version: c.version(f), since: e.Created, refresh: true})
-	}, nil)
+			key: e.Key, version: version, since: e.Created, refresh: true})
+	}, recheck)
 }
 
 // refreshWindow is how long refreshes gather before they are launched

@@ -16,7 +16,10 @@ import (
 // timeout stays joinable while it runs (later requests wait for it within
 // their own deadlines instead of piling new calls on a struggling
 // fragment), until retryAt: then a new call may replace it, so that one
-// call that hangs for ever does not hold its key for ever.
+// call that hangs for ever does not hold its key for ever. A call that
+// failed stays too, done, for its fragment's FailHold (see flight.fail):
+// the requests of a herd arriving after a failure get it at once rather
+// than each calling again.
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
@@ -36,6 +39,10 @@ type flight struct {
 	// new call may replace it.
 	expired bool
 	retryAt time.Time
+	// heldUntil, for a call that failed, is the end of its key's failure
+	// hold (Settings.FailHold): until then the flight stays in the group,
+	// done, and joiners get its error at once instead of a new call.
+	heldUntil time.Time
 	// parties counts the waiters that came with a request still there;
 	// pinned is set by a waiter without one (see flights).
 	parties int32
@@ -84,7 +91,7 @@ func (g *flights) join(p *party, key string, cb waiter, start func(*flight), rec
 			g.mu.Unlock()
 			return false
 		}
-		e := f.entry
+		e, err, held := f.entry, f.err, f.done && time.Now().Before(f.heldUntil)
 		f.mu.Unlock()
 		if e != nil {
 			// Done, and parked until its entry is in L1: take it.
@@ -94,7 +101,17 @@ func (g *flights) join(p *party, key string, cb waiter, start func(*flight), rec
 			}
 			return false
 		}
-		// Done without an entry, or expired long ago: a new call replaces it.
+		if held {
+			// Failed a moment ago: its failure is the answer until the
+			// hold ends (a refresh, cb nil, is simply not made).
+			g.mu.Unlock()
+			if cb != nil {
+				cb(nil, err, false)
+			}
+			return false
+		}
+		// Done without an entry, past its hold, or expired long ago: a new
+		// call replaces it.
 	}
 	if recheck != nil {
 		if e := recheck(); e != nil {
@@ -235,16 +252,36 @@ func (p *party) leave() {
 // the group (parked) until forget: joiners get its entry at once, so no
 // second call starts between the result and its arrival in L1.
 func (f *flight) complete(e *Entry, err error) (first bool) {
+	return f.completeHeld(e, err, 0)
+}
+
+// fail completes the flight with err and, for hold > 0, keeps it in the
+// group for hold (see heldUntil): until then its key is not called again
+// here, and joiners get err at once. It reports whether this completion
+// was the first; a later one changes nothing.
+func (f *flight) fail(err error, hold time.Duration) (first bool) {
+	return f.completeHeld(nil, err, hold)
+}
+
+func (f *flight) completeHeld(e *Entry, err error, hold time.Duration) (first bool) {
 	f.once.Do(func() {
 		first = true
-		if e == nil {
+		held := e == nil && hold > 0
+		if e == nil && !held {
 			f.forget()
 		}
 		f.mu.Lock()
+		if held {
+			f.heldUntil = time.Now().Add(hold) // with done: a joiner sees both
+		}
 		f.done, f.entry, f.err = true, e, err
 		ws := f.waiters
 		f.waiters = nil
 		f.mu.Unlock()
+		if held {
+			// Leave the group when the hold ends, unless replaced by then.
+			time.AfterFunc(hold, f.forget)
+		}
 		for _, cb := range ws {
 			cb(e, err, false)
 		}
@@ -276,6 +313,21 @@ func (f *flight) wasExpired() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.expired
+}
+
+// dropHolds removes from the group every flight on hold after a failed
+// call, so that the next request for its key calls again.
+func (g *flights) dropHolds() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, f := range g.m {
+		f.mu.Lock()
+		held := f.done && f.entry == nil && !f.heldUntil.IsZero()
+		f.mu.Unlock()
+		if held {
+			delete(g.m, k)
+		}
+	}
 }
 
 // forget removes the flight from its group (if it is still the one there).

@@ -17,15 +17,36 @@ import (
 type Locker interface {
 	// TryLockMulti tries to take the lock of every key for holder (a token
 	// naming this instance) for ttl, in one round trip, without waiting.
-	// held[i] reports whether holder now holds key i, including a lock it
+	// locks[i] says whether holder now holds key i, including a lock it
 	// held already (whose ttl starts again): a lock call that timed out
 	// may have taken its locks, and retrying it must not find them
-	// someone else's. The lock saves duplicate work; it guards no
-	// correctness.
-	TryLockMulti(ctx context.Context, keys []string, holder string, ttl time.Duration) (held []bool, err error)
+	// someone else's; or, for a key on hold after a failed call (see
+	// HoldFailure), how much longer the hold lasts. The lock saves
+	// duplicate work; it guards no correctness.
+	TryLockMulti(ctx context.Context, keys []string, holder string, ttl time.Duration) (locks []LockState, err error)
 	// Unlock releases key's lock if holder still holds it.
 	Unlock(ctx context.Context, key, holder string) error
+	// HoldFailure replaces holder's lock of key (or no lock) with a
+	// failure marker lasting hold: holder's call failed, and until the
+	// marker expires nobody, holder included, takes the key's lock
+	// (TryLockMulti reports the hold instead). A lock someone else holds
+	// is left alone.
+	HoldFailure(ctx context.Context, key, holder string, hold time.Duration) error
 }
+
+// LockState is what TryLockMulti found for one key.
+type LockState struct {
+	// Held: the caller holds the key's lock now.
+	Held bool
+	// FailedFor, when the lock is not held, is how much longer the key is
+	// on hold because its holder's call failed (0: the holder's call is
+	// running, or its result is on its way).
+	FailedFor time.Duration
+}
+
+// errFailedElsewhere is the error of includes whose key is on hold
+// because another instance's call for it failed.
+var errFailedElsewhere = errors.New("composer: the fragment call failed on another instance (held)")
 
 // Invalidator is an optional capability of a Store: fragment generations
 // shared by every instance. Purging a fragment bumps its generation, which
@@ -183,7 +204,7 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 	if len(shared) == 0 {
 		return local, nil
 	}
-	held, err := c.tryLock(ctx, locker, shared)
+	locks, err := c.tryLock(ctx, locker, shared)
 	if err != nil {
 		if storeDown(err) {
 			return append(local, shared...), nil
@@ -195,19 +216,80 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 		return local, shared
 	}
 	for i, s := range shared {
-		if held[i] {
+		switch {
+		case locks[i].Held:
 			s.locked = true
 			local = append(local, s)
-		} else {
+		case locks[i].FailedFor > 0 && c.holdApplies(s, locks[i].FailedFor):
+			c.heldElsewhere(s, locks[i].FailedFor)
+		case locks[i].FailedFor > 0:
+			// A hold from before this instance's configuration changed:
+			// call, without the lock (the marker has it), as SetSite
+			// promises.
+			local = append(local, s)
+		default:
 			remote = append(remote, s)
 		}
 	}
 	return local, remote
 }
 
+// holdApplies reports whether another instance's failure hold on s's key,
+// lasting failedFor more, began after this instance's configuration last
+// changed (see SetSite); an older one is ignored. When the hold began is
+// estimated from this instance's FailHold for the fragment.
+func (c *Composer) holdApplies(s *start, failedFor time.Duration) bool {
+	at := c.siteAt.Load()
+	if at == 0 {
+		return true
+	}
+	began := time.Now().Add(failedFor - s.f.Settings.failHold())
+	return began.UnixNano() > at
+}
+
+// heldElsewhere completes s's flight with errFailedElsewhere, holding its
+// key here for as long as the other instance's failure marker lasts: its
+// includes get stale or fallback content, as on the instance whose call
+// failed, and nobody calls the key meanwhile.
+func (c *Composer) heldElsewhere(s *start, hold time.Duration) {
+	c.stats.RemoteFailures.Add(1)
+	s.fl.fail(errFailedElsewhere, hold)
+}
+
+// holdFailure turns the lock s's failed call held into the key's failure
+// marker for hold, so that the other instances do not call the key either
+// (they would otherwise take the released lock and call at once). Without
+// a lock (the Store was down when the call started) there is nothing to
+// tell them.
+func (c *Composer) holdFailure(s *start, hold time.Duration) {
+	if !s.locked {
+		return
+	}
+	locker, ok := c.store.(Locker)
+	if !ok {
+		return
+	}
+	// Like a write-back: the Store's short bound timing out means slow
+	// (or this process starved), not down, and without the marker the
+	// others take over once the lock expires. Again, within the bound.
+	ctx, cancel := context.WithTimeout(context.Background(), min(hold, writeBackTimeout))
+	defer cancel()
+	key := StoreKey(s.version, s.key)
+	err := locker.HoldFailure(ctx, key, c.holder, hold)
+	for err != nil && isTimeout(err) && ctx.Err() == nil {
+		time.Sleep(writeBackRetry)
+		err = locker.HoldFailure(ctx, key, c.holder, hold)
+	}
+	if err != nil {
+		// The lock still expires by itself; until then the others wait.
+		c.log.Debug("composer: failure hold not stored", "key", s.key, "err", err)
+	}
+	s.locked = false
+}
+
 // tryLock takes the locks of starts' keys in one round trip, for the
 // longest of their timeouts plus lockGrace.
-func (c *Composer) tryLock(ctx context.Context, locker Locker, starts []*start) ([]bool, error) {
+func (c *Composer) tryLock(ctx context.Context, locker Locker, starts []*start) ([]LockState, error) {
 	// The calls are shared: the request that happens to take their locks
 	// may be gone (its includes timed out, its page ended) before its lock
 	// call returns, and failing it would make every call local.
@@ -357,14 +439,19 @@ func (c *Composer) lookRemote(waiting []*start) []*start {
 		c.takeOver(missing, false)
 		return nil
 	}
-	held, err := c.tryLock(context.Background(), locker, missing)
+	locks, err := c.tryLock(context.Background(), locker, missing)
 	down := err != nil && storeDown(err)
 	now := time.Now()
-	var free, rest []*start
+	var free, unlocked, rest []*start
 	for i, s := range missing {
 		switch {
-		case err == nil && held[i]:
+		case err == nil && locks[i].Held:
 			free = append(free, s)
+		case err == nil && locks[i].FailedFor > 0 && c.holdApplies(s, locks[i].FailedFor):
+			// The holder's call failed: its hold covers this instance too.
+			c.heldElsewhere(s, locks[i].FailedFor)
+		case err == nil && locks[i].FailedFor > 0:
+			unlocked = append(unlocked, s) // a hold from before SetSite
 		case down, err != nil && now.After(s.waitUntil):
 			// No lock to be had: call here, as split does.
 			free = append(free, s)
@@ -372,6 +459,7 @@ func (c *Composer) lookRemote(waiting []*start) []*start {
 			rest = append(rest, s)
 		}
 	}
+	c.takeOver(unlocked, false)
 	if len(free) == 0 {
 		return rest
 	}

@@ -69,6 +69,32 @@ type Settings struct {
 	Primary bool
 	// Disabled is the kill switch: serve the fallback without calling.
 	Disabled bool
+	// FailHold is how long a key whose call just failed (an error, a
+	// panic, its timeout) is not called again, on this instance and, with
+	// a Store that locks, on every instance: its includes get their stale
+	// value, or their fallback (a primary with nothing stale: a 503)
+	// meanwhile, and a stale entry is not refreshed. It is negative
+	// caching, as CDNs cache an origin's errors for a moment: without it,
+	// every request arriving after a failure calls the key again, and a
+	// thousand requests of a herd — or a struggling backend's traffic —
+	// retry a failure a thousand times. A call refused for want of a slot
+	// (MaxInFlight) or abandoned by its clients is not a failure of the
+	// key and is not held. 0 means DefaultFailHold; negative turns it off.
+	FailHold time.Duration
+}
+
+// DefaultFailHold is the FailHold of a fragment that sets none.
+const DefaultFailHold = time.Second
+
+// failHold is s's effective FailHold (0 for none).
+func (s *Settings) failHold() time.Duration {
+	switch {
+	case s.FailHold < 0:
+		return 0
+	case s.FailHold == 0:
+		return DefaultFailHold
+	}
+	return s.FailHold
 }
 
 // Spec describes a fragment: its name, inputs, function and defaults.

@@ -51,6 +51,7 @@ const (
 const (
 	maxBudget        = 60 * time.Second
 	maxTimeout       = 30 * time.Second
+	maxFailHold      = 5 * time.Minute
 	maxDepthLimit    = 16
 	maxIncludesLimit = 100000
 	minFragmentBytes = 1 << 10
@@ -195,7 +196,7 @@ func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment, sp
 	entries := p.entries(n, "fragments")
 	for _, e := range entries {
 		path := join("fragments", e.name)
-		f := p.fields(e.val, path, "timeout", "fresh", "stale", "fallback", "primary", "disabled", "remote")
+		f := p.fields(e.val, path, "timeout", "fresh", "stale", "fail_hold", "fallback", "primary", "disabled", "remote")
 		if r, ok := f["remote"]; ok {
 			p.remote(e.name, r, join(path, "remote"), frags, specs, entries, remote)
 		}
@@ -222,6 +223,14 @@ func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment, sp
 		})
 		set("stale", func(n *yaml.Node, path string) (ok bool) {
 			s.Stale, ok = p.duration(n, path, false, 0)
+			return ok
+		})
+		set("fail_hold", func(n *yaml.Node, path string) (ok bool) {
+			// 0s turns the hold off (composer.Settings.FailHold < 0).
+			s.FailHold, ok = p.duration(n, path, false, maxFailHold)
+			if ok && s.FailHold == 0 {
+				s.FailHold = -1
+			}
 			return ok
 		})
 		set("fallback", func(n *yaml.Node, path string) bool {

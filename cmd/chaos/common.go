@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -95,6 +97,10 @@ type Window struct {
 	Transport  int                  `json:"transport_errors"`
 	Incomplete int                  `json:"incomplete"`
 	TTLB       loadtest.Percentiles `json:"ttlb"`
+	// Completed is the requests per second the client completed (any
+	// status); Errors samples the transport errors by message.
+	Completed float64        `json:"completed_per_s,omitempty"`
+	Errors    map[string]int `json:"error_samples,omitempty"`
 	// From the composer's /metrics at the end of the window.
 	RedisHits    float64 `json:"redis_hits,omitempty"`
 	RedisLookups float64 `json:"redis_lookups,omitempty"`
@@ -138,17 +144,88 @@ func windowRun(ctx context.Context, client *http.Client, url string, rate int, d
 	if err != nil {
 		return nil, err
 	}
+	return windowOf(rate, rep), nil
+}
+
+func windowOf(rate int, rep *loadtest.Report) *Window {
 	w := &Window{Rate: rate, Requests: rep.Requests, Status: map[string]int{}, Transport: rep.TransportErrors,
-		Incomplete: rep.Incomplete, TTLB: rep.TTLB}
+		Incomplete: rep.Incomplete, TTLB: rep.TTLB, Completed: round1(rep.Throughput)}
+	if len(rep.ErrorSamples) > 0 {
+		w.Errors = rep.ErrorSamples
+	}
 	for code, n := range rep.Status {
 		w.Status[strconv.Itoa(code)] = n
 	}
-	return w, nil
+	return w
 }
 
 // loadClient is an HTTP/1.1 client for the load runs with room for many
 // connections and a request timeout well past any budget.
 func loadClient() *http.Client { return loadtest.NewClient(10 * time.Second) }
+
+// pooledClient is a load client holding at most conns connections to the
+// composer, kept alive and reused, as a load balancer or CDN in front of
+// it does (Envoy's default, for one, is 1,024 per backend): requests beyond
+// wait for a connection in the client. Without a bound, an open-loop client
+// facing a slow answer opens a new connection per request, and every
+// connection the composer sheds with Connection: close is redialled: the
+// load becomes one TCP handshake per request, which overflows the kernel's
+// accept queue (SYNs dropped, retried after 1 s and 3 s) long before the
+// composer's request-level shedding can answer.
+//
+// Like such a proxy (Envoy's max_pending_requests), it also bounds the
+// requests waiting for a connection, at as many again: a request beyond
+// fails at once with errClientOverflow, without being sent, rather than
+// queueing in the client until its timeout. The client's report then tells
+// requests the composer was sent (and answered) from those the client
+// itself could not send.
+func pooledClient(conns int) *http.Client {
+	c := loadtest.NewClient(10 * time.Second)
+	t := c.Transport.(*http.Transport)
+	t.MaxConnsPerHost, t.MaxIdleConnsPerHost = conns, conns
+	c.Transport = &boundedTransport{next: t, slots: make(chan struct{}, 2*conns)}
+	return c
+}
+
+// errClientOverflow fails a request the client could not send: every
+// connection busy and as many requests already waiting for one.
+var errClientOverflow = errors.New("chaos: client overflow: request not sent (all connections busy, pending bound reached)")
+
+// boundedTransport admits at most cap(slots) requests at once (in flight
+// or waiting for a connection), from the request to its body's Close.
+type boundedTransport struct {
+	next  *http.Transport
+	slots chan struct{}
+}
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case t.slots <- struct{}{}:
+	default:
+		return nil, errClientOverflow
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		<-t.slots
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { <-t.slots }}
+	return resp, nil
+}
+
+func (t *boundedTransport) CloseIdleConnections() { t.next.CloseIdleConnections() }
+
+type releasingBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
 
 // sampler scrapes a composer's /metrics every interval and records the
 // breaker's transitions with their time.

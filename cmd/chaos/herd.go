@@ -32,7 +32,11 @@ type Herd struct {
 
 // HerdRound is one release of the herd.
 type HerdRound struct {
-	Status     map[int]int          `json:"status"`
+	Status map[int]int `json:"status"`
+	// Shed503 splits the 503s by instance; Shed503P50 is their median
+	// latency (ms): a quick shed or a wait for the whole budget.
+	Shed503    []int                `json:"status_503_per_instance"`
+	Shed503P50 float64              `json:"status_503_p50_ms"`
 	Transport  int                  `json:"transport_errors"`
 	Incomplete int                  `json:"incomplete"`
 	TTLB       loadtest.Percentiles `json:"ttlb"`
@@ -49,10 +53,18 @@ type HerdRound struct {
 	RemoteWaits float64 `json:"remote_waits"`
 	// Abandoned are calls that passed their timeout (on two busy cores, a
 	// call of 20 ms can); Refused calls refused for want of a slot.
-	Abandoned     float64 `json:"calls_past_timeout"`
-	Takeovers     float64 `json:"remote_takeovers"`
-	RedisErrors   float64 `json:"redis_errors"`
-	RedisRejected float64 `json:"redis_rejected"`
+	Abandoned float64 `json:"calls_past_timeout"`
+	Takeovers float64 `json:"remote_takeovers"`
+	// FailHolds are calls that failed and put their key on hold (no call
+	// for it, on either instance, for its fail_hold); RemoteFailures keys
+	// an instance found on hold by the other's failure.
+	FailHolds      float64 `json:"fail_holds"`
+	RemoteFailures float64 `json:"remote_failures"`
+	RedisErrors    float64 `json:"redis_errors"`
+	RedisRejected  float64 `json:"redis_rejected"`
+	// RedisStarved are the Redis errors that were this process's own
+	// slowness (not counted by the breaker).
+	RedisStarved float64 `json:"redis_starved"`
 	// Outcomes are the includes' outcomes over both instances
 	// (broadsheet_include_duration_seconds_count by outcome).
 	Outcomes map[string]float64 `json:"outcomes"`
@@ -161,7 +173,8 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		hist = hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
-		r    = &HerdRound{Status: map[int]int{}}
+		r    = &HerdRound{Status: map[int]int{}, Shed503: make([]int, len(cps))}
+		shed []time.Duration
 	)
 	for i := range n {
 		wg.Go(func() {
@@ -182,6 +195,10 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 				return
 			}
 			r.Status[resp.StatusCode]++
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				r.Shed503[i%len(cps)]++
+				shed = append(shed, d)
+			}
 			if !strings.HasSuffix(strings.TrimSpace(string(body)), "</html>") {
 				r.Incomplete++
 			}
@@ -197,6 +214,10 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 		return nil, err
 	}
 	r.TTLB = hdrPercentiles(hist)
+	if len(shed) > 0 {
+		sortDurations(shed)
+		r.Shed503P50 = ms(shed[len(shed)/2])
+	}
 	r.Outcomes = map[string]float64{}
 	for i := range cps {
 		d := after[i].Sum("broadsheet_fragment_calls_total") - before[i].Sum("broadsheet_fragment_calls_total")
@@ -207,8 +228,11 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 		r.RemoteWaits += delta("broadsheet_remote_waits_total")
 		r.Abandoned += delta("broadsheet_fragment_calls_abandoned_total")
 		r.Takeovers += delta("broadsheet_remote_takeovers_total")
+		r.FailHolds += delta("broadsheet_fail_holds_total")
+		r.RemoteFailures += delta("broadsheet_remote_failures_total")
 		r.RedisErrors += delta("broadsheet_redis_errors_total")
 		r.RedisRejected += delta("broadsheet_redis_rejected_total")
+		r.RedisStarved += delta("broadsheet_redis_starved_total")
 		for _, oc := range []string{"hit", "stale", "miss", "timeout", "error", "fallback", "placeholder"} {
 			lbl := `outcome="` + oc + `"`
 			if v := after[i].Sum("broadsheet_include_duration_seconds_count", lbl) - before[i].Sum("broadsheet_include_duration_seconds_count", lbl); v > 0 {

@@ -26,9 +26,12 @@
 //	          instances, latency of the second herd (stale served at once)
 //	overload  (4) the highest fixed rate with p99 within budget (bounded
 //	          step search), then ten times that for -overload-for with
-//	          -max-pages and -max-conns set: shed 503s with Retry-After,
+//	          -max-pages and -max-conns set, from a client keeping at most
+//	          -client-conns connections (and as many requests waiting;
+//	          beyond, a request is not sent): shed 503s with Retry-After,
 //	          admitted pages' latency (the composer's own histogram), peak
-//	          RSS, and seconds to recovery at the sustainable rate
+//	          RSS, seconds to recovery at the sustainable rate, and the
+//	          floor (the same client against the page served from memory)
 //	shutdown  (6) SIGTERM while a slow page is being composed: the page
 //	          completes, new connections are refused, the process exits
 //	          within a bound, and the page's write-backs reach Redis
@@ -70,6 +73,7 @@ type options struct {
 	overloadFor time.Duration
 	maxPages    int
 	maxConns    int
+	clientConns int
 	maxRate     int
 	herd        int
 	jsonPath    string
@@ -106,6 +110,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.overloadFor, "overload-for", 30*time.Second, "length of the 10× overload")
 	fs.IntVar(&o.maxPages, "max-pages", 64, "composer -max-pages in the overload scenario")
 	fs.IntVar(&o.maxConns, "max-conns", 1024, "composer -max-conns in the overload scenario (0: no limit)")
+	fs.IntVar(&o.clientConns, "client-conns", 0, "overload: connections the load client keeps to the composer (0: half of -max-conns; -1: no bound, a new connection whenever none is free)")
 	fs.IntVar(&o.maxRate, "max-rate", 4000, "cap on the offered overload `rate` (req/s)")
 	fs.IntVar(&o.herd, "herd", 1000, "requests released together in the herd scenario")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file`")
@@ -133,6 +138,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.maxConns < 0 {
 		return nil, errors.New("-max-conns must not be negative")
+	}
+	if o.clientConns < -1 {
+		return nil, errors.New("-client-conns must be -1 (no bound), 0 (half of -max-conns) or positive")
 	}
 	if o.site == "" {
 		o.site = filepath.Join(o.src, "site.yaml")

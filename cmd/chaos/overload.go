@@ -5,17 +5,21 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
+	"github.com/broadsheet/broadsheet/loadtest"
 )
 
 // Overload is the overload scenario (4).
 type Overload struct {
-	MaxPages int       `json:"max_pages"`
-	MaxConns int       `json:"max_conns"`
-	Steps    []*Window `json:"steps"`
+	MaxPages int `json:"max_pages"`
+	MaxConns int `json:"max_conns"`
+	// ClientConns bounds the load client's connections (0: no bound).
+	ClientConns int       `json:"client_conns"`
+	Steps       []*Window `json:"steps"`
 	// MaxRate is the highest step rate whose p99 was within budget with no
 	// error.
 	MaxRate int `json:"max_rate"`
@@ -46,9 +50,20 @@ type Overload struct {
 	// has p99 within budget and no error.
 	Recovery        []*Window `json:"recovery"`
 	RecoverySeconds float64   `json:"recovery_s"`
+	// ClientOverflow are the overload's requests the client could not
+	// send (errClientOverflow): in its transport errors, never at the
+	// composer. SentErrors are the other transport errors.
+	ClientOverflow int `json:"client_overflow"`
+	SentErrors     int `json:"sent_transport_errors"`
+	// Floor is the same client at the offered rate for floorFor against
+	// a trivial server answering the same page from memory: what the
+	// client and the loopback can deliver on this machine at all.
+	Floor *Window `json:"floor,omitempty"`
 }
 
-var stepRates = []int{50, 100, 200, 400, 800, 1600}
+const floorFor = 5 * time.Second
+
+var stepRates = []int{50, 100, 200, 400, 800, 1600, 3200, 6400}
 
 func (e *env) overload(ctx context.Context) (*Overload, error) {
 	o := e.o
@@ -62,13 +77,24 @@ func (e *env) overload(ctx context.Context) (*Overload, error) {
 		return nil, err
 	}
 	defer cp.Stop()
+	// The client's connections stay within -max-conns (half of it, leaving
+	// room for the probe and the metrics scrapes): excess load reaches
+	// the composer as requests on kept-alive connections, which it sheds
+	// with a quick 503 (-max-pages), not as new connections.
+	conns := o.clientConns
+	if conns == 0 && o.maxConns > 0 {
+		conns = max(1, o.maxConns/2)
+	}
 	client := loadClient()
+	if conns > 0 {
+		client = pooledClient(conns)
+	}
 	defer client.CloseIdleConnections()
 	url := cp.pageURL(o.size)
 	if _, err := windowRun(ctx, client, url, 20, time.Second, 0); err != nil { // warm L1
 		return nil, err
 	}
-	res := &Overload{MaxPages: o.maxPages, MaxConns: o.maxConns}
+	res := &Overload{MaxPages: o.maxPages, MaxConns: o.maxConns, ClientConns: conns}
 	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		res.RSSIdleKiB = m.RSS
 	}
@@ -135,6 +161,12 @@ func (e *env) overload(ctx context.Context) (*Overload, error) {
 		return nil, err
 	}
 	res.Load = w
+	for msg, n := range w.Errors {
+		if strings.Contains(msg, errClientOverflow.Error()) {
+			res.ClientOverflow += n
+		}
+	}
+	res.SentErrors = w.Transport - res.ClientOverflow
 	res.Shed = w.Status["503"]
 	res.RSSPeakKiB = smp.maxRSS
 	res.GoroutinesPeak = smp.maxGo
@@ -175,6 +207,15 @@ func (e *env) overload(ctx context.Context) (*Overload, error) {
 	if m, err := harness.Scrape(ctx, client, cp.admin+"/metrics"); err == nil && len(res.Recovery) > 0 {
 		fill(res.Recovery[len(res.Recovery)-1], m, after, cp.PID())
 	}
+
+	// 4. The floor: the client at the offered rate against the same page
+	// served from memory, the composer idle.
+	rep, err := loadtest.RunFloor(ctx, loadtest.Config{URLs: []string{url}, Rate: res.Offered, Duration: floorFor,
+		MaxRequests: int(float64(res.Offered)*floorFor.Seconds()) + 1, Client: client})
+	if err != nil {
+		return nil, err
+	}
+	res.Floor = windowOf(res.Offered, rep)
 	return res, nil
 }
 

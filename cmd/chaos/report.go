@@ -57,7 +57,7 @@ func writeMarkdown(w io.Writer, r *Results) {
 	}
 	if h := r.Herd; h != nil {
 		fmt.Fprintf(w, "## 3. Thundering herd (%d requests at once, %d instances, %d includes per page, calls of %.0f ms)\n\nEntries in Redis after the cold herd (the keys the page has): %d.\n\n", h.Requests, h.Instances, h.Includes, h.FeedLatencyMS, h.Entries)
-		fmt.Fprintf(w, "| round | status | transport errors | incomplete | TTLB p50 / p99 / max ms | fragment calls (per instance) | calls past timeout | refresh calls | remote waits / takeovers | Redis errors / rejected | include outcomes |\n|---|---|---:|---:|---|---|---:|---:|---|---|---|\n")
+		fmt.Fprintf(w, "| round | status | transport errors | incomplete | TTLB p50 / p99 / max ms | fragment calls (per instance) | calls past timeout | refresh calls | remote waits / takeovers | failure holds (here / from the other) | Redis errors (starved) / rejected | include outcomes |\n|---|---|---:|---:|---|---|---:|---:|---|---|---|---|\n")
 		for _, x := range []struct {
 			name string
 			r    *HerdRound
@@ -73,9 +73,17 @@ func writeMarkdown(w io.Writer, r *Results) {
 			for _, k := range slices.Sorted(maps.Keys(x.r.Outcomes)) {
 				oc = append(oc, fmt.Sprintf("%s %.0f", k, x.r.Outcomes[k]))
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %d | %.1f / %.1f / %.1f | %.0f (%v) | %.0f | %.0f | %.0f / %.0f | %.0f / %.0f | %s |\n", x.name, statusText(st), x.r.Transport, x.r.Incomplete,
+			fmt.Fprintf(w, "| %s | %s | %d | %d | %.1f / %.1f / %.1f | %.0f (%v) | %.0f | %.0f | %.0f / %.0f | %.0f / %.0f | %.0f (%.0f) / %.0f | %s |\n", x.name, statusText(st), x.r.Transport, x.r.Incomplete,
 				ms(x.r.TTLB.P50), ms(x.r.TTLB.P99), ms(x.r.TTLB.Max), x.r.Calls, x.r.PerInstance, x.r.Abandoned, x.r.Refreshes,
-				x.r.RemoteWaits, x.r.Takeovers, x.r.RedisErrors, x.r.RedisRejected, strings.Join(oc, ", "))
+				x.r.RemoteWaits, x.r.Takeovers, x.r.FailHolds, x.r.RemoteFailures, x.r.RedisErrors, x.r.RedisStarved, x.r.RedisRejected, strings.Join(oc, ", "))
+		}
+		for _, x := range []struct {
+			name string
+			r    *HerdRound
+		}{{"cold", h.Cold}, {"expired", h.Expired}} {
+			if x.r != nil && x.r.Status[503] > 0 {
+				fmt.Fprintf(w, "%s: 503s per instance %v, their median %.0f ms.\n", x.name, x.r.Shed503, x.r.Shed503P50)
+			}
 		}
 		fmt.Fprintln(w)
 	}
@@ -96,7 +104,22 @@ func writeMarkdown(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "| shed (503 seen by the client) | %d; the composer shed %.0f connections over -max-conns (%.0f of them closed unanswered) |\n| probed 503s with Retry-After | %d of %d (probe p99 %.1f ms) |\n", ov.Shed, ov.ShedConns, ov.DroppedConns, ov.ShedWithRetryAfter, ov.ShedProbed, ov.ShedProbeP99MS)
 		fmt.Fprintf(w, "| admitted pages (200, composer histogram) | %.0f: %.1f%% ≤ 400 ms budget, %.1f%% ≤ 500 ms |\n", ov.Admitted, within, slack)
 		fmt.Fprintf(w, "| RSS idle → peak | %.0f → %.0f MiB |\n| goroutines peak | %.0f |\n", float64(ov.RSSIdleKiB)/1024, float64(ov.RSSPeakKiB)/1024, ov.GoroutinesPeak)
-		fmt.Fprintf(w, "| recovery at %d/s (first clean 1 s window) | %.1f s (%d windows) |\n\n", ov.MaxRate, ov.RecoverySeconds, len(ov.Recovery))
+		fmt.Fprintf(w, "| recovery at %d/s (first clean 1 s window) | %.1f s (%d windows) |\n", ov.MaxRate, ov.RecoverySeconds, len(ov.Recovery))
+		fmt.Fprintf(w, "| client connections | %d (composer -max-conns %d) |\n", ov.ClientConns, ov.MaxConns)
+		if ov.Load != nil {
+			fmt.Fprintf(w, "| client: requests not sent (its own pending bound: all %d connections busy, as many waiting) | %d |\n", ov.ClientConns, ov.ClientOverflow)
+			fmt.Fprintf(w, "| client: sent requests that failed in transport | %d |\n", ov.SentErrors)
+			fmt.Fprintf(w, "| client: transport errors by message | %s |\n", errorText(ov.Load.Errors))
+		}
+		if f := ov.Floor; f != nil {
+			answered := 0
+			for _, n := range f.Status {
+				answered += n
+			}
+			fmt.Fprintf(w, "| floor: same client, %d/s offered for %.0f s to the page served from memory (composer idle) | %.0f/s answered (%s), %d not sent or failed, TTLB p50 / p99 %.1f / %.1f ms |\n",
+				f.Rate, floorFor.Seconds(), float64(answered)/floorFor.Seconds(), statusText(f.Status), f.Transport, ms(f.TTLB.P50), ms(f.TTLB.P99))
+		}
+		fmt.Fprintln(w)
 	}
 	if s := r.Shutdown; s != nil {
 		fmt.Fprintf(w, "## 6. Graceful shutdown\n\n| figure | value |\n|---|---|\n")
@@ -107,4 +130,22 @@ func writeMarkdown(w io.Writer, r *Results) {
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "- error: %s\n", e)
 	}
+}
+
+// errorText lists transport error samples, most frequent first, each
+// message cut short.
+func errorText(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.SortedFunc(maps.Keys(m), func(a, b string) int { return m[b] - m[a] })
+	var out []string
+	for _, k := range keys {
+		msg := k
+		if len(msg) > 90 {
+			msg = "…" + msg[len(msg)-90:]
+		}
+		out = append(out, fmt.Sprintf("%d × %q", m[k], msg))
+	}
+	return strings.Join(out, "; ")
 }

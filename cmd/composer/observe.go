@@ -35,12 +35,19 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 	}
 	// The cross-instance figures the chaos herd reads (composer.Stats).
 	st := comp.Stats()
+	var starved func() int64
+	if store != nil {
+		starved = func() int64 { return store.Stats().Starved }
+	}
 	for _, c := range []struct {
 		name, help string
 		load       func() int64
 	}{
 		{"broadsheet_remote_waits_total", "Fragment calls left to another instance holding the key's lock.", st.RemoteWaits.Load},
 		{"broadsheet_remote_takeovers_total", "Calls made here after all: the holder's lock went without its result.", st.RemoteTakeovers.Load},
+		{"broadsheet_fail_holds_total", "Fragment calls that failed and put their key on hold (fail_hold): no call for it meanwhile, here or, through the lock, elsewhere.", st.FailHolds.Load},
+		{"broadsheet_remote_failures_total", "Keys found on hold because another instance's call for them failed.", st.RemoteFailures.Load},
+		{"broadsheet_redis_starved_total", "Redis calls (in broadsheet_redis_errors_total) that timed out while this process was too busy to run them: not counted against Redis by the breaker.", starved},
 		{"broadsheet_fragment_calls_cancelled_total", "Fragment calls cancelled because every request waiting for them went away.", st.Cancelled.Load},
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},

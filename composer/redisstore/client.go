@@ -1,9 +1,12 @@
 package redisstore
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -290,4 +293,37 @@ func configure(opt *redis.Options) {
 	// connection to find out; we do not want that in a dial that may be
 	// on a page's path.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+}
+
+// starved reports whether a call that failed with err under ctx timed out
+// because this process, not Redis, was slow: it returned more than
+// starvedAfter(timeout) past its deadline. A goroutine whose reply is late
+// wakes at its deadline; one that wakes long after it was runnable and not
+// run — the process is CPU-saturated (a thousand pages composed at once on
+// two cores), and the reply may well have been waiting in the socket. Such
+// timeouts say nothing about Redis, and opening the breaker for them would
+// make every instance give up its locks and the shared tier just when a
+// herd needs them most. A Redis that is really hung still opens the
+// breaker as soon as the process keeps up with its own timers again.
+func starved(ctx context.Context, err error, timeout time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	if !ok || !isTimeout(err) {
+		return false
+	}
+	return time.Since(deadline) > starvedAfter(timeout)
+}
+
+// starvedAfter is how late past its deadline a timed-out call must return
+// to count as starved: a fifth of the Store's timeout (10 ms for the
+// default 50 ms), far beyond a timer's usual lateness on an idle machine.
+func starvedAfter(timeout time.Duration) time.Duration {
+	return max(timeout/5, 5*time.Millisecond)
+}
+
+// isTimeout reports whether err is a timeout: the call's deadline, or the
+// socket's (which go-redis sets from it).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }

@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/broadsheet/broadsheet/composer"
 )
 
 // lockPrefix keeps lock keys apart from entries, so a lock on a store key
@@ -19,8 +22,9 @@ const lockPrefix = "bs1:lock:{l}:"
 
 // lockScript takes the free locks among KEYS for holder ARGV[1], all at
 // once: SET key holder NX PX ttl for each, returning 1 for a lock taken, 1
-// for a lock the holder held already (its ttl starts again), and 0 for one
-// held by someone else.
+// for a lock the holder held already (its ttl starts again), 0 for one
+// held by someone else, and minus its remaining milliseconds for a failure
+// marker (see HoldFailure), whoever set it.
 //
 // Atomicity is what keeps instances from waiting on each other in a
 // circle. An instance writes a level's results back when the whole level
@@ -37,14 +41,34 @@ local held = {}
 for i, key in ipairs(KEYS) do
 	if redis.call("SET", key, ARGV[1], "NX", "PX", ARGV[2]) then
 		held[i] = 1
-	elseif redis.call("GET", key) == ARGV[1] then
-		redis.call("PEXPIRE", key, ARGV[2])
-		held[i] = 1
 	else
-		held[i] = 0
+		local v = redis.call("GET", key)
+		if v == ARGV[1] then
+			redis.call("PEXPIRE", key, ARGV[2])
+			held[i] = 1
+		elseif v and string.sub(v, 1, 1) == "!" then
+			held[i] = -math.max(redis.call("PTTL", key), 1)
+		else
+			held[i] = 0
+		end
 	end
 end
 return held
+`)
+
+// failMarker prefixes a failure marker's holder: tokens never start with
+// it (TryLockMulti's holders are rand.Text, base32).
+const failMarker = "!"
+
+// holdScript replaces the lock KEYS[1] with a failure marker for holder
+// ARGV[1] lasting ARGV[2] ms, if holder holds the lock or nobody does.
+var holdScript = redis.NewScript(`
+local v = redis.call("GET", KEYS[1])
+if v and v ~= ARGV[1] and string.sub(v, 1, 1) ~= "!" then
+	return 0
+end
+redis.call("SET", KEYS[1], "!" .. ARGV[1], "PX", ARGV[2])
+return 1
 `)
 
 // unlockScript deletes the lock only if it still holds our token: a holder
@@ -106,17 +130,17 @@ func (s *Store) Unlock(ctx context.Context, key, token string) error {
 // have taken them), try again. On a Redis Cluster all locks live on the
 // node that owns the {l} slot; while it fails (or fails over), instances
 // may render the same key, as they would without a lock. Bounded and
-// counted like every Store call; safe for concurrent use. With Unlock it
-// makes Store a composer.Locker.
-func (s *Store) TryLockMulti(ctx context.Context, keys []string, holder string, ttl time.Duration) ([]bool, error) {
+// counted like every Store call; safe for concurrent use. With Unlock
+// and HoldFailure it makes Store a composer.Locker.
+func (s *Store) TryLockMulti(ctx context.Context, keys []string, holder string, ttl time.Duration) ([]composer.LockState, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	if holder == "" {
-		return nil, errors.New("redisstore: lock: empty holder")
+	if holder == "" || strings.HasPrefix(holder, failMarker) {
+		return nil, errors.New("redisstore: lock: empty holder or one starting with " + failMarker)
 	}
 	ttl = max(ttl, time.Millisecond)
-	held := make([]bool, len(keys))
+	held := make([]composer.LockState, len(keys))
 	lockKeys := make([]string, len(keys))
 	for i, k := range keys {
 		lockKeys[i] = lockPrefix + k
@@ -130,7 +154,10 @@ func (s *Store) TryLockMulti(ctx context.Context, keys []string, holder string, 
 			return fmt.Errorf("lock script returned %d values for %d keys", len(got), len(keys))
 		}
 		for i, v := range got {
-			held[i] = v == 1
+			held[i] = composer.LockState{Held: v == 1}
+			if v < 0 {
+				held[i].FailedFor = time.Duration(-v) * time.Millisecond
+			}
 		}
 		return nil
 	})
@@ -138,4 +165,18 @@ func (s *Store) TryLockMulti(ctx context.Context, keys []string, holder string, 
 		return nil, err
 	}
 	return held, nil
+}
+
+// HoldFailure replaces holder's lock of key (or no lock: it expired while
+// the call ran) with a failure marker lasting hold, in one script: until
+// it expires, TryLockMulti takes the key's lock for nobody and reports
+// how long the hold lasts, so that no instance calls a key whose call just
+// failed (composer.Settings.FailHold). A lock another holder has taken
+// since is left alone. Bounded and counted like every Store call; safe for
+// concurrent use.
+func (s *Store) HoldFailure(ctx context.Context, key, holder string, hold time.Duration) error {
+	hold = max(hold, time.Millisecond)
+	return s.call(ctx, "hold", 1, func(ctx context.Context) error {
+		return holdScript.Run(ctx, s.client, []string{lockPrefix + key}, holder, hold.Milliseconds()).Err()
+	})
 }

@@ -79,6 +79,10 @@ type Stats struct {
 	// writes to them are dropped), so they are not in Errors and do not
 	// count against the breaker.
 	NodeErrors int64
+	// Starved counts calls (in Errors) that timed out while this process
+	// was too busy to run them: they returned well past their deadline
+	// (see starved), and do not count against Redis in the breaker.
+	Starved int64
 }
 
 // Store is a composer.Store backed by Redis. It is safe for concurrent use.
@@ -101,6 +105,7 @@ type Store struct {
 	gets, hits, misses, corrupt   atomic.Int64
 	sets, skipped, errs, rejected atomic.Int64
 	roundTrips, nodeErrs          atomic.Int64
+	starved                       atomic.Int64
 }
 
 var _ composer.Store = (*Store)(nil)
@@ -138,7 +143,7 @@ func (s *Store) Stats() Stats {
 		Gets: s.gets.Load(), Hits: s.hits.Load(), Misses: s.misses.Load(),
 		Corrupt: s.corrupt.Load(), Sets: s.sets.Load(), Skipped: s.skipped.Load(),
 		Errors: s.errs.Load(), Rejected: s.rejected.Load(), RoundTrips: s.roundTrips.Load(),
-		NodeErrors: s.nodeErrs.Load(),
+		NodeErrors: s.nodeErrs.Load(), Starved: s.starved.Load(),
 	}
 }
 
@@ -166,6 +171,9 @@ func (s *Store) call(ctx context.Context, op string, keys int, fn func(ctx conte
 		done(nil)
 		return nil
 	case ctx.Err() != nil:
+		done(errCallerGone)
+	case starved(cctx, err, s.opts.Timeout):
+		s.starved.Add(1)
 		done(errCallerGone)
 	default:
 		done(err)

@@ -24,6 +24,11 @@ type Entry struct {
 	// first, servable while one refresh runs before the second.
 	FreshUntil time.Time
 	StaleUntil time.Time
+	// Leaf, when true, records that HTML holds no include tag (MayInclude
+	// is false), so that a reader need not scan it: a Store sets it from
+	// what the writer recorded. False means "not known"; the HTML is then
+	// scanned as usual.
+	Leaf bool
 
 	// segs is the HTML split at its include tags, built once per entry.
 	segs []segment

@@ -93,6 +93,13 @@ func (t *Tag) Get(name string) (string, bool) {
 	return "", false
 }
 
+// MayInclude reports whether html could hold an include tag: false means
+// certainly none, so it is a leaf and needs no parse. It is the cheap test
+// every parse starts with; Stores use it to record leaves (Entry.Leaf).
+func MayInclude(html []byte) bool {
+	return bytes.Contains(html, []byte(includeOpen))
+}
+
 // Piece is a run of static HTML followed, unless it is the last piece, by one
 // include tag (Tag nil and Err set when the tag was malformed).
 type Piece struct {

@@ -1,7 +1,6 @@
 package composer
 
 import (
-	"bytes"
 	"strconv"
 	"sync"
 	"time"
@@ -143,8 +142,10 @@ type parsedEntry struct {
 // request, so their parses — not their content — are kept in a small cache
 // keyed by what makes an entry unique: its version, key and creation time.
 func (c *Composer) storeSegments(site *Site, parent *Spec, e *Entry) []segment {
-	if !bytes.Contains(e.HTML, []byte(includeOpen)) {
-		return nil // a leaf, the common case: scanned once, not again by parseSegments
+	if e.Leaf || !MayInclude(e.HTML) {
+		// A leaf, the common case: known from the Store's record, or
+		// scanned once here and not again by parseSegments.
+		return nil
 	}
 	if c.l1 != nil {
 		return parseSegments(site, parent, e.HTML)

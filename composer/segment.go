@@ -1,7 +1,6 @@
 package composer
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -56,7 +55,7 @@ var (
 // a layout); an include of a fragment parent does not declare is refused.
 // It returns nil when the HTML has no include, the common case.
 func parseSegments(site *Site, parent *Spec, html []byte) []segment {
-	if !bytes.Contains(html, []byte(includeOpen)) {
+	if !MayInclude(html) {
 		return nil
 	}
 	pieces := SplitIncludes(html)

@@ -717,5 +717,5 @@ func (lk *lookups) finish(b *lookupBatch, keys []string, entries []*Entry, err e
 // nobody writes), for a request that shared another's look-up.
 func storeCopy(e *Entry) *Entry {
 	return &Entry{Key: e.Key, Version: e.Version, HTML: e.HTML, Assets: e.Assets,
-		Created: e.Created, FreshUntil: e.FreshUntil, StaleUntil: e.StaleUntil}
+		Created: e.Created, FreshUntil: e.FreshUntil, StaleUntil: e.StaleUntil, Leaf: e.Leaf}
 }

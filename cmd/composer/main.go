@@ -69,6 +69,7 @@ type options struct {
 	league       int
 	maxPages     int
 	maxConns     int
+	gcHeadroomMB int64
 	readerSecret string
 	sourceURL    string
 	remoteConns  int
@@ -103,6 +104,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.StringVar(&o.config, "config", "", "site configuration file (default: the demo site built in)")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared cache tier: redis://[:password@]host:port/db (rediss:// for TLS), redis+sentinel://[:password@]s1:26379,s2:26379/primary/db (Sentinel), redis+cluster://[:password@]n1:7000,n2:7001,n3:7002 (Redis Cluster); empty: in-process tier only")
 	fs.Int64Var(&o.l1MB, "l1-mb", 64, "in-process cache size in MiB (0: off)")
+	fs.Int64Var(&o.gcHeadroomMB, "gc-headroom-mb", 64, "let the heap grow by at least this many MiB between garbage collections (0: Go's default pace; ignored when GOGC is set)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&o.feedLatency, "feed-latency", 2*time.Millisecond, "demo feed: latency of every call")
@@ -151,6 +153,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.gcHeadroomMB < 0 {
+		return fmt.Errorf("-gc-headroom-mb: %d is negative", o.gcHeadroomMB)
+	}
+	_, gogcSet := os.LookupEnv("GOGC")
+	defer startGCTuner(uint64(o.gcHeadroomMB)<<20, gogcSet, log)()
+
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}

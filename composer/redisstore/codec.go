@@ -12,12 +12,14 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 )
 
-// Wire format, version 1. Every integer is a minimal (canonical) varint, so
+// Wire format, version 2. Every integer is a minimal (canonical) varint, so
 // one entry has exactly one encoding and Decode followed by Encode gives back
 // the input bytes.
 //
 //	magic        2 bytes  0xB5 0x5E
-//	version      1 byte   0x01
+//	version      1 byte   0x02
+//	flags        1 byte   bit 0: leaf (the HTML holds no include tag);
+//	                      the other bits must be 0
 //	key          uvarint length, bytes
 //	version      uvarint length, bytes
 //	created      varint (zig-zag) unix nanoseconds
@@ -30,10 +32,26 @@ import (
 // Created" hold by construction; Decode still checks that the sums do not
 // overflow. HTML is length-prefixed rather than "the rest" so that a value
 // truncated in transit is an error, not a shorter page.
+//
+// The leaf flag spares readers a scan of every value for include tags
+// (about 0.1 ms of a 2,000-include page read from Redis): Encode sets it
+// when composer.MayInclude finds no tag, and Decode hands it over as
+// Entry.Leaf without scanning. A flag that is clear must be true to the
+// HTML — Decode checks that the HTML may hold a tag, so that the encoding
+// stays canonical; the check costs a scan of non-leaves only, which are
+// parsed for their includes next anyway. A set flag on HTML that does hold
+// a tag (a value no Encode writes) makes the tag's text pass through
+// unexpanded, as any other text in a stored value would.
+//
+// Version 1 (no flags byte) is still read, as not known to be a leaf, so
+// that entries written before version 2 stay hits; Encode writes version 2
+// only. An instance that reads version 1 only counts version 2 values as
+// corrupt (a miss it refills), so a rolling upgrade costs calls, not pages.
 const (
 	magic0, magic1 = 0xB5, 0x5E
-	formatVersion  = 1
-	headerLen      = 3
+	formatVersion  = 2
+	headerLen      = 4 // magic, version, flags
+	flagLeaf       = 1 << 0
 )
 
 // Limits Decode enforces on untrusted input. Encode does not enforce them;
@@ -66,7 +84,11 @@ func AppendEntry(dst []byte, e *composer.Entry) []byte {
 	fresh := max(e.FreshUntil.UnixNano(), created)
 	stale := max(e.StaleUntil.UnixNano(), fresh)
 
-	dst = append(dst, magic0, magic1, formatVersion)
+	var flags byte
+	if e.Leaf || !composer.MayInclude(e.HTML) {
+		flags |= flagLeaf
+	}
+	dst = append(dst, magic0, magic1, formatVersion, flags)
 	dst = appendString(dst, e.Key)
 	dst = appendString(dst, e.Version)
 	dst = binary.AppendVarint(dst, created)
@@ -134,13 +156,26 @@ func decodeString(s string) (*composer.Entry, error) {
 }
 
 func decode(data []byte, owned bool) (*composer.Entry, error) {
-	if len(data) < headerLen || data[0] != magic0 || data[1] != magic1 {
+	if len(data) < 3 || data[0] != magic0 || data[1] != magic1 {
 		return nil, corrupt("bad magic")
 	}
-	if data[2] != formatVersion {
+	var flags byte
+	off := 3
+	switch data[2] {
+	case formatVersion:
+		if len(data) < headerLen {
+			return nil, corrupt("no flags")
+		}
+		flags, off = data[3], headerLen
+		if flags&^flagLeaf != 0 {
+			return nil, corrupt("unknown flags %#x", flags)
+		}
+	case 1:
+		// Version 1: no flags byte, leaf not known.
+	default:
 		return nil, corrupt("format version %d, want %d", data[2], formatVersion)
 	}
-	d := decoder{buf: data, off: headerLen, owned: owned}
+	d := decoder{buf: data, off: off, owned: owned}
 	e := new(composer.Entry)
 	e.Key = d.str("key", MaxKeyLen)
 	e.Version = d.str("version", MaxVersionLen)
@@ -170,6 +205,12 @@ func decode(data []byte, owned bool) (*composer.Entry, error) {
 	e.HTML = d.bytes("html", MaxHTMLLen)
 	if d.err == nil && d.off != len(d.buf) {
 		d.fail("%d trailing bytes", len(d.buf)-d.off)
+	}
+	if d.err == nil && data[2] == formatVersion {
+		e.Leaf = flags&flagLeaf != 0
+		if !e.Leaf && !composer.MayInclude(e.HTML) {
+			d.fail("leaf flag clear on HTML without include tags")
+		}
 	}
 	if d.err != nil {
 		return nil, d.err

@@ -98,7 +98,7 @@ func TestEncodeClampsTimes(t *testing.T) {
 func TestDecodeRejects(t *testing.T) {
 	valid := Encode(testEntry("k", "<p>x</p>"))
 	withTime := func(created int64, fresh, stale uint64) []byte {
-		b := []byte{magic0, magic1, formatVersion, 1, 'k', 0}
+		b := []byte{magic0, magic1, formatVersion, flagLeaf, 1, 'k', 0}
 		b = appendVarintForTest(b, created, fresh, stale)
 		return append(b, 0, 0) // no assets, no HTML
 	}
@@ -108,15 +108,20 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"nil", nil},
 		{"magic", append([]byte{0, 0}, valid[2:]...)},
-		{"version", append([]byte{magic0, magic1, 2}, valid[3:]...)},
-		{"header only", valid[:3]},
+		{"version", append([]byte{magic0, magic1, 3}, valid[3:]...)},
+		{"version 0", append([]byte{magic0, magic1, 0}, valid[3:]...)},
+		{"no flags", valid[:3]},
+		{"header only", valid[:4]},
+		{"unknown flag", append([]byte{magic0, magic1, formatVersion, flagLeaf | 2}, valid[4:]...)},
+		{"leaf flag clear on a leaf", append([]byte{magic0, magic1, formatVersion, 0}, valid[4:]...)},
 		{"truncated", valid[:len(valid)-1]},
 		{"trailing", append(bytes.Clone(valid), 0)},
-		{"key over limit", append([]byte{magic0, magic1, formatVersion}, 0x81, 0x20)}, // 4097
-		{"padded varint", append([]byte{magic0, magic1, formatVersion, 0x80, 0x00}, valid[4:]...)},
+		{"key over limit", append([]byte{magic0, magic1, formatVersion, flagLeaf}, 0x81, 0x20)}, // 4097
+		{"padded varint", append([]byte{magic0, magic1, formatVersion, flagLeaf, 0x80, 0x00}, valid[5:]...)},
+		{"version 1, padded varint", append([]byte{magic0, magic1, 1, 0x80, 0x00}, valid[5:]...)},
 		{"time overflow", withTime(math.MaxInt64-10, 5, 6)},
 		{"huge offset", withTime(0, math.MaxUint64, 0)},
-		{"too many assets", append([]byte{magic0, magic1, formatVersion, 0, 0, 0, 0, 0}, MaxAssets+1)},
+		{"too many assets", append([]byte{magic0, magic1, formatVersion, flagLeaf, 0, 0, 0, 0, 0}, MaxAssets+1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +137,60 @@ func TestDecodeRejects(t *testing.T) {
 	// The boundary itself is fine.
 	if _, err := Decode(withTime(math.MaxInt64-11, 5, 6)); err != nil {
 		t.Fatalf("Decode at the time limit: %v", err)
+	}
+}
+
+// TestLeafFlag checks that the flags byte records whether the HTML may hold
+// an include tag, that Decode hands it over as Entry.Leaf, and that the
+// entries the composer parses anyway (with includes) are not marked.
+func TestLeafFlag(t *testing.T) {
+	tests := []struct {
+		html string
+		leaf bool
+	}{
+		{"<p>Rain</p>", true},
+		{"", true},
+		{`<ul><bs-include fragment="score" match="m1"></bs-include></ul>`, false},
+		{"<bs-includes>not ours, but scanned to find that out</bs-includes>", false},
+	}
+	for _, tt := range tests {
+		b := Encode(testEntry("k", tt.html))
+		if got := b[3]&flagLeaf != 0; got != tt.leaf {
+			t.Errorf("%q: leaf flag %v, want %v", tt.html, got, tt.leaf)
+		}
+		e, err := decodeString(string(b))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.html, err)
+		}
+		if e.Leaf != tt.leaf {
+			t.Errorf("%q: Entry.Leaf %v, want %v", tt.html, e.Leaf, tt.leaf)
+		}
+	}
+	// An entry already known to be a leaf keeps its mark.
+	e := testEntry("k", "<p>x</p>")
+	e.Leaf = true
+	if b := Encode(e); b[3] != flagLeaf {
+		t.Fatalf("flags %#x, want leaf", b[3])
+	}
+}
+
+// TestDecodeVersion1 checks that values written before the flags byte
+// still decode (as not known to be leaves) and are written back as
+// version 2.
+func TestDecodeVersion1(t *testing.T) {
+	want := testEntry("weather?city=london", "<p>Rain</p>")
+	v2 := Encode(want)
+	v1 := append([]byte{magic0, magic1, 1}, v2[headerLen:]...)
+	got, err := Decode(v1)
+	if err != nil {
+		t.Fatalf("Decode(version 1): %v", err)
+	}
+	sameEntry(t, got, want)
+	if got.Leaf {
+		t.Fatalf("a version 1 value is not known to be a leaf")
+	}
+	if again := Encode(got); !bytes.Equal(again, v2) {
+		t.Fatalf("version 1 re-encoded as\n%x\nwant\n%x", again, v2)
 	}
 }
 
@@ -156,6 +215,18 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Decode returned an entry with error %v", err)
 			}
 			return
+		}
+		if data[2] == 1 {
+			// Version 1 is read and written back as version 2: the same
+			// bytes with the flags byte, which records whether it is a leaf.
+			var flags byte
+			if !composer.MayInclude(e.HTML) {
+				flags = flagLeaf
+			}
+			data = append([]byte{magic0, magic1, formatVersion, flags}, data[3:]...)
+			if _, err := Decode(data); err != nil {
+				t.Fatalf("the version 2 form of an accepted version 1 value fails: %v", err)
+			}
 		}
 		if got := Encode(e); !bytes.Equal(got, data) {
 			t.Fatalf("re-encoding differs:\n in %x\nout %x", data, got)

@@ -213,12 +213,23 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry,
 		return nil, nil
 	}
 	s.gets.Add(int64(len(keys)))
-	vals := make([]any, len(keys))
+	// One string per key, "" for an absent one: go-redis's StringSliceCmd
+	// reads MGET's reply without boxing every value in an interface, one
+	// allocation per value fewer than MGet's []any (2,000 per warm page).
+	// No encoding is empty (see Encode), so "" is never a value.
+	vals := make([]string, len(keys))
 	err := s.call(ctx, "get", len(keys), func(ctx context.Context) error {
 		if s.perKeyGets {
 			return s.pipelinedGets(ctx, keys, vals)
 		}
-		v, err := s.client.MGet(ctx, keys...).Result()
+		args := make([]any, 1+len(keys))
+		args[0] = "mget"
+		for i, k := range keys {
+			args[1+i] = k
+		}
+		cmd := redis.NewStringSliceCmd(ctx, args...)
+		_ = s.client.Process(ctx, cmd)
+		v, err := cmd.Result()
 		if err == nil && len(v) != len(keys) {
 			err = fmt.Errorf("mget returned %d values for %d keys", len(v), len(keys))
 		}
@@ -231,10 +242,9 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry,
 	}
 	out := make([]*composer.Entry, len(keys))
 	var hits, corrupt int64
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			continue // nil: absent
+	for i, str := range vals {
+		if str == "" {
+			continue // absent
 		}
 		// go-redis hands values over as strings, immutable and ours
 		// alone: the entry points into it (see decodeString).
@@ -252,7 +262,7 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry,
 	return out, nil
 }
 
-func (s *Store) pipelinedGets(ctx context.Context, keys []string, vals []any) error {
+func (s *Store) pipelinedGets(ctx context.Context, keys []string, vals []string) error {
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(keys))
 	for i, k := range keys {

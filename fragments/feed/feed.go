@@ -104,11 +104,28 @@ func (f *Feed) wait(ctx context.Context) error {
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+	if answered(t.C, ctx.Done()) {
 		return nil
+	}
+	return ctx.Err()
+}
+
+// answered waits for the answer (timer) or the end of the call (done) and
+// reports whether the answer came. When both are ready — a goroutine woken
+// late on a busy machine finds them so — the answer wins: a bare select
+// would pick one at random and fail, one time in two, a call whose answer
+// was ready in time.
+func answered(timer <-chan time.Time, done <-chan struct{}) bool {
+	select {
+	case <-timer:
+		return true
+	case <-done:
+		select {
+		case <-timer:
+			return true
+		default:
+			return false
+		}
 	}
 }
 

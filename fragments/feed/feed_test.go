@@ -231,6 +231,23 @@ func TestContextCancelled(t *testing.T) {
 	}
 }
 
+// TestAnswerWinsOverDeadline checks that an answer ready together with
+// the end of the call is taken, every time (a bare select takes either).
+func TestAnswerWinsOverDeadline(t *testing.T) {
+	done := make(chan struct{})
+	close(done)
+	for i := range 200 {
+		timer := make(chan time.Time, 1)
+		timer <- t0
+		if !answered(timer, done) {
+			t.Fatalf("try %d: the deadline won over a ready answer", i)
+		}
+	}
+	if answered(make(chan time.Time), done) {
+		t.Fatal("answered with no answer ready")
+	}
+}
+
 func TestSlowEvery(t *testing.T) {
 	f := New(Options{SlowEvery: 3, SlowLatency: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

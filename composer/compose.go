@@ -612,9 +612,9 @@ func (r *request) fetch(n *node, starts *[]*start) {
 			return nil
 		}
 	}
-	r.c.flights.join(r.party, key, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
+	r.c.flights.join(r.party, key, n.primary, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
-			p: n.ref.params, key: key, version: r.c.version(f), node: n})
+			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)
 }
 

@@ -3,7 +3,9 @@ package composer
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -89,31 +91,58 @@ func TestFailedCallIsHeld(t *testing.T) {
 	}
 }
 
-// TestHeldPrimaryShedsAtOnce: a primary whose call failed, with nothing
-// stale, makes the page a 503 with Retry-After; during the hold the next
-// pages are that 503 at once — no time passes in the bubble — instead of
-// each waiting for a new call.
-func TestHeldPrimaryShedsAtOnce(t *testing.T) {
+// TestPrimaryCallsAgainDuringHold: a failed call's hold does not answer a
+// primary include — its page would be a 503 for the whole hold — so each
+// page whose primary failed calls again (one call, shared by the requests
+// that come while it runs), and the first call that succeeds serves the
+// page at once; an include of the same key that is not primary takes the
+// hold (the fallback, no call).
+func TestPrimaryCallsAgainDuringHold(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fr, spec := newFailing("lead", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Minute, Stale: time.Hour})
+		fr, spec := newFailing("lead", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Minute, Stale: time.Hour,
+			Fallback: "<i>fb</i>"})
 		site := testSite([]*Spec{spec}, time.Second, "lead")
 		site.Pages[0].Includes[0].Primary = true
+		other := *site.Pages[0]
+		other.Name, other.Path = "other", "/other"
+		other.Includes = []*PageInclude{{Fragment: "lead", Slot: "main"}}
+		site.Pages = append(site.Pages, &other)
 		c := newTestComposer(t, site, Options{})
-		if rec := serve(c, ""); rec.Code != 503 {
-			t.Fatalf("first page: status %d", rec.Code)
+		if rec := serve(c, ""); rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+			t.Fatalf("first page: status %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 		}
-		t0 := time.Now()
-		for range 10 {
-			rec := serve(c, "")
-			if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
-				t.Fatalf("during the hold: status %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+
+		// Within the hold, a page that does not make it primary gets the
+		// fallback without a call.
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/other", nil)
+		c.Serve(rec, req, Request{Page: c.Site().Pages[1], Query: req.URL.Query(), Start: time.Now()})
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<i>fb</i>") || fr.calls.Load() != 1 {
+			t.Fatalf("non-primary include during the hold: status %d, %d calls, body %s", rec.Code, fr.calls.Load(), rec.Body.String())
+		}
+
+		// Primary pages during the hold: each calls again.
+		for i := range 3 {
+			if rec := serve(c, ""); rec.Code != 503 {
+				t.Fatalf("page %d: status %d", i, rec.Code)
 			}
 		}
-		if d := time.Since(t0); d != 0 {
-			t.Errorf("10 held pages took %v, want no time at all", d)
+		if n := fr.calls.Load(); n != 4 {
+			t.Fatalf("%d calls, want 4: one per primary page", n)
 		}
-		if n := fr.calls.Load(); n != 1 {
-			t.Errorf("%d calls, want 1", n)
+		// Concurrent ones share one call.
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() { serve(c, "") })
+		}
+		wg.Wait()
+		if n := fr.calls.Load(); n != 5 {
+			t.Fatalf("%d calls, want 5: ten concurrent pages share one", n)
+		}
+		// The backend recovers within the hold: the next page is served.
+		fr.fail.Store(false)
+		if rec := serve(c, ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), "<b>ok</b>") {
+			t.Fatalf("after recovery: status %d, body %s", rec.Code, rec.Body.String())
 		}
 	})
 }

@@ -75,7 +75,12 @@ type waiter func(e *Entry, err error, parked bool)
 // entry in L1. Flights leave the group only after their entry is in L1,
 // under the same lock, so an absent flight and a nil recheck together mean
 // there really is nothing: no duplicate call slips through.
-func (g *flights) join(p *party, key string, cb waiter, start func(*flight), recheck func() *Entry) bool {
+//
+// A primary include (primary) is not answered with a held failure: a page
+// whose primary fails is a 503, so it calls again — one call at a time,
+// shared with every request that comes while it runs — rather than fail
+// every page for the rest of the hold.
+func (g *flights) join(p *party, key string, primary bool, cb waiter, start func(*flight), recheck func() *Entry) bool {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = make(map[string]*flight)
@@ -91,7 +96,7 @@ func (g *flights) join(p *party, key string, cb waiter, start func(*flight), rec
 			g.mu.Unlock()
 			return false
 		}
-		e, err, held := f.entry, f.err, f.done && time.Now().Before(f.heldUntil)
+		e, err, held := f.entry, f.err, f.done && !primary && time.Now().Before(f.heldUntil)
 		f.mu.Unlock()
 		if e != nil {
 			// Done, and parked until its entry is in L1: take it.
@@ -110,8 +115,8 @@ func (g *flights) join(p *party, key string, cb waiter, start func(*flight), rec
 			}
 			return false
 		}
-		// Done without an entry, past its hold, or expired long ago: a new
-		// call replaces it.
+		// Done without an entry, past its hold (or asked for by a primary),
+		// or expired long ago: a new call replaces it.
 	}
 	if recheck != nil {
 		if e := recheck(); e != nil {

@@ -163,6 +163,9 @@ type start struct {
 	// node is the include whose lookup started the call (nil for
 	// refreshes): its level writes the result back.
 	node *node
+	// primary: the call is for a primary include, which does not take
+	// another instance's failure hold for an answer (see flights.join).
+	primary bool
 	// locked is set when this instance holds the key's cross-instance
 	// lock for the call; waitUntil bounds a wait for another instance.
 	locked    bool
@@ -220,10 +223,11 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 		case locks[i].Held:
 			s.locked = true
 			local = append(local, s)
-		case locks[i].FailedFor > 0 && c.holdApplies(s, locks[i].FailedFor):
+		case locks[i].FailedFor > 0 && !s.primary && c.holdApplies(s, locks[i].FailedFor):
 			c.heldElsewhere(s, locks[i].FailedFor)
 		case locks[i].FailedFor > 0:
-			// A hold from before this instance's configuration changed:
+			// A hold from before this instance's configuration changed,
+			// or one a primary include does not take for an answer:
 			// call, without the lock (the marker has it), as SetSite
 			// promises.
 			local = append(local, s)
@@ -447,11 +451,11 @@ func (c *Composer) lookRemote(waiting []*start) []*start {
 		switch {
 		case err == nil && locks[i].Held:
 			free = append(free, s)
-		case err == nil && locks[i].FailedFor > 0 && c.holdApplies(s, locks[i].FailedFor):
+		case err == nil && locks[i].FailedFor > 0 && !s.primary && c.holdApplies(s, locks[i].FailedFor):
 			// The holder's call failed: its hold covers this instance too.
 			c.heldElsewhere(s, locks[i].FailedFor)
 		case err == nil && locks[i].FailedFor > 0:
-			unlocked = append(unlocked, s) // a hold from before SetSite
+			unlocked = append(unlocked, s) // a hold from before SetSite, or a primary's call
 		case down, err != nil && now.After(s.waitUntil):
 			// No lock to be had: call here, as split does.
 			free = append(free, s)

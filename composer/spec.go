@@ -72,8 +72,10 @@ type Settings struct {
 	// FailHold is how long a key whose call just failed (an error, a
 	// panic, its timeout) is not called again, on this instance and, with
 	// a Store that locks, on every instance: its includes get their stale
-	// value, or their fallback (a primary with nothing stale: a 503)
-	// meanwhile, and a stale entry is not refreshed. It is negative
+	// value, or their fallback, meanwhile, and a stale entry is not
+	// refreshed. A primary include is the exception: with nothing stale its
+	// page would be a 503 for the whole hold, so it calls again (one call
+	// at a time, shared by the requests that come while it runs). It is negative
 	// caching, as CDNs cache an origin's errors for a moment: without it,
 	// every request arriving after a failure calls the key again, and a
 	// thousand requests of a herd — or a struggling backend's traffic —

@@ -98,6 +98,8 @@ type AdminFragment struct {
 	Origin                          map[string]string
 	// Base is the site.yaml value of each field, shown beside live ones.
 	Base map[string]string
+	// FailHold is the effective fail_hold (tuning.Value), "0s" when off.
+	FailHold string
 	// Suggested is the timeout the explorer suggests, "" without figures.
 	Suggested string
 	// Stats are the fragment's live figures, nil without them.

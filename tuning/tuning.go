@@ -55,9 +55,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Override is the live override of one fragment's settings. A nil field
 // leaves the setting as site.yaml (or code) has it.
 type Override struct {
-	Timeout  *Duration `json:"timeout,omitempty"`
-	Fresh    *Duration `json:"fresh,omitempty"`
-	Stale    *Duration `json:"stale,omitempty"`
+	Timeout *Duration `json:"timeout,omitempty"`
+	Fresh   *Duration `json:"fresh,omitempty"`
+	Stale   *Duration `json:"stale,omitempty"`
+	// FailHold is the hold itself, as site.yaml's fail_hold says it: 0
+	// turns the hold off (composer.Settings.FailHold < 0), it is never
+	// "the default".
+	FailHold *Duration `json:"fail_hold,omitempty"`
 	Fallback *string   `json:"fallback,omitempty"`
 	Primary  *bool     `json:"primary,omitempty"`
 	Disabled *bool     `json:"disabled,omitempty"`
@@ -65,14 +69,46 @@ type Override struct {
 
 // IsZero reports whether o overrides nothing.
 func (o Override) IsZero() bool {
-	return o.Timeout == nil && o.Fresh == nil && o.Stale == nil && o.Fallback == nil && o.Primary == nil && o.Disabled == nil
+	return o.Timeout == nil && o.Fresh == nil && o.Stale == nil && o.FailHold == nil &&
+		o.Fallback == nil && o.Primary == nil && o.Disabled == nil
+}
+
+// MaxFailHold bounds a live fail_hold. It is config's bound on site.yaml's
+// fail_hold (config.maxFailHold, unexported, and config is not a
+// dependency of this package), repeated so that a live value is always one
+// site.yaml could hold too: an operator's typo cannot make a fragment fail
+// fast for an hour after its backend has recovered.
+const MaxFailHold = 5 * time.Minute
+
+// FailHoldSetting returns the composer.Settings.FailHold that a fail_hold
+// of d, as an operator writes it (live or in site.yaml), means: 0 turns
+// the hold off (-1), anything else is the hold. Its inverse is
+// Value(s, "fail_hold").
+func FailHoldSetting(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// failHold is s's effective hold, 0 when off (composer's own is
+// unexported).
+func failHold(s composer.Settings) time.Duration {
+	switch {
+	case s.FailHold < 0:
+		return 0
+	case s.FailHold == 0:
+		return composer.DefaultFailHold
+	}
+	return s.FailHold
 }
 
 // ErrInvalid is wrapped by the errors of Validate.
 var ErrInvalid = errors.New("tuning: invalid override")
 
 // Validate reports an override no fragment may have: a timeout that is not
-// positive, a negative TTL.
+// positive, a negative TTL, a fail_hold that is negative or above
+// MaxFailHold.
 func (o Override) Validate() error {
 	if o.Timeout != nil && *o.Timeout <= 0 {
 		return fmt.Errorf("%w: timeout must be positive, got %s", ErrInvalid, time.Duration(*o.Timeout))
@@ -83,12 +119,18 @@ func (o Override) Validate() error {
 	if o.Stale != nil && *o.Stale < 0 {
 		return fmt.Errorf("%w: stale must not be negative, got %s", ErrInvalid, time.Duration(*o.Stale))
 	}
+	if o.FailHold != nil && *o.FailHold < 0 {
+		return fmt.Errorf("%w: fail_hold must not be negative (0s turns it off), got %s", ErrInvalid, time.Duration(*o.FailHold))
+	}
+	if o.FailHold != nil && time.Duration(*o.FailHold) > MaxFailHold {
+		return fmt.Errorf("%w: fail_hold must be at most %s, got %s", ErrInvalid, MaxFailHold, time.Duration(*o.FailHold))
+	}
 	return nil
 }
 
 // Fields are the names of the settings an Override can change, as they
 // appear in Fragment.Origin and in the change log.
-var Fields = []string{"timeout", "fresh", "stale", "fallback", "primary", "disabled"}
+var Fields = []string{"timeout", "fresh", "stale", "fail_hold", "fallback", "primary", "disabled"}
 
 // Apply returns a new Site: base with ov applied. base is not modified
 // (Sites are immutable once in use): the Fragments map is copied, and so is
@@ -127,6 +169,10 @@ func Apply(base *composer.Site, ov map[string]Override) *composer.Site {
 			nf.Settings.Stale = time.Duration(*o.Stale)
 			set("stale")
 		}
+		if o.FailHold != nil {
+			nf.Settings.FailHold = FailHoldSetting(time.Duration(*o.FailHold))
+			set("fail_hold")
+		}
 		if o.Fallback != nil {
 			nf.Settings.Fallback = *o.Fallback
 			set("fallback")
@@ -150,7 +196,9 @@ func Apply(base *composer.Site, ov map[string]Override) *composer.Site {
 }
 
 // Value returns the named setting of s formatted for the change log and
-// forms: durations as strings, booleans as "true"/"false".
+// forms: durations as strings, booleans as "true"/"false". fail_hold is
+// the effective hold: "0s" when off, DefaultFailHold's when s leaves it
+// unset.
 func Value(s composer.Settings, field string) string {
 	switch field {
 	case "timeout":
@@ -159,6 +207,8 @@ func Value(s composer.Settings, field string) string {
 		return s.Fresh.String()
 	case "stale":
 		return s.Stale.String()
+	case "fail_hold":
+		return failHold(s).String()
 	case "fallback":
 		return s.Fallback
 	case "primary":
@@ -170,7 +220,9 @@ func Value(s composer.Settings, field string) string {
 }
 
 // Diff returns the override that turns base's settings into want: a field
-// is set only where want differs from base.
+// is set only where want differs from base. fail_hold is compared by its
+// effective hold (an unset one and 1s are the same) and set as such, 0
+// when want turns it off.
 func Diff(base, want composer.Settings) Override {
 	var o Override
 	if want.Timeout != base.Timeout {
@@ -181,6 +233,9 @@ func Diff(base, want composer.Settings) Override {
 	}
 	if want.Stale != base.Stale {
 		o.Stale = ptr(Duration(want.Stale))
+	}
+	if h := failHold(want); h != failHold(base) {
+		o.FailHold = ptr(Duration(h))
 	}
 	if want.Fallback != base.Fallback {
 		o.Fallback = ptr(want.Fallback)

@@ -3,7 +3,10 @@ package tuning_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,5 +171,184 @@ func TestRedisWatch(t *testing.T) {
 	cs, err := s2.Changes(ctx)
 	if err != nil || len(cs) != tuning.MaxChanges || cs[0].New != time.Duration(tuning.MaxChanges+4).String() {
 		t.Errorf("shared log: %d entries, first %+v, %v", len(cs), cs[0], err)
+	}
+}
+
+// TestFailHold: a live fail_hold of 0 turns the hold off, as 0s does in
+// site.yaml, and every function shows and compares the effective hold.
+func TestFailHold(t *testing.T) {
+	const off = -1 // composer.Settings.FailHold when the hold is off
+	for _, tc := range []struct {
+		name     string
+		base     time.Duration // base Settings.FailHold
+		live     time.Duration // the operator's value
+		settings time.Duration // Settings.FailHold once applied
+		value    string        // Value once applied
+		baseVal  string        // Value of the base
+	}{
+		{"default to off", 0, 0, off, "0s", "1s"},
+		{"default to 3s", 0, 3 * time.Second, 3 * time.Second, "3s", "1s"},
+		{"off to 250ms", off, 250 * time.Millisecond, 250 * time.Millisecond, "250ms", "0s"},
+		{"2s to the max", 2 * time.Second, tuning.MaxFailHold, tuning.MaxFailHold, "5m0s", "2s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := base()
+			b.Fragments["a"].Settings.FailHold = tc.base
+			bs := b.Fragments["a"].Settings
+			if got := tuning.Value(bs, "fail_hold"); got != tc.baseVal {
+				t.Errorf("Value(base) = %q, want %q", got, tc.baseVal)
+			}
+			o := tuning.Override{FailHold: ptr(tuning.Duration(tc.live))}
+			if err := o.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			f := tuning.Apply(b, map[string]tuning.Override{"a": o}).Fragments["a"]
+			if f.Settings.FailHold != tc.settings || f.Origin["fail_hold"] != "live" {
+				t.Errorf("applied: FailHold %v origin %q, want %v live", f.Settings.FailHold, f.Origin["fail_hold"], tc.settings)
+			}
+			if got := tuning.Value(f.Settings, "fail_hold"); got != tc.value {
+				t.Errorf("Value(applied) = %q, want %q", got, tc.value)
+			}
+			// Diff gives back the operator's value, and nothing else.
+			d := tuning.Diff(bs, f.Settings)
+			if d.FailHold == nil || time.Duration(*d.FailHold) != tc.live {
+				t.Errorf("Diff = %+v, want fail_hold %v", d, tc.live)
+			}
+			d.FailHold = nil
+			if !d.IsZero() {
+				t.Errorf("Diff set other fields: %+v", d)
+			}
+		})
+	}
+	// An unset hold and DefaultFailHold are the same hold: no override.
+	unset := composer.Settings{Timeout: time.Second}
+	dflt := unset
+	dflt.FailHold = composer.DefaultFailHold
+	if d := tuning.Diff(unset, dflt); !d.IsZero() {
+		t.Errorf("Diff(unset, default) = %+v, want nothing", d)
+	}
+	// Every negative Settings.FailHold is off.
+	offA, offB := unset, unset
+	offA.FailHold, offB.FailHold = -1, -time.Second
+	if d := tuning.Diff(offA, offB); !d.IsZero() {
+		t.Errorf("Diff(off, off) = %+v, want nothing", d)
+	}
+	if got := tuning.FailHoldSetting(0); got >= 0 {
+		t.Errorf("FailHoldSetting(0) = %v, want negative (off)", got)
+	}
+	if (tuning.Override{FailHold: ptr(tuning.Duration(0))}).IsZero() {
+		t.Errorf("an override of fail_hold alone is zero")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	d := func(v time.Duration) *tuning.Duration { return ptr(tuning.Duration(v)) }
+	for _, tc := range []struct {
+		o    tuning.Override
+		want string // "" for valid
+	}{
+		{tuning.Override{}, ""},
+		{tuning.Override{Timeout: d(time.Millisecond), Fresh: d(0), Stale: d(0), FailHold: d(0)}, ""},
+		{tuning.Override{FailHold: d(tuning.MaxFailHold)}, ""},
+		{tuning.Override{Timeout: d(0)}, "timeout must be positive"},
+		{tuning.Override{Fresh: d(-1)}, "fresh must not be negative"},
+		{tuning.Override{Stale: d(-1)}, "stale must not be negative"},
+		{tuning.Override{FailHold: d(-time.Second)}, "fail_hold must not be negative"},
+		{tuning.Override{FailHold: d(tuning.MaxFailHold + time.Millisecond)}, "fail_hold must be at most 5m0s"},
+	} {
+		err := tc.o.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.o, err)
+		case tc.want != "" && (!errors.Is(err, tuning.ErrInvalid) || !strings.Contains(fmt.Sprint(err), tc.want)):
+			t.Errorf("%+v: error %v, want %q", tc.o, err, tc.want)
+		}
+	}
+	// Apply ignores an invalid hold rather than putting it in force.
+	b := base()
+	if got := tuning.Apply(b, map[string]tuning.Override{"a": {FailHold: d(time.Hour)}}); got != b {
+		t.Errorf("Apply put an hour's hold in force: %+v", got.Fragments["a"].Settings)
+	}
+}
+
+// TestOverrideJSONFailHold: fail_hold encodes as a duration, 0 included (it
+// means off, not unset), and an override stored before the field existed
+// still decodes and leaves the hold alone.
+func TestOverrideJSONFailHold(t *testing.T) {
+	b, err := json.Marshal(tuning.Override{FailHold: ptr(tuning.Duration(0))})
+	if err != nil || string(b) != `{"fail_hold":"0s"}` {
+		t.Fatalf("JSON %s %v", b, err)
+	}
+	var out tuning.Override
+	if err := json.Unmarshal(b, &out); err != nil || out.FailHold == nil || *out.FailHold != 0 {
+		t.Errorf("round trip: %+v %v", out, err)
+	}
+	var old tuning.Override
+	if err := json.Unmarshal([]byte(`{"timeout":"150ms","primary":true}`), &old); err != nil || old.FailHold != nil || old.Timeout == nil {
+		t.Fatalf("old override: %+v %v", old, err)
+	}
+	bs := base()
+	bs.Fragments["a"].Settings.FailHold = 2 * time.Second
+	f := tuning.Apply(bs, map[string]tuning.Override{"a": old}).Fragments["a"]
+	if f.Settings.FailHold != 2*time.Second || f.Origin["fail_hold"] != "" {
+		t.Errorf("old override changed the hold: %v %v", f.Settings.FailHold, f.Origin)
+	}
+}
+
+// TestManagerFailHold turns a fragment's hold off and back on through
+// Update, as the admin form does, and checks the change log.
+func TestManagerFailHold(t *testing.T) {
+	var h siteHolder
+	m := tuning.NewManager(base(), &tuning.Memory{}, h.set, slog.New(slog.DiscardHandler))
+	stop := m.Start(context.Background())
+	defer stop()
+	ctx := context.Background()
+	want := base().Fragments["a"].Settings
+	want.FailHold = tuning.FailHoldSetting(0)
+	changes, err := m.Update(ctx, "bob", "a", want)
+	if err != nil || len(changes) != 1 || changes[0].Field != "fail_hold" || changes[0].Old != "1s" || changes[0].New != "0s" {
+		t.Fatalf("Update to off: %+v %v", changes, err)
+	}
+	if f := h.get().Fragments["a"]; f.Settings.FailHold >= 0 || f.Origin["fail_hold"] != "live" {
+		t.Errorf("in force: FailHold %v, origins %v", f.Settings.FailHold, f.Origin)
+	}
+	// Back to the default's value: nothing is overridden any more.
+	want.FailHold = composer.DefaultFailHold
+	changes, err = m.Update(ctx, "bob", "a", want)
+	if err != nil || len(changes) != 1 || changes[0].Old != "0s" || changes[0].New != "1s" {
+		t.Fatalf("Update back: %+v %v", changes, err)
+	}
+	if ov := m.Overrides(); len(ov) != 0 {
+		t.Errorf("overrides left: %+v", ov)
+	}
+	want.FailHold = time.Hour
+	if _, err := m.Update(ctx, "bob", "a", want); !errors.Is(err, tuning.ErrInvalid) {
+		t.Errorf("Update to an hour: %v, want ErrInvalid", err)
+	}
+}
+
+// TestRedisFailHold: a hold of 0 survives Redis, and an override written
+// before fail_hold existed still loads.
+func TestRedisFailHold(t *testing.T) {
+	rs := redistest.Start(t)
+	c, _ := redisstore.NewClient("redis://" + rs.Addr())
+	defer c.Close()
+	s := tuning.NewRedis(c, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	if err := s.Put(ctx, "a", tuning.Override{FailHold: ptr(tuning.Duration(0))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HSet(ctx, tuning.OverridesKey, "b", `{"timeout":"30ms","disabled":true}`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ov, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := ov["a"]; a.FailHold == nil || *a.FailHold != 0 {
+		t.Errorf("a: %+v", a)
+	}
+	if b := ov["b"]; b.FailHold != nil || b.Timeout == nil || time.Duration(*b.Timeout) != 30*time.Millisecond {
+		t.Errorf("old override b: %+v", b)
 	}
 }

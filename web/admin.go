@@ -27,7 +27,7 @@ import (
 //	GET  /_/admin                          the admin page (401 and a login form without credentials)
 //	POST /_/admin/login                    token=… → session cookie, 303 to /_/admin
 //	POST /_/admin/logout                   drops the cookie
-//	POST /_/admin/fragments/{name}         timeout, fresh, stale, fallback, primary, disabled
+//	POST /_/admin/fragments/{name}         timeout, fresh, stale, fail_hold, fallback, primary, disabled
 //	POST /_/admin/fragments/{name}/reset   back to site.yaml
 //	POST /_/admin/fragments/{name}/purge   drops the fragment's cache entries everywhere
 //
@@ -280,6 +280,7 @@ func (s *Server) adminView(ctx context.Context) templates.AdminView {
 			Timeout:  f.Settings.Timeout.String(),
 			Fresh:    f.Settings.Fresh.String(),
 			Stale:    f.Settings.Stale.String(),
+			FailHold: tuning.Value(f.Settings, "fail_hold"),
 			Fallback: f.Settings.Fallback,
 			Primary:  f.Settings.Primary,
 			Disabled: f.Settings.Disabled,
@@ -354,12 +355,17 @@ func (s *Server) adminError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // formSettings returns cur with the fields the form carries replaced.
+// fail_hold is written as in site.yaml (0s: off) and stored in want as
+// composer.Settings means it (tuning.FailHoldSetting); bounds are
+// tuning.Override.Validate's, except a negative fail_hold, refused here
+// because Settings would read it as "off".
 func formSettings(cur composer.Settings, r *http.Request) (composer.Settings, error) {
 	want := cur
+	var failHold time.Duration
 	for _, field := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"timeout", &want.Timeout}, {"fresh", &want.Fresh}, {"stale", &want.Stale}} {
+	}{{"timeout", &want.Timeout}, {"fresh", &want.Fresh}, {"stale", &want.Stale}, {"fail_hold", &failHold}} {
 		vs, ok := r.PostForm[field.name]
 		if !ok {
 			continue
@@ -369,6 +375,12 @@ func formSettings(cur composer.Settings, r *http.Request) (composer.Settings, er
 			return cur, fmt.Errorf("%s: %q is not a duration (e.g. 150ms, 2s, 5m)", field.name, vs[len(vs)-1])
 		}
 		*field.dst = d
+	}
+	if _, ok := r.PostForm["fail_hold"]; ok {
+		if failHold < 0 {
+			return cur, fmt.Errorf("fail_hold: %s is negative (0s turns the hold off)", failHold)
+		}
+		want.FailHold = tuning.FailHoldSetting(failHold)
 	}
 	if vs, ok := r.PostForm["fallback"]; ok {
 		want.Fallback = vs[len(vs)-1]

@@ -528,3 +528,61 @@ func newRegistry(t *testing.T, obs *metrics.Observer, comp *composer.Composer, s
 	}
 	return reg
 }
+
+// TestAdminFailHold sets fail_hold from the admin form: 0s turns the hold
+// off in the live site (as in site.yaml), a value is put in force as such,
+// and bad values are a 400 that says what is wrong, changing nothing.
+func TestAdminFailHold(t *testing.T) {
+	in := newInstance(t, instanceOpts{token: token})
+	// The form shows the effective hold, the default's while unset, with
+	// a hint.
+	_, admin := getWith(t, in.ts.URL+"/_/admin", bearer())
+	field := doc(t, admin).Find(`#f-slow input[name=fail_hold]`)
+	if v := field.AttrOr("value", "(none)"); v != "1s" || !strings.Contains(field.Parent().Text(), "0s: off") {
+		t.Errorf("fail_hold field before: value %q, text %q; want 1s and the hint 0s: off", v, field.Parent().Text())
+	}
+	hold := func() (time.Duration, string) {
+		f := in.comp.Site().Fragments["slow"]
+		return f.Settings.FailHold, f.Origin["fail_hold"]
+	}
+	for _, tc := range []struct {
+		value, logNew string
+		want          time.Duration
+	}{
+		{"0s", "0s", -1},
+		{" 2s ", "2s", 2 * time.Second},
+	} {
+		res, body := post(t, in.ts.URL+"/_/admin/fragments/slow", url.Values{"fail_hold": {tc.value}}, bearer())
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("fail_hold %q: %d\n%s", tc.value, res.StatusCode, body)
+		}
+		if h, o := hold(); h != tc.want || o != "live" {
+			t.Errorf("fail_hold %q: live FailHold %v from %q, want %v from live", tc.value, h, o, tc.want)
+		}
+		_, admin := getWith(t, in.ts.URL+"/_/admin", bearer())
+		d := doc(t, admin)
+		row := d.Find(".bs-table--changes tbody tr").First().Find("td")
+		if row.Eq(3).Text() != "fail_hold" || row.Eq(5).Text() != tc.logNew {
+			t.Errorf("fail_hold %q: change log row %q", tc.value, row.Text())
+		}
+		if v := d.Find(`#f-slow input[name=fail_hold]`).AttrOr("value", "(none)"); v != tc.logNew {
+			t.Errorf("fail_hold %q: the input shows %q", tc.value, v)
+		}
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"soon", `fail_hold: "soon" is not a duration`},
+		{"-1s", "fail_hold: -1s is negative (0s turns the hold off)"},
+		{"6m", "fail_hold must be at most 5m0s, got 6m0s"},
+	} {
+		res, body := post(t, in.ts.URL+"/_/admin/fragments/slow", url.Values{"fail_hold": {tc.value}}, bearer())
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("fail_hold %q: %d, want 400", tc.value, res.StatusCode)
+		}
+		if msg := doc(t, body).Find(".bs-alert[role=alert]").Text(); !strings.Contains(msg, tc.want) {
+			t.Errorf("fail_hold %q: message %q, want it to contain %q", tc.value, msg, tc.want)
+		}
+		if h, _ := hold(); h != 2*time.Second {
+			t.Errorf("fail_hold %q changed the live hold to %v", tc.value, h)
+		}
+	}
+}

@@ -163,6 +163,32 @@ func TestFailureHeldAcrossInstances(t *testing.T) {
 	}
 }
 
+// TestPrimaryIgnoresHoldElsewhere: an instance whose page makes the key
+// primary does not take another instance's failure marker for an answer
+// (the page would be a 503 for the whole hold): it calls, and serves the
+// result (TestFailureHeldAcrossInstances covers the pages that do not make
+// it primary).
+func TestPrimaryIgnoresHoldElsewhere(t *testing.T) {
+	srv := redistest.Start(t)
+	site, calls, started, fail := flakySite(time.Hour)
+	primarySite := *site
+	pg := *site.Pages[0]
+	pg.Includes = []*composer.PageInclude{{Fragment: "flaky", Slot: "main", Primary: true}}
+	primarySite.Pages = []*composer.Page{&pg}
+	a, _, _ := instance(t, srv, site, 0, false)
+	b, _, _ := instance(t, srv, &primarySite, 0, false)
+	pageA, pageB := holderFails(t, a, b, started, fail)
+	if !strings.Contains(pageA, "<i>fallback</i>") {
+		t.Errorf("instance a (its call failed): %s", pageA)
+	}
+	if !strings.Contains(pageB, "<b>flaky</b>") {
+		t.Errorf("instance b (primary): %s, want the content of its own call", pageB)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d calls, want 2", n)
+	}
+}
+
 // TestNewSiteIgnoresOlderHold: an instance whose configuration changed
 // after another instance's call failed (a live retune reaches every
 // instance) does not honour that failure's hold: it calls at once, without

@@ -14,6 +14,9 @@ import (
 	"github.com/a-h/templ"
 )
 
+// testHold is the FailHold of the tests below (the default is off).
+const testHold = time.Second
+
 // failing is a fragment whose calls fail (counted) while fail is set, and
 // render "<b>ok</b>" otherwise.
 type failing struct {
@@ -47,7 +50,8 @@ func TestFailedCallIsHeld(t *testing.T) {
 		hold      time.Duration
 		wantCalls int32 // after the first page and a herd of 50
 	}{
-		{"default hold", 0, 1},
+		{"hold of 1s", testHold, 1},
+		{"default (off)", 0, 51},
 		{"hold off", -1, 51},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,8 +72,8 @@ func TestFailedCallIsHeld(t *testing.T) {
 				if n := fr.calls.Load(); n != tc.wantCalls {
 					t.Errorf("%d calls after the herd, want %d", n, tc.wantCalls)
 				}
-				if tc.hold < 0 {
-					return
+				if tc.hold <= 0 {
+					return // off: every request called, as counted above
 				}
 				if n := c.Stats().FailHolds.Load(); n != 1 {
 					t.Errorf("Stats.FailHolds = %d, want 1", n)
@@ -79,7 +83,7 @@ func TestFailedCallIsHeld(t *testing.T) {
 				if b := body(serve(c, "")); !strings.Contains(b, "<i>fb</i>") || fr.calls.Load() != 1 {
 					t.Errorf("still within the hold: %d calls, page %s", fr.calls.Load(), b)
 				}
-				time.Sleep(DefaultFailHold)
+				time.Sleep(testHold)
 				if b := body(serve(c, "")); !strings.Contains(b, "<b>ok</b>") {
 					t.Errorf("after the hold: %s", b)
 				}
@@ -100,7 +104,7 @@ func TestFailedCallIsHeld(t *testing.T) {
 func TestPrimaryCallsAgainDuringHold(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fr, spec := newFailing("lead", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Minute, Stale: time.Hour,
-			Fallback: "<i>fb</i>"})
+			Fallback: "<i>fb</i>", FailHold: testHold})
 		site := testSite([]*Spec{spec}, time.Second, "lead")
 		site.Pages[0].Includes[0].Primary = true
 		other := *site.Pages[0]
@@ -151,7 +155,7 @@ func TestPrimaryCallsAgainDuringHold(t *testing.T) {
 // stale, and not refreshed again by every page, until the hold has passed.
 func TestFailedRefreshIsHeld(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fr, spec := newFailing("f", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Second, Stale: time.Hour})
+		fr, spec := newFailing("f", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Second, Stale: time.Hour, FailHold: testHold})
 		fr.fail.Store(false)
 		c := newTestComposer(t, testSite([]*Spec{spec}, time.Second, "f"), Options{})
 		serve(c, "") // call 1: cached
@@ -166,7 +170,7 @@ func TestFailedRefreshIsHeld(t *testing.T) {
 		if n := fr.calls.Load(); n != 2 {
 			t.Errorf("%d calls, want 2 (the first, one failed refresh)", n)
 		}
-		time.Sleep(DefaultFailHold)
+		time.Sleep(testHold)
 		serve(c, "")
 		time.Sleep(time.Second) // the refresh is launched and fails
 		if n := fr.calls.Load(); n != 3 {
@@ -179,7 +183,7 @@ func TestFailedRefreshIsHeld(t *testing.T) {
 // the next one: its caller asked for it, and gets the error to decide.
 func TestEventRefreshIsNotHeld(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fr, spec := newFailing("f", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Minute, Stale: time.Hour})
+		fr, spec := newFailing("f", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Minute, Stale: time.Hour, FailHold: testHold})
 		c := newTestComposer(t, testSite([]*Spec{spec}, time.Second, "f"), Options{})
 		target := Target{Fragment: "f", Key: Key("f", Params{})}
 		if _, err := c.Refresh(context.Background(), target); err == nil {
@@ -200,7 +204,7 @@ func TestEventRefreshIsNotHeld(t *testing.T) {
 // once — no time passes — with the new settings.
 func TestNewSiteReleasesHolds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fr, spec := newFailing("f", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Minute, Stale: time.Hour, Fallback: "<i>fb</i>"})
+		fr, spec := newFailing("f", Settings{Timeout: 50 * time.Millisecond, Fresh: time.Minute, Stale: time.Hour, Fallback: "<i>fb</i>", FailHold: testHold})
 		site := testSite([]*Spec{spec}, time.Second, "f")
 		c := newTestComposer(t, site, Options{})
 		serve(c, "") // fails: held

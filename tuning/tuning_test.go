@@ -186,8 +186,8 @@ func TestFailHold(t *testing.T) {
 		value    string        // Value once applied
 		baseVal  string        // Value of the base
 	}{
-		{"default to off", 0, 0, off, "0s", "1s"},
-		{"default to 3s", 0, 3 * time.Second, 3 * time.Second, "3s", "1s"},
+		{"default (off) to 3s", 0, 3 * time.Second, 3 * time.Second, "3s", "0s"},
+		{"2s to off", 2 * time.Second, 0, off, "0s", "2s"},
 		{"off to 250ms", off, 250 * time.Millisecond, 250 * time.Millisecond, "250ms", "0s"},
 		{"2s to the max", 2 * time.Second, tuning.MaxFailHold, tuning.MaxFailHold, "5m0s", "2s"},
 	} {
@@ -220,7 +220,7 @@ func TestFailHold(t *testing.T) {
 			}
 		})
 	}
-	// An unset hold and DefaultFailHold are the same hold: no override.
+	// An unset hold, DefaultFailHold and off are the same hold: no override.
 	unset := composer.Settings{Timeout: time.Second}
 	dflt := unset
 	dflt.FailHold = composer.DefaultFailHold
@@ -295,8 +295,9 @@ func TestOverrideJSONFailHold(t *testing.T) {
 	}
 }
 
-// TestManagerFailHold turns a fragment's hold off and back on through
-// Update, as the admin form does, and checks the change log.
+// TestManagerFailHold turns a fragment's hold on and back off (the
+// default) through Update, as the admin form does, and checks the change
+// log.
 func TestManagerFailHold(t *testing.T) {
 	var h siteHolder
 	m := tuning.NewManager(base(), &tuning.Memory{}, h.set, slog.New(slog.DiscardHandler))
@@ -304,18 +305,18 @@ func TestManagerFailHold(t *testing.T) {
 	defer stop()
 	ctx := context.Background()
 	want := base().Fragments["a"].Settings
-	want.FailHold = tuning.FailHoldSetting(0)
+	want.FailHold = tuning.FailHoldSetting(2 * time.Second)
 	changes, err := m.Update(ctx, "bob", "a", want)
-	if err != nil || len(changes) != 1 || changes[0].Field != "fail_hold" || changes[0].Old != "1s" || changes[0].New != "0s" {
-		t.Fatalf("Update to off: %+v %v", changes, err)
+	if err != nil || len(changes) != 1 || changes[0].Field != "fail_hold" || changes[0].Old != "0s" || changes[0].New != "2s" {
+		t.Fatalf("Update to 2s: %+v %v", changes, err)
 	}
-	if f := h.get().Fragments["a"]; f.Settings.FailHold >= 0 || f.Origin["fail_hold"] != "live" {
+	if f := h.get().Fragments["a"]; f.Settings.FailHold != 2*time.Second || f.Origin["fail_hold"] != "live" {
 		t.Errorf("in force: FailHold %v, origins %v", f.Settings.FailHold, f.Origin)
 	}
-	// Back to the default's value: nothing is overridden any more.
-	want.FailHold = composer.DefaultFailHold
+	// Back to the default's value (off): nothing is overridden any more.
+	want.FailHold = tuning.FailHoldSetting(0)
 	changes, err = m.Update(ctx, "bob", "a", want)
-	if err != nil || len(changes) != 1 || changes[0].Old != "0s" || changes[0].New != "1s" {
+	if err != nil || len(changes) != 1 || changes[0].Old != "2s" || changes[0].New != "0s" {
 		t.Fatalf("Update back: %+v %v", changes, err)
 	}
 	if ov := m.Overrides(); len(ov) != 0 {

@@ -534,12 +534,12 @@ func newRegistry(t *testing.T, obs *metrics.Observer, comp *composer.Composer, s
 // and bad values are a 400 that says what is wrong, changing nothing.
 func TestAdminFailHold(t *testing.T) {
 	in := newInstance(t, instanceOpts{token: token})
-	// The form shows the effective hold, the default's while unset, with
-	// a hint.
+	// The form shows the effective hold, the default's (off) while unset,
+	// with a hint.
 	_, admin := getWith(t, in.ts.URL+"/_/admin", bearer())
 	field := doc(t, admin).Find(`#f-slow input[name=fail_hold]`)
-	if v := field.AttrOr("value", "(none)"); v != "1s" || !strings.Contains(field.Parent().Text(), "0s: off") {
-		t.Errorf("fail_hold field before: value %q, text %q; want 1s and the hint 0s: off", v, field.Parent().Text())
+	if v := field.AttrOr("value", "(none)"); v != "0s" || !strings.Contains(field.Parent().Text(), "0s: off") {
+		t.Errorf("fail_hold field before: value %q, text %q; want 0s and the hint 0s: off", v, field.Parent().Text())
 	}
 	hold := func() (time.Duration, string) {
 		f := in.comp.Site().Fragments["slow"]
@@ -548,16 +548,19 @@ func TestAdminFailHold(t *testing.T) {
 	for _, tc := range []struct {
 		value, logNew string
 		want          time.Duration
+		origin        string
 	}{
-		{"0s", "0s", -1},
-		{" 2s ", "2s", 2 * time.Second},
+		{" 2s ", "2s", 2 * time.Second, "live"},
+		// Back to the default (off): the override goes, the change is logged.
+		{"0s", "0s", 0, ""},
+		{"3s", "3s", 3 * time.Second, "live"},
 	} {
 		res, body := post(t, in.ts.URL+"/_/admin/fragments/slow", url.Values{"fail_hold": {tc.value}}, bearer())
 		if res.StatusCode != http.StatusSeeOther {
 			t.Fatalf("fail_hold %q: %d\n%s", tc.value, res.StatusCode, body)
 		}
-		if h, o := hold(); h != tc.want || o != "live" {
-			t.Errorf("fail_hold %q: live FailHold %v from %q, want %v from live", tc.value, h, o, tc.want)
+		if h, o := hold(); h != tc.want || o != tc.origin {
+			t.Errorf("fail_hold %q: live FailHold %v from %q, want %v from %q", tc.value, h, o, tc.want, tc.origin)
 		}
 		_, admin := getWith(t, in.ts.URL+"/_/admin", bearer())
 		d := doc(t, admin)
@@ -581,7 +584,7 @@ func TestAdminFailHold(t *testing.T) {
 		if msg := doc(t, body).Find(".bs-alert[role=alert]").Text(); !strings.Contains(msg, tc.want) {
 			t.Errorf("fail_hold %q: message %q, want it to contain %q", tc.value, msg, tc.want)
 		}
-		if h, _ := hold(); h != 2*time.Second {
+		if h, _ := hold(); h != 3*time.Second {
 			t.Errorf("fail_hold %q changed the live hold to %v", tc.value, h)
 		}
 	}

@@ -71,14 +71,16 @@ type HerdRound struct {
 }
 
 // herdSettings: fresh for 3 s, stale for 10 minutes, so the second herd
-// finds every entry stale.
+// finds every entry stale; a failure hold of 1 s (off by default), as an
+// operator protecting a backend from herds would set, so that a call that
+// fails under the herd is not called again by every later request.
 const herdFresh = 3 * time.Second
 
 var herdSettings = map[string]map[string]string{
-	"nav":        {"fresh": herdFresh.String(), "stale": "10m"},
-	"scoreboard": {"fresh": herdFresh.String(), "stale": "10m"},
-	"score":      {"fresh": herdFresh.String(), "stale": "10m"},
-	"footer":     {"fresh": herdFresh.String(), "stale": "10m"},
+	"nav":        {"fresh": herdFresh.String(), "stale": "10m", "fail_hold": "1s"},
+	"scoreboard": {"fresh": herdFresh.String(), "stale": "10m", "fail_hold": "1s"},
+	"score":      {"fresh": herdFresh.String(), "stale": "10m", "fail_hold": "1s"},
+	"footer":     {"fresh": herdFresh.String(), "stale": "10m", "fail_hold": "1s"},
 }
 
 func (e *env) herd(ctx context.Context) (*Herd, error) {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,5 +74,26 @@ func TestParseFlags(t *testing.T) {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%q): no error", bad)
 		}
+	}
+}
+
+func TestFetchReferenceRetries(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("<html>page</html>"))
+	}))
+	defer srv.Close()
+	page, err := fetchReference(t.Context(), srv.URL+"/p", time.Millisecond)
+	if err != nil || string(page.Body) != "<html>page</html>" || calls.Load() != 3 {
+		t.Fatalf("page %q, err %v after %d requests; want the page on the third", page.Body, err, calls.Load())
+	}
+	calls.Store(-100) // always busy
+	if _, err := fetchReference(t.Context(), srv.URL+"/p", time.Millisecond); err == nil {
+		t.Fatal("no error from a server that is always busy")
 	}
 }

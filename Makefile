@@ -33,6 +33,6 @@ bench-suite: ## end-to-end figures for BENCHMARKS.md: every size × state, floor
 	go run ./cmd/benchsuite -runs 3 -json bench-suite.json -md bench-suite.md
 
 .PHONY: chaos
-chaos: ## faults, overload, herd and shutdown against real composer and redis-server processes (~5 min; figures for RELIABILITY.md)
+chaos: ## faults, herd, overload (warm and a real 10x cold), shutdown against real composer and redis-server processes (~4 min; figures for RELIABILITY.md)
 	go run ./cmd/chaos -json chaos.json -md chaos.md
 	go test -race -count=1 -v -run 'Misbehaving|Disconnect' ./cmd/chaos

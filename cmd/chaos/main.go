@@ -59,7 +59,7 @@ import (
 	"github.com/broadsheet/broadsheet/internal/harness"
 )
 
-var allScenarios = []string{"redis", "herd", "overload", "shutdown"}
+var allScenarios = []string{"redis", "herd", "overload", "overload-cold", "shutdown"}
 
 type options struct {
 	scenarios   []string
@@ -75,10 +75,13 @@ type options struct {
 	maxConns    int
 	clientConns int
 	maxRate     int
-	herd        int
-	jsonPath    string
-	mdPath      string
-	keepLogs    bool
+	// coldSize and coldMaxPages are the overload-cold scenario's page size
+	// and composer -max-pages.
+	coldSize, coldMaxPages int
+	herd                   int
+	jsonPath               string
+	mdPath                 string
+	keepLogs               bool
 }
 
 func main() {
@@ -112,6 +115,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.maxConns, "max-conns", 1024, "composer -max-conns in the overload scenario (0: no limit)")
 	fs.IntVar(&o.clientConns, "client-conns", 0, "overload: connections the load client keeps to the composer (0: half of -max-conns; -1: no bound, a new connection whenever none is free)")
 	fs.IntVar(&o.maxRate, "max-rate", 4000, "cap on the offered overload `rate` (req/s)")
+	fs.IntVar(&o.coldSize, "cold-size", 2000, "overload-cold: score includes on its page")
+	fs.IntVar(&o.coldMaxPages, "cold-max-pages", 16, "overload-cold: composer -max-pages")
 	fs.IntVar(&o.herd, "herd", 1000, "requests released together in the herd scenario")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&o.mdPath, "md", "", "write the Markdown summary to `file`")
@@ -133,7 +138,7 @@ func parseFlags(args []string) (*options, error) {
 		}
 		o.scenarios = append(o.scenarios, s)
 	}
-	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.herd < 1 || o.maxRate < 1 {
+	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.coldSize < 1 || o.coldMaxPages < 1 || o.herd < 1 || o.maxRate < 1 {
 		return nil, errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
 	}
 	if o.maxConns < 0 {
@@ -165,9 +170,11 @@ type Results struct {
 	Redis    []*RedisFault     `json:"redis,omitempty"`
 	Herd     *Herd             `json:"herd,omitempty"`
 	Overload *Overload         `json:"overload,omitempty"`
-	Shutdown *Shutdown         `json:"shutdown,omitempty"`
-	Errors   []string          `json:"errors,omitempty"`
-	Seconds  float64           `json:"seconds"`
+	// OverloadCold is the overload with nothing cached (see overloadCold).
+	OverloadCold *Overload `json:"overload_cold,omitempty"`
+	Shutdown     *Shutdown `json:"shutdown,omitempty"`
+	Errors       []string  `json:"errors,omitempty"`
+	Seconds      float64   `json:"seconds"`
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -208,7 +215,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		case "herd":
 			res.Herd, err = e.herd(ctx)
 		case "overload":
-			res.Overload, err = e.overload(ctx)
+			res.Overload, err = e.overload(ctx, false, e.o.size, e.o.maxPages)
+		case "overload-cold":
+			res.OverloadCold, err = e.overload(ctx, true, e.o.coldSize, e.o.coldMaxPages)
 		case "shutdown":
 			res.Shutdown, err = e.shutdown(ctx)
 		}

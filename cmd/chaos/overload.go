@@ -15,8 +15,11 @@ import (
 
 // Overload is the overload scenario (4).
 type Overload struct {
-	MaxPages int `json:"max_pages"`
-	MaxConns int `json:"max_conns"`
+	// Cold: nothing cached (-overload-cold); Size the page's score includes.
+	Cold     bool `json:"cold"`
+	Size     int  `json:"size"`
+	MaxPages int  `json:"max_pages"`
+	MaxConns int  `json:"max_conns"`
 	// ClientConns bounds the load client's connections (0: no bound).
 	ClientConns int       `json:"client_conns"`
 	Steps       []*Window `json:"steps"`
@@ -65,14 +68,32 @@ const floorFor = 5 * time.Second
 
 var stepRates = []int{50, 100, 200, 400, 800, 1600, 3200, 6400}
 
-func (e *env) overload(ctx context.Context) (*Overload, error) {
+// overload runs scenario 4 on the scores page of size includes, with the
+// composer's -max-pages maxPages. Warm (cold false), every include is an
+// L1 hit and a page is cheap: ten times its sustainable rate is more than
+// a client on the same two cores can send. Cold ("overload-cold"), nothing
+// is cached (-l1-mb 0, every include a call on every page): a page of
+// 2,000 includes costs the composer enough CPU that ten times its
+// sustainable rate is within the client's reach, and the overload is
+// real.
+func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Overload, error) {
 	o := e.o
 	cfg, err := e.writeConfig("overload.yaml", warmSettings)
 	if err != nil {
 		return nil, err
 	}
-	cp, err := e.startComposer(ctx, "overload", "-config", cfg, "-max-pages", strconv.Itoa(o.maxPages),
-		"-max-conns", strconv.Itoa(o.maxConns), "-feed-latency", "1ms", "-feed-slow-every", "0")
+	args := []string{"-config", cfg, "-max-pages", strconv.Itoa(maxPages),
+		"-max-conns", strconv.Itoa(o.maxConns), "-feed-latency", "1ms", "-feed-slow-every", "0"}
+	if cold {
+		// Every include a call on every page: the composer's CPU, not
+		// the client's, is what runs out.
+		args = append(args, "-l1-mb", "0")
+	}
+	name := "overload"
+	if cold {
+		name = "overload-cold"
+	}
+	cp, err := e.startComposer(ctx, name, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +111,11 @@ func (e *env) overload(ctx context.Context) (*Overload, error) {
 		client = pooledClient(conns)
 	}
 	defer client.CloseIdleConnections()
-	url := cp.pageURL(o.size)
+	url := cp.pageURL(size)
 	if _, err := windowRun(ctx, client, url, 20, time.Second, 0); err != nil { // warm L1
 		return nil, err
 	}
-	res := &Overload{MaxPages: o.maxPages, MaxConns: o.maxConns, ClientConns: conns}
+	res := &Overload{Cold: cold, Size: size, MaxPages: maxPages, MaxConns: o.maxConns, ClientConns: conns}
 	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		res.RSSIdleKiB = m.RSS
 	}

@@ -87,8 +87,15 @@ func writeMarkdown(w io.Writer, r *Results) {
 		}
 		fmt.Fprintln(w)
 	}
-	if ov := r.Overload; ov != nil {
-		fmt.Fprintf(w, "## 4. Overload (-max-pages %d, -max-conns %d)\n\n| step rate | requests | status | p99 ms |\n|---:|---:|---|---:|\n", ov.MaxPages, ov.MaxConns)
+	for _, ov := range []*Overload{r.Overload, r.OverloadCold} {
+		if ov == nil {
+			continue
+		}
+		state := "warm in L1"
+		if ov.Cold {
+			state = "nothing cached"
+		}
+		fmt.Fprintf(w, "## 4. Overload (%d score includes, %s; -max-pages %d, -max-conns %d)\n\n| step rate | requests | status | p99 ms |\n|---:|---:|---|---:|\n", ov.Size, state, ov.MaxPages, ov.MaxConns)
 		for _, s := range ov.Steps {
 			fmt.Fprintf(w, "| %d/s | %d | %s | %.1f |\n", s.Rate, s.Requests, statusText(s.Status), ms(s.TTLB.P99))
 		}

@@ -148,17 +148,10 @@ func (c *Client) fetchBatched(ctx context.Context, bt *batcher, rawURL string) (
 
 func (bt *batcher) fetch(ctx context.Context, line, rawURL string) (*composer.Raw, error) {
 	h := bt.h
-	done, err := h.breaker.Allow()
+	done, err := h.enter(ctx)
 	if err != nil {
-		return nil, &Error{Host: h.name, Kind: KindBreakerOpen}
+		return nil, err
 	}
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		done(errNotTried)
-		return nil, &Error{Host: h.name, Kind: KindTimeout, Err: errors.New("waiting for an in-flight slot")}
-	}
-	h.stats.inFlight.Add(1)
 	it := &item{line: line, url: rawURL, res: make(chan itemResult, 1)}
 	bt.enqueue(it)
 	var r itemResult
@@ -172,9 +165,7 @@ func (bt *batcher) fetch(ctx context.Context, line, rawURL string) (*composer.Ra
 			r.err = &Error{Host: h.name, Kind: KindTimeout, Err: ctx.Err()}
 		}
 	}
-	h.stats.inFlight.Add(-1)
-	<-h.slots
-	done(r.err)
+	h.exit(done, r.err)
 	return r.raw, r.err
 }
 

@@ -381,7 +381,21 @@ func (h *host) count(err error) {
 // small stack, and the frames between it and the Transport's deepest call
 // decide whether that stack must grow — be copied — on every request.
 func (c *Client) fetch(ctx context.Context, h *host, req *http.Request) (*composer.Raw, error) {
-	done, err := h.breaker.Allow()
+	done, err := h.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.rt.RoundTrip(req)
+	raw, err := c.response(ctx, h, req, resp, err)
+	h.exit(done, err)
+	return raw, err
+}
+
+// enter admits one request to h, batched or not: past its breaker, then
+// into one of its in-flight slots (waiting for one until ctx ends). The
+// request then calls exit with its outcome.
+func (h *host) enter(ctx context.Context) (done func(error), err error) {
+	done, err = h.breaker.Allow()
 	if err != nil {
 		return nil, &Error{Host: h.name, Kind: KindBreakerOpen}
 	}
@@ -392,12 +406,14 @@ func (c *Client) fetch(ctx context.Context, h *host, req *http.Request) (*compos
 		return nil, &Error{Host: h.name, Kind: KindTimeout, Err: errors.New("waiting for an in-flight slot")}
 	}
 	h.stats.inFlight.Add(1)
-	resp, err := c.rt.RoundTrip(req)
-	raw, err := c.response(ctx, h, req, resp, err)
+	return done, nil
+}
+
+// exit gives back the slot enter took and tells the breaker the outcome.
+func (h *host) exit(done func(error), err error) {
 	h.stats.inFlight.Add(-1)
 	<-h.slots
 	done(err)
-	return raw, err
 }
 
 // response turns the outcome of a round trip into a *composer.Raw or an

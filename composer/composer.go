@@ -355,7 +355,7 @@ func (c *Composer) call(s *start) {
 // becomes a failure marker for as long. An event's call (Refresh) is not
 // held: its caller gets the error and decides.
 func (c *Composer) failed(s *start, err error) {
-	hold := s.f.Settings.failHold()
+	hold := s.f.Settings.EffectiveFailHold()
 	if s.event {
 		hold = 0
 	}

@@ -247,7 +247,7 @@ func (c *Composer) holdApplies(s *start, failedFor time.Duration) bool {
 	if at == 0 {
 		return true
 	}
-	began := time.Now().Add(failedFor - s.f.Settings.failHold())
+	began := time.Now().Add(failedFor - s.f.Settings.EffectiveFailHold())
 	return began.UnixNano() > at
 }
 

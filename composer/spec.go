@@ -94,8 +94,23 @@ type Settings struct {
 // operator's choice per fragment (fail_hold in site.yaml, or live).
 const DefaultFailHold = 0
 
-// failHold is s's effective FailHold (0 for none).
-func (s *Settings) failHold() time.Duration {
+// MaxFailHold bounds a fail_hold, in site.yaml and live alike: an
+// operator's typo cannot make a fragment fail fast for an hour after its
+// backend has recovered.
+const MaxFailHold = 5 * time.Minute
+
+// FailHoldSetting returns the Settings.FailHold that a fail_hold of d, as
+// an operator writes it (in site.yaml or live), means: 0 turns the hold
+// off (-1), anything else is the hold. Its inverse is EffectiveFailHold.
+func FailHoldSetting(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// EffectiveFailHold is s's FailHold with the default applied: 0 when off.
+func (s *Settings) EffectiveFailHold() time.Duration {
 	switch {
 	case s.FailHold < 0:
 		return 0

@@ -51,7 +51,6 @@ const (
 const (
 	maxBudget        = 60 * time.Second
 	maxTimeout       = 30 * time.Second
-	maxFailHold      = 5 * time.Minute
 	maxDepthLimit    = 16
 	maxIncludesLimit = 100000
 	minFragmentBytes = 1 << 10
@@ -226,11 +225,9 @@ func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment, sp
 			return ok
 		})
 		set("fail_hold", func(n *yaml.Node, path string) (ok bool) {
-			// 0s turns the hold off (composer.Settings.FailHold < 0).
-			s.FailHold, ok = p.duration(n, path, false, maxFailHold)
-			if ok && s.FailHold == 0 {
-				s.FailHold = -1
-			}
+			var d time.Duration
+			d, ok = p.duration(n, path, false, composer.MaxFailHold)
+			s.FailHold = composer.FailHoldSetting(d) // 0s: off
 			return ok
 		})
 		set("fallback", func(n *yaml.Node, path string) bool {

@@ -73,42 +73,12 @@ func (o Override) IsZero() bool {
 		o.Fallback == nil && o.Primary == nil && o.Disabled == nil
 }
 
-// MaxFailHold bounds a live fail_hold. It is config's bound on site.yaml's
-// fail_hold (config.maxFailHold, unexported, and config is not a
-// dependency of this package), repeated so that a live value is always one
-// site.yaml could hold too: an operator's typo cannot make a fragment fail
-// fast for an hour after its backend has recovered.
-const MaxFailHold = 5 * time.Minute
-
-// FailHoldSetting returns the composer.Settings.FailHold that a fail_hold
-// of d, as an operator writes it (live or in site.yaml), means: 0 turns
-// the hold off (-1), anything else is the hold. Its inverse is
-// Value(s, "fail_hold").
-func FailHoldSetting(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
-// failHold is s's effective hold, 0 when off (composer's own is
-// unexported).
-func failHold(s composer.Settings) time.Duration {
-	switch {
-	case s.FailHold < 0:
-		return 0
-	case s.FailHold == 0:
-		return composer.DefaultFailHold
-	}
-	return s.FailHold
-}
-
 // ErrInvalid is wrapped by the errors of Validate.
 var ErrInvalid = errors.New("tuning: invalid override")
 
 // Validate reports an override no fragment may have: a timeout that is not
 // positive, a negative TTL, a fail_hold that is negative or above
-// MaxFailHold.
+// composer.MaxFailHold.
 func (o Override) Validate() error {
 	if o.Timeout != nil && *o.Timeout <= 0 {
 		return fmt.Errorf("%w: timeout must be positive, got %s", ErrInvalid, time.Duration(*o.Timeout))
@@ -122,8 +92,8 @@ func (o Override) Validate() error {
 	if o.FailHold != nil && *o.FailHold < 0 {
 		return fmt.Errorf("%w: fail_hold must not be negative (0s turns it off), got %s", ErrInvalid, time.Duration(*o.FailHold))
 	}
-	if o.FailHold != nil && time.Duration(*o.FailHold) > MaxFailHold {
-		return fmt.Errorf("%w: fail_hold must be at most %s, got %s", ErrInvalid, MaxFailHold, time.Duration(*o.FailHold))
+	if o.FailHold != nil && time.Duration(*o.FailHold) > composer.MaxFailHold {
+		return fmt.Errorf("%w: fail_hold must be at most %s, got %s", ErrInvalid, composer.MaxFailHold, time.Duration(*o.FailHold))
 	}
 	return nil
 }
@@ -170,7 +140,7 @@ func Apply(base *composer.Site, ov map[string]Override) *composer.Site {
 			set("stale")
 		}
 		if o.FailHold != nil {
-			nf.Settings.FailHold = FailHoldSetting(time.Duration(*o.FailHold))
+			nf.Settings.FailHold = composer.FailHoldSetting(time.Duration(*o.FailHold))
 			set("fail_hold")
 		}
 		if o.Fallback != nil {
@@ -208,7 +178,7 @@ func Value(s composer.Settings, field string) string {
 	case "stale":
 		return s.Stale.String()
 	case "fail_hold":
-		return failHold(s).String()
+		return s.EffectiveFailHold().String()
 	case "fallback":
 		return s.Fallback
 	case "primary":
@@ -234,7 +204,7 @@ func Diff(base, want composer.Settings) Override {
 	if want.Stale != base.Stale {
 		o.Stale = ptr(Duration(want.Stale))
 	}
-	if h := failHold(want); h != failHold(base) {
+	if h := want.EffectiveFailHold(); h != base.EffectiveFailHold() {
 		o.FailHold = ptr(Duration(h))
 	}
 	if want.Fallback != base.Fallback {

@@ -189,7 +189,7 @@ func TestFailHold(t *testing.T) {
 		{"default (off) to 3s", 0, 3 * time.Second, 3 * time.Second, "3s", "0s"},
 		{"2s to off", 2 * time.Second, 0, off, "0s", "2s"},
 		{"off to 250ms", off, 250 * time.Millisecond, 250 * time.Millisecond, "250ms", "0s"},
-		{"2s to the max", 2 * time.Second, tuning.MaxFailHold, tuning.MaxFailHold, "5m0s", "2s"},
+		{"2s to the max", 2 * time.Second, composer.MaxFailHold, composer.MaxFailHold, "5m0s", "2s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := base()
@@ -233,7 +233,7 @@ func TestFailHold(t *testing.T) {
 	if d := tuning.Diff(offA, offB); !d.IsZero() {
 		t.Errorf("Diff(off, off) = %+v, want nothing", d)
 	}
-	if got := tuning.FailHoldSetting(0); got >= 0 {
+	if got := composer.FailHoldSetting(0); got >= 0 {
 		t.Errorf("FailHoldSetting(0) = %v, want negative (off)", got)
 	}
 	if (tuning.Override{FailHold: ptr(tuning.Duration(0))}).IsZero() {
@@ -249,12 +249,12 @@ func TestValidate(t *testing.T) {
 	}{
 		{tuning.Override{}, ""},
 		{tuning.Override{Timeout: d(time.Millisecond), Fresh: d(0), Stale: d(0), FailHold: d(0)}, ""},
-		{tuning.Override{FailHold: d(tuning.MaxFailHold)}, ""},
+		{tuning.Override{FailHold: d(composer.MaxFailHold)}, ""},
 		{tuning.Override{Timeout: d(0)}, "timeout must be positive"},
 		{tuning.Override{Fresh: d(-1)}, "fresh must not be negative"},
 		{tuning.Override{Stale: d(-1)}, "stale must not be negative"},
 		{tuning.Override{FailHold: d(-time.Second)}, "fail_hold must not be negative"},
-		{tuning.Override{FailHold: d(tuning.MaxFailHold + time.Millisecond)}, "fail_hold must be at most 5m0s"},
+		{tuning.Override{FailHold: d(composer.MaxFailHold + time.Millisecond)}, "fail_hold must be at most 5m0s"},
 	} {
 		err := tc.o.Validate()
 		switch {
@@ -305,7 +305,7 @@ func TestManagerFailHold(t *testing.T) {
 	defer stop()
 	ctx := context.Background()
 	want := base().Fragments["a"].Settings
-	want.FailHold = tuning.FailHoldSetting(2 * time.Second)
+	want.FailHold = composer.FailHoldSetting(2 * time.Second)
 	changes, err := m.Update(ctx, "bob", "a", want)
 	if err != nil || len(changes) != 1 || changes[0].Field != "fail_hold" || changes[0].Old != "0s" || changes[0].New != "2s" {
 		t.Fatalf("Update to 2s: %+v %v", changes, err)
@@ -314,7 +314,7 @@ func TestManagerFailHold(t *testing.T) {
 		t.Errorf("in force: FailHold %v, origins %v", f.Settings.FailHold, f.Origin)
 	}
 	// Back to the default's value (off): nothing is overridden any more.
-	want.FailHold = tuning.FailHoldSetting(0)
+	want.FailHold = composer.FailHoldSetting(0)
 	changes, err = m.Update(ctx, "bob", "a", want)
 	if err != nil || len(changes) != 1 || changes[0].Old != "2s" || changes[0].New != "0s" {
 		t.Fatalf("Update back: %+v %v", changes, err)

@@ -356,7 +356,7 @@ func (s *Server) adminError(w http.ResponseWriter, r *http.Request, err error) {
 
 // formSettings returns cur with the fields the form carries replaced.
 // fail_hold is written as in site.yaml (0s: off) and stored in want as
-// composer.Settings means it (tuning.FailHoldSetting); bounds are
+// composer.Settings means it (composer.FailHoldSetting); bounds are
 // tuning.Override.Validate's, except a negative fail_hold, refused here
 // because Settings would read it as "off".
 func formSettings(cur composer.Settings, r *http.Request) (composer.Settings, error) {
@@ -380,7 +380,7 @@ func formSettings(cur composer.Settings, r *http.Request) (composer.Settings, er
 		if failHold < 0 {
 			return cur, fmt.Errorf("fail_hold: %s is negative (0s turns the hold off)", failHold)
 		}
-		want.FailHold = tuning.FailHoldSetting(failHold)
+		want.FailHold = composer.FailHoldSetting(failHold)
 	}
 	if vs, ok := r.PostForm["fallback"]; ok {
 		want.Fallback = vs[len(vs)-1]

@@ -223,7 +223,7 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 		case locks[i].Held:
 			s.locked = true
 			local = append(local, s)
-		case locks[i].FailedFor > 0 && !s.primary && c.holdApplies(s, locks[i].FailedFor):
+		case c.honoursHold(s, locks[i]):
 			c.heldElsewhere(s, locks[i].FailedFor)
 		case locks[i].FailedFor > 0:
 			// A hold from before this instance's configuration changed,
@@ -238,16 +238,21 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 	return local, remote
 }
 
-// holdApplies reports whether another instance's failure hold on s's key,
-// lasting failedFor more, began after this instance's configuration last
-// changed (see SetSite); an older one is ignored. When the hold began is
-// estimated from this instance's FailHold for the fragment.
-func (c *Composer) holdApplies(s *start, failedFor time.Duration) bool {
+// honoursHold reports whether s takes another instance's failure hold on
+// its key (l.FailedFor > 0) for its answer: not for a primary include (see
+// flights.join), nor for a hold that began before this instance's
+// configuration last changed (see SetSite) — when it began is estimated
+// from this instance's FailHold for the fragment. A hold not honoured is
+// called through, without the lock (the marker has it).
+func (c *Composer) honoursHold(s *start, l LockState) bool {
+	if l.FailedFor <= 0 || s.primary {
+		return false
+	}
 	at := c.siteAt.Load()
 	if at == 0 {
 		return true
 	}
-	began := time.Now().Add(failedFor - s.f.Settings.EffectiveFailHold())
+	began := time.Now().Add(l.FailedFor - s.f.Settings.EffectiveFailHold())
 	return began.UnixNano() > at
 }
 
@@ -273,17 +278,12 @@ func (c *Composer) holdFailure(s *start, hold time.Duration) {
 	if !ok {
 		return
 	}
-	// Like a write-back: the Store's short bound timing out means slow
-	// (or this process starved), not down, and without the marker the
-	// others take over once the lock expires. Again, within the bound.
+	// Like a write-back: without the marker the others take over once the
+	// lock expires.
 	ctx, cancel := context.WithTimeout(context.Background(), min(hold, writeBackTimeout))
 	defer cancel()
 	key := StoreKey(s.version, s.key)
-	err := locker.HoldFailure(ctx, key, c.holder, hold)
-	for err != nil && isTimeout(err) && ctx.Err() == nil {
-		time.Sleep(writeBackRetry)
-		err = locker.HoldFailure(ctx, key, c.holder, hold)
-	}
+	err := retryTimeouts(ctx, func() error { return locker.HoldFailure(ctx, key, c.holder, hold) })
 	if err != nil {
 		// The lock still expires by itself; until then the others wait.
 		c.log.Debug("composer: failure hold not stored", "key", s.key, "err", err)
@@ -451,7 +451,7 @@ func (c *Composer) lookRemote(waiting []*start) []*start {
 		switch {
 		case err == nil && locks[i].Held:
 			free = append(free, s)
-		case err == nil && locks[i].FailedFor > 0 && !s.primary && c.holdApplies(s, locks[i].FailedFor):
+		case err == nil && c.honoursHold(s, locks[i]):
 			// The holder's call failed: its hold covers this instance too.
 			c.heldElsewhere(s, locks[i].FailedFor)
 		case err == nil && locks[i].FailedFor > 0:

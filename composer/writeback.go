@@ -97,19 +97,25 @@ func (w *writeBack) drain(batch []*Entry) {
 	}
 }
 
+// retryTimeouts calls op until it succeeds, fails other than by a timeout,
+// or ctx ends, writeBackRetry apart. A timeout is the Store's own short
+// bound, not ctx's: it is slow (or this process starved), not down.
+func retryTimeouts(ctx context.Context, op func() error) error {
+	err := op()
+	for err != nil && isTimeout(err) && ctx.Err() == nil {
+		time.Sleep(writeBackRetry)
+		err = op()
+	}
+	return err
+}
+
 func (w *writeBack) flush(batch []*Entry) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeBackTimeout)
 	defer cancel()
 	w.Batches.Add(1)
-	err := w.store.SetMulti(ctx, batch)
-	for err != nil && isTimeout(err) && ctx.Err() == nil {
-		// The Store's own short bound, not ours: it is slow rather than
-		// down, and other instances may be waiting for these entries
-		// until this instance's locks expire. Again, within
-		// writeBackTimeout.
-		time.Sleep(writeBackRetry)
-		err = w.store.SetMulti(ctx, batch)
-	}
+	// Other instances may be waiting for these entries until this
+	// instance's locks expire: retried within writeBackTimeout.
+	err := retryTimeouts(ctx, func() error { return w.store.SetMulti(ctx, batch) })
 	if err != nil {
 		w.Errors.Add(1)
 		w.log.Debug("composer: write-back failed", "entries", len(batch), "err", err)

@@ -315,11 +315,13 @@ func (c *Composer) tryLock(ctx context.Context, locker Locker, starts []*start) 
 // storeDown reports whether a Store error means the Store cannot be used
 // now (its breaker is open, it refuses connections), rather than that it
 // is slow: a lock call that timed out may still have taken its locks.
-func storeDown(err error) bool { return !isTimeout(err) }
+func storeDown(err error) bool { return !IsTimeout(err) }
 
-// isTimeout reports whether err is a timeout: a context's deadline, or a
-// socket's (which the Redis client sets from it).
-func isTimeout(err error) bool {
+// IsTimeout reports whether err is a timeout: a context's deadline, or a
+// socket's (which the Redis client sets from it). The composer takes a
+// Store error that is a timeout for "slow", any other for "down"; Stores
+// use it to tell the two apart too.
+func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
 		(errors.As(err, &ne) && ne.Timeout())

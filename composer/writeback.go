@@ -102,7 +102,7 @@ func (w *writeBack) drain(batch []*Entry) {
 // bound, not ctx's: it is slow (or this process starved), not down.
 func retryTimeouts(ctx context.Context, op func() error) error {
 	err := op()
-	for err != nil && isTimeout(err) && ctx.Err() == nil {
+	for err != nil && IsTimeout(err) && ctx.Err() == nil {
 		time.Sleep(writeBackRetry)
 		err = op()
 	}

@@ -2,17 +2,17 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/broadsheet/broadsheet/composer"
 )
 
 // NewClient returns a go-redis client for url, one of:
@@ -307,7 +307,7 @@ func configure(opt *redis.Options) {
 // breaker as soon as the process keeps up with its own timers again.
 func starved(ctx context.Context, err error, timeout time.Duration) bool {
 	deadline, ok := ctx.Deadline()
-	if !ok || !isTimeout(err) {
+	if !ok || !composer.IsTimeout(err) {
 		return false
 	}
 	return time.Since(deadline) > starvedAfter(timeout)
@@ -318,12 +318,4 @@ func starved(ctx context.Context, err error, timeout time.Duration) bool {
 // default 50 ms), far beyond a timer's usual lateness on an idle machine.
 func starvedAfter(timeout time.Duration) time.Duration {
 	return max(timeout/5, 5*time.Millisecond)
-}
-
-// isTimeout reports whether err is a timeout: the call's deadline, or the
-// socket's (which go-redis sets from it).
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
 }

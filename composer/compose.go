@@ -515,8 +515,8 @@ func (r *request) resolve(levels [][]node) {
 				if s.f.Spec.NeedsReader {
 					s.ctx = context.WithValue(context.Background(), readerKey{}, r.reader)
 				}
-				r.c.call(s) // its timeout counts from here, after the level's look-ups and locks
 			}
+			r.c.callAll(local) // their timeouts count from their starts, after the level's look-ups and locks
 			r.c.waitRemote(remote)
 		}
 		if span != nil {
@@ -612,7 +612,7 @@ func (r *request) fetch(n *node, starts *[]*start) {
 			return nil
 		}
 	}
-	r.c.flights.join(r.party, key, n.primary, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
+	r.c.flights.join(r.party, key, r.start.Add(n.deadline), n.primary, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)

@@ -98,6 +98,7 @@ type Composer struct {
 	l1        *l1
 	store     Store
 	flights   flights
+	launcher  *launcher
 	remote    remoteWaits         // starts waiting for another instance's call
 	lookups   lookups             // Store look-ups in progress, shared
 	refreshes refreshQueue        // refreshes about to be launched
@@ -119,9 +120,13 @@ type Composer struct {
 
 // Stats are the composer's counters since it started.
 type Stats struct {
-	Calls      atomic.Int64 // fragment calls started
-	Panics     atomic.Int64 // fragment calls that panicked
-	Abandoned  atomic.Int64 // calls that outlived their timeout
+	Calls     atomic.Int64 // fragment calls started
+	Panics    atomic.Int64 // fragment calls that panicked
+	Abandoned atomic.Int64 // calls that outlived their timeout
+	// Shed counts calls not made because every include waiting for them
+	// had passed its deadline before they could start, with no cache tier
+	// to keep the result (see flight.shedIfLate).
+	Shed       atomic.Int64
 	InFlight   atomic.Int64 // fragment calls running now
 	Oversized  atomic.Int64 // results over MaxFragmentBytes
 	Refreshes  atomic.Int64 // stale-while-revalidate refresh calls made here
@@ -155,12 +160,13 @@ func New(site *Site, opts Options) *Composer {
 		opts.Logger = slog.Default()
 	}
 	c := &Composer{
-		opts:   opts,
-		store:  opts.Store,
-		runs:   semaphore.NewWeighted(int64(opts.MaxInFlight)),
-		log:    opts.Logger,
-		closed: make(chan struct{}),
-		holder: rand.Text(),
+		opts:     opts,
+		store:    opts.Store,
+		runs:     semaphore.NewWeighted(int64(opts.MaxInFlight)),
+		log:      opts.Logger,
+		closed:   make(chan struct{}),
+		holder:   rand.Text(),
+		launcher: newLauncher(),
 	}
 	c.batcher, _ = opts.Observer.(IncludeBatcher)
 	if opts.L1Bytes >= 0 {
@@ -260,7 +266,7 @@ func (e *PanicError) Error() string {
 	return fmt.Sprintf("composer: fragment %q panicked: %v", e.Fragment, e.Value)
 }
 
-// call runs a fragment for flight s.fl, on a goroutine of its own, under
+// callNow runs a fragment for flight s.fl, on a goroutine of its own, under
 // s.ctx: a context detached from every request (one caller leaving must
 // not fail the others) that ends at the fragment's timeout, or earlier when
 // every request waiting for the call has gone away (see party). The flight
@@ -269,84 +275,88 @@ func (e *PanicError) Error() string {
 // returns, which is what bounds abandoned work. A call that ends without a
 // result releases the cross-instance lock it holds, so that an instance
 // waiting for it takes over at once rather than when the lock expires.
-func (c *Composer) call(s *start) {
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		f, fl := s.f, s.fl
-		// The call's context: its own deadline, counted from here; its
-		// own cancellation, for when every request waiting for it has
-		// left; s.ctx's values. At the deadline the flight expires, even
-		// if the fragment ignores its context.
-		ctx := newCallCtx(s.ctx, f.Settings.Timeout, func() {
-			if fl.expire(time.Now().Add(retryAfterTimeouts * f.Settings.Timeout)) {
-				c.stats.Abandoned.Add(1)
-			}
-		})
-		defer ctx.stop()
-		if !fl.running(ctx.abandon) {
-			c.unlock(s) // abandoned before it started
-			return
+//
+// Calls are started through the launcher (see callAll); callNow is one
+// call's goroutine.
+func (c *Composer) callNow(s *start) {
+	defer c.bg.Done()
+	c.started()
+	f, fl := s.f, s.fl
+	if c.shed(s, time.Now()) {
+		return
+	}
+	// The call's context: its own deadline, counted from here; its
+	// own cancellation, for when every request waiting for it has
+	// left; s.ctx's values. At the deadline the flight expires, even
+	// if the fragment ignores its context.
+	ctx := newCallCtx(s.ctx, f.Settings.Timeout, func() {
+		if fl.expire(time.Now().Add(retryAfterTimeouts * f.Settings.Timeout)) {
+			c.stats.Abandoned.Add(1)
 		}
-		sem, err := c.acquire(ctx, f)
-		if err != nil {
+	})
+	defer ctx.stop()
+	if !fl.running(ctx.abandon) {
+		c.unlock(s) // abandoned before it started
+		return
+	}
+	sem, err := c.acquire(ctx, f)
+	if err != nil {
+		fl.complete(nil, err)
+		c.unlock(s)
+		return
+	}
+	defer c.release(sem)
+	c.stats.Calls.Add(1)
+	if s.refresh {
+		c.stats.Refreshes.Add(1)
+	}
+	c.stats.InFlight.Add(1)
+	defer c.stats.InFlight.Add(-1)
+	t0 := time.Now()
+	html, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
+	if err != nil {
+		if errors.Is(ctx.Cause(), errAbandoned) {
 			fl.complete(nil, err)
+			c.stats.Cancelled.Add(1)
 			c.unlock(s)
 			return
 		}
-		defer c.release(sem)
-		c.stats.Calls.Add(1)
-		if s.refresh {
-			c.stats.Refreshes.Add(1)
-		}
-		c.stats.InFlight.Add(1)
-		defer c.stats.InFlight.Add(-1)
-		t0 := time.Now()
-		html, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
-		if err != nil {
-			if errors.Is(ctx.Cause(), errAbandoned) {
-				fl.complete(nil, err)
-				c.stats.Cancelled.Add(1)
-				c.unlock(s)
-				return
-			}
-			c.failed(s, err)
-			return
-		}
-		fresh, stale := freshness(f, raw)
-		e := &Entry{
-			Key:        s.key,
-			Version:    s.version,
-			HTML:       html,
-			Assets:     AssetsOf(f.Spec, raw),
-			Created:    t0,
-			FreshUntil: t0.Add(fresh),
-			StaleUntil: t0.Add(fresh + stale),
-		}
-		e.segs = parseSegments(s.site, f.Spec, e.HTML)
-		cacheable := fresh+stale > 0 && !f.Spec.perUser()
-		if !cacheable {
-			e.written.Store(true)
-		}
-		late := fl.wasExpired() // its first waiters had their answer: no level writes it
-		first := fl.complete(e, nil)
-		if !cacheable || c.l1 == nil {
-			fl.forget()
-		} else if first {
-			c.l1w.add(e, fl)
-		} else {
-			c.l1w.add(e, nil) // replaced meanwhile; the result still fills the cache
-		}
-		// A level writes e back only if the include that started the call
-		// was still waiting for it (complete ran its callback, which
-		// settled e into the level): a call that outlived every waiter's
-		// deadline, replaced one, or refreshes is written here, so that
-		// instances waiting for this one's result find it in the Store.
-		// An event's call is written by Refresh, unless it came too late.
-		if cacheable && (late || !first || (!s.event && !e.written.Load())) {
-			c.writeLater(e)
-		}
-	}()
+		c.failed(s, err)
+		return
+	}
+	fresh, stale := freshness(f, raw)
+	e := &Entry{
+		Key:        s.key,
+		Version:    s.version,
+		HTML:       html,
+		Assets:     AssetsOf(f.Spec, raw),
+		Created:    t0,
+		FreshUntil: t0.Add(fresh),
+		StaleUntil: t0.Add(fresh + stale),
+	}
+	e.segs = parseSegments(s.site, f.Spec, e.HTML)
+	cacheable := fresh+stale > 0 && !f.Spec.perUser()
+	if !cacheable {
+		e.written.Store(true)
+	}
+	late := fl.wasExpired() // its first waiters had their answer: no level writes it
+	first := fl.complete(e, nil)
+	if !cacheable || c.l1 == nil {
+		fl.forget()
+	} else if first {
+		c.l1w.add(e, fl)
+	} else {
+		c.l1w.add(e, nil) // replaced meanwhile; the result still fills the cache
+	}
+	// A level writes e back only if the include that started the call
+	// was still waiting for it (complete ran its callback, which
+	// settled e into the level): a call that outlived every waiter's
+	// deadline, replaced one, or refreshes is written here, so that
+	// instances waiting for this one's result find it in the Store.
+	// An event's call is written by Refresh, unless it came too late.
+	if cacheable && (late || !first || (!s.event && !e.written.Load())) {
+		c.writeLater(e)
+	}
 }
 
 // failed completes s's flight with the error of its call and holds the
@@ -366,6 +376,17 @@ func (c *Composer) failed(s *start, err error) {
 		return
 	}
 	c.unlock(s)
+}
+
+// keeps reports whether a cache tier here could keep a result of f's call
+// for later requests: it has one, f's results are shared, and they get a
+// lifetime — from f's settings, or from the fragment's own answer unless
+// the operator has set both.
+func (c *Composer) keeps(f *Fragment) bool {
+	if (c.l1 == nil && c.store == nil) || f.Spec.perUser() {
+		return false
+	}
+	return f.Settings.Fresh+f.Settings.Stale > 0 || mayOwnFreshness(f)
 }
 
 // render calls the fragment, turning a panic into a *PanicError.
@@ -489,7 +510,7 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 			return nil
 		}
 	}
-	c.flights.join(nil, e.Key, false, nil, func(fl *flight) {
+	c.flights.join(nil, e.Key, time.Time{}, false, nil, func(fl *flight) {
 		c.refreshes.add(c, &start{fl: fl, site: site, f: f, p: p,
 			key: e.Key, version: version, since: e.Created, refresh: true})
 	}, recheck)

@@ -3,6 +3,7 @@ package composer
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -20,15 +21,37 @@ import (
 // failed stays too, done, for its fragment's FailHold (see flight.fail):
 // the requests of a herd arriving after a failure get it at once rather
 // than each calling again.
+//
+// The group is split in shards by key, each with its own lock: a page's
+// thousands of includes join, and their calls leave, one at a time, and on
+// a saturated machine a goroutine preempted while holding one group-wide
+// lock stalled every other page's joins behind it (a mutex profile of
+// 16 concurrent 10,000-include pages showed that lock as nearly all of the
+// composer's lock waiting).
 type flights struct {
+	shards [flightShards]flightShard
+}
+
+const flightShards = 64
+
+// flightShard is one lock's part of the group; a key's flights always live
+// in the same shard, so everything said of "the group's lock" holds per key.
+type flightShard struct {
 	mu sync.Mutex
 	m  map[string]*flight
+	_  [64 - 16]byte // one cache line each: shards are locked from both cores
+}
+
+var flightSeed = maphash.MakeSeed()
+
+func (g *flights) shard(key string) *flightShard {
+	return &g.shards[maphash.String(flightSeed, key)%flightShards]
 }
 
 // flight is one fragment call and the callbacks waiting for it.
 type flight struct {
 	once    sync.Once
-	g       *flights
+	g       *flightShard
 	key     string
 	mu      sync.Mutex
 	waiters []waiter
@@ -47,6 +70,10 @@ type flight struct {
 	// pinned is set by a waiter without one (see flights).
 	parties int32
 	pinned  bool
+	// until is the latest deadline of the includes waiting (see shed);
+	// shed is set when the call was not made because it had passed.
+	until time.Time
+	shed  bool
 	// cancel ends the call's context; nil until the call starts, and for
 	// a flight waiting for another instance's call.
 	cancel context.CancelCauseFunc
@@ -66,7 +93,7 @@ type waiter func(e *Entry, err error, parked bool)
 // when the call is parked.
 //
 // p is the waiting request (nil for work no client waits for, which pins
-// the flight: see flights).
+// the flight: see flights); until is when it stops waiting (see shed).
 //
 // recheck, when not nil, is asked for a cached entry before a new call
 // starts, under the group's lock. This is groupcache's double check: the
@@ -80,27 +107,28 @@ type waiter func(e *Entry, err error, parked bool)
 // whose primary fails is a 503, so it calls again — one call at a time,
 // shared with every request that comes while it runs — rather than fail
 // every page for the rest of the hold.
-func (g *flights) join(p *party, key string, primary bool, cb waiter, start func(*flight), recheck func() *Entry) bool {
-	g.mu.Lock()
-	if g.m == nil {
-		g.m = make(map[string]*flight)
+func (g *flights) join(p *party, key string, until time.Time, primary bool, cb waiter, start func(*flight), recheck func() *Entry) bool {
+	sh := g.shard(key)
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[string]*flight)
 	}
-	if f, ok := g.m[key]; ok {
+	if f, ok := sh.m[key]; ok {
 		f.mu.Lock()
-		if !f.done && !(f.expired && time.Now().After(f.retryAt)) {
+		if !f.done && !f.shed && !(f.expired && time.Now().After(f.retryAt)) {
 			if cb != nil {
 				f.waiters = append(f.waiters, cb)
 			}
-			f.count(p, cb)
+			f.count(p, cb, until)
 			f.mu.Unlock()
-			g.mu.Unlock()
+			sh.mu.Unlock()
 			return false
 		}
 		e, err, held := f.entry, f.err, f.done && !primary && time.Now().Before(f.heldUntil)
 		f.mu.Unlock()
 		if e != nil {
 			// Done, and parked until its entry is in L1: take it.
-			g.mu.Unlock()
+			sh.mu.Unlock()
 			if cb != nil {
 				cb(e, nil, true)
 			}
@@ -109,44 +137,69 @@ func (g *flights) join(p *party, key string, primary bool, cb waiter, start func
 		if held {
 			// Failed a moment ago: its failure is the answer until the
 			// hold ends (a refresh, cb nil, is simply not made).
-			g.mu.Unlock()
+			sh.mu.Unlock()
 			if cb != nil {
 				cb(nil, err, false)
 			}
 			return false
 		}
 		// Done without an entry, past its hold (or asked for by a primary),
-		// or expired long ago: a new call replaces it.
+		// shed, or expired long ago: a new call replaces it.
 	}
 	if recheck != nil {
 		if e := recheck(); e != nil {
-			g.mu.Unlock()
+			sh.mu.Unlock()
 			if cb != nil {
 				cb(e, nil, true)
 			}
 			return false
 		}
 	}
-	f := &flight{g: g, key: key}
+	f := &flight{g: sh, key: key}
 	if cb != nil {
 		f.waiters = append(f.waiters, cb)
 	}
-	f.count(p, cb)
-	g.m[key] = f
-	g.mu.Unlock()
+	f.count(p, cb, until)
+	sh.m[key] = f
+	sh.mu.Unlock()
 	start(f)
 	return true
 }
 
-// count records a new waiter (with f.mu held): a party's is counted and
-// the party remembers f; any other pins f.
-func (f *flight) count(p *party, cb waiter) {
-	if p == nil || cb == nil {
+// count records a new waiter (with f.mu held): a party's is counted, the
+// party remembers f, and f waits at least until its deadline; any other
+// pins f.
+func (f *flight) count(p *party, cb waiter, until time.Time) {
+	if p == nil || cb == nil || until.IsZero() {
 		f.pinned = true
 		return
 	}
 	f.parties++
+	if until.After(f.until) {
+		f.until = until
+	}
 	p.add(f)
+}
+
+// shed decides, as the call is about to start, not to make it: when every
+// include waiting for it had passed its deadline by now — on a saturated
+// machine a call's goroutine can start long after its page gave up on it —
+// and keep is false (no cache tier would keep the result for the next
+// request), the call is work nobody can use. f is then completed with
+// errTimeout (the waiters' own deadlines have settled them already, or
+// will) and leaves the group; a request joining meanwhile starts a new
+// call, with its own deadline. A pinned flight (a refresh, an event's
+// call) is always made. It reports whether the call was shed.
+func (f *flight) shedIfLate(now time.Time, keep bool) bool {
+	f.mu.Lock()
+	if keep || f.pinned || f.done || f.until.IsZero() || now.Before(f.until) {
+		f.mu.Unlock()
+		return false
+	}
+	f.shed = true
+	f.mu.Unlock()
+	f.complete(nil, errTimeout)
+	return true
 }
 
 // running hands the flight its call's cancel function as the call starts.
@@ -323,15 +376,18 @@ func (f *flight) wasExpired() bool {
 // dropHolds removes from the group every flight on hold after a failed
 // call, so that the next request for its key calls again.
 func (g *flights) dropHolds() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for k, f := range g.m {
-		f.mu.Lock()
-		held := f.done && f.entry == nil && !f.heldUntil.IsZero()
-		f.mu.Unlock()
-		if held {
-			delete(g.m, k)
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		for k, f := range sh.m {
+			f.mu.Lock()
+			held := f.done && f.entry == nil && !f.heldUntil.IsZero()
+			f.mu.Unlock()
+			if held {
+				delete(sh.m, k)
+			}
 		}
+		sh.mu.Unlock()
 	}
 }
 

@@ -208,3 +208,79 @@ func TestRefreshIsNoClients(t *testing.T) {
 		}
 	})
 }
+
+// TestLateCallIsShed: a call whose goroutine starts after every include
+// waiting for it has passed its deadline is not made when no cache tier
+// would keep its result; it is made when one would, when its waiters still
+// have time, and when nothing but a refresh waits (pinned).
+func TestLateCallIsShed(t *testing.T) {
+	cases := []struct {
+		name         string
+		l1           bool
+		fresh, stale time.Duration
+		late, pinned bool
+		wantCall     bool
+	}{
+		{name: "late, no cache tier", late: true, fresh: time.Minute, stale: time.Hour},
+		{name: "late, uncacheable result", l1: true, late: true},
+		{name: "late, L1 keeps it", l1: true, late: true, fresh: time.Minute, wantCall: true},
+		{name: "in time, no cache tier", fresh: time.Minute, wantCall: true},
+		{name: "late, pinned", late: true, pinned: true, wantCall: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var calls atomic.Int32
+				s := static("f", "<b>f</b>")
+				s.Defaults.Fresh, s.Defaults.Stale = tc.fresh, tc.stale
+				inner := s.Render
+				s.Render = func(ctx context.Context, p Params) (templ.Component, error) {
+					calls.Add(1)
+					return inner(ctx, p)
+				}
+				site := testSite([]*Spec{s}, time.Second, "f")
+				// Both set by the operator: the result cannot bring lifetimes of its own.
+				site.Fragments["f"].Origin = map[string]string{"fresh": "site.yaml", "stale": "site.yaml"}
+				opts := Options{L1Bytes: -1}
+				if tc.l1 {
+					opts.L1Bytes = 0
+				}
+				c := newTestComposer(t, site, opts)
+				f := c.Site().Fragments["f"]
+				until := time.Now().Add(time.Second)
+				if tc.late {
+					until = time.Now().Add(-time.Millisecond) // its page gave up before the call started
+				}
+				var p *party
+				if !tc.pinned {
+					p = newParty(t.Context())
+				}
+				got := make(chan error, 1)
+				c.flights.join(p, "f", until, false, func(_ *Entry, err error, _ bool) { got <- err }, func(fl *flight) {
+					c.call(&start{fl: fl, site: c.Site(), f: f, key: "f", version: c.version(f)})
+				}, nil)
+				err := <-got
+				synctest.Wait()
+				if made := calls.Load() == 1; made != tc.wantCall {
+					t.Fatalf("call made: %v, want %v (waiter got %v)", made, tc.wantCall, err)
+				}
+				shed := c.Stats().Shed.Load()
+				if tc.wantCall && (err != nil || shed != 0) {
+					t.Errorf("waiter got %v, Stats.Shed %d; want the entry and 0", err, shed)
+				}
+				if !tc.wantCall && (!errors.Is(err, errTimeout) || shed != 1) {
+					t.Errorf("waiter got %v, Stats.Shed %d; want errTimeout and 1", err, shed)
+				}
+				// The key is free: the next request with time left calls.
+				if !tc.wantCall {
+					c.flights.join(newParty(t.Context()), "f", time.Now().Add(time.Second), false, func(_ *Entry, err error, _ bool) { got <- err }, func(fl *flight) {
+						c.call(&start{fl: fl, site: c.Site(), f: f, key: "f", version: c.version(f)})
+					}, nil)
+					if err := <-got; err != nil || calls.Load() != 1 {
+						t.Errorf("the next request: %v, %d calls; want its entry from one call", err, calls.Load())
+					}
+				}
+			})
+		})
+	}
+}

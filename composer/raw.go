@@ -65,14 +65,25 @@ func freshness(f *Fragment, raw *Raw) (fresh, stale time.Duration) {
 	if raw == nil || !raw.HasFreshness {
 		return fresh, stale
 	}
-	if o := f.Origin["fresh"]; o == "" || o == "code" {
+	if codeSets(f, "fresh") {
 		fresh = raw.Fresh
 	}
-	if o := f.Origin["stale"]; o == "" || o == "code" {
+	if codeSets(f, "stale") {
 		stale = raw.Stale
 	}
 	return fresh, stale
 }
+
+// codeSets reports whether a result's own lifetime may replace f's setting
+// (the setting is the code's default, not the operator's).
+func codeSets(f *Fragment, setting string) bool {
+	o := f.Origin[setting]
+	return o == "" || o == "code"
+}
+
+// mayOwnFreshness reports whether a result of f may bring a lifetime of
+// its own (see freshness).
+func mayOwnFreshness(f *Fragment) bool { return codeSets(f, "fresh") || codeSets(f, "stale") }
 
 // AssetsOf merges a fragment's declared assets with a result's, keeping
 // only valid URLs, each once (at most 64). The composer and the fragment

@@ -184,9 +184,7 @@ const lockGrace = 500 * time.Millisecond
 // takes (see split); the others wait for the lock holder's result.
 func (c *Composer) launch(ctx context.Context, starts []*start) {
 	local, remote := c.split(ctx, starts)
-	for _, s := range local {
-		c.call(s)
-	}
+	c.callAll(local)
 	c.waitRemote(remote)
 }
 

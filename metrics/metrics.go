@@ -270,6 +270,7 @@ func (o *Observer) Register(reg prometheus.Registerer, comp *composer.Composer, 
 		counterFunc("broadsheet_fragment_panics_total", "Fragment calls that panicked.", st.Panics.Load),
 		counterFunc("broadsheet_fragment_calls_total", "Fragment calls started.", st.Calls.Load),
 		counterFunc("broadsheet_fragment_calls_abandoned_total", "Fragment calls that outlived their timeout (left to finish in the background).", st.Abandoned.Load),
+		counterFunc("broadsheet_fragment_calls_shed_total", "Fragment calls not made: every include waiting had passed its deadline before the call could start, and no cache tier would keep the result.", st.Shed.Load),
 		counterFunc("broadsheet_fragment_calls_refused_total", "Fragment calls refused because too many were in flight.", st.Overloaded.Load),
 		counterFunc("broadsheet_background_refreshes_total", "Stale-while-revalidate refreshes started.", st.Refreshes.Load),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -1,0 +1,118 @@
+package composer
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/a-h/templ"
+)
+
+// TestLauncherRunsBlockedCallsAtOnce: with room for two goroutines waiting
+// to run, fifty calls that all block (on their backend) still all run at
+// once: a blocked call does not hold the launcher's room.
+func TestLauncherRunsBlockedCallsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const calls = 50
+		var mu sync.Mutex
+		var order []string
+		release := make(chan struct{})
+		s := static("f", "")
+		s.Render = func(ctx context.Context, p Params) (templ.Component, error) {
+			mu.Lock()
+			order = append(order, p.Get("id"))
+			mu.Unlock()
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return text("<b>" + p.Get("id") + "</b>"), nil
+		}
+		s.Params = []ParamSpec{{Name: "id", Required: true}}
+		c := newTestComposer(t, testSite([]*Spec{s}, time.Second), Options{})
+		c.launcher.max = 2
+		done := make(chan error, calls)
+		untils := make([]time.Time, calls)
+		for i := range untils {
+			untils[i] = time.Now().Add(time.Second)
+		}
+		c.callAll(joinStarts(t, c, untils, done))
+		synctest.Wait() // every call started, and blocks
+		mu.Lock()
+		got := len(order)
+		mu.Unlock()
+		if got != calls {
+			t.Fatalf("%d of %d blocked calls started", got, calls)
+		}
+		close(release)
+		for range calls {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if w := c.launcher.waiting; w != 0 {
+			t.Errorf("launcher.waiting = %d after every call started, want 0", w)
+		}
+	})
+}
+
+// TestLauncherShedsQueuedLateCalls: a start still queued when every
+// include waiting for it has given up is dropped without a goroutine (no
+// cache tier here would keep its result); the calls queued before it run.
+func TestLauncherShedsQueuedLateCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls []string
+		var mu sync.Mutex
+		s := static("f", "")
+		s.Params = []ParamSpec{{Name: "id", Required: true}}
+		s.Render = func(ctx context.Context, p Params) (templ.Component, error) {
+			mu.Lock()
+			calls = append(calls, p.Get("id"))
+			mu.Unlock()
+			return text("<b>x</b>"), nil
+		}
+		c := newTestComposer(t, testSite([]*Spec{s}, time.Second), Options{L1Bytes: -1})
+		c.launcher.max = 1
+		done := make(chan error, 3)
+		c.callAll(joinStarts(t, c, []time.Time{time.Now().Add(time.Second), time.Now().Add(-time.Millisecond), time.Now().Add(time.Second)}, done))
+		errs := []error{<-done, <-done, <-done}
+		synctest.Wait()
+		timeouts := 0
+		for _, err := range errs {
+			if err == errTimeout {
+				timeouts++
+			}
+		}
+		if timeouts != 1 || len(calls) != 2 || calls[0] != "0" || calls[1] != "2" {
+			t.Errorf("calls made %v, %d timeouts; want [0 2] and the late one's timeout", calls, timeouts)
+		}
+		if n := c.Stats().Shed.Load(); n != 1 {
+			t.Errorf("Stats.Shed = %d, want 1", n)
+		}
+	})
+}
+
+// joinStarts joins, for each of untils, the flight of fragment f's include
+// with id=i, waiting until then and reporting on done; it returns the
+// starts of the new calls, for callAll.
+func joinStarts(t *testing.T, c *Composer, untils []time.Time, done chan error) []*start {
+	t.Helper()
+	f := c.Site().Fragments["f"]
+	var starts []*start
+	for i, until := range untils {
+		id := strconv.Itoa(i)
+		p, err := newParams(f.Spec, func(string) (string, bool) { return id, true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := Key("f", p)
+		c.flights.join(newParty(t.Context()), key, until, false, func(_ *Entry, err error, _ bool) { done <- err }, func(fl *flight) {
+			starts = append(starts, &start{fl: fl, site: c.Site(), f: f, p: p, key: key, version: c.version(f)})
+		}, nil)
+	}
+	return starts
+}

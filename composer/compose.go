@@ -50,9 +50,12 @@ type node struct {
 	state   atomic.Uint32
 	// started and deadline count from the request's arrival (r.at): plain
 	// numbers, so that a page's thousands of nodes stay small and hold no
-	// pointers for the collector to follow.
+	// pointers for the collector to follow. deadline (a time.Duration) is
+	// the page's budget until the include's call is joined, then the
+	// include's own timeout from there (see fetch); the writer reads it
+	// while a level's resolve may lower it, hence atomic.
 	started  time.Duration
-	deadline time.Duration
+	deadline atomic.Int64
 
 	// Written by the finisher before state becomes done; read after.
 	entry    *Entry
@@ -428,14 +431,26 @@ func (r *request) bind(n *node, ref *includeRef, now time.Time) {
 		return
 	}
 	n.primary = n.primary || n.frag.Settings.Primary
-	n.deadline = r.budget
-	// A page's primary waits up to the budget: its call is still bounded
-	// by the fragment's timeout (see call), but when the call is another
-	// request's or another instance's, or starts late on a busy machine,
-	// giving up at the include's own timeout would make the page a 503.
-	if d := n.started + n.frag.Settings.Timeout; d < n.deadline && !(n.primary && n.depth == 1) {
-		n.deadline = d
+	// Looking the include up (L1, then the level's one Store round trip)
+	// is bounded by the page's budget and the Store's own bound; the
+	// fragment's timeout is for its call (see fetch).
+	n.deadline.Store(int64(r.budget))
+}
+
+// deadlineOf returns when the writer stops waiting for n.
+func (n *node) deadlineOf() time.Duration { return time.Duration(n.deadline.Load()) }
+
+// callDeadline is when the writer gives up on n's call joined at now: the
+// fragment's timeout from now, within the page's budget. A page's primary
+// waits up to the budget: its call is still bounded by the fragment's
+// timeout (see callNow), but when the call is another request's or another
+// instance's, or starts late on a busy machine, giving up at the include's
+// own timeout would make the page a 503.
+func (r *request) callDeadline(n *node, now time.Time) time.Duration {
+	if n.primary && n.depth == 1 {
+		return r.budget
 	}
+	return min(r.budget, r.at(now)+n.frag.Settings.Timeout)
 }
 
 // settle finishes a node that never started (no notify needed: nobody can
@@ -473,7 +488,7 @@ func (r *request) resolve(levels [][]node) {
 				if n.state.Load() != pending {
 					continue
 				}
-				if r.at(now) >= n.deadline {
+				if r.at(now) >= n.deadlineOf() {
 					r.fail(n, OutcomeTimeout, errTimeout)
 					continue
 				}
@@ -497,6 +512,11 @@ func (r *request) resolve(levels [][]node) {
 		}
 		if len(misses) > 0 {
 			var starts []*start
+			now := time.Now()
+			for _, n := range misses {
+				n.deadline.Store(int64(r.callDeadline(n, now)))
+			}
+			r.wake() // the writer may be waiting for one of them, until the budget
 			for _, n := range misses {
 				r.fetch(n, &starts)
 			}
@@ -612,7 +632,7 @@ func (r *request) fetch(n *node, starts *[]*start) {
 			return nil
 		}
 	}
-	r.c.flights.join(r.party, key, r.start.Add(n.deadline), n.primary, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
+	r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)
@@ -761,7 +781,7 @@ func (r *request) await(n *node, flush func()) {
 		case done:
 			return
 		case pending:
-			if r.at(time.Now()) >= n.deadline {
+			if r.at(time.Now()) >= n.deadlineOf() {
 				r.fail(n, OutcomeTimeout, errTimeout)
 				continue
 			}
@@ -777,7 +797,7 @@ func (r *request) await(n *node, flush func()) {
 			r.waiting.Store(false)
 			return
 		}
-		wait := n.deadline - r.at(time.Now())
+		wait := n.deadlineOf() - r.at(time.Now())
 		if wait <= 0 {
 			wait = time.Millisecond // claimed: its finisher is moments away
 		}

@@ -284,3 +284,44 @@ func TestLateCallIsShed(t *testing.T) {
 		})
 	}
 }
+
+// TestNestedIncludeTimesOutAtItsOwnTimeout: an include placed by a parent
+// that was called (so its level is resolved while the page's writer
+// already waits for it, until the budget) still gives up at its own
+// timeout, counted from its call, not at the page's budget — even when its
+// call has not started by then (here: held in the launcher's queue).
+func TestNestedIncludeTimesOutAtItsOwnTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, slow := newBlocking("slow", 50*time.Millisecond)
+		close(b.release)
+		parent := static("parent", IncludeTag("slow"))
+		parent.Includes = []string{"slow"}
+		var l *launcher
+		parent.Render = func(context.Context, Params) (templ.Component, error) {
+			l.mu.Lock()
+			l.max = 0 // the child's call will wait in the queue
+			l.mu.Unlock()
+			time.Sleep(10 * time.Millisecond) // the writer waits for the parent meanwhile
+			return text(IncludeTag("slow")), nil
+		}
+		parent.Defaults.Timeout = time.Second
+		c := newTestComposer(t, testSite([]*Spec{parent, slow}, time.Hour, "parent"), Options{})
+		l = c.launcher
+		t0 := time.Now()
+		rec := serve(c, "debug=1")
+		if el := time.Since(t0); el != 60*time.Millisecond {
+			t.Errorf("page took %v, want 60ms (the parent's 10 ms, then the child's 50 ms timeout)", el)
+		}
+		if got := body(rec); !strings.Contains(got, `data-outcome="timeout"`) {
+			t.Errorf("page: %s", got)
+		}
+		// Let the queued call go (it fills the cache).
+		l.mu.Lock()
+		l.max, l.waiting = 1, 1
+		s := l.queue[l.head]
+		l.head++
+		l.mu.Unlock()
+		go c.callNow(s)
+		synctest.Wait()
+	})
+}

@@ -439,3 +439,54 @@ func BenchmarkPage2000RedisOnly(b *testing.B) { benchTier(b, -1, false, 0) }
 
 // BenchmarkPage2000Cold renders every include (5 ms each) and writes back.
 func BenchmarkPage2000Cold(b *testing.B) { benchTier(b, 0, true, 5*time.Millisecond) }
+
+// slowLookups delays every MGET by d (the round trip itself is real).
+type slowLookups struct{ d time.Duration }
+
+func (s slowLookups) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (s slowLookups) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "mget" {
+			time.Sleep(s.d)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (s slowLookups) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestSlowLookupIsNotTheFragmentsTimeout: a level's Store look-up that
+// takes longer than its includes' timeout (but fits the page's budget and
+// the Store's bound) serves them from the Store, also while the page's
+// writer is already waiting for them: a fragment's timeout bounds its
+// call, not the look-up before it.
+func TestSlowLookupIsNotTheFragmentsTimeout(t *testing.T) {
+	srv := redistest.Start(t)
+	const n = 20
+	cnt := newCounted(0)
+	site := cnt.site(n)
+	site.Fragments["item"].Settings.Timeout = 20 * time.Millisecond
+
+	a, _, aStore := instance(t, srv, site, 0, false)
+	if o := outcomes(page(t, a)); o["miss"] != n+1 {
+		t.Fatalf("cold page outcomes %v", o)
+	}
+	eventually(t, "write-back", func() bool { return aStore.Stats().Sets == n+1 })
+
+	// B's board is a new version: called, and its items, in Redis, looked
+	// up once it returns, while B's writer waits for the first of them.
+	site2 := cnt.site(n)
+	site2.Fragments["item"].Settings.Timeout = 20 * time.Millisecond
+	site2.Fragments["board"].Spec.Version = "2"
+	b, _, bStore := instance(t, srv, site2, -1, false)
+	bStore.Client().AddHook(slowLookups{100 * time.Millisecond})
+	if o := outcomes(page(t, b)); o["hit"] != n || o["miss"] != 1 {
+		t.Errorf("page with 100 ms look-ups and 20 ms item timeouts: outcomes %v, want the board's miss and %d hits", o, n)
+	}
+	if max, _ := cnt.maxCalls(); max != 2 {
+		t.Errorf("a key was called %d times, want at most twice (the board, by both instances)", max)
+	}
+}

@@ -89,6 +89,8 @@ type request struct {
 	reader   string
 	party    *party // the flights this request waits for (see party)
 	timer    *time.Timer
+	// now is the writer's last reading of the clock (see await).
+	now time.Time
 	// waiting is set while the writer is blocked waiting for a node.
 	waiting atomic.Bool
 	mu      sync.Mutex
@@ -489,11 +491,11 @@ func (r *request) resolve(levels [][]node) {
 					continue
 				}
 				if r.at(now) >= n.deadlineOf() {
-					r.fail(n, OutcomeTimeout, errTimeout)
+					r.fail(n, OutcomeTimeout, errTimeout, now)
 					continue
 				}
 				if n.frag.Settings.Disabled {
-					r.fail(n, OutcomeFallback, nil)
+					r.fail(n, OutcomeFallback, nil, now)
 					continue
 				}
 				if r.c.l1 != nil {
@@ -632,7 +634,7 @@ func (r *request) fetch(n *node, starts *[]*start) {
 			return nil
 		}
 	}
-	r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, func(e *Entry, err error, parked bool) { r.done(n, e, err, parked) }, func(fl *flight) {
+	r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, func(e *Entry, err error, parked bool, now time.Time) { r.done(n, e, err, parked, now) }, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)
@@ -641,20 +643,20 @@ func (r *request) fetch(n *node, starts *[]*start) {
 // done settles n with the result of its fragment call. It runs on the
 // call's goroutine and must not block: a nested level is resolved on a
 // goroutine of its own.
-func (r *request) done(n *node, e *Entry, err error, parked bool) {
+func (r *request) done(n *node, e *Entry, err error, parked bool, now time.Time) {
 	if err != nil {
 		o := OutcomeError
 		if errors.Is(err, errTimeout) {
 			o = OutcomeTimeout
 		}
-		r.fail(n, o, err)
+		r.fail(n, o, err, now)
 		return
 	}
 	o, tier := OutcomeMiss, TierCall
 	if parked {
 		o, tier = OutcomeHit, TierL1
 	}
-	if r.finish(n, e, o, tier, time.Now()) && n.children != nil && r.ctx.Err() == nil {
+	if r.finish(n, e, o, tier, now) && n.children != nil && r.ctx.Err() == nil {
 		go r.resolve([][]node{n.children})
 	}
 }
@@ -689,9 +691,9 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier, now time.Time)
 	return true
 }
 
-// fail settles n without content: the fallback if it has one, else a
-// placeholder.
-func (r *request) fail(n *node, o Outcome, err error) bool {
+// fail settles n, at now, without content: the fallback if it has one,
+// else a placeholder.
+func (r *request) fail(n *node, o Outcome, err error, now time.Time) bool {
 	if !n.state.CompareAndSwap(pending, claimed) {
 		return false
 	}
@@ -699,11 +701,11 @@ func (r *request) fail(n *node, o Outcome, err error) bool {
 	n.err = err
 	n.fallback = true
 	if n.ref != nil {
-		n.dur = r.at(time.Now()) - n.started
+		n.dur = r.at(now) - n.started
 	}
 	n.settleLevel(nil)
 	if n.dur > slowInclude && r.traced() {
-		r.includeSpan(n, time.Now()) // before done: the page may end right after
+		r.includeSpan(n, now) // before done: the page may end right after
 	}
 	n.state.Store(done)
 	r.wake()
@@ -781,8 +783,15 @@ func (r *request) await(n *node, flush func()) {
 		case done:
 			return
 		case pending:
-			if r.at(time.Now()) >= n.deadlineOf() {
-				r.fail(n, OutcomeTimeout, errTimeout)
+			// The clock only moves on: once a reading is past n's
+			// deadline there is no need for another (a page's writer
+			// meets thousands of timed-out includes in a row).
+			dl := n.deadlineOf()
+			if r.at(r.now) < dl {
+				r.now = time.Now()
+			}
+			if r.at(r.now) >= dl {
+				r.fail(n, OutcomeTimeout, errTimeout, r.now)
 				continue
 			}
 		}
@@ -797,7 +806,8 @@ func (r *request) await(n *node, flush func()) {
 			r.waiting.Store(false)
 			return
 		}
-		wait := n.deadlineOf() - r.at(time.Now())
+		r.now = time.Now()
+		wait := n.deadlineOf() - r.at(r.now)
 		if wait <= 0 {
 			wait = time.Millisecond // claimed: its finisher is moments away
 		}
@@ -810,7 +820,7 @@ func (r *request) await(n *node, flush func()) {
 		case <-r.notify:
 		case <-r.timer.C:
 		case <-r.ctx.Done():
-			r.fail(n, OutcomeTimeout, r.ctx.Err())
+			r.fail(n, OutcomeTimeout, r.ctx.Err(), time.Now())
 		}
 		r.timer.Stop()
 		r.waiting.Store(false)

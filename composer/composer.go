@@ -290,7 +290,8 @@ func (c *Composer) callNow(s *start) {
 	// left; s.ctx's values. At the deadline the flight expires, even
 	// if the fragment ignores its context.
 	ctx := newCallCtx(s.ctx, f.Settings.Timeout, func() {
-		if fl.expire(time.Now().Add(retryAfterTimeouts * f.Settings.Timeout)) {
+		now := time.Now()
+		if fl.expire(now, now.Add(retryAfterTimeouts*f.Settings.Timeout)) {
 			c.stats.Abandoned.Add(1)
 		}
 	})

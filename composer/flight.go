@@ -84,8 +84,9 @@ var errAbandoned = errors.New("composer: every request waiting for the call went
 
 // waiter is told a call's result. parked reports that the call had
 // already completed and its entry was on its way into L1: for the waiter it
-// is as good as a cache hit.
-type waiter func(e *Entry, err error, parked bool)
+// is as good as a cache hit. now is when the result came (read once for
+// all of a call's waiters: a shared score has one per page in flight).
+type waiter func(e *Entry, err error, parked bool, now time.Time)
 
 // join adds cb to the call for key, starting it with start when there is
 // none. It reports whether it started a new call. cb runs exactly once: on
@@ -130,7 +131,7 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, cb w
 			// Done, and parked until its entry is in L1: take it.
 			sh.mu.Unlock()
 			if cb != nil {
-				cb(e, nil, true)
+				cb(e, nil, true, time.Now())
 			}
 			return false
 		}
@@ -139,7 +140,7 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, cb w
 			// hold ends (a refresh, cb nil, is simply not made).
 			sh.mu.Unlock()
 			if cb != nil {
-				cb(nil, err, false)
+				cb(nil, err, false, time.Now())
 			}
 			return false
 		}
@@ -150,7 +151,7 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, cb w
 		if e := recheck(); e != nil {
 			sh.mu.Unlock()
 			if cb != nil {
-				cb(e, nil, true)
+				cb(e, nil, true, time.Now())
 			}
 			return false
 		}
@@ -328,9 +329,10 @@ func (f *flight) completeHeld(e *Entry, err error, hold time.Duration) (first bo
 		if e == nil && !held {
 			f.forget()
 		}
+		now := time.Now()
 		f.mu.Lock()
 		if held {
-			f.heldUntil = time.Now().Add(hold) // with done: a joiner sees both
+			f.heldUntil = now.Add(hold) // with done: a joiner sees both
 		}
 		f.done, f.entry, f.err = true, e, err
 		ws := f.waiters
@@ -341,16 +343,17 @@ func (f *flight) completeHeld(e *Entry, err error, hold time.Duration) (first bo
 			time.AfterFunc(hold, f.forget)
 		}
 		for _, cb := range ws {
-			cb(e, err, false)
+			cb(e, err, false, now)
 		}
 	})
 	return first
 }
 
-// expire tells the waiters so far that the call timed out, and keeps the
-// flight joinable until retryAt (or until the call returns). It reports
-// whether it did anything (the call had not completed or expired yet).
-func (f *flight) expire(retryAt time.Time) bool {
+// expire tells the waiters so far that the call timed out (at now), and
+// keeps the flight joinable until retryAt (or until the call returns). It
+// reports whether it did anything (the call had not completed or expired
+// yet).
+func (f *flight) expire(now, retryAt time.Time) bool {
 	f.mu.Lock()
 	if f.done || f.expired {
 		f.mu.Unlock()
@@ -361,7 +364,7 @@ func (f *flight) expire(retryAt time.Time) bool {
 	f.waiters = nil
 	f.mu.Unlock()
 	for _, cb := range ws {
-		cb(nil, errTimeout, false)
+		cb(nil, errTimeout, false, now)
 	}
 	return true
 }

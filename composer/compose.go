@@ -647,6 +647,9 @@ func (r *request) done(n *node, e *Entry, err error, parked bool, now time.Time)
 	if err != nil {
 		o := OutcomeError
 		if errors.Is(err, errTimeout) {
+			if r.rejoin(n, now) {
+				return
+			}
 			o = OutcomeTimeout
 		}
 		r.fail(n, o, err, now)
@@ -659,6 +662,25 @@ func (r *request) done(n *node, e *Entry, err error, parked bool, now time.Time)
 	if r.finish(n, e, o, tier, now) && n.children != nil && r.ctx.Err() == nil {
 		go r.resolve([][]node{n.children})
 	}
+}
+
+// rejoin keeps a page's primary waiting, up to the budget, for a call
+// that passed its fragment's timeout: such a call goes on (its flight
+// stays joinable, see flights), and on a saturated machine it is often
+// only late in being scheduled — its result, when it comes, should be the
+// page rather than a 503. Other includes take their fallback at their
+// deadline. It reports whether n waits again (a new call, should the
+// flight be gone, starts like any other).
+func (r *request) rejoin(n *node, now time.Time) bool {
+	if !(n.primary && n.depth == 1) || r.ctx.Err() != nil || r.at(now) >= n.deadlineOf() || n.state.Load() != pending {
+		return false
+	}
+	var starts []*start
+	r.fetch(n, &starts)
+	if len(starts) > 0 {
+		go r.c.launch(r.ctx, starts) // done must not block: launch may take a lock in the Store
+	}
+	return true
 }
 
 // finish settles n with an entry. It reports whether it won the race to

@@ -325,3 +325,39 @@ func TestNestedIncludeTimesOutAtItsOwnTimeout(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// TestLatePrimaryIsStillThePage: a primary whose call passes its
+// fragment's timeout but returns within the page's budget (a call only
+// scheduled late, or a fragment that ignores its context) is the page, not
+// a 503; a primary that returns nothing by the budget is still a 503 then.
+func TestLatePrimaryIsStillThePage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		takes  time.Duration
+		status int
+		at     time.Duration
+	}{
+		{"late within the budget", 80 * time.Millisecond, 200, 80 * time.Millisecond},
+		{"past the budget", 300 * time.Millisecond, 503, 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lead := static("lead", "")
+				lead.Defaults.Timeout = 50 * time.Millisecond
+				lead.Render = func(context.Context, Params) (templ.Component, error) {
+					time.Sleep(tc.takes) // ignores its context
+					return text("<h1>lead</h1>"), nil
+				}
+				site := testSite([]*Spec{lead}, 200*time.Millisecond, "lead")
+				site.Pages[0].Includes[0].Primary = true
+				c := newTestComposer(t, site, Options{})
+				t0 := time.Now()
+				rec := serve(c, "")
+				if rec.Code != tc.status || time.Since(t0) != tc.at {
+					t.Errorf("status %d after %v, want %d after %v: %s", rec.Code, time.Since(t0), tc.status, tc.at, body(rec))
+				}
+				synctest.Wait()
+			})
+		})
+	}
+}

@@ -42,7 +42,9 @@ func newLauncher() *launcher {
 // waits behind at most this many calls' first slices).
 const launchWaitingPerProc = 32
 
-// callAll starts the calls for starts, in order.
+// callAll starts the calls for starts, in order. A page's primary
+// includes go first, past any queue: the page can send nothing, and fails
+// as a 503, until they have resolved.
 func (c *Composer) callAll(starts []*start) {
 	if len(starts) == 0 {
 		return
@@ -50,14 +52,16 @@ func (c *Composer) callAll(starts []*start) {
 	c.bg.Add(len(starts))
 	l := c.launcher
 	l.mu.Lock()
-	i := 0
-	if l.head == len(l.queue) { // nothing queued: launch what may wait to run
-		for ; i < len(starts) && l.waiting < l.max; i++ {
-			l.waiting++
-			go c.callNow(starts[i])
+	queued := len(l.queue) - l.head
+	for _, s := range starts {
+		if s.primary || (queued == 0 && l.waiting < l.max) {
+			l.waiting++ // may pass max for a primary: see started
+			go c.callNow(s)
+			continue
 		}
+		l.queue = append(l.queue, s)
+		queued++
 	}
-	l.queue = append(l.queue, starts[i:]...)
 	l.mu.Unlock()
 }
 
@@ -65,21 +69,24 @@ func (c *Composer) callAll(starts []*start) {
 func (c *Composer) call(s *start) { c.callAll([]*start{s}) }
 
 // started is run by every call's goroutine as it starts: it launches the
-// next queued start, if any, dropping those shed meanwhile; else one fewer
-// goroutine waits to run.
+// next queued start, if any, dropping those shed meanwhile; else (or when
+// primaries launched past the queue have taken more than the room) one
+// fewer goroutine waits to run.
 func (c *Composer) started() {
 	l := c.launcher
 	now := time.Now()
 	for {
 		l.mu.Lock()
-		if l.head == len(l.queue) {
+		if empty := l.head == len(l.queue); empty || l.waiting > l.max {
 			l.waiting--
-			if cap(l.queue) > launchKeep {
-				l.queue = nil // a burst's backlog is not kept for ever
-			} else {
-				l.queue = l.queue[:0]
+			if empty {
+				if cap(l.queue) > launchKeep {
+					l.queue = nil // a burst's backlog is not kept for ever
+				} else {
+					l.queue = l.queue[:0]
+				}
+				l.head = 0
 			}
-			l.head = 0
 			l.mu.Unlock()
 			return
 		}

@@ -3,6 +3,7 @@ package composer
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -40,7 +41,7 @@ func TestLauncherRunsBlockedCallsAtOnce(t *testing.T) {
 		for i := range untils {
 			untils[i] = time.Now().Add(time.Second)
 		}
-		c.callAll(joinStarts(t, c, untils, done))
+		c.callAll(joinStarts(t, c, 0, untils, done))
 		synctest.Wait() // every call started, and blocks
 		mu.Lock()
 		got := len(order)
@@ -78,7 +79,7 @@ func TestLauncherShedsQueuedLateCalls(t *testing.T) {
 		c := newTestComposer(t, testSite([]*Spec{s}, time.Second), Options{L1Bytes: -1})
 		c.launcher.max = 1
 		done := make(chan error, 3)
-		c.callAll(joinStarts(t, c, []time.Time{time.Now().Add(time.Second), time.Now().Add(-time.Millisecond), time.Now().Add(time.Second)}, done))
+		c.callAll(joinStarts(t, c, 0, []time.Time{time.Now().Add(time.Second), time.Now().Add(-time.Millisecond), time.Now().Add(time.Second)}, done))
 		errs := []error{<-done, <-done, <-done}
 		synctest.Wait()
 		timeouts := 0
@@ -97,14 +98,14 @@ func TestLauncherShedsQueuedLateCalls(t *testing.T) {
 }
 
 // joinStarts joins, for each of untils, the flight of fragment f's include
-// with id=i, waiting until then and reporting on done; it returns the
-// starts of the new calls, for callAll.
-func joinStarts(t *testing.T, c *Composer, untils []time.Time, done chan error) []*start {
+// with id=first+i, waiting until then and reporting on done; it returns
+// the starts of the new calls, for callAll.
+func joinStarts(t *testing.T, c *Composer, first int, untils []time.Time, done chan error) []*start {
 	t.Helper()
 	f := c.Site().Fragments["f"]
 	var starts []*start
 	for i, until := range untils {
-		id := strconv.Itoa(i)
+		id := strconv.Itoa(first + i)
 		p, err := newParams(f.Spec, func(string) (string, bool) { return id, true })
 		if err != nil {
 			t.Fatal(err)
@@ -115,4 +116,70 @@ func joinStarts(t *testing.T, c *Composer, untils []time.Time, done chan error) 
 		}, nil)
 	}
 	return starts
+}
+
+// TestLauncherPrimaryPassesTheQueue: a primary's call starts at once even
+// when other calls wait in the queue (the page can send nothing until its
+// primaries resolve), and the room it borrowed is given back.
+func TestLauncherPrimaryPassesTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var order []string
+		s := static("f", "")
+		s.Params = []ParamSpec{{Name: "id", Required: true}}
+		s.Render = func(ctx context.Context, p Params) (templ.Component, error) {
+			mu.Lock()
+			order = append(order, p.Get("id"))
+			mu.Unlock()
+			return text("<b>x</b>"), nil
+		}
+		made := func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			return strings.Join(order, ",")
+		}
+		c := newTestComposer(t, testSite([]*Spec{s}, time.Second), Options{})
+		l := c.launcher
+		l.max = 0 // no room: only a primary may start
+		done := make(chan error, 5)
+		soon := time.Now().Add(time.Second)
+		starts := joinStarts(t, c, 0, []time.Time{soon, soon, soon, soon}, done)
+		starts[3].primary = true
+		c.callAll(starts)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the primary's call did not start while others were queued")
+		}
+		synctest.Wait()
+		if got := made(); got != "3" {
+			t.Fatalf("calls made %q with no room but for the primary, want 3", got)
+		}
+		if l.waiting != 0 || len(l.queue)-l.head != 3 {
+			t.Errorf("waiting %d, queued %d; want 0 and 3", l.waiting, len(l.queue)-l.head)
+		}
+		// With room for one, the next primary starts and, as it does, the
+		// queue drains in order behind it.
+		l.mu.Lock()
+		l.max = 1
+		l.mu.Unlock()
+		more := joinStarts(t, c, 4, []time.Time{soon}, done)
+		more[0].primary = true
+		c.callAll(more)
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if got := made(); !strings.HasPrefix(got, "3,") || len(order) != 5 {
+			t.Errorf("calls made %q, want 3 first and then all five", got)
+		}
+		if l.waiting != 0 || len(l.queue) != l.head {
+			t.Errorf("waiting %d, queued %d; want 0 and 0", l.waiting, len(l.queue)-l.head)
+		}
+	})
 }

@@ -52,7 +52,7 @@ type node struct {
 	// numbers, so that a page's thousands of nodes stay small and hold no
 	// pointers for the collector to follow. deadline (a time.Duration) is
 	// the page's budget until the include's call is joined, then the
-	// include's own timeout from there (see fetch); the writer reads it
+	// include's own timeout from there (see callDeadline); the writer reads it
 	// while a level's resolve may lower it, hence atomic.
 	started  time.Duration
 	deadline atomic.Int64
@@ -519,9 +519,11 @@ func (r *request) resolve(levels [][]node) {
 				n.deadline.Store(int64(r.callDeadline(n, now)))
 			}
 			r.wake() // the writer may be waiting for one of them, until the budget
+			var joined []*flight
 			for _, n := range misses {
-				r.fetch(n, &starts)
+				r.fetch(n, &starts, &joined)
 			}
+			r.party.addAll(joined)
 			local, remote := r.c.split(r.ctx, starts)
 			if lvl := r.newLevel(len(local)); lvl != nil {
 				for _, s := range local {
@@ -612,10 +614,11 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 
 // fetch joins the call for n's key, sharing it with any other request for
 // the same key; a call this request has to start is added to starts, to be
-// launched with the rest of its level. n's deadline is enforced by whoever
+// launched with the rest of its level, and the flight its party now waits
+// for to joined (see party.addAll). n's deadline is enforced by whoever
 // waits for n (the writer, or the primaries' wait), so nothing here needs a
 // timer of its own.
-func (r *request) fetch(n *node, starts *[]*start) {
+func (r *request) fetch(n *node, starts *[]*start, joined *[]*flight) {
 	r.escaped.Store(true)
 	f := n.frag
 	key := n.ref.key
@@ -634,10 +637,13 @@ func (r *request) fetch(n *node, starts *[]*start) {
 			return nil
 		}
 	}
-	r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, func(e *Entry, err error, parked bool, now time.Time) { r.done(n, e, err, parked, now) }, func(fl *flight) {
+	fl := r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, waiter{r: r, n: n}, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)
+	if fl != nil {
+		*joined = append(*joined, fl)
+	}
 }
 
 // done settles n with the result of its fragment call. It runs on the
@@ -675,8 +681,15 @@ func (r *request) rejoin(n *node, now time.Time) bool {
 	if !(n.primary && n.depth == 1) || r.ctx.Err() != nil || r.at(now) >= n.deadlineOf() || n.state.Load() != pending {
 		return false
 	}
+	select {
+	case <-r.c.closed: // closing ends remote waits with errTimeout: no new ones
+		return false
+	default:
+	}
 	var starts []*start
-	r.fetch(n, &starts)
+	var joined []*flight
+	r.fetch(n, &starts, &joined)
+	r.party.addAll(joined)
 	if len(starts) > 0 {
 		go r.c.launch(r.ctx, starts) // done must not block: launch may take a lock in the Store
 	}

@@ -511,7 +511,7 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 			return nil
 		}
 	}
-	c.flights.join(nil, e.Key, time.Time{}, false, nil, func(fl *flight) {
+	c.flights.join(nil, e.Key, time.Time{}, false, waiter{}, func(fl *flight) {
 		c.refreshes.add(c, &start{fl: fl, site: site, f: f, p: p,
 			key: e.Key, version: version, since: e.Created, refresh: true})
 	}, recheck)

@@ -82,19 +82,37 @@ type flight struct {
 // errAbandoned completes a flight whose waiters all went away.
 var errAbandoned = errors.New("composer: every request waiting for the call went away")
 
-// waiter is told a call's result. parked reports that the call had
-// already completed and its entry was on its way into L1: for the waiter it
-// is as good as a cache hit. now is when the result came (read once for
-// all of a call's waiters: a shared score has one per page in flight).
-type waiter func(e *Entry, err error, parked bool, now time.Time)
+// waiter is told a call's result: an include of a page (r and n — the
+// common case, thousands per page, told without a closure of its own) or
+// any other caller (fn). parked reports that the call had already
+// completed and its entry was on its way into L1: for the waiter it is as
+// good as a cache hit. now is when the result came (read once for all of a
+// call's waiters: a shared score has one per page in flight).
+type waiter struct {
+	r  *request
+	n  *node
+	fn func(e *Entry, err error, parked bool, now time.Time)
+}
+
+func (w waiter) none() bool { return w.r == nil && w.fn == nil }
+
+func (w waiter) tell(e *Entry, err error, parked bool, now time.Time) {
+	if w.r != nil {
+		w.r.done(w.n, e, err, parked, now)
+		return
+	}
+	w.fn(e, err, parked, now)
+}
 
 // join adds cb to the call for key, starting it with start when there is
-// none. It reports whether it started a new call. cb runs exactly once: on
-// the goroutine that completes the call (so it must not block), or at once
-// when the call is parked.
+// none. cb runs exactly once: on the goroutine that completes the call (so
+// it must not block), or at once when the call is parked.
 //
 // p is the waiting request (nil for work no client waits for, which pins
 // the flight: see flights); until is when it stops waiting (see shed).
+// When p's waiter was counted in a flight, join returns that flight: the
+// caller hands it to p.addAll (one lock for a level's includes, not one
+// each).
 //
 // recheck, when not nil, is asked for a cached entry before a new call
 // starts, under the group's lock. This is groupcache's double check: the
@@ -108,7 +126,7 @@ type waiter func(e *Entry, err error, parked bool, now time.Time)
 // whose primary fails is a 503, so it calls again — one call at a time,
 // shared with every request that comes while it runs — rather than fail
 // every page for the rest of the hold.
-func (g *flights) join(p *party, key string, until time.Time, primary bool, cb waiter, start func(*flight), recheck func() *Entry) bool {
+func (g *flights) join(p *party, key string, until time.Time, primary bool, cb waiter, start func(*flight), recheck func() *Entry) (counted *flight) {
 	sh := g.shard(key)
 	sh.mu.Lock()
 	if sh.m == nil {
@@ -117,32 +135,32 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, cb w
 	if f, ok := sh.m[key]; ok {
 		f.mu.Lock()
 		if !f.done && !f.shed && !(f.expired && time.Now().After(f.retryAt)) {
-			if cb != nil {
+			if !cb.none() {
 				f.waiters = append(f.waiters, cb)
 			}
-			f.count(p, cb, until)
+			counted = f.count(p, cb, until)
 			f.mu.Unlock()
 			sh.mu.Unlock()
-			return false
+			return counted
 		}
 		e, err, held := f.entry, f.err, f.done && !primary && time.Now().Before(f.heldUntil)
 		f.mu.Unlock()
 		if e != nil {
 			// Done, and parked until its entry is in L1: take it.
 			sh.mu.Unlock()
-			if cb != nil {
-				cb(e, nil, true, time.Now())
+			if !cb.none() {
+				cb.tell(e, nil, true, time.Now())
 			}
-			return false
+			return nil
 		}
 		if held {
 			// Failed a moment ago: its failure is the answer until the
 			// hold ends (a refresh, cb nil, is simply not made).
 			sh.mu.Unlock()
-			if cb != nil {
-				cb(nil, err, false, time.Now())
+			if !cb.none() {
+				cb.tell(nil, err, false, time.Now())
 			}
-			return false
+			return nil
 		}
 		// Done without an entry, past its hold (or asked for by a primary),
 		// shed, or expired long ago: a new call replaces it.
@@ -150,36 +168,36 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, cb w
 	if recheck != nil {
 		if e := recheck(); e != nil {
 			sh.mu.Unlock()
-			if cb != nil {
-				cb(e, nil, true, time.Now())
+			if !cb.none() {
+				cb.tell(e, nil, true, time.Now())
 			}
-			return false
+			return nil
 		}
 	}
 	f := &flight{g: sh, key: key}
-	if cb != nil {
+	if !cb.none() {
 		f.waiters = append(f.waiters, cb)
 	}
-	f.count(p, cb, until)
+	counted = f.count(p, cb, until)
 	sh.m[key] = f
 	sh.mu.Unlock()
 	start(f)
-	return true
+	return counted
 }
 
-// count records a new waiter (with f.mu held): a party's is counted, the
-// party remembers f, and f waits at least until its deadline; any other
-// pins f.
-func (f *flight) count(p *party, cb waiter, until time.Time) {
-	if p == nil || cb == nil || until.IsZero() {
+// count records a new waiter (with f.mu held): a party's is counted (f is
+// returned, for the party to remember) and f waits at least until its
+// deadline; any other pins f.
+func (f *flight) count(p *party, cb waiter, until time.Time) *flight {
+	if p == nil || cb.none() || until.IsZero() {
 		f.pinned = true
-		return
+		return nil
 	}
 	f.parties++
 	if until.After(f.until) {
 		f.until = until
 	}
-	p.add(f)
+	return f
 }
 
 // shed decides, as the call is about to start, not to make it: when every
@@ -272,18 +290,23 @@ var errServed = errors.New("composer: page served")
 
 func newParty(ctx context.Context) *party { return &party{ctx: ctx} }
 
-// add remembers that the party waits for f; the first add starts watching
-// the request's context. Called with f.mu held.
-func (p *party) add(f *flight) {
+// addAll remembers that the party waits for fls (the flights join counted
+// it in); the first add starts watching the request's context.
+func (p *party) addAll(fls []*flight) {
+	if len(fls) == 0 {
+		return
+	}
 	p.mu.Lock()
 	if p.gone {
 		// The client left while this request was still joining: count it
-		// out at once (on another goroutine, f.mu being held).
+		// out of these at once.
 		p.mu.Unlock()
-		go f.leave()
+		for _, f := range fls {
+			f.leave()
+		}
 		return
 	}
-	p.fls = append(p.fls, f)
+	p.fls = append(p.fls, fls...)
 	if p.stop == nil {
 		p.stop = context.AfterFunc(p.ctx, p.leave)
 	}
@@ -343,7 +366,7 @@ func (f *flight) completeHeld(e *Entry, err error, hold time.Duration) (first bo
 			time.AfterFunc(hold, f.forget)
 		}
 		for _, cb := range ws {
-			cb(e, err, false, now)
+			cb.tell(e, err, false, now)
 		}
 	})
 	return first
@@ -364,7 +387,7 @@ func (f *flight) expire(now, retryAt time.Time) bool {
 	f.waiters = nil
 	f.mu.Unlock()
 	for _, cb := range ws {
-		cb(nil, errTimeout, false, now)
+		cb.tell(nil, errTimeout, false, now)
 	}
 	return true
 }

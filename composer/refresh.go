@@ -84,7 +84,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 	ch := make(chan result, 1)
 	// A namespace of its own: a call started before the event may have read
 	// the data from before the change.
-	c.flights.join(nil, "!"+t.Key, time.Time{}, false, func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }, func(fl *flight) {
+	c.flights.join(nil, "!"+t.Key, time.Time{}, false, waiter{fn: func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }}, func(fl *flight) {
 		c.call(&start{fl: fl, site: site, f: f, p: t.Params,
 			key: t.Key, version: c.version(f), event: true})
 	}, nil)

@@ -36,7 +36,7 @@ var pages = []page{
 		".bs-table--fragments tbody tr": 10, ".bs-table--fragments .bs-bar": 3, ".bs-table--fragments .bs-obar": 3,
 	}},
 	{name: "fragment", path: "/_/fragments/score", shot: "fragment-score", want: map[string]int{
-		".bs-table--settings tbody tr": 6, ".bs-figures": 1, ".bs-bar": 1, ".bs-obar": 1, "form.bs-form input": 1,
+		".bs-table--settings tbody tr": 7, ".bs-figures": 1, ".bs-bar": 1, ".bs-obar": 1, "form.bs-form input": 1,
 	}},
 	{name: "render", path: "/_/fragments/score/render?match=m0001", want: map[string]int{".bs-render__source": 1, "iframe.bs-render__preview": 1}},
 	{name: "account", path: "/account", want: map[string]int{"form.bs-form input#bs-name": 1}},

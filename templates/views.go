@@ -25,11 +25,13 @@ type FragmentRow struct {
 	SourceURL             string
 	Params                []ParamRow
 	Timeout, Fresh, Stale string
-	Fallback              string // shown as text, never rendered as HTML
-	Primary, Disabled     bool
-	// Origin maps a setting name (timeout, fresh, stale, fallback, primary,
-	// disabled) to where its value came from: "code", "site.yaml" or
-	// "live".
+	// FailHold is the effective fail_hold (tuning.Value), "0s" when off.
+	FailHold          string
+	Fallback          string // shown as text, never rendered as HTML
+	Primary, Disabled bool
+	// Origin maps a setting name (timeout, fresh, stale, fail_hold,
+	// fallback, primary, disabled) to where its value came from: "code",
+	// "site.yaml" or "live".
 	Origin   map[string]string
 	Includes []string
 	// Live holds the fragment's figures over the rolling window; nil when

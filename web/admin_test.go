@@ -571,6 +571,14 @@ func TestAdminFailHold(t *testing.T) {
 		if v := d.Find(`#f-slow input[name=fail_hold]`).AttrOr("value", "(none)"); v != tc.logNew {
 			t.Errorf("fail_hold %q: the input shows %q", tc.value, v)
 		}
+		// The explorer shows the hold in force and where it came from.
+		wantOrigin := tc.origin
+		if wantOrigin == "" {
+			wantOrigin = "code"
+		}
+		if v, o := settingOf(t, in.ts.URL, "slow", "fail_hold"); v != tc.logNew || o != wantOrigin {
+			t.Errorf("fail_hold %q: the explorer shows %q from %q, want %q from %q", tc.value, v, o, tc.logNew, wantOrigin)
+		}
 	}
 	for _, tc := range []struct{ value, want string }{
 		{"soon", `fail_hold: "soon" is not a duration`},

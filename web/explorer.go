@@ -16,6 +16,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
+	"github.com/broadsheet/broadsheet/tuning"
 )
 
 // The fragment explorer is public and read-only: /_/fragments lists every
@@ -44,6 +45,7 @@ func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration) templa
 		Timeout:   f.Settings.Timeout.String(),
 		Fresh:     f.Settings.Fresh.String(),
 		Stale:     f.Settings.Stale.String(),
+		FailHold:  tuning.Value(f.Settings, "fail_hold"),
 		Fallback:  f.Settings.Fallback,
 		Primary:   f.Settings.Primary,
 		Disabled:  f.Settings.Disabled,

@@ -52,17 +52,27 @@ func (c *Composer) callAll(starts []*start) {
 	c.bg.Add(len(starts))
 	l := c.launcher
 	l.mu.Lock()
-	queued := len(l.queue) - l.head
 	for _, s := range starts {
-		if s.primary || (queued == 0 && l.waiting < l.max) {
+		if s.primary || (l.head == len(l.queue) && l.waiting < l.max) {
 			l.waiting++ // may pass max for a primary: see started
 			go c.callNow(s)
 			continue
 		}
-		l.queue = append(l.queue, s)
-		queued++
+		l.push(s)
 	}
 	l.mu.Unlock()
+}
+
+// push queues s (with l.mu held). The starts already taken from the front
+// are dropped first when they are half of the queue, so that a backlog that
+// never quite empties does not grow the queue by every start it ever held.
+func (l *launcher) push(s *start) {
+	if l.head > 0 && l.head >= len(l.queue)/2 && len(l.queue) == cap(l.queue) {
+		n := copy(l.queue, l.queue[l.head:])
+		clear(l.queue[n:])
+		l.queue, l.head = l.queue[:n], 0
+	}
+	l.queue = append(l.queue, s)
 }
 
 // call starts the call for s.

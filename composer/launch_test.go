@@ -183,3 +183,25 @@ func TestLauncherPrimaryPassesTheQueue(t *testing.T) {
 		}
 	})
 }
+
+// TestLauncherQueueStaysBounded: a backlog that never empties (one start
+// taken for each one queued) keeps the queue's memory bounded by the
+// backlog, not by every start it ever held.
+func TestLauncherQueueStaysBounded(t *testing.T) {
+	l := &launcher{max: 1}
+	const backlog = 1000
+	for range backlog {
+		l.push(&start{})
+	}
+	for range 100 * backlog {
+		l.push(&start{})
+		l.queue[l.head] = nil
+		l.head++
+	}
+	if n := len(l.queue) - l.head; n != backlog {
+		t.Fatalf("backlog %d, want %d", n, backlog)
+	}
+	if c := cap(l.queue); c > 4*backlog {
+		t.Errorf("queue capacity %d for a backlog of %d", c, backlog)
+	}
+}

@@ -519,7 +519,7 @@ func (r *request) resolve(levels [][]node) {
 				n.deadline.Store(int64(r.callDeadline(n, now)))
 			}
 			r.wake() // the writer may be waiting for one of them, until the budget
-			var joined []*flight
+			joined := make([]*flight, 0, len(misses))
 			for _, n := range misses {
 				r.fetch(n, &starts, &joined)
 			}

@@ -280,9 +280,12 @@ func (e *PanicError) Error() string {
 // call's goroutine.
 func (c *Composer) callNow(s *start) {
 	defer c.bg.Done()
-	c.started()
+	now := time.Now()
+	c.started(now)
 	f, fl := s.f, s.fl
-	if c.shed(s, time.Now()) {
+	// Checked again here, not only when the start left the queue: the
+	// goroutine itself may have waited to run past its waiters' deadlines.
+	if c.shed(s, now) {
 		return
 	}
 	// The call's context: its own deadline, counted from here; its

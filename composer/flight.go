@@ -70,7 +70,7 @@ type flight struct {
 	// pinned is set by a waiter without one (see flights).
 	parties int32
 	pinned  bool
-	// until is the latest deadline of the includes waiting (see shed);
+	// until is the latest deadline of the includes waiting (see shedIfLate);
 	// shed is set when the call was not made because it had passed.
 	until time.Time
 	shed  bool
@@ -109,7 +109,8 @@ func (w waiter) tell(e *Entry, err error, parked bool, now time.Time) {
 // it must not block), or at once when the call is parked.
 //
 // p is the waiting request (nil for work no client waits for, which pins
-// the flight: see flights); until is when it stops waiting (see shed).
+// the flight: see flights); until is when it stops waiting (see
+// shedIfLate).
 // When p's waiter was counted in a flight, join returns that flight: the
 // caller hands it to p.addAll (one lock for a level's includes, not one
 // each).
@@ -200,11 +201,11 @@ func (f *flight) count(p *party, cb waiter, until time.Time) *flight {
 	return f
 }
 
-// shed decides, as the call is about to start, not to make it: when every
-// include waiting for it had passed its deadline by now — on a saturated
-// machine a call's goroutine can start long after its page gave up on it —
-// and keep is false (no cache tier would keep the result for the next
-// request), the call is work nobody can use. f is then completed with
+// shedIfLate decides, as the call is about to start, not to make it: when
+// every include waiting for it had passed its deadline by now — on a
+// saturated machine a call's goroutine can start long after its page gave
+// up on it — and keep is false (no cache tier would keep the result for
+// the next request), the call is work nobody can use. f is then completed with
 // errTimeout (the waiters' own deadlines have settled them already, or
 // will) and leaves the group; a request joining meanwhile starts a new
 // call, with its own deadline. A pinned flight (a refresh, an event's

@@ -78,13 +78,12 @@ func (l *launcher) push(s *start) {
 // call starts the call for s.
 func (c *Composer) call(s *start) { c.callAll([]*start{s}) }
 
-// started is run by every call's goroutine as it starts: it launches the
-// next queued start, if any, dropping those shed meanwhile; else (or when
-// primaries launched past the queue have taken more than the room) one
-// fewer goroutine waits to run.
-func (c *Composer) started() {
+// started is run by every call's goroutine as it starts (at now): it
+// launches the next queued start, if any, dropping those shed meanwhile;
+// else (or when primaries launched past the queue have taken more than the
+// room) one fewer goroutine waits to run.
+func (c *Composer) started(now time.Time) {
 	l := c.launcher
-	now := time.Now()
 	for {
 		l.mu.Lock()
 		if empty := l.head == len(l.queue); empty || l.waiting > l.max {

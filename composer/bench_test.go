@@ -70,9 +70,13 @@ func scoresSite(n int, latency time.Duration) *Site {
 	return s
 }
 
-func benchCompose(b *testing.B, n int, latency time.Duration, cold bool) {
+func benchCompose(b *testing.B, n int, latency time.Duration, cold bool, stitch bool) {
 	site := scoresSite(n, latency)
-	c := New(site, Options{Layouts: testLayouts})
+	opts := Options{Layouts: testLayouts}
+	if !stitch {
+		opts.StitchBytes = -1
+	}
+	c := New(site, opts)
 	defer c.Close()
 	req := httptest.NewRequest("GET", "/", nil)
 	w := &discard{h: http.Header{}}
@@ -100,10 +104,20 @@ func benchCompose(b *testing.B, n int, latency time.Duration, cold bool) {
 	}
 }
 
-func BenchmarkCompose2000Warm(b *testing.B) { benchCompose(b, 2000, 0, false) }
+// BenchmarkCompose2000Warm serves the page from L1, its scoreboard stitched
+// (see stitch.go) after the first warm request.
+func BenchmarkCompose2000Warm(b *testing.B) { benchCompose(b, 2000, 0, false, true) }
+
+// BenchmarkCompose2000WarmUnstitched serves it from L1 with every include
+// looked up and written on every request.
+func BenchmarkCompose2000WarmUnstitched(b *testing.B) { benchCompose(b, 2000, 0, false, false) }
 
 // BenchmarkCompose2000Cold composes the page with every include missing the
 // cache and every fragment (the board, then each score) taking 5 ms.
-func BenchmarkCompose2000Cold(b *testing.B) { benchCompose(b, 2000, 5*time.Millisecond, true) }
+func BenchmarkCompose2000Cold(b *testing.B) { benchCompose(b, 2000, 5*time.Millisecond, true, true) }
 
-func BenchmarkCompose10000Warm(b *testing.B) { benchCompose(b, 10000, 0, false) }
+func BenchmarkCompose10000Warm(b *testing.B) { benchCompose(b, 10000, 0, false, true) }
+
+func BenchmarkCompose10000WarmUnstitched(b *testing.B) {
+	benchCompose(b, 10000, 0, false, false)
+}

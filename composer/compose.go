@@ -65,6 +65,8 @@ type node struct {
 	tier     Tier
 	dur      time.Duration
 	children []node
+	// stitch, when set, is served instead of children (see stitch.go).
+	stitch *stitched
 	// lvl collects the fresh result for the Store, when n was a miss. It
 	// is set by resolve while the writer may already be settling n (at its
 	// deadline), hence atomic; lvlDone makes sure n counts once.
@@ -499,11 +501,17 @@ func (r *request) resolve(levels [][]node) {
 					continue
 				}
 				if r.c.l1 != nil {
-					if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil && r.serveCached(n, e, now, TierL1) {
-						if n.children != nil {
-							next = append(next, n.children)
+					if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil {
+						// A stitched subtree is fresh only while e is,
+						// so it is served as e is: a hit.
+						n.stitch = r.stitchedFor(n, e, now)
+						if r.serveCached(n, e, now, TierL1) {
+							if n.children != nil {
+								next = append(next, n.children)
+							}
+							continue
 						}
-						continue
+						n.stitch = nil
 					}
 				}
 				misses = append(misses, n)
@@ -637,7 +645,7 @@ func (r *request) fetch(n *node, starts *[]*start, joined *[]*flight) {
 			return nil
 		}
 	}
-	fl := r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, waiter{r: r, n: n}, func(fl *flight) {
+	fl := r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, time.Time{}, waiter{r: r, n: n}, func(fl *flight) {
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)
@@ -706,10 +714,10 @@ func (r *request) finish(n *node, e *Entry, o Outcome, tier Tier, now time.Time)
 	n.outcome = o
 	n.tier = tier
 	n.dur = r.at(now) - n.started
-	if len(e.Assets) > 0 {
+	if len(n.assets()) > 0 {
 		r.anyAssets.Store(true)
 	}
-	if e.segs != nil {
+	if e.segs != nil && n.stitch == nil {
 		n.children = r.children(n, e.segs)
 	}
 	if o == OutcomeMiss { // before done: Serve must find the level settled
@@ -891,6 +899,17 @@ func (r *request) observeInclude(n *node) {
 		}
 	}
 	c.opts.Observer.Include(eventOf(n))
+	if n.stitch != nil {
+		for _, fc := range n.stitch.counts {
+			c.opts.Observer.Include(stitchedEvent(n, fc))
+		}
+	}
+}
+
+// stitchedEvent stands for the includes of one fragment in n's stitched
+// subtree: served with n, as n was.
+func stitchedEvent(n *node, fc fragmentCount) IncludeEvent {
+	return IncludeEvent{Fragment: fc.name, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Count: fc.n}
 }
 
 // observeTree hands every include of the page settled by now to the
@@ -907,12 +926,22 @@ func (r *request) observeTree() {
 	p := observePool.Get().(*[]IncludeEvent)
 	evs := (*p)[:0]
 	eachSettled(r.tops, func(n *node) {
-		if n.ref != nil && (!shared || n.observed.CompareAndSwap(false, true)) {
-			evs = append(evs, eventOf(n))
-			if len(evs) == observeBatch {
-				b.Includes(evs)
-				evs = evs[:0]
+		if n.ref == nil || (shared && !n.observed.CompareAndSwap(false, true)) {
+			return
+		}
+		evs = append(evs, eventOf(n))
+		if n.stitch != nil {
+			for _, fc := range n.stitch.counts {
+				if len(evs) == observeBatch {
+					b.Includes(evs)
+					evs = evs[:0]
+				}
+				evs = append(evs, stitchedEvent(n, fc))
 			}
+		}
+		if len(evs) == observeBatch {
+			b.Includes(evs)
+			evs = evs[:0]
 		}
 	})
 	if len(evs) > 0 {

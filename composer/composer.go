@@ -22,6 +22,10 @@ type Options struct {
 	// L1Bytes bounds the in-process tier; 0 means 64 MiB. Negative turns the
 	// in-process tier off (every lookup goes to the Store).
 	L1Bytes int64
+	// StitchBytes bounds the memory of stitched subtrees, kept beside the
+	// in-process tier (see stitch.go); 0 means a quarter of L1Bytes,
+	// negative keeps none (every include is looked up on every request).
+	StitchBytes int64
 	// Store is the shared tier (Redis); nil runs on the in-process tier alone.
 	Store Store
 	// MaxInFlight bounds fragment calls in flight, including the ones left
@@ -68,7 +72,15 @@ type IncludeEvent struct {
 	Duration time.Duration
 	// Err is why the include failed (timeout, error, placeholder).
 	Err error
+	// Count is how many includes alike the event stands for: 0 or 1 for
+	// one; more for the includes of one fragment in a stitched subtree
+	// (see stitch.go), served together with their parent and reported
+	// with its outcome, tier and duration.
+	Count int
 }
+
+// N returns how many includes ev stands for.
+func (ev *IncludeEvent) N() int { return max(ev.Count, 1) }
 
 // Tier names where an include's content came from.
 type Tier uint8
@@ -105,6 +117,7 @@ type Composer struct {
 	holder    string              // names this instance to the Store's locks
 	gens      sync.Map            // fragment name → *genVersion, once purged
 	purged    atomic.Bool         // some fragment has a generation
+	epoch     atomic.Uint64       // bumped by every new generation (see stitched)
 	siteAt    atomic.Int64        // when SetSite last ran (Unix ns), 0 never
 	runs      *semaphore.Weighted // one unit per fragment call in flight
 	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
@@ -149,6 +162,9 @@ type Stats struct {
 	// another instance's call failed.
 	FailHolds      atomic.Int64
 	RemoteFailures atomic.Int64
+	// Stitched counts includes served inside a stitched subtree, with no
+	// look-up of their own (see stitch.go).
+	Stitched atomic.Int64
 }
 
 // New returns a Composer serving site.
@@ -170,7 +186,7 @@ func New(site *Site, opts Options) *Composer {
 	}
 	c.batcher, _ = opts.Observer.(IncludeBatcher)
 	if opts.L1Bytes >= 0 {
-		c.l1 = newL1(opts.L1Bytes)
+		c.l1 = newL1(opts.L1Bytes, opts.StitchBytes)
 		c.l1w = newL1Writer(c.l1)
 	} else {
 		c.parsed = otter.Must(&otter.Options[string, parsedEntry]{MaximumSize: 1024})
@@ -199,6 +215,15 @@ func (c *Composer) SetSite(s *Site) {
 
 // Stats returns the composer's counters.
 func (c *Composer) Stats() *Stats { return &c.stats }
+
+// StitchedBytes returns the memory held by stitched subtrees now (see
+// Options.StitchBytes).
+func (c *Composer) StitchedBytes() int64 {
+	if c.l1 == nil {
+		return 0
+	}
+	return c.l1.stitchBytes.Load()
+}
 
 // Purge drops the in-process entries of a fragment.
 func (c *Composer) Purge(fragment string) int {
@@ -514,7 +539,7 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 			return nil
 		}
 	}
-	c.flights.join(nil, e.Key, time.Time{}, false, waiter{}, func(fl *flight) {
+	c.flights.join(nil, e.Key, time.Time{}, false, time.Time{}, waiter{}, func(fl *flight) {
 		c.refreshes.add(c, &start{fl: fl, site: site, f: f, p: p,
 			key: e.Key, version: version, since: e.Created, refresh: true})
 	}, recheck)

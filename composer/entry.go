@@ -35,6 +35,14 @@ type Entry struct {
 	// written is set once the entry is on its way to the Store, so that
 	// requests sharing one call write it once.
 	written atomic.Bool
+	// gone is set when L1 stops holding the entry (replaced, purged,
+	// evicted or expired), before any look-up can see what replaced it.
+	gone atomic.Bool
+	// stitched is the entry's subtree written out, while none of its
+	// includes changed; stitching is set while a writer builds one (see
+	// stitch.go).
+	stitched  atomic.Pointer[stitched]
+	stitching atomic.Bool
 }
 
 // Size is the entry's weight in the in-process tier, in bytes.

@@ -77,6 +77,8 @@ type flight struct {
 	// cancel ends the call's context; nil until the call starts, and for
 	// a flight waiting for another instance's call.
 	cancel context.CancelCauseFunc
+	// started is when the call started (zero until then).
+	started time.Time
 }
 
 // errAbandoned completes a flight whose waiters all went away.
@@ -123,17 +125,32 @@ func (w waiter) tell(e *Entry, err error, parked bool, now time.Time) {
 // under the same lock, so an absent flight and a nil recheck together mean
 // there really is nothing: no duplicate call slips through.
 //
+// since, when not zero, asks for a call that starts no earlier: an event's
+// refresh (see Refresh) must render data read after the event, so it joins
+// neither a call already running since before then nor a completed one; a
+// new call replaces them in the group (they finish on their own).
+//
 // A primary include (primary) is not answered with a held failure: a page
 // whose primary fails is a 503, so it calls again — one call at a time,
 // shared with every request that comes while it runs — rather than fail
 // every page for the rest of the hold.
-func (g *flights) join(p *party, key string, until time.Time, primary bool, cb waiter, start func(*flight), recheck func() *Entry) (counted *flight) {
+func (g *flights) join(p *party, key string, until time.Time, primary bool, since time.Time, cb waiter, start func(*flight), recheck func() *Entry) (counted *flight) {
 	sh := g.shard(key)
 	sh.mu.Lock()
 	if sh.m == nil {
 		sh.m = make(map[string]*flight)
 	}
-	if f, ok := sh.m[key]; ok {
+	if f, ok := sh.m[key]; ok && !since.IsZero() {
+		f.mu.Lock()
+		if !f.done && (f.started.IsZero() || !f.started.Before(since)) {
+			f.waiters = append(f.waiters, cb)
+			counted = f.count(p, cb, until)
+			f.mu.Unlock()
+			sh.mu.Unlock()
+			return counted
+		}
+		f.mu.Unlock()
+	} else if ok {
 		f.mu.Lock()
 		if !f.done && !f.shed && !(f.expired && time.Now().After(f.retryAt)) {
 			if !cb.none() {
@@ -232,6 +249,7 @@ func (f *flight) running(cancel context.CancelCauseFunc) bool {
 		return false
 	}
 	f.cancel = cancel
+	f.started = time.Now()
 	return true
 }
 

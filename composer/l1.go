@@ -3,6 +3,7 @@ package composer
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -15,17 +16,29 @@ import (
 type l1 struct {
 	c     *otter.Cache[string, *Entry]
 	clock *otter.CoarseClock
+	// stitchMax bounds the bytes of the stitched subtrees kept on entries
+	// (see stitch.go), stitchBytes counts them; 0 keeps none.
+	stitchMax   int64
+	stitchBytes atomic.Int64
 }
 
-func newL1(maxBytes int64) *l1 {
+// newL1 returns an in-process tier of maxBytes (0: 64 MiB), keeping
+// stitched subtrees of up to stitchBytes beside it (0: a quarter of
+// maxBytes; negative: none).
+func newL1(maxBytes, stitchBytes int64) *l1 {
 	if maxBytes <= 0 {
 		maxBytes = 64 << 20
 	}
+	if stitchBytes == 0 {
+		stitchBytes = maxBytes / 4
+	}
+	l := &l1{stitchMax: max(stitchBytes, 0)}
 	// The cache reads its clock on every lookup, only to expire entries;
 	// freshness is judged by the composer against the entry's own times.
 	// A clock read once a millisecond makes a lookup a third cheaper.
 	clock := otter.NewCoarseClock(time.Millisecond)
-	return &l1{clock: clock, c: otter.Must(&otter.Options[string, *Entry]{
+	l.clock = clock
+	l.c = otter.Must(&otter.Options[string, *Entry]{
 		Clock:         clock,
 		MaximumWeight: uint64(maxBytes),
 		Weigher: func(_ string, e *Entry) uint32 {
@@ -34,7 +47,18 @@ func newL1(maxBytes int64) *l1 {
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
 			return max(time.Until(e.Value.StaleUntil), time.Millisecond)
 		}),
-	})}
+		// Under the key's bucket lock, before a replacement is visible:
+		// a stitched subtree holding e is never served once a look-up
+		// of e's key could find something else.
+		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *Entry]) {
+			e := ev.Value
+			e.gone.Store(true)
+			if st := e.stitched.Swap(nil); st != nil {
+				l.stitchBytes.Add(-st.size)
+			}
+		},
+	})
+	return l
 }
 
 // get returns the entry for key if present and rendered with version.
@@ -46,7 +70,27 @@ func (l *l1) get(key, version string) *Entry {
 	return e
 }
 
-func (l *l1) set(e *Entry) { l.c.Set(e.Key, e) }
+// set puts e in L1, in place of any entry of its key.
+func (l *l1) set(e *Entry) { l.put(e, false) }
+
+// setUnlessNewer puts e in L1 unless L1 holds an entry of its key and
+// version rendered after it. The L1 writer inserts results a moment after
+// their calls end: meanwhile an event's refresh may have put a newer entry
+// there (see Refresh), which an older result must not replace.
+func (l *l1) setUnlessNewer(e *Entry) { l.put(e, true) }
+
+func (l *l1) put(e *Entry, unlessNewer bool) {
+	l.c.Compute(e.Key, func(old *Entry, found bool) (*Entry, otter.ComputeOp) {
+		switch {
+		case !found:
+		case old == e: // already there: replacing it would mark it gone
+			return old, otter.CancelOp
+		case unlessNewer && old.Version == e.Version && old.Created.After(e.Created):
+			return old, otter.CancelOp
+		}
+		return e, otter.WriteOp
+	})
+}
 
 // purge drops every entry of the named fragment.
 func (l *l1) purge(fragment string) int {
@@ -100,7 +144,7 @@ func (w *l1Writer) add(e *Entry, fl *flight) {
 }
 
 func (w *l1Writer) put(p parked) {
-	w.l1.set(p.e)
+	w.l1.setUnlessNewer(p.e)
 	if p.fl != nil {
 		p.fl.forget()
 	}

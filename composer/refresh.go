@@ -82,9 +82,10 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 		err error
 	}
 	ch := make(chan result, 1)
-	// A namespace of its own: a call started before the event may have read
-	// the data from before the change.
-	c.flights.join(nil, "!"+t.Key, time.Time{}, false, waiter{fn: func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }}, func(fl *flight) {
+	// A namespace of its own, and a call that starts after this one was
+	// asked for: a call started before the event may have read the data
+	// from before the change.
+	c.flights.join(nil, "!"+t.Key, time.Time{}, false, time.Now(), waiter{fn: func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }}, func(fl *flight) {
 		c.call(&start{fl: fl, site: site, f: f, p: t.Params,
 			key: t.Key, version: c.version(f), event: true})
 	}, nil)
@@ -98,7 +99,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 		return nil, res.err
 	}
 	if c.l1 != nil {
-		c.l1.set(res.e)
+		c.l1.setUnlessNewer(res.e) // a later event's refresh may have been quicker
 	}
 	if c.store != nil && res.e.written.CompareAndSwap(false, true) {
 		wctx, cancel := context.WithTimeout(ctx, writeBackTimeout)

@@ -108,15 +108,25 @@ func (r *request) writeAsset(bw *bufio.Writer, a string) {
 func (r *request) settledAssets() []string {
 	var out []string
 	eachSettled(r.tops, func(n *node) {
-		if n.entry != nil {
-			for _, a := range n.entry.Assets {
-				if !slices.Contains(out, a) {
-					out = append(out, a)
-				}
+		for _, a := range n.assets() {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
 			}
 		}
 	})
 	return out
+}
+
+// assets are the assets n's content needs: its entry's, or its stitched
+// subtree's.
+func (n *node) assets() []string {
+	switch {
+	case n.entry == nil:
+		return nil
+	case n.stitch != nil:
+		return n.stitch.assets
+	}
+	return n.entry.Assets
 }
 
 func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
@@ -134,14 +144,15 @@ func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
 		}
 		bw.WriteString(`">`)
 	}
-	if n.entry != nil {
-		for _, a := range n.entry.Assets {
-			r.writeAsset(bw, a)
-		}
+	for _, a := range n.assets() {
+		r.writeAsset(bw, a)
 	}
 	switch {
+	case n.entry != nil && n.stitch != nil:
+		bw.Write(n.stitch.html)
 	case n.entry != nil && n.children != nil:
 		r.writeSegs(bw, flush, n.entry.segs, n.children, false)
+		r.stitch(n)
 	case n.entry != nil:
 		bw.Write(n.entry.HTML)
 	case n.fallback && n.frag != nil && n.frag.Settings.Fallback != "":

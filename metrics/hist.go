@@ -51,9 +51,9 @@ type histBatch struct {
 	any    [nOutcomes]bool
 }
 
-func (b *histBatch) add(o composer.Outcome, d time.Duration) {
-	b.counts[o][includeBucket(d)]++
-	b.sumNs[o] += int64(d)
+func (b *histBatch) add(o composer.Outcome, d time.Duration, n int) {
+	b.counts[o][includeBucket(d)] += uint32(n)
+	b.sumNs[o] += int64(d) * int64(n)
 	b.any[o] = true
 }
 

@@ -171,14 +171,15 @@ func (o *Observer) Includes(evs []composer.IncludeEvent) {
 		var b histBatch
 		for k := range run {
 			ev := &run[k]
+			n := ev.N()
 			if int(ev.Outcome) < nOutcomes {
-				b.add(ev.Outcome, ev.Duration)
+				b.add(ev.Outcome, ev.Duration, n)
 			}
 			switch l1Lookup(ev) {
 			case 1:
-				hits++
+				hits += int64(n)
 			case -1:
-				misses++
+				misses += int64(n)
 			}
 		}
 		b.addTo(&f.byOutcome)
@@ -273,6 +274,11 @@ func (o *Observer) Register(reg prometheus.Registerer, comp *composer.Composer, 
 		counterFunc("broadsheet_fragment_calls_shed_total", "Fragment calls not made: every include waiting had passed its deadline before the call could start, and no cache tier would keep the result.", st.Shed.Load),
 		counterFunc("broadsheet_fragment_calls_refused_total", "Fragment calls refused because too many were in flight.", st.Overloaded.Load),
 		counterFunc("broadsheet_background_refreshes_total", "Stale-while-revalidate refreshes started.", st.Refreshes.Load),
+		counterFunc("broadsheet_includes_stitched_total", "Includes served inside a stitched subtree: their parent's subtree, kept written out while none of its includes changed, with no look-up of their own.", st.Stitched.Load),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "broadsheet_stitched_bytes",
+			Help: "Memory held by stitched subtrees (bounded by -stitch-mb).",
+		}, func() float64 { return float64(comp.StitchedBytes()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "broadsheet_fragment_calls_in_flight",
 			Help: "Fragment calls running now, including background refreshes and calls past their deadline.",

@@ -192,3 +192,31 @@ func histograms(t *testing.T, o *Observer) map[string]string {
 	}
 	return out
 }
+
+// TestCountedEventIsThatManyIncludes: an event standing for n includes (a
+// stitched subtree's, see composer.IncludeEvent.Count) records what n
+// events record, in the window, the histograms and the L1 counts.
+func TestCountedEventIsThatManyIncludes(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { return now }
+	one, counted := New(testSite(), Options{Now: clock}), New(testSite(), Options{Now: clock})
+	ev := composer.IncludeEvent{Fragment: "a", Outcome: composer.OutcomeHit, Tier: composer.TierL1, Duration: 40 * time.Microsecond}
+	for range 37 {
+		one.Include(ev)
+	}
+	one.Includes([]composer.IncludeEvent{{Fragment: "a", Outcome: composer.OutcomeMiss, Tier: composer.TierCall, Duration: time.Millisecond}})
+	ev.Count = 37
+	counted.Includes([]composer.IncludeEvent{ev, {Fragment: "a", Outcome: composer.OutcomeMiss, Tier: composer.TierCall, Duration: time.Millisecond}})
+	s1, _ := one.Fragment("a")
+	s2, _ := counted.Fragment("a")
+	if s1 != s2 || s2.Includes != 38 {
+		t.Errorf("one by one %+v, counted %+v", s1, s2)
+	}
+	if one.l1Hits.Load() != 37 || counted.l1Hits.Load() != 37 || counted.l1Miss.Load() != 1 {
+		t.Errorf("l1 hits one by one %d, counted %d (misses %d)", one.l1Hits.Load(), counted.l1Hits.Load(), counted.l1Miss.Load())
+	}
+	h1, h2 := histograms(t, one), histograms(t, counted)
+	if h1["a/hit"] != h2["a/hit"] || !strings.HasPrefix(h2["a/hit"], "count 37 ") {
+		t.Errorf("a/hit one by one %s, counted %s", h1["a/hit"], h2["a/hit"])
+	}
+}

@@ -90,15 +90,16 @@ func (w *window) addBatch(now time.Time, evs []composer.IncludeEvent) {
 	for i := range evs {
 		ev := &evs[i]
 		b := bucketOf(ev.Duration)
+		n := uint32(ev.N())
 		if int(ev.Outcome) < nOutcomes {
-			s.outcomes[ev.Outcome]++
+			s.outcomes[ev.Outcome] += n
 		}
 		if int(ev.Tier) < nTiers {
-			s.tiers[ev.Tier]++
+			s.tiers[ev.Tier] += n
 		}
-		s.all[b]++
+		s.all[b] += n
 		if isCall(ev) {
-			s.calls[b]++
+			s.calls[b] += n
 		}
 		if ev.Err != nil && (ev.Outcome == composer.OutcomeError || ev.Outcome == composer.OutcomeTimeout) {
 			w.lastErr, w.lastErrAt = ev.Err, now

@@ -59,6 +59,7 @@ type options struct {
 	config       string
 	redis        string
 	l1MB         int64
+	stitchMB     int64
 	logFormat    string
 	logLevel     string
 	feedLatency  time.Duration
@@ -104,6 +105,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.StringVar(&o.config, "config", "", "site configuration file (default: the demo site built in)")
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared cache tier: redis://[:password@]host:port/db (rediss:// for TLS), redis+sentinel://[:password@]s1:26379,s2:26379/primary/db (Sentinel), redis+cluster://[:password@]n1:7000,n2:7001,n3:7002 (Redis Cluster); empty: in-process tier only")
 	fs.Int64Var(&o.l1MB, "l1-mb", 64, "in-process cache size in MiB (0: off)")
+	fs.Int64Var(&o.stitchMB, "stitch-mb", 16, "memory for stitched subtrees in MiB, beside the in-process cache: a parent whose includes all came fresh from cache is kept written out whole until one of them changes (0: off)")
 	fs.Int64Var(&o.gcHeadroomMB, "gc-headroom-mb", 64, "let the heap grow by at least this many MiB between garbage collections (0: Go's default pace; ignored when GOGC is set)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -180,11 +182,12 @@ func run(args []string) error {
 
 	obs := metrics.New(site, metrics.Options{})
 	copts := composer.Options{
-		L1Bytes:   l1Bytes(o.l1MB),
-		Layouts:   reg.Layouts,
-		ErrorPage: templates.ErrorPage,
-		Logger:    log,
-		Observer:  obs,
+		L1Bytes:     l1Bytes(o.l1MB),
+		StitchBytes: l1Bytes(o.stitchMB),
+		Layouts:     reg.Layouts,
+		ErrorPage:   templates.ErrorPage,
+		Logger:      log,
+		Observer:    obs,
 	}
 	var (
 		client redis.UniversalClient

@@ -20,6 +20,8 @@ type l1 struct {
 	// (see stitch.go), stitchBytes counts them; 0 keeps none.
 	stitchMax   int64
 	stitchBytes atomic.Int64
+	// deletions counts the entries L1 stopped holding (see stitchedFor).
+	deletions atomic.Uint64
 }
 
 // newL1 returns an in-process tier of maxBytes (0: 64 MiB), keeping
@@ -53,6 +55,7 @@ func newL1(maxBytes, stitchBytes int64) *l1 {
 		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *Entry]) {
 			e := ev.Value
 			e.gone.Store(true)
+			l.deletions.Add(1)
 			if st := e.stitched.Swap(nil); st != nil {
 				l.stitchBytes.Add(-st.size)
 			}

@@ -2,7 +2,9 @@ package composer
 
 import (
 	"bytes"
+	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +23,8 @@ import (
 // The check is exact, not a time-to-live: L1 marks an entry gone the moment
 // it stops holding it (a newer result replaced it, a purge, eviction or
 // expiry: see newL1's OnAtomicDeletion), before the replacement is visible
-// to any look-up. A stitched subtree is therefore served only while every
+// to any look-up, and counts its deletions: while the count has not moved
+// since a subtree's parts were last checked, they need no check. A stitched subtree is therefore served only while every
 // one of its includes would have been served, as it is, by a look-up of its
 // own. It is also bound to the Site it was built with (a reload or a live
 // override of a setting starts afresh), to the fragment generations in
@@ -54,6 +57,9 @@ type stitched struct {
 	// size is what the subtree holds beyond its entries: its bytes and
 	// its list of parts (see l1.keepStitched).
 	size int64
+	// checked is L1's count of deletions when every part was last found
+	// still there: while the count has not moved, none can have gone.
+	checked atomic.Uint64
 }
 
 type fragmentCount struct {
@@ -73,11 +79,14 @@ func (r *request) stitchedFor(n *node, e *Entry, now time.Time) *stitched {
 		r.c.l1.dropStitched(e, st)
 		return nil
 	}
-	for _, p := range st.parts {
-		if p.gone.Load() {
-			r.c.l1.dropStitched(e, st)
-			return nil
+	if d := r.c.l1.deletions.Load(); st.checked.Load() != d {
+		for _, p := range st.parts {
+			if p.gone.Load() {
+				r.c.l1.dropStitched(e, st)
+				return nil
+			}
 		}
+		st.checked.Store(d)
 	}
 	if int(n.depth+st.height) > r.site.Limits.MaxDepth {
 		return nil
@@ -115,6 +124,7 @@ func (r *request) stitch(n *node) {
 		return
 	}
 	st := b.st
+	st.checked.Store(math.MaxUint64) // its first use checks every part
 	st.html = b.buf.Bytes()
 	st.size = int64(cap(st.html) + 8*cap(st.parts) + 64)
 	l.keepStitched(e, st)

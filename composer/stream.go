@@ -149,6 +149,12 @@ func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
 	}
 	switch {
 	case n.entry != nil && n.stitch != nil:
+		if len(n.stitch.html) > bw.Available() {
+			// Written whole, not a buffer's worth and then the rest:
+			// net/http sends each Write as a chunk of its own, and each
+			// costs write system calls.
+			bw.Flush()
+		}
 		bw.Write(n.stitch.html)
 	case n.entry != nil && n.children != nil:
 		r.writeSegs(bw, flush, n.entry.segs, n.children, false)

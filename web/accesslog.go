@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -13,11 +14,26 @@ import (
 
 type loggerKey struct{}
 
+// requestLog is a request's logger, made when first asked for: a logger
+// With an attribute formats it at once, which every page paid for while
+// most requests log nothing but their access line.
+type requestLog struct {
+	base *slog.Logger
+	id   string
+	once sync.Once
+	l    *slog.Logger
+}
+
+func (rl *requestLog) logger() *slog.Logger {
+	rl.once.Do(func() { rl.l = rl.base.With("request_id", rl.id) })
+	return rl.l
+}
+
 // Logger returns the request's logger (with its request_id), or
 // slog.Default outside a request.
 func Logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if rl, ok := ctx.Value(loggerKey{}).(*requestLog); ok {
+		return rl.logger()
 	}
 	return slog.Default()
 }
@@ -35,12 +51,11 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			start = time.Now()
 		}
 		id := middleware.GetReqID(r.Context())
-		log := s.log.With("request_id", id)
 		if id != "" {
 			w.Header().Set("X-Request-Id", id)
 		}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		ctx := context.WithValue(r.Context(), loggerKey{}, log)
+		ctx := context.WithValue(r.Context(), loggerKey{}, &requestLog{base: s.log, id: id})
 		next.ServeHTTP(ww, r.WithContext(ctx))
 
 		route := ""
@@ -58,7 +73,11 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if route == "/healthz" {
 			level = slog.LevelDebug
 		}
-		log.LogAttrs(ctx, level, "http request",
+		if !s.log.Enabled(ctx, level) {
+			return
+		}
+		s.log.LogAttrs(ctx, level, "http request",
+			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("route", route),
 			slog.String("path", r.URL.Path),

@@ -52,14 +52,7 @@ func newL1(maxBytes, stitchBytes int64) *l1 {
 		// Under the key's bucket lock, before a replacement is visible:
 		// a stitched subtree holding e is never served once a look-up
 		// of e's key could find something else.
-		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *Entry]) {
-			e := ev.Value
-			e.gone.Store(true)
-			l.deletions.Add(1)
-			if st := e.stitched.Swap(nil); st != nil {
-				l.stitchBytes.Add(-st.size)
-			}
-		},
+		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *Entry]) { l.gone(ev.Value) },
 	})
 	return l
 }
@@ -83,16 +76,33 @@ func (l *l1) set(e *Entry) { l.put(e, false) }
 func (l *l1) setUnlessNewer(e *Entry) { l.put(e, true) }
 
 func (l *l1) put(e *Entry, unlessNewer bool) {
+	refused := false
 	l.c.Compute(e.Key, func(old *Entry, found bool) (*Entry, otter.ComputeOp) {
 		switch {
 		case !found:
 		case old == e: // already there: replacing it would mark it gone
 			return old, otter.CancelOp
 		case unlessNewer && old.Version == e.Version && old.Created.After(e.Created):
+			refused = true
 			return old, otter.CancelOp
 		}
 		return e, otter.WriteOp
 	})
+	if refused {
+		// L1 will never hold e, though a request may have served it
+		// (taken from its call's flight): it must not stay in a stitched
+		// subtree as if L1 held it.
+		l.gone(e)
+	}
+}
+
+// gone marks e as no longer (or never) held by L1; see stitchedFor.
+func (l *l1) gone(e *Entry) {
+	e.gone.Store(true)
+	l.deletions.Add(1)
+	if st := e.stitched.Swap(nil); st != nil {
+		l.stitchBytes.Add(-st.size)
+	}
 }
 
 // purge drops every entry of the named fragment.

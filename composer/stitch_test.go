@@ -433,3 +433,31 @@ func TestStitchedPageUnderConcurrentChanges(t *testing.T) {
 		t.Fatal("the last pages were not served stitched")
 	}
 }
+
+// TestRefusedEntryIsGone: an entry L1 refuses (a newer one of its key is
+// there) counts as gone, like one L1 dropped: a request may have served it
+// from its call's flight, and a stitched subtree holding it must not be
+// served while L1 holds the newer one.
+func TestRefusedEntryIsGone(t *testing.T) {
+	l := newL1(0, 0)
+	defer l.close()
+	now := time.Now()
+	older := &Entry{Key: "k", Version: "1", Created: now, FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(time.Hour)}
+	newer := &Entry{Key: "k", Version: "1", Created: now.Add(time.Millisecond), FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(time.Hour)}
+	l.set(newer)
+	d := l.deletions.Load()
+	l.setUnlessNewer(older)
+	if got := l.get("k", "1"); got != newer {
+		t.Fatal("an older entry replaced a newer one")
+	}
+	if !older.gone.Load() || l.deletions.Load() == d {
+		t.Fatalf("the refused entry: gone %v, deletions %d → %d", older.gone.Load(), d, l.deletions.Load())
+	}
+	if newer.gone.Load() {
+		t.Fatal("the entry L1 holds is marked gone")
+	}
+	l.set(newer) // the same entry again: nothing changes
+	if newer.gone.Load() {
+		t.Fatal("setting the entry L1 holds marked it gone")
+	}
+}

@@ -697,7 +697,14 @@ func (r *request) done(n *node, e *Entry, err error, parked bool, now time.Time)
 		o, tier = OutcomeHit, TierL1
 	}
 	if r.finish(n, e, o, tier, now) && n.children != nil && r.ctx.Err() == nil {
-		go r.resolve([][]node{n.children})
+		// Counted in c.bg like the call it runs on (so the count is
+		// above zero here): Close waits for it, and its own calls are
+		// added to c.bg before that wait can end.
+		r.c.bg.Add(1)
+		go func() {
+			defer r.c.bg.Done()
+			r.resolve([][]node{n.children})
+		}()
 	}
 }
 
@@ -722,7 +729,13 @@ func (r *request) rejoin(n *node, now time.Time) bool {
 	r.fetch(n, &starts, &joined)
 	r.party.addAll(joined)
 	if len(starts) > 0 {
-		go r.c.launch(r.ctx, starts) // done must not block: launch may take a lock in the Store
+		// done must not block: launch may take a lock in the Store. In
+		// c.bg, as above.
+		r.c.bg.Add(1)
+		go func() {
+			defer r.c.bg.Done()
+			r.c.launch(r.ctx, starts)
+		}()
 	}
 	return true
 }

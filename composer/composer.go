@@ -435,17 +435,17 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 	return html, raw, err
 }
 
-// acquire takes a global slot and, if the fragment declares one, a slot of
-// its own, each waiting no longer than ctx (the call's timeout) allows: a
+// acquire takes a slot of the fragment's own (MaxConcurrent, else a
+// quarter of MaxInFlight) and then a global one, each waiting no longer
+// than ctx (the call's timeout) allows: a
 // call that cannot start in time is refused, and its include gets its
 // fallback, rather than queueing past its deadline.
 func (c *Composer) acquire(ctx context.Context, f *Fragment) (*semaphore.Weighted, error) {
-	if !c.runs.TryAcquire(1) {
-		if err := c.runs.Acquire(ctx, 1); err != nil {
-			c.stats.Overloaded.Add(1)
-			return nil, errOverloaded
-		}
-	}
+	// The fragment's own slot first, then one of the composer's: a call
+	// waiting for its fragment's slot must not hold one of the composer's
+	// meanwhile. It did: a 10,000-include page's score calls, queued
+	// behind score's quarter of the slots, held the rest, and the page's
+	// scoreboard — another fragment, a primary — was refused (a 503).
 	v, ok := c.perFrag.Load(f.Spec.Name)
 	if !ok {
 		limit := f.Spec.MaxConcurrent
@@ -459,7 +459,13 @@ func (c *Composer) acquire(ctx context.Context, f *Fragment) (*semaphore.Weighte
 	sem := v.(*semaphore.Weighted)
 	if !sem.TryAcquire(1) {
 		if err := sem.Acquire(ctx, 1); err != nil {
-			c.runs.Release(1)
+			c.stats.Overloaded.Add(1)
+			return nil, errOverloaded
+		}
+	}
+	if !c.runs.TryAcquire(1) {
+		if err := c.runs.Acquire(ctx, 1); err != nil {
+			sem.Release(1)
 			c.stats.Overloaded.Add(1)
 			return nil, errOverloaded
 		}

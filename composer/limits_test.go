@@ -58,3 +58,38 @@ func TestConcurrencyBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestOneFragmentsQueueDoesNotStarveOthers: calls queued for their own
+// fragment's slots hold none of the composer's, so another fragment's
+// call still gets one (a page's primary was refused — a 503 — while its
+// scores queued for theirs).
+func TestOneFragmentsQueueDoesNotStarveOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		busy := &Spec{Name: "busy", Params: []ParamSpec{{Name: "i"}}, MaxConcurrent: 1,
+			Defaults: Settings{Timeout: time.Second, Fresh: time.Minute, Stale: time.Minute, Fallback: "<i>busy</i>"},
+			Render: func(context.Context, Params) (templ.Component, error) {
+				<-release
+				return text("<b>busy</b>"), nil
+			}}
+		other := static("other", "<p>other</p>")
+		other.Defaults.Timeout = 100 * time.Millisecond
+		incs := []string{}
+		for i := range 4 {
+			incs = append(incs, "busy?i="+string(rune('a'+i)))
+		}
+		// Four slots: one runs busy, three busy calls wait for busy's one
+		// slot; other, on the next page, must still get one of the four.
+		c := newTestComposer(t, testSite([]*Spec{busy, other}, 5*time.Second, incs...), Options{MaxInFlight: 4})
+		done := make(chan string)
+		go func() { done <- body(serve(c, "")) }()
+		synctest.Wait() // busy's calls are running or queued
+		c.SetSite(testSite([]*Spec{busy, other}, 5*time.Second, "other"))
+		b := body(serve(c, ""))
+		close(release)
+		<-done
+		if !strings.Contains(b, "<p>other</p>") {
+			t.Fatalf("other was refused while busy's calls queued: %s", b)
+		}
+	})
+}

@@ -969,23 +969,22 @@ func (r *request) observeTree() {
 	shared := r.escaped.Load()
 	p := observePool.Get().(*[]IncludeEvent)
 	evs := (*p)[:0]
+	add := func(ev IncludeEvent) {
+		evs = append(evs, ev)
+		if len(evs) == observeBatch {
+			b.Includes(evs)
+			evs = evs[:0]
+		}
+	}
 	eachSettled(r.tops, func(n *node) {
 		if n.ref == nil || (shared && !n.observed.CompareAndSwap(false, true)) {
 			return
 		}
-		evs = append(evs, eventOf(n))
+		add(eventOf(n))
 		if n.stitch != nil {
 			for _, fc := range n.stitch.counts {
-				if len(evs) == observeBatch {
-					b.Includes(evs)
-					evs = evs[:0]
-				}
-				evs = append(evs, stitchedEvent(n, fc))
+				add(stitchedEvent(n, fc))
 			}
-		}
-		if len(evs) == observeBatch {
-			b.Includes(evs)
-			evs = evs[:0]
 		}
 	})
 	if len(evs) > 0 {

@@ -117,7 +117,6 @@ type Composer struct {
 	holder    string              // names this instance to the Store's locks
 	gens      sync.Map            // fragment name → *genVersion, once purged
 	purged    atomic.Bool         // some fragment has a generation
-	epoch     atomic.Uint64       // bumped by every new generation (see stitched)
 	siteAt    atomic.Int64        // when SetSite last ran (Unix ns), 0 never
 	runs      *semaphore.Weighted // one unit per fragment call in flight
 	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)

@@ -101,7 +101,6 @@ func (c *Composer) ApplyGeneration(fragment string, gen int64) {
 		}
 		break
 	}
-	c.epoch.Add(1)
 	c.Purge(fragment)
 }
 

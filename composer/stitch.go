@@ -21,15 +21,17 @@ import (
 // the one L1 holds, and one write.
 //
 // The check is exact, not a time-to-live: L1 marks an entry gone the moment
-// it stops holding it (a newer result replaced it, a purge, eviction or
-// expiry: see newL1's OnAtomicDeletion), before the replacement is visible
-// to any look-up, and counts its deletions: while the count has not moved
-// since a subtree's parts were last checked, they need no check. A stitched subtree is therefore served only while every
-// one of its includes would have been served, as it is, by a look-up of its
-// own. It is also bound to the Site it was built with (a reload or a live
-// override of a setting starts afresh), to the fragment generations in
-// force (see ApplyGeneration), and to the earliest freshness of its parts:
-// a part turning stale must be refreshed, which the normal path does.
+// it stops holding it (a newer result replaced it, a purge — a new
+// fragment generation is one, see ApplyGeneration —, eviction or expiry:
+// see newL1's OnAtomicDeletion; or it refused the entry, see l1.put),
+// before the replacement is visible to any look-up, and counts its
+// deletions: while the count has not moved since a subtree's parts were
+// last checked, they need no check. A stitched subtree is therefore served
+// only while every one of its includes would have been served, as it is,
+// by a look-up of its own. It is also bound to the Site it was built with
+// (a reload or a live override of a setting starts afresh) and to the
+// earliest freshness of its parts: a part turning stale must be refreshed,
+// which the normal path does.
 //
 // Debug requests never use or build one (their markers are per include),
 // nor do subtrees holding per-reader content. Include events are still
@@ -38,9 +40,8 @@ import (
 
 // stitched is a parent's subtree, written out.
 type stitched struct {
-	site  *Site
-	epoch uint64 // Composer.epoch when built
-	html  []byte
+	site *Site
+	html []byte
 	// assets are the parent's and every part's, in document order, once.
 	assets []string
 	// parts are the entries of every include under the parent.
@@ -75,7 +76,7 @@ func (r *request) stitchedFor(n *node, e *Entry, now time.Time) *stitched {
 	if st == nil || r.debug {
 		return nil
 	}
-	if st.site != r.site || st.epoch != r.c.epoch.Load() || !now.Before(st.fresh) {
+	if st.site != r.site || !now.Before(st.fresh) {
 		r.c.l1.dropStitched(e, st)
 		return nil
 	}
@@ -118,7 +119,7 @@ func (r *request) stitch(n *node) {
 		return
 	}
 	defer e.stitching.Store(false)
-	b := stitchBuilder{st: &stitched{site: r.site, epoch: r.c.epoch.Load(), fresh: e.FreshUntil}}
+	b := stitchBuilder{st: &stitched{site: r.site, fresh: e.FreshUntil}}
 	b.addAssets(e.Assets)
 	if !b.subtree(e.segs, n.children, 1) || !time.Now().Before(b.st.fresh) {
 		return

@@ -377,6 +377,10 @@ func TestStitchedBytesAreBounded(t *testing.T) {
 	for range 3 {
 		serve(c, "")
 	}
+	// Every entry in L1 first: one still on its way there (its page took
+	// it from its call) would arrive after the purges below, stitched
+	// subtree and all — held by L1 then, rightly.
+	waitInL1(t, c)
 	if c.StitchedBytes() < int64(40*len("<li>m100 0–0</li>")) {
 		t.Fatalf("%d bytes held by stitched subtrees", c.StitchedBytes())
 	}

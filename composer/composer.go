@@ -33,6 +33,15 @@ type Options struct {
 	// one fragment may use a quarter of them unless its Spec says otherwise.
 	// A call waits for a slot no longer than its timeout. 0 means 16384.
 	MaxInFlight int
+	// SchedTarget is how long the process's goroutines may wait to run
+	// (the 90th percentile of the Go runtime's scheduling latency over
+	// 50 ms) before the composer lowers its limit of fragment calls in
+	// flight, so that a page's own work (its writer, its primaries, new
+	// requests) is not queued behind more calls than the processors can
+	// run. Calls over the limit wait in order, and are shed when every
+	// include waiting for them has given up. 0 means 40 ms; negative
+	// turns the adaptive limit off (MaxInFlight alone bounds calls).
+	SchedTarget time.Duration
 	// Layouts by name.
 	Layouts map[string]Layout
 	// ErrorPage renders the readable page of a 4xx or 5xx answer.
@@ -164,6 +173,9 @@ type Stats struct {
 	// Stitched counts includes served inside a stitched subtree, with no
 	// look-up of their own (see stitch.go).
 	Stitched atomic.Int64
+	// CallLimit is the launcher's limit of calls in flight now, adapted to
+	// the scheduling latency (Options.SchedTarget; see calllimit.go).
+	CallLimit atomic.Int64
 }
 
 // New returns a Composer serving site.
@@ -175,14 +187,15 @@ func New(site *Site, opts Options) *Composer {
 		opts.Logger = slog.Default()
 	}
 	c := &Composer{
-		opts:     opts,
-		store:    opts.Store,
-		runs:     semaphore.NewWeighted(int64(opts.MaxInFlight)),
-		log:      opts.Logger,
-		closed:   make(chan struct{}),
-		holder:   rand.Text(),
-		launcher: newLauncher(),
+		opts:   opts,
+		store:  opts.Store,
+		runs:   semaphore.NewWeighted(int64(opts.MaxInFlight)),
+		log:    opts.Logger,
+		closed: make(chan struct{}),
+		holder: rand.Text(),
 	}
+	c.launcher = newLauncher(noLimit, newCallLimit(opts.SchedTarget, opts.MaxInFlight, &c.stats))
+	c.stats.CallLimit.Store(int64(opts.MaxInFlight))
 	c.batcher, _ = opts.Observer.(IncludeBatcher)
 	if opts.L1Bytes >= 0 {
 		c.l1 = newL1(opts.L1Bytes, opts.StitchBytes)
@@ -304,6 +317,7 @@ func (e *PanicError) Error() string {
 // call's goroutine.
 func (c *Composer) callNow(s *start) {
 	defer c.bg.Done()
+	defer c.finished()
 	now := time.Now()
 	c.started(now)
 	f, fl := s.f, s.fl

@@ -24,16 +24,25 @@ import (
 // Taking starts in order also sheds cheaply: a start whose every waiter
 // gave up while it queued is dropped before it costs a goroutine (see
 // flight.shedIfLate).
+//
+// Beside that room, calls in flight (launched and not yet returned) are
+// bounded by limit, which callLimit adapts to how long the process's
+// goroutines wait to run: see calllimit.go.
 type launcher struct {
-	mu      sync.Mutex
-	queue   []*start
-	head    int
-	waiting int // goroutines launched that have not yet started running
-	max     int
+	mu       sync.Mutex
+	queue    []*start
+	head     int
+	waiting  int // goroutines launched that have not yet started running
+	max      int
+	inflight int // calls launched whose goroutine has not yet returned
+	limit    int // bound on inflight for calls from the queue (primaries pass it); noLimit when none
+	adapt    *callLimit
 }
 
-func newLauncher() *launcher {
-	return &launcher{max: launchWaitingPerProc * runtime.GOMAXPROCS(0)}
+// newLauncher returns a launcher whose calls in flight are bounded by
+// limit, adapted to a scheduling latency target (nil: fixed).
+func newLauncher(limit int, adapt *callLimit) *launcher {
+	return &launcher{max: launchWaitingPerProc * runtime.GOMAXPROCS(0), limit: limit, adapt: adapt}
 }
 
 // launchWaitingPerProc is how many calls' goroutines may wait to run, per
@@ -53,8 +62,9 @@ func (c *Composer) callAll(starts []*start) {
 	l := c.launcher
 	l.mu.Lock()
 	for _, s := range starts {
-		if s.primary || (l.head == len(l.queue) && l.waiting < l.max) {
+		if s.primary || (l.head == len(l.queue) && l.waiting < l.max && l.inflight < l.limit) {
 			l.waiting++ // may pass max for a primary: see started
+			l.inflight++
 			go c.callNow(s)
 			continue
 		}
@@ -78,38 +88,74 @@ func (l *launcher) push(s *start) {
 // call starts the call for s.
 func (c *Composer) call(s *start) { c.callAll([]*start{s}) }
 
-// started is run by every call's goroutine as it starts (at now): it
-// launches the next queued start, if any, dropping those shed meanwhile;
-// else (or when primaries launched past the queue have taken more than the
-// room) one fewer goroutine waits to run.
+// started is run by every call's goroutine as it starts (at now): one
+// fewer goroutine waits to run, so the next queued start, if any, is
+// launched in its place (dropping those shed meanwhile) — unless primaries
+// launched past the queue have taken more than the room, or calls in
+// flight are at their limit.
+//
+// It is also where the limit is adapted, at most once a window (see
+// callLimit): calls start whenever the limit matters.
 func (c *Composer) started(now time.Time) {
 	l := c.launcher
-	for {
-		l.mu.Lock()
-		if empty := l.head == len(l.queue); empty || l.waiting > l.max {
-			l.waiting--
-			if empty {
-				if cap(l.queue) > launchKeep {
-					l.queue = nil // a burst's backlog is not kept for ever
-				} else {
-					l.queue = l.queue[:0]
-				}
-				l.head = 0
+	grown := l.adapt.update(l, now)
+	l.mu.Lock()
+	l.waiting--
+	c.launchQueued(now, 1+grown)
+}
+
+// finished is run by every call's goroutine as it returns: one fewer call
+// is in flight, so a queued start held back by the limit may go.
+func (c *Composer) finished() {
+	l := c.launcher
+	l.mu.Lock()
+	l.inflight--
+	if l.head == len(l.queue) {
+		l.mu.Unlock()
+		return
+	}
+	c.launchQueued(time.Now(), 1)
+}
+
+// launchQueued launches up to n queued starts while there is room for
+// them (fewer than max goroutines waiting to run, fewer than limit calls
+// in flight), dropping those shed meanwhile. It is called with l.mu held
+// and returns with it released.
+func (c *Composer) launchQueued(now time.Time, n int) {
+	l := c.launcher
+	for n > 0 {
+		if l.head == len(l.queue) {
+			if cap(l.queue) > launchKeep {
+				l.queue = nil // a burst's backlog is not kept for ever
+			} else {
+				l.queue = l.queue[:0]
 			}
-			l.mu.Unlock()
-			return
+			l.head = 0
+			break
+		}
+		if l.waiting >= l.max || l.inflight >= l.limit {
+			break
 		}
 		s := l.queue[l.head]
 		l.queue[l.head] = nil
 		l.head++
+		l.waiting++
+		l.inflight++
 		l.mu.Unlock()
 		if c.shed(s, now) {
 			c.bg.Done()
+			l.mu.Lock()
+			l.waiting--
+			l.inflight--
 			continue
 		}
 		go c.callNow(s)
-		return
+		if n--; n == 0 {
+			return
+		}
+		l.mu.Lock()
 	}
+	l.mu.Unlock()
 }
 
 // launchKeep is the largest queue capacity kept once the queue empties.

@@ -18,22 +18,7 @@ import (
 func TestLauncherRunsBlockedCallsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const calls = 50
-		var mu sync.Mutex
-		var order []string
-		release := make(chan struct{})
-		s := static("f", "")
-		s.Render = func(ctx context.Context, p Params) (templ.Component, error) {
-			mu.Lock()
-			order = append(order, p.Get("id"))
-			mu.Unlock()
-			select {
-			case <-release:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			return text("<b>" + p.Get("id") + "</b>"), nil
-		}
-		s.Params = []ParamSpec{{Name: "id", Required: true}}
+		s, release, _, order := blockingCounter()
 		c := newTestComposer(t, testSite([]*Spec{s}, time.Second), Options{})
 		c.launcher.max = 2
 		done := make(chan error, calls)
@@ -43,10 +28,7 @@ func TestLauncherRunsBlockedCallsAtOnce(t *testing.T) {
 		}
 		c.callAll(joinStarts(t, c, 0, untils, done))
 		synctest.Wait() // every call started, and blocks
-		mu.Lock()
-		got := len(order)
-		mu.Unlock()
-		if got != calls {
+		if got := len(order()); got != calls {
 			t.Fatalf("%d of %d blocked calls started", got, calls)
 		}
 		close(release)

@@ -280,6 +280,10 @@ func (o *Observer) Register(reg prometheus.Registerer, comp *composer.Composer, 
 			Help: "Memory held by stitched subtrees (bounded by -stitch-mb).",
 		}, func() float64 { return float64(comp.StitchedBytes()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "broadsheet_fragment_call_limit",
+			Help: "Limit of fragment calls in flight now, lowered while the process's goroutines wait longer than -sched-target to run (calls over it wait in order, and are shed once nobody waits for them).",
+		}, func() float64 { return float64(st.CallLimit.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "broadsheet_fragment_calls_in_flight",
 			Help: "Fragment calls running now, including background refreshes and calls past their deadline.",
 		}, func() float64 { return float64(st.InFlight.Load()) }),

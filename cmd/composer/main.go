@@ -69,6 +69,7 @@ type options struct {
 	eventsGroup  string
 	league       int
 	maxPages     int
+	schedTarget  time.Duration
 	maxConns     int
 	gcHeadroomMB int64
 	readerSecret string
@@ -115,6 +116,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.IntVar(&o.feedHang, "feed-hang-every", 0, "demo feed: one call in N hangs until its timeout (0: never)")
 	fs.StringVar(&o.eventsGroup, "events-group", "broadsheet", "the deployment's consumer group on the Redis event stream (one per deployment)")
 	fs.IntVar(&o.league, "demo-league", 2000, "demo: publish match.updated for goals in the first N matches (0: off)")
+	fs.DurationVar(&o.schedTarget, "sched-target", 40*time.Millisecond, "lower the limit of fragment calls in flight while goroutines wait longer than this to run (p90 over 50 ms), so that pages are not queued behind calls the CPU cannot keep up with (0: no adaptive limit)")
 	fs.IntVar(&o.maxPages, "max-pages", 0, "pages composed at once before quick 503s with Retry-After (0: no limit)")
 	fs.IntVar(&o.maxConns, "max-conns", defaultMaxConns, "connections open at once on -addr; each one over it is answered 503 with Retry-After and closed (0: no limit)")
 	fs.StringVar(&o.readerSecret, "reader-secret", "", "key that signs reader cookies (empty: random per process)")
@@ -184,6 +186,7 @@ func run(args []string) error {
 	copts := composer.Options{
 		L1Bytes:     l1Bytes(o.l1MB),
 		StitchBytes: l1Bytes(o.stitchMB),
+		SchedTarget: schedTarget(o.schedTarget),
 		Layouts:     reg.Layouts,
 		ErrorPage:   templates.ErrorPage,
 		Logger:      log,
@@ -332,6 +335,15 @@ func redactURL(s string) string {
 		return "(unparsable)"
 	}
 	return u.Redacted()
+}
+
+// schedTarget turns -sched-target into Options.SchedTarget, where 0 is
+// the default and negative is off.
+func schedTarget(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 func l1Bytes(mb int64) int64 {

@@ -1,0 +1,184 @@
+package composer
+
+import (
+	"math"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// callLimit adapts the launcher's limit of fragment calls in flight to how
+// long the process's goroutines wait to run.
+//
+// The launcher keeps few call goroutines waiting for their first slice,
+// but a call that waits on its backend is in flight without counting
+// there, and wakes up later wanting the processor again. A cold
+// 10,000-include page puts 10,000 such calls in flight at once; 16 of them
+// on two cores wake 100,000 goroutines every few milliseconds, and every
+// goroutine the pages themselves need — a writer, a primary's call, a
+// connection with a new request — waits behind them. Pages then overran
+// their budget by as much as the run queue was long (p99 ~550 ms for a
+// 400 ms budget), and the scheduler's own work on the long queues took
+// CPU the calls needed: fewer scores reached the pages than the machine
+// could compute.
+//
+// The signal is the Go runtime's own (runtime/metrics
+// "/sched/latencies:seconds": how long goroutines were runnable before
+// they ran), read at most once a window by a call as it starts. When its
+// 90th percentile over the window is above the target, the limit drops to
+// three quarters of the calls then in flight; when it is well below and
+// calls wait in the queue, the limit grows. Calls over the limit wait in
+// the launcher's queue (a pointer each) and are shed there once every
+// include waiting for them has given up. Primaries pass the limit, as
+// they pass the queue.
+//
+// A limiter of the request round trip (Netflix's concurrency-limits and
+// its Go ports) does not fit here: a call's round trip is its backend's
+// latency, a few milliseconds or a hung two seconds, and says nothing of
+// whether this process's processors keep up.
+type callLimit struct {
+	target time.Duration
+	lo, hi int
+	due    atomic.Int64 // UnixNano at which the next window ends
+	stats  *Stats
+
+	mu     sync.Mutex // the window's reader
+	read   func() time.Duration
+	sample []metrics.Sample
+	prev   []uint64
+}
+
+const (
+	// limitWindow is how often the scheduling latency is read.
+	limitWindow = 50 * time.Millisecond
+	// defaultSchedTarget is Options.SchedTarget's default: a fraction of a
+	// page's budget (hundreds of milliseconds) and of a fragment's timeout
+	// (tens), well above a quiet machine's (microseconds) and a busy but
+	// keeping-up one's (a few milliseconds).
+	defaultSchedTarget = 40 * time.Millisecond
+	// limitPerProc is the lowest limit, per processor: enough calls in
+	// flight to keep a processor busy while most of them wait on their
+	// backends.
+	limitPerProc   = 64
+	schedLatencies = "/sched/latencies:seconds"
+)
+
+// newCallLimit returns the adapter of a limit between limitPerProc per
+// processor and hi (above which there is none), for a scheduling latency target (0: the default); nil
+// when target is negative or the runtime does not report the latency.
+func newCallLimit(target time.Duration, hi int, stats *Stats) *callLimit {
+	if target < 0 {
+		return nil
+	}
+	if target == 0 {
+		target = defaultSchedTarget
+	}
+	a := &callLimit{
+		target: target,
+		lo:     min(hi, limitPerProc*runtime.GOMAXPROCS(0)),
+		hi:     hi,
+		stats:  stats,
+		sample: []metrics.Sample{{Name: schedLatencies}},
+	}
+	a.read = a.readSched
+	metrics.Read(a.sample)
+	if a.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	a.prev = append([]uint64(nil), a.sample[0].Value.Float64Histogram().Counts...)
+	return a
+}
+
+// update, once a window has passed since the last, reads the scheduling
+// latency over it and sets l's limit for the next; it returns by how much
+// the limit grew (the caller launches as many more queued starts). It is
+// a no-op on a nil callLimit.
+func (a *callLimit) update(l *launcher, now time.Time) (grown int) {
+	if a == nil {
+		return 0
+	}
+	t, due := now.UnixNano(), a.due.Load()
+	if t < due || !a.due.CompareAndSwap(due, t+int64(limitWindow)) {
+		return 0
+	}
+	a.mu.Lock()
+	p90 := a.read()
+	a.mu.Unlock()
+	l.mu.Lock()
+	old := l.limit
+	l.limit = nextLimit(old, l.inflight, l.head < len(l.queue), p90, a.target, a.lo, a.hi)
+	grown = min(l.limit, a.hi) - min(old, a.hi)
+	a.stats.CallLimit.Store(int64(min(l.limit, a.hi)))
+	l.mu.Unlock()
+	return max(grown, 0)
+}
+
+// readSched returns the 90th percentile of the scheduling latencies
+// recorded since the last read (0 when there were none).
+func (a *callLimit) readSched() time.Duration {
+	metrics.Read(a.sample)
+	h := a.sample[0].Value.Float64Histogram()
+	if len(h.Counts) != len(a.prev) {
+		a.prev = make([]uint64, len(h.Counts))
+	}
+	p90 := percentile(h, a.prev, 0.9)
+	copy(a.prev, h.Counts)
+	return p90
+}
+
+// percentile returns the q-quantile of the counts h holds beyond prev, as
+// the upper bound of the bucket it falls in (the lower bound for the last,
+// unbounded bucket); 0 when there are none.
+func percentile(h *metrics.Float64Histogram, prev []uint64, q float64) time.Duration {
+	var total uint64
+	for i, n := range h.Counts {
+		total += n - prev[i]
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i, n := range h.Counts {
+		if seen += n - prev[i]; seen >= rank {
+			v := h.Buckets[i+1]
+			if math.IsInf(v, 1) {
+				v = h.Buckets[i]
+			}
+			return time.Duration(v * float64(time.Second))
+		}
+	}
+	return 0
+}
+
+// nextLimit is the limit of calls in flight after a window whose
+// scheduling latency's 90th percentile was p90, with inflight calls in
+// flight and calls queued or not: three quarters of what was in flight
+// when p90 passed the target (multiplicative decrease, so that a flood is
+// cut within a few windows); doubled when calls wait and p90 was under a
+// quarter of it, a quarter more when under half (the limit only needs to
+// grow while it holds calls back); else unchanged. It is at least lo; at
+// hi (MaxInFlight) or above it is noLimit: the launcher holds nothing
+// back, and MaxInFlight alone bounds calls, refusing those that cannot
+// get a slot in time.
+func nextLimit(limit, inflight int, queued bool, p90, target time.Duration, lo, hi int) int {
+	switch {
+	case p90 > target:
+		limit = min(limit, inflight) * 3 / 4
+	case !queued:
+	case p90 <= target/4:
+		limit = min(limit, hi) * 2
+	case p90 <= target/2:
+		limit = min(limit, hi)
+		limit += limit/4 + 1
+	}
+	if limit >= hi {
+		return noLimit
+	}
+	return max(lo, limit)
+}
+
+// noLimit is the launcher's limit when it holds no call back.
+const noLimit = math.MaxInt

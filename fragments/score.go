@@ -3,6 +3,7 @@ package fragments
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/a-h/templ"
@@ -52,5 +53,5 @@ func result(m feed.Match) string {
 	if m.Status == feed.Scheduled {
 		return "v"
 	}
-	return fmt.Sprintf("%d–%d", m.HomeGoals, m.AwayGoals)
+	return strconv.Itoa(m.HomeGoals) + "–" + strconv.Itoa(m.AwayGoals)
 }

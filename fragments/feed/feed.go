@@ -16,7 +16,6 @@ package feed
 
 import (
 	"context"
-	"hash/fnv"
 	"sync/atomic"
 	"time"
 )
@@ -132,9 +131,11 @@ func answered(timer <-chan time.Time, done <-chan struct{}) bool {
 // hash mixes a string and some numbers into a well-distributed uint64. It is
 // the only source of variation in the feed besides the fixed story seed.
 func hash(s string, n ...uint64) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	x := h.Sum64()
+	x := uint64(14695981039346656037) // FNV-1a, 64 bits
+	for i := 0; i < len(s); i++ {
+		x ^= uint64(s[i])
+		x *= 1099511628211
+	}
 	for _, v := range n {
 		x = splitmix(x ^ splitmix(v+0x9e3779b97f4a7c15))
 	}

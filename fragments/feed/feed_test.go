@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -275,4 +276,44 @@ func TestConfigureConcurrently(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// TestMatchIDRoundTrip: every match number is written as before (m%04d)
+// and read back; other numbers are not read.
+func TestMatchIDRoundTrip(t *testing.T) {
+	for i := 0; i <= MaxMatches+1; i++ {
+		id := matchID(i)
+		if want := fmt.Sprintf("m%04d", i); id != want {
+			t.Fatalf("matchID(%d) = %q, want %q", i, id, want)
+		}
+		want := i
+		if i < 1 || i > MaxMatches {
+			want = 0
+		}
+		if got := parseMatchID(id); got != want {
+			t.Fatalf("parseMatchID(%q) = %d, want %d", id, got, want)
+		}
+	}
+}
+
+// FuzzParseMatchID: an id is read as a number only if matchID writes that
+// number as exactly that id, within 1…MaxMatches.
+func FuzzParseMatchID(f *testing.F) {
+	for _, s := range []string{"m0001", "m0042", "m20000", "m20001", "m042", "m00042", "m+042", "m-001", "M0042", "m12345", "m01234", "", "m", "m٤٢٤٢"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		i := parseMatchID(id)
+		if i == 0 {
+			for _, n := range []int{1, MaxMatches} {
+				if id == matchID(n) {
+					t.Fatalf("parseMatchID(%q) = 0", id)
+				}
+			}
+			return
+		}
+		if i < 1 || i > MaxMatches || matchID(i) != id {
+			t.Fatalf("parseMatchID(%q) = %d, which matchID writes as %q", id, i, matchID(i))
+		}
+	})
 }

@@ -2,7 +2,6 @@ package feed
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -121,20 +120,45 @@ var (
 // teamCount is the number of distinct team names.
 var teamCount = uint64(len(towns) * len(suffixes))
 
-func team(i uint64) string {
-	i %= teamCount
-	return towns[i/uint64(len(suffixes))] + " " + suffixes[i%uint64(len(suffixes))]
+// teams are the team names, by number: "Harrow Vale United", …
+var teams = func() []string {
+	t := make([]string, 0, teamCount)
+	for _, town := range towns {
+		for _, suffix := range suffixes {
+			t = append(t, town+" "+suffix)
+		}
+	}
+	return t
+}()
+
+func team(i uint64) string { return teams[i%teamCount] }
+
+// matchID is "m" and i with at least four digits: m0042, m12345.
+func matchID(i int) string {
+	var buf [8]byte
+	b := append(buf[:0], 'm')
+	for p := 1000; p > 1 && i < p; p /= 10 {
+		b = append(b, '0')
+	}
+	return string(strconv.AppendInt(b, int64(i), 10))
 }
 
-func matchID(i int) string { return fmt.Sprintf("m%04d", i) }
-
-// parseMatchID returns the number of a canonical match id, or 0.
+// parseMatchID returns the number of a canonical match id (as matchID
+// writes it), or 0.
 func parseMatchID(id string) int {
-	if !strings.HasPrefix(id, "m") {
+	digits, ok := strings.CutPrefix(id, "m")
+	if !ok || len(digits) < 4 || len(digits) > 5 || (len(digits) == 5 && digits[0] == '0') {
 		return 0
 	}
-	i, err := strconv.Atoi(id[1:])
-	if err != nil || i < 1 || i > MaxMatches || matchID(i) != id {
+	i := 0
+	for j := 0; j < len(digits); j++ {
+		c := digits[j]
+		if c < '0' || c > '9' {
+			return 0
+		}
+		i = i*10 + int(c-'0')
+	}
+	if i < 1 || i > MaxMatches {
 		return 0
 	}
 	return i

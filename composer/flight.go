@@ -55,7 +55,6 @@ type flight struct {
 	key     string
 	mu      sync.Mutex
 	waiters []waiter
-	w0      [4]waiter // waiters' first array: most calls have a few
 	done    bool
 	entry   *Entry
 	err     error
@@ -195,7 +194,7 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, sinc
 	}
 	f := &flight{g: sh, key: key}
 	if !cb.none() {
-		f.waiters = append(f.w0[:0], cb)
+		f.waiters = append(f.waiters, cb)
 	}
 	counted = f.count(p, cb, until)
 	sh.m[key] = f

@@ -107,10 +107,11 @@ func (a *callLimit) update(l *launcher, now time.Time) (grown int) {
 	p90 := a.read()
 	a.mu.Unlock()
 	l.mu.Lock()
-	old := l.limit
-	l.limit = nextLimit(old, l.inflight, l.head < len(l.queue), p90, a.target, a.lo, a.hi)
-	grown = min(l.limit, a.hi) - min(old, a.hi)
-	a.stats.CallLimit.Store(int64(min(l.limit, a.hi)))
+	old := int(l.limit.Load())
+	limit := nextLimit(old, int(l.inflight.Load()), l.head < len(l.queue), p90, a.target, a.lo, a.hi)
+	l.limit.Store(int64(limit))
+	grown = min(limit, a.hi) - min(old, a.hi)
+	a.stats.CallLimit.Store(int64(min(limit, a.hi)))
 	l.mu.Unlock()
 	return max(grown, 0)
 }

@@ -134,9 +134,7 @@ func TestCallLimitHoldsCallsBack(t *testing.T) {
 		s, release, peak, order := blockingCounter()
 		c := newTestComposer(t, testSite([]*Spec{s}, time.Second), Options{SchedTarget: -1})
 		l := c.launcher
-		l.mu.Lock()
-		l.limit = 2
-		l.mu.Unlock()
+		l.limit.Store(2)
 		done := make(chan error, 7)
 		soon := time.Now().Add(time.Minute)
 		c.callAll(joinStarts(t, c, 0, []time.Time{soon, soon, soon, soon, soon, soon}, done))
@@ -164,8 +162,8 @@ func TestCallLimitHoldsCallsBack(t *testing.T) {
 		if p := peak.Load(); p != 3 {
 			t.Errorf("%d calls ran at once, want 3 (two under the limit and the primary)", p)
 		}
-		if l.inflight != 0 || l.waiting != 0 {
-			t.Errorf("inflight %d, waiting %d after every call returned", l.inflight, l.waiting)
+		if n := l.inflight.Load(); n != 0 || l.waiting != 0 {
+			t.Errorf("inflight %d, waiting %d after every call returned", n, l.waiting)
 		}
 	})
 }
@@ -244,8 +242,8 @@ func TestCallLimitFollowsSchedulingLatency(t *testing.T) {
 			}
 		}
 		synctest.Wait()
-		if _, q := l.state(); l.inflight != 0 || q != 0 {
-			t.Errorf("inflight %d, queued %d after every call returned", l.inflight, q)
+		if _, q := l.state(); l.inflight.Load() != 0 || q != 0 {
+			t.Errorf("inflight %d, queued %d after every call returned", l.inflight.Load(), q)
 		}
 	})
 }
@@ -259,5 +257,5 @@ func sameSet(got []string, want ...string) bool {
 func (l *launcher) state() (limit, queued int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.limit, len(l.queue) - l.head
+	return int(l.limit.Load()), len(l.queue) - l.head
 }

@@ -318,7 +318,7 @@ func TestNestedIncludeTimesOutAtItsOwnTimeout(t *testing.T) {
 		// Let the queued call go (it fills the cache).
 		l.mu.Lock()
 		l.max, l.waiting = 1, 1
-		l.inflight++
+		l.inflight.Add(1)
 		s := l.queue[l.head]
 		l.head++
 		l.mu.Unlock()

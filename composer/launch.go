@@ -3,6 +3,7 @@ package composer
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,15 +35,22 @@ type launcher struct {
 	head     int
 	waiting  int // goroutines launched that have not yet started running
 	max      int
-	inflight int // calls launched whose goroutine has not yet returned
-	limit    int // bound on inflight for calls from the queue (primaries pass it); noLimit when none
+	// inflight counts calls launched whose goroutine has not returned;
+	// limit bounds it for calls from the queue (primaries pass it), noLimit
+	// when there is none. Both change under mu; finished reads them
+	// without it, so that a call returning takes no lock unless the limit
+	// held a start back.
+	inflight atomic.Int64
+	limit    atomic.Int64
 	adapt    *callLimit
 }
 
 // newLauncher returns a launcher whose calls in flight are bounded by
 // limit, adapted to a scheduling latency target (nil: fixed).
 func newLauncher(limit int, adapt *callLimit) *launcher {
-	return &launcher{max: launchWaitingPerProc * runtime.GOMAXPROCS(0), limit: limit, adapt: adapt}
+	l := &launcher{max: launchWaitingPerProc * runtime.GOMAXPROCS(0), adapt: adapt}
+	l.limit.Store(int64(limit))
+	return l
 }
 
 // launchWaitingPerProc is how many calls' goroutines may wait to run, per
@@ -62,9 +70,9 @@ func (c *Composer) callAll(starts []*start) {
 	l := c.launcher
 	l.mu.Lock()
 	for _, s := range starts {
-		if s.primary || (l.head == len(l.queue) && l.waiting < l.max && l.inflight < l.limit) {
+		if s.primary || (l.head == len(l.queue) && l.waiting < l.max && l.inflight.Load() < l.limit.Load()) {
 			l.waiting++ // may pass max for a primary: see started
-			l.inflight++
+			l.inflight.Add(1)
 			go c.callNow(s)
 			continue
 		}
@@ -105,11 +113,15 @@ func (c *Composer) started(now time.Time) {
 }
 
 // finished is run by every call's goroutine as it returns: one fewer call
-// is in flight, so a queued start held back by the limit may go.
+// is in flight, so a start the limit held back may go. When the limit did
+// not hold (it was not reached), nothing waits for this: started launches
+// the queue's starts as room for goroutines frees up.
 func (c *Composer) finished() {
 	l := c.launcher
+	if l.inflight.Add(-1) < l.limit.Load()-1 {
+		return
+	}
 	l.mu.Lock()
-	l.inflight--
 	if l.head == len(l.queue) {
 		l.mu.Unlock()
 		return
@@ -133,20 +145,20 @@ func (c *Composer) launchQueued(now time.Time, n int) {
 			l.head = 0
 			break
 		}
-		if l.waiting >= l.max || l.inflight >= l.limit {
+		if l.waiting >= l.max || l.inflight.Load() >= l.limit.Load() {
 			break
 		}
 		s := l.queue[l.head]
 		l.queue[l.head] = nil
 		l.head++
 		l.waiting++
-		l.inflight++
+		l.inflight.Add(1)
 		l.mu.Unlock()
 		if c.shed(s, now) {
 			c.bg.Done()
 			l.mu.Lock()
 			l.waiting--
-			l.inflight--
+			l.inflight.Add(-1)
 			continue
 		}
 		go c.callNow(s)

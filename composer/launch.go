@@ -30,11 +30,11 @@ import (
 // bounded by limit, which callLimit adapts to how long the process's
 // goroutines wait to run: see calllimit.go.
 type launcher struct {
-	mu       sync.Mutex
-	queue    []*start
-	head     int
-	waiting  int // goroutines launched that have not yet started running
-	max      int
+	mu      sync.Mutex
+	queue   []*start
+	head    int
+	waiting int // goroutines launched that have not yet started running
+	max     int
 	// inflight counts calls launched whose goroutine has not returned;
 	// limit bounds it for calls from the queue (primaries pass it), noLimit
 	// when there is none. Both change under mu; finished reads them

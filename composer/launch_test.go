@@ -45,7 +45,7 @@ func TestLauncherRunsBlockedCallsAtOnce(t *testing.T) {
 
 // TestLauncherShedsQueuedLateCalls: a start still queued when every
 // include waiting for it has given up is dropped without a goroutine (no
-// cache tier here would keep its result); the calls queued before it run.
+// cache tier here would keep its result); the calls around it run.
 func TestLauncherShedsQueuedLateCalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, made := recordingSpec()
@@ -61,8 +61,10 @@ func TestLauncherShedsQueuedLateCalls(t *testing.T) {
 				timeouts++
 			}
 		}
-		if got := made(); timeouts != 1 || got != "0,2" {
-			t.Errorf("calls made %q, %d timeouts; want 0,2 and the late one's timeout", got, timeouts)
+		// 0 and 2 run at once (the first launches the next as it starts),
+		// so either may be made first.
+		if got := made(); timeouts != 1 || !sameSet(strings.Split(got, ","), "0", "2") {
+			t.Errorf("calls made %q, %d timeouts; want 0 and 2, and the late one's timeout", got, timeouts)
 		}
 		if n := c.Stats().Shed.Load(); n != 1 {
 			t.Errorf("Stats.Shed = %d, want 1", n)

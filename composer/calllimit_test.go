@@ -101,14 +101,8 @@ func blockingCounter() (s *Spec, release chan struct{}, peak *atomic.Int32, orde
 	s.Defaults.Timeout = time.Hour
 	s.Params = []ParamSpec{{Name: "id", Required: true}}
 	s.Render = func(ctx context.Context, p Params) (templ.Component, error) {
-		n := running.Add(1)
+		notePeak(peak, running.Add(1))
 		defer running.Add(-1)
-		for {
-			old := peak.Load()
-			if n <= old || peak.CompareAndSwap(old, n) {
-				break
-			}
-		}
 		mu.Lock()
 		ids = append(ids, p.Get("id"))
 		mu.Unlock()
@@ -258,4 +252,14 @@ func (l *launcher) state() (limit, queued int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return int(l.limit.Load()), len(l.queue) - l.head
+}
+
+// notePeak raises peak to n if n is higher.
+func notePeak(peak *atomic.Int32, n int32) {
+	for {
+		old := peak.Load()
+		if n <= old || peak.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }

@@ -19,13 +19,7 @@ func TestConcurrencyBounds(t *testing.T) {
 		f := &Spec{Name: "f", Params: []ParamSpec{{Name: "i"}}, MaxConcurrent: 2,
 			Defaults: Settings{Timeout: time.Second, Fresh: time.Minute, Stale: time.Minute, Fallback: "<i>busy</i>"},
 			Render: func(_ context.Context, p Params) (templ.Component, error) {
-				n := running.Add(1)
-				for {
-					old := peak.Load()
-					if n <= old || peak.CompareAndSwap(old, n) {
-						break
-					}
-				}
+				notePeak(&peak, running.Add(1))
 				time.Sleep(10 * time.Millisecond)
 				running.Add(-1)
 				return text("<b>" + p.Get("i") + "</b>"), nil

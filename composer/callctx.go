@@ -3,14 +3,22 @@ package composer
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // callCtx is the context of one fragment call. It is detached from every
 // request (one caller leaving must not fail the others), carries the values
 // of the call's start (the reader, for fragments that need one), and ends
-// at the call's deadline — counted from the call's start — or earlier when
+// at the call's deadline — counted from the moment the fragment is called
+// (begin), not from the moment its goroutine started — or earlier when
 // every request waiting for the call has left (abandon).
+//
+// Before begin, the context bounds the call's wait for a slot of the
+// composer's (the fragment's MaxConcurrent, the composer's MaxInFlight):
+// queueing inside the composer is not the fragment's slowness, so it is
+// bounded by how long the waiting includes wait (their page budgets), not
+// by the fragment's timeout. Its deadline then is the end of that wait.
 //
 // It replaces a chain of standard contexts (a cancellation derived from a
 // deadline shared by the level's calls, plus an AfterFunc for the flight's
@@ -23,11 +31,14 @@ import (
 // context a fragment derives from it (context.WithTimeout(ctx, …)) is
 // cancelled with it without a goroutine of its own.
 type callCtx struct {
-	values   context.Context // for Value only: never cancelled
+	values context.Context // for Value only: never cancelled
+	// deadline is the end of the wait before begin, then the call's; it
+	// changes only in begin, before the context is handed to the fragment.
 	deadline time.Time
 	done     chan struct{}
 	timer    *time.Timer
-	expire   func() // run once at the deadline (the flight's expiry)
+	expire   func() // run once at the call's deadline (the flight's expiry)
+	begun    atomic.Bool
 
 	mu     sync.Mutex
 	err    error // context.DeadlineExceeded or context.Canceled, once done
@@ -37,20 +48,34 @@ type callCtx struct {
 
 type afterFunc struct{ f func() }
 
-// newCallCtx returns a call's context ending timeout from now; expire runs
-// when the deadline passes (not when the context is abandoned or stopped).
-func newCallCtx(values context.Context, timeout time.Duration, expire func()) *callCtx {
+// newCallCtx returns a call's context that waits for the call to begin
+// for at most wait; expire runs when the call's own deadline passes (not
+// when the wait ends, nor when the context is abandoned or stopped).
+func newCallCtx(values context.Context, wait time.Duration, expire func()) *callCtx {
 	if values == nil {
 		values = context.Background()
 	}
-	c := &callCtx{values: values, deadline: time.Now().Add(timeout), done: make(chan struct{}), expire: expire}
-	c.timer = time.AfterFunc(timeout, c.fire)
+	c := &callCtx{values: values, deadline: time.Now().Add(wait), done: make(chan struct{}), expire: expire}
+	c.timer = time.AfterFunc(wait, c.fire)
 	return c
+}
+
+// begin starts the call's own clock: the context now ends timeout from
+// now. It reports false when the context ended first (the wait passed, or
+// the call was abandoned); the call is then not to be made.
+func (c *callCtx) begin(timeout time.Duration) bool {
+	if !c.timer.Stop() {
+		return false
+	}
+	c.begun.Store(true)
+	c.deadline = time.Now().Add(timeout)
+	c.timer.Reset(timeout)
+	return true
 }
 
 func (c *callCtx) fire() {
 	c.end(context.DeadlineExceeded, context.DeadlineExceeded)
-	if c.expire != nil {
+	if c.expire != nil && c.begun.Load() {
 		c.expire()
 	}
 }

@@ -13,8 +13,17 @@ type ctxKey struct{}
 func TestCallCtxDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expired := 0
-		ctx := newCallCtx(context.WithValue(context.Background(), ctxKey{}, "v"), time.Second, func() { expired++ })
+		ctx := newCallCtx(context.WithValue(context.Background(), ctxKey{}, "v"), time.Hour, func() { expired++ })
 		defer ctx.stop()
+		// Waiting for slots: the deadline is the end of the wait.
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(time.Now().Add(time.Hour)) {
+			t.Errorf("waiting: deadline %v %v", d, ok)
+		}
+		time.Sleep(time.Minute) // a wait in the composer's queues
+		// The call begins: its own clock starts now.
+		if !ctx.begin(time.Second) {
+			t.Fatal("begin refused before the wait ended")
+		}
 		child, cancel := context.WithTimeout(ctx, time.Hour) // derived: ends with ctx
 		defer cancel()
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(time.Now().Add(time.Second)) {
@@ -29,6 +38,22 @@ func TestCallCtxDeadline(t *testing.T) {
 		if time.Since(start) != time.Second || !errors.Is(ctx.Err(), context.DeadlineExceeded) ||
 			!errors.Is(child.Err(), context.DeadlineExceeded) || expired != 1 {
 			t.Errorf("after %v: err %v, child %v, expired %d", time.Since(start), ctx.Err(), child.Err(), expired)
+		}
+	})
+}
+
+// TestCallCtxWaitEnds: a call that cannot begin before its wait ends is
+// not made (begin refuses) and its flight does not expire: nothing was
+// called.
+func TestCallCtxWaitEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		expired := 0
+		ctx := newCallCtx(nil, time.Second, func() { expired++ })
+		defer ctx.stop()
+		<-ctx.Done()
+		synctest.Wait()
+		if ctx.begin(time.Second) || !errors.Is(ctx.Err(), context.DeadlineExceeded) || expired != 0 {
+			t.Errorf("after the wait: begin allowed, or err %v, expired %d", ctx.Err(), expired)
 		}
 	})
 }

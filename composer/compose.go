@@ -475,17 +475,20 @@ func (r *request) bind(n *node, ref *includeRef, now time.Time) {
 // deadlineOf returns when the writer stops waiting for n.
 func (n *node) deadlineOf() time.Duration { return time.Duration(n.deadline.Load()) }
 
-// callDeadline is when the writer gives up on n's call joined at now: the
-// fragment's timeout from now, within the page's budget. A page's primary
-// waits up to the budget: its call is still bounded by the fragment's
-// timeout (see callNow), but when the call is another request's or another
-// instance's, or starts late on a busy machine, giving up at the include's
-// own timeout would make the page a 503.
-func (r *request) callDeadline(n *node, now time.Time) time.Duration {
+// joinedLate bounds n's wait for a call that had already passed its
+// fragment's timeout when n joined it at now (it stays joinable while it
+// runs, see flights): the fragment's timeout from now, within the page's
+// budget. Any other call tells its waiters at its own deadline, counted
+// from the moment the fragment is called (see callNow) — so an include
+// waits through the composer's queues as long as its page's budget
+// allows, and its timeout bounds only the fragment's own work. A page's
+// primary waits up to the budget in any case.
+func (r *request) joinedLate(n *node, now time.Time) {
 	if n.primary && n.depth == 1 {
-		return r.budget
+		return
 	}
-	return min(r.budget, r.at(now)+n.frag.Settings.Timeout)
+	n.deadline.Store(int64(min(r.budget, r.at(now)+n.frag.Settings.Timeout)))
+	r.wake() // the writer may be waiting for n, until the budget
 }
 
 // settle finishes a node that never started (no notify needed: nobody can
@@ -553,11 +556,6 @@ func (r *request) resolve(levels [][]node) {
 		}
 		if len(misses) > 0 {
 			var starts []*start
-			now := time.Now()
-			for _, n := range misses {
-				n.deadline.Store(int64(r.callDeadline(n, now)))
-			}
-			r.wake() // the writer may be waiting for one of them, until the budget
 			joined := make([]*flight, 0, len(misses))
 			for _, n := range misses {
 				r.fetch(n, &starts, &joined)
@@ -676,12 +674,17 @@ func (r *request) fetch(n *node, starts *[]*start, joined *[]*flight) {
 			return nil
 		}
 	}
+	created := false
 	fl := r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, time.Time{}, waiter{r: r, n: n}, func(fl *flight) {
+		created = true
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)
 	if fl != nil {
 		*joined = append(*joined, fl)
+		if !created && fl.wasExpired() {
+			r.joinedLate(n, time.Now())
+		}
 	}
 }
 

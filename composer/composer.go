@@ -326,11 +326,14 @@ func (c *Composer) callNow(s *start) {
 	if c.shed(s, now) {
 		return
 	}
-	// The call's context: its own deadline, counted from here; its
-	// own cancellation, for when every request waiting for it has
-	// left; s.ctx's values. At the deadline the flight expires, even
-	// if the fragment ignores its context.
-	ctx := newCallCtx(s.ctx, f.Settings.Timeout, func() {
+	// The call's context: its own cancellation, for when every request
+	// waiting for it has left; s.ctx's values; and its own deadline,
+	// counted from the moment the fragment is called (begin), after any
+	// wait for the composer's slots — that wait is bounded by how long
+	// the includes waiting for the call wait, not by the fragment's
+	// timeout. At the deadline the flight expires, even if the fragment
+	// ignores its context.
+	ctx := newCallCtx(s.ctx, fl.waitFor(now, f.Settings.Timeout), func() {
 		now := time.Now()
 		if fl.expire(now, now.Add(retryAfterTimeouts*f.Settings.Timeout)) {
 			c.stats.Abandoned.Add(1)
@@ -342,6 +345,11 @@ func (c *Composer) callNow(s *start) {
 		return
 	}
 	sem, err := c.acquire(ctx, f)
+	if err == nil && !ctx.begin(f.Settings.Timeout) {
+		c.release(sem) // the wait ended as the slots came
+		c.stats.Overloaded.Add(1)
+		err = errOverloaded
+	}
 	if err != nil {
 		fl.complete(nil, err)
 		c.unlock(s)
@@ -450,7 +458,7 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 
 // acquire takes a slot of the fragment's own (MaxConcurrent, else a
 // quarter of MaxInFlight) and then a global one, each waiting no longer
-// than ctx (the call's timeout) allows: a
+// than ctx allows (until the includes waiting for the call give up): a
 // call that cannot start in time is refused, and its include gets its
 // fallback, rather than queueing past its deadline.
 func (c *Composer) acquire(ctx context.Context, f *Fragment) (*semaphore.Weighted, error) {

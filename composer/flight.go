@@ -239,6 +239,17 @@ func (f *flight) shedIfLate(now time.Time, keep bool) bool {
 	return true
 }
 
+// waitFor is how long the call, starting at now, may wait for the
+// composer's slots: until the last include waiting for it gives up, and
+// at least the fragment's timeout (a call no request waits for — a
+// refresh, an event's — or one whose result a cache tier keeps).
+func (f *flight) waitFor(now time.Time, timeout time.Duration) time.Duration {
+	f.mu.Lock()
+	until := f.until
+	f.mu.Unlock()
+	return max(until.Sub(now), timeout)
+}
+
 // running hands the flight its call's cancel function as the call starts.
 // It reports false when the flight was abandoned (or completed) before the
 // call started: then there is nothing to call for.

@@ -285,46 +285,70 @@ func TestLateCallIsShed(t *testing.T) {
 	}
 }
 
-// TestNestedIncludeTimesOutAtItsOwnTimeout: an include placed by a parent
-// that was called (so its level is resolved while the page's writer
-// already waits for it, until the budget) still gives up at its own
-// timeout, counted from its call, not at the page's budget — even when its
-// call has not started by then (here: held in the launcher's queue).
-func TestNestedIncludeTimesOutAtItsOwnTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b, slow := newBlocking("slow", 50*time.Millisecond)
-		close(b.release)
-		parent := static("parent", IncludeTag("slow"))
-		parent.Includes = []string{"slow"}
-		var l *launcher
-		parent.Render = func(context.Context, Params) (templ.Component, error) {
-			l.mu.Lock()
-			l.max = 0 // the child's call will wait in the queue
-			l.mu.Unlock()
-			time.Sleep(10 * time.Millisecond) // the writer waits for the parent meanwhile
-			return text(IncludeTag("slow")), nil
-		}
-		parent.Defaults.Timeout = time.Second
-		c := newTestComposer(t, testSite([]*Spec{parent, slow}, time.Hour, "parent"), Options{})
-		l = c.launcher
-		t0 := time.Now()
-		rec := serve(c, "debug=1")
-		if el := time.Since(t0); el != 60*time.Millisecond {
-			t.Errorf("page took %v, want 60ms (the parent's 10 ms, then the child's 50 ms timeout)", el)
-		}
-		if got := body(rec); !strings.Contains(got, `data-outcome="timeout"`) {
-			t.Errorf("page: %s", got)
-		}
-		// Let the queued call go (it fills the cache).
-		l.mu.Lock()
-		l.max, l.waiting = 1, 1
-		l.inflight.Add(1)
-		s := l.queue[l.head]
-		l.head++
-		l.mu.Unlock()
-		go c.callNow(s)
-		synctest.Wait()
-	})
+// TestQueuedIncludeWaitsWithinItsBudget: an include whose call waits in
+// the launcher's queue longer than its fragment's timeout is delayed, not
+// failed, while its page's budget lasts — queueing inside the composer is
+// not the fragment's slowness — and once its call starts, the fragment's
+// timeout bounds the call, counted from that start.
+func TestQueuedIncludeWaitsWithinItsBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		hangs   bool
+		took    time.Duration
+		outcome string
+	}{
+		// The parent's 10 ms, 100 ms in the queue, then the call.
+		{"served after the queue", false, 110 * time.Millisecond, `data-fragment="slow" data-outcome="miss"`},
+		{"times out from its start", true, 160 * time.Millisecond, `data-fragment="slow" data-outcome="timeout"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, slow := newBlocking("slow", 50*time.Millisecond)
+				if !tc.hangs {
+					close(b.release)
+				}
+				parent := static("parent", IncludeTag("slow"))
+				parent.Includes = []string{"slow"}
+				var l *launcher
+				parent.Render = func(context.Context, Params) (templ.Component, error) {
+					l.mu.Lock()
+					l.max = 0 // the child's call will wait in the queue
+					l.mu.Unlock()
+					time.Sleep(10 * time.Millisecond) // the writer waits for the parent meanwhile
+					return text(IncludeTag("slow")), nil
+				}
+				parent.Defaults.Timeout = time.Second
+				c := newTestComposer(t, testSite([]*Spec{parent, slow}, time.Hour, "parent"), Options{})
+				l = c.launcher
+				t0 := time.Now()
+				rec, _, done := serveAsync(c, "debug=1")
+				var took time.Duration
+				finished := make(chan struct{})
+				go func() { <-done; took = time.Since(t0); close(finished) }()
+				time.Sleep(110 * time.Millisecond)
+				// Let the queued call go, as a call returning would.
+				l.mu.Lock()
+				if l.head == len(l.queue) {
+					l.mu.Unlock()
+					t.Fatal("the child's call did not wait in the queue")
+				}
+				l.max, l.waiting = 1, 1
+				l.inflight.Add(1)
+				s := l.queue[l.head]
+				l.head++
+				l.mu.Unlock()
+				go c.callNow(s)
+				<-finished
+				if took != tc.took {
+					t.Errorf("page took %v, want %v", took, tc.took)
+				}
+				if got := body(rec); !strings.Contains(got, tc.outcome) {
+					t.Errorf("page lacks %s: %s", tc.outcome, got)
+				}
+				synctest.Wait()
+			})
+		})
+	}
 }
 
 // TestLatePrimaryIsStillThePage: a primary whose call passes its

@@ -38,17 +38,27 @@ func TestConcurrencyBounds(t *testing.T) {
 			t.Fatalf("6 calls two at a time took %v, want 30ms", el)
 		}
 
-		// One global slot, calls of 10 ms, a timeout of 25 ms: two calls
-		// run, a third starts and times out, and the rest cannot get a
-		// slot before their deadline: they are refused, not queued past it.
+		// One global slot, calls of 10 ms, a timeout of 25 ms, a budget of
+		// a second: the calls wait for the slot in turn — waiting inside
+		// the composer is not the fragment's slowness — and all render.
 		f2 := *f
 		f2.MaxConcurrent = 0
 		f2.Defaults.Timeout = 25 * time.Millisecond
 		c2 := newTestComposer(t, testSite([]*Spec{&f2}, time.Second, incs...), Options{MaxInFlight: 1})
 		b = body(serve(c2, "debug=1"))
-		time.Sleep(time.Millisecond) // the refused calls count themselves
-		if n := strings.Count(b, "</b></bs-frag>"); n != 2 || c2.Stats().Overloaded.Load() != 3 || strings.Count(b, "<i>busy</i>") != 4 {
-			t.Fatalf("one slot for 6 calls of 10 ms within 25 ms: %d rendered, %d refused: %s", n, c2.Stats().Overloaded.Load(), b)
+		if n := strings.Count(b, "</b></bs-frag>"); n != 6 || c2.Stats().Overloaded.Load() != 0 {
+			t.Fatalf("one slot for 6 calls of 10 ms, each within its 25 ms timeout: %d rendered, %d refused: %s", n, c2.Stats().Overloaded.Load(), b)
+		}
+
+		// The same with a budget of 25 ms: two calls run, a third starts
+		// and is still running at the budget, and the rest cannot get a
+		// slot before their page gives up: they are refused, not queued
+		// past it.
+		c3 := newTestComposer(t, testSite([]*Spec{&f2}, 25*time.Millisecond, incs...), Options{MaxInFlight: 1})
+		b = body(serve(c3, "debug=1"))
+		synctest.Wait() // the refused calls count themselves
+		if n := strings.Count(b, "</b></bs-frag>"); n != 2 || c3.Stats().Overloaded.Load() != 3 || strings.Count(b, "<i>busy</i>") != 4 {
+			t.Fatalf("one slot for 6 calls of 10 ms within a 25 ms budget: %d rendered, %d refused: %s", n, c3.Stats().Overloaded.Load(), b)
 		}
 	})
 }

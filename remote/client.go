@@ -27,6 +27,16 @@
 // Each remote host has its own circuit breaker, connection limit and
 // in-flight limit, shared by every fragment that lives there, so that a
 // dead service costs nothing but its fallbacks.
+//
+// Failures are counted where they belong, in the manner of Envoy's outlier
+// detection. The host's breaker counts only what says the host is unwell:
+// connections refused, reset or cut, and 5xx (or 429) answers. A timeout
+// is the slowness of one fragment's URL, never the host's: it is counted
+// for its fragment (FragmentStats) and the composer falls back for that
+// include (and holds its key for the fragment's fail hold), while the
+// host's other URLs go on being fetched and cached. Waiting for one of
+// the host's in-flight slots past the call's deadline is the composer's
+// own queueing: counted as KindQueued, never against the host.
 package remote
 
 import (
@@ -64,13 +74,18 @@ type Options struct {
 	// MaxBodyBytes caps a response body; a longer one is an error, read no
 	// further than the cap. 0 means composer.DefaultLimits.MaxFragmentBytes.
 	MaxBodyBytes int
-	// BreakerFailures is how many consecutive failures of a host open its
-	// breaker, provided they are also at least half of its requests of the
-	// last 10 seconds. 0 means 5.
+	// BreakerFailures is how many consecutive host failures (refused or
+	// reset connections, 5xx or 429 answers; never timeouts) open a
+	// host's breaker, provided they are also at least half of its counted
+	// requests of the last 10 seconds. 0 means 5.
 	BreakerFailures int
 	// BreakerOpen is how long an open breaker fails requests at once
-	// before letting one through to probe the host. 0 means 5s.
+	// before letting a trickle through to probe the host. 0 means 1s.
 	BreakerOpen time.Duration
+	// BreakerProbes is the trickle a half-open breaker lets through: that
+	// many requests at most, and that many successes in a row close it
+	// (one failure opens it again). 0 means 3.
+	BreakerProbes int
 	// DialTimeout bounds connecting to a host. 0 means 1s.
 	DialTimeout time.Duration
 	// UserAgent is sent with every request. "" means "broadsheet-composer".
@@ -111,6 +126,17 @@ type Client struct {
 	hosts  map[hostKey]*host
 	// batchers are the batch queues, by batch endpoint (see batchclient.go).
 	batchers map[string]*batcher
+	// frags are the counters of each remote fragment, by name, kept across
+	// configuration reloads like the hosts'.
+	frags map[string]*fragment
+}
+
+// fragment is what the Client keeps per remote fragment: its URL template
+// (as last configured) and its own counters, so that one URL's timeouts
+// show where they belong.
+type fragment struct {
+	url   atomic.Pointer[string]
+	stats counters
 }
 
 // hostKey identifies a remote host (scheme://host:port) without building
@@ -150,7 +176,10 @@ func New(o Options) *Client {
 		o.BreakerFailures = 5
 	}
 	if o.BreakerOpen <= 0 {
-		o.BreakerOpen = 5 * time.Second
+		o.BreakerOpen = time.Second
+	}
+	if o.BreakerProbes <= 0 {
+		o.BreakerProbes = 3
 	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = time.Second
@@ -170,7 +199,7 @@ func New(o Options) *Client {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{}, batchers: map[string]*batcher{},
+	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{}, batchers: map[string]*batcher{}, frags: map[string]*fragment{},
 		header: http.Header{"Accept": {"text/html"}, "User-Agent": {o.UserAgent}}}
 	c.rt = o.Transport
 	if c.rt == nil {
@@ -216,10 +245,11 @@ const (
 	KindInvalidUTF8             // the body is not UTF-8
 	KindBreakerOpen             // the host's breaker refused the call
 	KindBadParams               // the params cannot form a URL
+	KindQueued                  // the call's deadline passed while it waited for one of the host's in-flight slots
 	nKinds
 )
 
-var kindNames = [...]string{"network", "timeout", "status", "redirect", "oversized", "invalid_utf8", "breaker_open", "bad_params"}
+var kindNames = [...]string{"network", "timeout", "status", "redirect", "oversized", "invalid_utf8", "breaker_open", "bad_params", "queued"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -272,20 +302,36 @@ func (n notFound) Unwrap() []error { return []error{n.e, composer.ErrNotFound} }
 var errNotTried = errors.New("remote: not tried")
 
 // hostFailure reports whether err says the host is unwell (the breaker
-// counts it): it could not be reached, was too slow, or answered 5xx or
-// 429. A 4xx, a redirect or a bad body is the host answering.
+// counts it as a failure): it could not be reached or its connection
+// broke, or it answered 5xx or 429. A 4xx, a redirect or a bad body is
+// the host answering (a success, as far as the host's health goes).
 func hostFailure(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return true
 	}
 	switch e.Kind {
-	case KindNetwork, KindTimeout:
+	case KindNetwork:
 		return true
 	case KindStatus:
 		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
 	}
 	return false
+}
+
+// notCounted reports whether the breaker should ignore err altogether:
+// a call that never reached the host, or one that timed out — the
+// slowness of one URL, or of the composer itself on a saturated machine,
+// says nothing of the host's health (Envoy's outlier detection likewise
+// ejects on errors and 5xx, not on slow responses). A host that accepts
+// connections and never answers costs each include its timeout, and each
+// key its fragment's fail hold, not every other URL of the host.
+func notCounted(err error) bool {
+	if err == errNotTried {
+		return true
+	}
+	var e *Error
+	return errors.As(err, &e) && e.Kind == KindTimeout
 }
 
 func (c *Client) host(u *url.URL) *host {
@@ -304,7 +350,7 @@ func (c *Client) host(u *url.URL) *host {
 		failures := uint32(c.opts.BreakerFailures)
 		h.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 			Name:        key.String(),
-			MaxRequests: 1,
+			MaxRequests: uint32(c.opts.BreakerProbes),
 			Timeout:     c.opts.BreakerOpen,
 			// Trip on a run of failures that are also most of the recent
 			// requests: a page of a thousand includes of a healthy host
@@ -315,7 +361,7 @@ func (c *Client) host(u *url.URL) *host {
 			ReadyToTrip: func(n gobreaker.Counts) bool {
 				return n.ConsecutiveFailures >= failures && 2*n.TotalFailures >= n.Requests
 			},
-			IsExcluded: func(err error) bool { return err == errNotTried },
+			IsExcluded: notCounted,
 			IsSuccessful: func(err error) bool {
 				return err == nil || !hostFailure(err)
 			},
@@ -366,11 +412,28 @@ func (c *Client) request(ctx context.Context, rawURL string) (*http.Request, *ho
 }
 
 // count counts a failed fetch by its kind.
-func (h *host) count(err error) {
+func (h *host) count(err error) { h.stats.count(err) }
+
+// count counts a failed fetch by its kind.
+func (s *counters) count(err error) {
 	var e *Error
 	if errors.As(err, &e) {
-		h.stats.errs[e.Kind].Add(1)
+		s.errs[e.Kind].Add(1)
 	}
+}
+
+// fragment returns the counters of the remote fragment name, recording
+// its URL template.
+func (c *Client) fragment(name, url string) *fragment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.frags[name]
+	if f == nil {
+		f = &fragment{}
+		c.frags[name] = f
+	}
+	f.url.Store(&url)
+	return f
 }
 
 // fetch sends req to h under its breaker and in-flight limit and reads the
@@ -403,7 +466,7 @@ func (h *host) enter(ctx context.Context) (done func(error), err error) {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
 		done(errNotTried)
-		return nil, &Error{Host: h.name, Kind: KindTimeout, Err: errors.New("waiting for an in-flight slot")}
+		return nil, &Error{Host: h.name, Kind: KindQueued, Err: errors.New("waiting for an in-flight slot")}
 	}
 	h.stats.inFlight.Add(1)
 	return done, nil
@@ -549,6 +612,37 @@ type HostStats struct {
 	InFlight int64
 	Errors   map[string]int64 // by Kind name, every kind present
 	Breaker  string           // closed, half-open or open
+}
+
+// FragmentStats are the counters of one remote fragment since the Client
+// started: its requests and failures by kind, wherever it was fetched
+// from. A fragment's timeouts are counted here and in its host's Errors,
+// but only host failures move the host's breaker.
+type FragmentStats struct {
+	Fragment string
+	URL      string // the URL template, as last configured
+	Requests int64
+	OK       int64
+	InFlight int64
+	Errors   map[string]int64 // by Kind name, every kind present
+}
+
+// FragmentStats returns the counters of every remote fragment configured
+// since the Client started, sorted by name.
+func (c *Client) FragmentStats() []FragmentStats {
+	c.mu.Lock()
+	out := make([]FragmentStats, 0, len(c.frags))
+	for name, f := range c.frags {
+		s := FragmentStats{Fragment: name, URL: *f.url.Load(), Requests: f.stats.requests.Load(), OK: f.stats.ok.Load(),
+			InFlight: f.stats.inFlight.Load(), Errors: map[string]int64{}}
+		for k := range f.stats.errs {
+			s.Errors[Kind(k).String()] = f.stats.errs[k].Load()
+		}
+		out = append(out, s)
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Fragment < out[j].Fragment })
+	return out
 }
 
 // Stats returns the counters of every host the Client has fetched from,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -164,7 +165,7 @@ func TestBreaker(t *testing.T) {
 		_, _ = w.Write([]byte("ok"))
 	}))
 	defer srv.Close()
-	c := newClient(t, Options{BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond})
+	c := newClient(t, Options{BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond, BreakerProbes: 2})
 	for range 3 {
 		if _, err := c.Fetch(context.Background(), srv.URL); err == nil {
 			t.Fatal("want an error")
@@ -181,21 +182,149 @@ func TestBreaker(t *testing.T) {
 	if n := calls.Load(); n != 3 {
 		t.Errorf("host called %d times, want 3", n)
 	}
-	// A 4xx is the host answering: it does not count as a failure, but
-	// here the breaker is open anyway. Recover after the open period.
+	// Healthy again: after the open period, the probes (two successes in
+	// a row) close the breaker.
 	healthy.Store(true)
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := c.Fetch(context.Background(), srv.URL); err == nil {
-			break
-		}
+	for c.Stats()[0].Breaker != "closed" {
+		_, _ = c.Fetch(context.Background(), srv.URL)
 		if time.Now().After(deadline) {
 			t.Fatal("breaker never closed")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if st := c.Stats()[0]; st.Breaker != "closed" || st.Errors["breaker_open"] < 10 || st.Errors["status"] != 3 {
-		t.Errorf("stats = %+v", st)
+	if st := c.Stats()[0]; st.OK != 2 || st.Errors["breaker_open"] < 10 || st.Errors["status"] != 3 {
+		t.Errorf("stats = %+v; want 2 probes", st)
+	}
+}
+
+// TestBreakerHalfOpenTrickle: a half-open breaker lets BreakerProbes
+// requests through at a time, and fails the rest at once.
+func TestBreakerHalfOpenTrickle(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	g := make(chan struct{})
+	var reached atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			w.WriteHeader(502)
+			return
+		}
+		reached.Add(1)
+		<-g
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	c := newClient(t, Options{BreakerFailures: 2, BreakerOpen: 50 * time.Millisecond, BreakerProbes: 3})
+	for range 2 {
+		_, _ = c.Fetch(context.Background(), srv.URL)
+	}
+	if st := c.Stats()[0]; st.Breaker != "open" {
+		t.Fatalf("breaker %s after 2 502s, want open", st.Breaker)
+	}
+	fail.Store(false)
+	for c.Stats()[0].Breaker == "open" {
+		time.Sleep(10 * time.Millisecond) // the open period passes by the clock
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for range 10 {
+		wg.Go(func() {
+			_, err := c.Fetch(context.Background(), srv.URL)
+			errs <- err
+		})
+	}
+	// Seven are refused at once; three reach the host.
+	refused := 0
+	for range 7 {
+		var e *Error
+		if err := <-errs; !errors.As(err, &e) || e.Kind != KindBreakerOpen {
+			t.Errorf("err = %v, want breaker_open", err)
+		}
+		refused++
+	}
+	close(g)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a probe failed: %v", err)
+		}
+	}
+	if n := reached.Load(); n != 3 || c.Stats()[0].Breaker != "closed" {
+		t.Errorf("%d probes reached the host, breaker %s; want 3 and closed", n, c.Stats()[0].Breaker)
+	}
+}
+
+// TestBreakerIgnoresTimeouts: one URL of a host that is slow (every
+// request to it times out) costs its own includes their timeouts and
+// nothing else: the host's breaker stays closed and its other URLs are
+// fetched as ever. The timeouts are counted for the fragment.
+func TestBreakerIgnoresTimeouts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("id") == "slow" {
+			<-r.Context().Done()
+			return
+		}
+		_, _ = w.Write([]byte("<p>ok</p>"))
+	}))
+	defer srv.Close()
+	c := newClient(t, Options{BreakerFailures: 2})
+	s := remoteSpec(t, c, srv.URL, "f", false)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		_, err := render(ctx, s, "slow")
+		cancel()
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindTimeout {
+			t.Fatalf("slow URL: %v, want a timeout", err)
+		}
+		if _, err := render(context.Background(), s, "fast"); err != nil {
+			t.Fatalf("fast URL after %v: %v", e, err)
+		}
+	}
+	if st := c.Stats()[0]; st.Breaker != "closed" || st.Errors["timeout"] != 20 || st.OK != 20 {
+		t.Errorf("host stats = %+v", st)
+	}
+	if fs := c.FragmentStats(); len(fs) != 1 || fs[0].Fragment != "f" || fs[0].Errors["timeout"] != 20 || fs[0].OK != 20 || fs[0].Requests != 40 {
+		t.Errorf("fragment stats = %+v", fs)
+	}
+}
+
+// TestBreakerOpensOnRefusedAndCloses: a host that refuses connections
+// opens its breaker after BreakerFailures attempts; once it listens again
+// on the same address, the breaker's probes find it within BreakerOpen.
+func TestBreakerOpensOnRefusedAndCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connections are refused
+	c := newClient(t, Options{BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond})
+	for i := range 3 {
+		_, err := c.Fetch(context.Background(), "http://"+addr+"/f")
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindNetwork {
+			t.Fatalf("attempt %d: %v, want a network error", i, err)
+		}
+	}
+	if st := c.Stats()[0]; st.Breaker != "open" {
+		t.Fatalf("breaker %s after 3 refused connections, want open", st.Breaker)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the address was taken meanwhile: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	for c.Stats()[0].Breaker != "closed" {
+		_, _ = c.Fetch(context.Background(), "http://"+addr+"/f")
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.Fetch(context.Background(), "http://"+addr+"/f"); err != nil {
+		t.Errorf("after the host came back: %v", err)
 	}
 }
 
@@ -272,8 +401,11 @@ func TestInFlightLimit(t *testing.T) {
 	defer cancel()
 	_, err := c2.Fetch(ctx, srv2.URL)
 	var e *Error
-	if !errors.As(err, &e) || e.Kind != KindTimeout {
-		t.Errorf("err = %v, want a timeout waiting for a slot", err)
+	if !errors.As(err, &e) || e.Kind != KindQueued {
+		t.Errorf("err = %v, want queued: waiting for a slot", err)
+	}
+	if st := c2.Stats()[0]; st.Breaker != "closed" || st.Errors["queued"] != 1 {
+		t.Errorf("stats = %+v; want the wait counted as queued, the breaker closed", st)
 	}
 }
 

@@ -84,20 +84,28 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 		s.Doc = "Remote fragment."
 	}
 	s.Source = "remote: " + cfg.URL
+	fc := &c.fragment(cfg.Name, cfg.URL).stats
 	s.Render = func(ctx context.Context, p composer.Params) (templ.Component, error) {
+		fc.requests.Add(1)
 		u, err := t.Expand(p)
 		if err != nil {
-			return nil, &Error{Host: "?", Kind: KindBadParams, Err: err}
+			err = &Error{Host: "?", Kind: KindBadParams, Err: err}
+			fc.count(err)
+			return nil, err
 		}
+		fc.inFlight.Add(1)
 		var raw *composer.Raw
 		if bt != nil {
 			raw, err = c.fetchBatched(ctx, bt, u)
 		} else {
 			raw, err = c.Fetch(ctx, u)
 		}
+		fc.inFlight.Add(-1)
 		if err != nil {
+			fc.count(err)
 			return nil, err
 		}
+		fc.ok.Add(1)
 		return raw, nil
 	}
 	if err := composer.ValidateSpec(s); err != nil {

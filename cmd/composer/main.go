@@ -75,6 +75,7 @@ type options struct {
 	readerSecret string
 	sourceURL    string
 	remoteConns  int
+	breaker      remote.Options // the breaker's settings only
 	adminToken   string
 	adminAddr    string
 	otlp         string
@@ -125,6 +126,9 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "separate listen address for /_/admin, /metrics and pprof; bind it to a private interface (empty: admin and /metrics on -addr, no pprof)")
 	fs.StringVar(&o.otlp, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318 (empty: tracing off)")
 	fs.IntVar(&o.remoteConns, "remote-max-conns-per-host", 1024, "remote fragments: connections (and requests in flight) per fragment service")
+	fs.IntVar(&o.breaker.BreakerFailures, "remote-breaker-failures", 5, "remote fragments: host failures in a row (refused or reset connections, 5xx, 429; never timeouts) that open a host's breaker")
+	fs.DurationVar(&o.breaker.BreakerOpen, "remote-breaker-open", time.Second, "remote fragments: how long an open breaker fails calls before probing the host")
+	fs.IntVar(&o.breaker.BreakerProbes, "remote-breaker-probes", 3, "remote fragments: requests a half-open breaker lets through; as many successes in a row close it")
 	return fs, o
 }
 
@@ -166,7 +170,8 @@ func run(args []string) error {
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
-	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log})
+	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log,
+		BreakerFailures: o.breaker.BreakerFailures, BreakerOpen: o.breaker.BreakerOpen, BreakerProbes: o.breaker.BreakerProbes})
 	defer rc.Close()
 	reg.Remote = remoteFactory(rc)
 	var site *composer.Site

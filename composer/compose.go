@@ -97,6 +97,8 @@ type request struct {
 	layoutBuf *bytes.Buffer
 	// waiting is set while the writer is blocked waiting for a node.
 	waiting atomic.Bool
+	// preload are the Link headers writeHeader sent.
+	preload []string
 	mu      sync.Mutex
 	levels  []*level
 	tops    []node
@@ -135,6 +137,15 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	budget := page.Budget
 	if budget <= 0 {
 		budget = site.Limits.Budget
+	}
+	// A page kept whole (see pagestitch.go) is one look-up and one write.
+	var pageKey string
+	if c.pages != nil && !req.Debug {
+		pageKey = c.pages.key(page, &req)
+		if c.servePage(w, site, &req, pageKey, start) {
+			c.observePage(page.Name, http.StatusOK, time.Since(start))
+			return
+		}
 	}
 	ctx, cancel := context.WithCancelCause(hr.Context())
 	defer cancel(errServed) // not the client leaving: see party
@@ -246,6 +257,9 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	if err := bw.Flush(); err != nil {
 		return // client gone
 	}
+	if pageKey != "" {
+		r.stitchPage(pageKey, segs, tops, req.Nonce, r.preload)
+	}
 	if time.Since(start) > budget+10*time.Millisecond {
 		c.stats.Overruns.Add(1)
 	}
@@ -273,7 +287,9 @@ func (r *request) writeHeader(w http.ResponseWriter, status int, t timing) {
 			if isCSS(a) {
 				as = "style"
 			}
-			h.Add("Link", "<"+a+">; rel=preload; as="+as)
+			l := "<" + a + ">; rel=preload; as=" + as
+			h.Add("Link", l)
+			r.preload = append(r.preload, l)
 		}
 	}
 	// Not flushed here: the writer starts at once, and the head goes out

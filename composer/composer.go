@@ -132,6 +132,7 @@ type Composer struct {
 	log       *slog.Logger
 	stats     Stats
 	batcher   IncludeBatcher // opts.Observer, when it takes batches
+	pages     *pageStitch    // stitched pages (nil: none kept)
 	wb        *writeBack
 	l1w       *l1Writer
 	parsed    *otter.Cache[string, parsedEntry] // parses of Store entries, without L1
@@ -200,6 +201,7 @@ func New(site *Site, opts Options) *Composer {
 	if opts.L1Bytes >= 0 {
 		c.l1 = newL1(opts.L1Bytes, opts.StitchBytes)
 		c.l1w = newL1Writer(c.l1)
+		c.pages = newPageStitch(c.l1)
 	} else {
 		c.parsed = otter.Must(&otter.Options[string, parsedEntry]{MaximumSize: 1024})
 	}
@@ -237,12 +239,15 @@ func (c *Composer) StitchedBytes() int64 {
 	return c.l1.stitchBytes.Load()
 }
 
-// Purge drops the in-process entries of a fragment.
+// Purge drops the in-process entries of a fragment, and the stitched pages
+// that held any of them.
 func (c *Composer) Purge(fragment string) int {
 	if c.l1 == nil {
 		return 0
 	}
-	return c.l1.purge(fragment)
+	n := c.l1.purge(fragment)
+	c.pages.sweep()
+	return n
 }
 
 // Close stops background work: fragment calls still running get up to 5 s
@@ -276,6 +281,7 @@ func (c *Composer) Close() {
 	if c.l1 != nil {
 		c.l1w.close()
 		c.l1.close()
+		c.pages.close()
 	}
 }
 

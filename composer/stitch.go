@@ -76,18 +76,9 @@ func (r *request) stitchedFor(n *node, e *Entry, now time.Time) *stitched {
 	if st == nil || r.debug {
 		return nil
 	}
-	if st.site != r.site || !now.Before(st.fresh) {
+	if !st.servable(r.c.l1, r.site, now) {
 		r.c.l1.dropStitched(e, st)
 		return nil
-	}
-	if d := r.c.l1.deletions.Load(); st.checked.Load() != d {
-		for _, p := range st.parts {
-			if p.gone.Load() {
-				r.c.l1.dropStitched(e, st)
-				return nil
-			}
-		}
-		st.checked.Store(d)
 	}
 	if int(n.depth+st.height) > r.site.Limits.MaxDepth {
 		return nil
@@ -106,6 +97,24 @@ func (r *request) stitchedFor(n *node, e *Entry, now time.Time) *stitched {
 	}
 	r.c.stats.Stitched.Add(st.includes)
 	return st
+}
+
+// servable reports whether st may be served now under site: it was built
+// under site, none of its parts has turned stale, and L1 still holds every
+// one of them.
+func (st *stitched) servable(l *l1, site *Site, now time.Time) bool {
+	if st.site != site || !now.Before(st.fresh) {
+		return false
+	}
+	if d := l.deletions.Load(); st.checked.Load() != d {
+		for _, p := range st.parts {
+			if p.gone.Load() {
+				return false
+			}
+		}
+		st.checked.Store(d)
+	}
+	return true
 }
 
 // stitch keeps n's subtree, just written, on n's entry when every include

@@ -140,21 +140,44 @@ func (o *countObserver) get(key string) int {
 // TestStitchedPageIsThePage: a warm page of nested includes is served
 // stitched, byte for byte the page a composer looking every include up
 // serves (assets placed in the head, scripts before </body>, the same
-// Link headers), and the Observer still hears of every include.
+// Link headers), and the Observer still hears of every include — kept
+// whole (pagestitch.go), or, without stitched pages, as stitched subtrees.
 func TestStitchedPageIsThePage(t *testing.T) {
-	p := newPair(t, 20, time.Hour, Options{})
-	for i := range 5 {
-		b := p.same("")
-		if i == 0 && (!strings.Contains(b, `<link rel="stylesheet" href="/static/board.css">`) || !strings.Contains(b, "<li>m219 0–0</li>") ||
-			!strings.Contains(b, `<script src="/static/live.js" defer></script></body>`)) {
-			t.Fatalf("page: %s", b)
-		}
+	for _, tc := range []struct {
+		name  string
+		pages bool
+		want  int64
+	}{
+		// The first warm page (newPair served the cold one) is written
+		// and kept whole; the next four are served whole: 44 includes.
+		{"whole pages", true, 4 * 44},
+		// The first warm page stitches the section's subtree as it is
+		// written; the next four serve it: 2 boards and 40 scores.
+		{"subtrees", false, 4 * 42},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, 20, time.Hour, Options{})
+			if !tc.pages {
+				p.stitch.pages.close()
+				p.stitch.pages = nil
+			}
+			for i := range 5 {
+				b := p.same("")
+				if i == 0 && (!strings.Contains(b, `<link rel="stylesheet" href="/static/board.css">`) || !strings.Contains(b, "<li>m219 0–0</li>") ||
+					!strings.Contains(b, `<script src="/static/live.js" defer></script></body>`)) {
+					t.Fatalf("page: %s", b)
+				}
+			}
+			if got := p.stitch.Stats().Stitched.Load(); got != tc.want {
+				t.Errorf("includes served stitched: %d, want %d", got, tc.want)
+			}
+			testStitchedCounts(t, p)
+		})
 	}
-	// Cold, warm (stitched as it is written), then four pages stitched:
-	// the section's subtree holds 2 boards and 40 scores.
-	if got := p.stitch.Stats().Stitched.Load(); got != 4*42 {
-		t.Errorf("includes served stitched: %d, want %d", got, 4*42)
-	}
+}
+
+func testStitchedCounts(t *testing.T, p *pair) {
+	t.Helper()
 	if got := p.plain.Stats().Stitched.Load(); got != 0 {
 		t.Errorf("StitchBytes -1 served %d includes stitched", got)
 	}

@@ -23,10 +23,10 @@ func (r *request) writePage(bw *bufio.Writer, w http.ResponseWriter, segs []segm
 		}
 	}
 	tail := func() {
+		var b []byte
 		for _, js := range r.pendingJS {
-			bw.WriteString(`<script src="`)
-			bw.WriteString(html.EscapeString(js))
-			bw.WriteString(`" defer></script>`)
+			b = appendScript(b[:0], js)
+			bw.Write(b)
 		}
 		if overlay != nil {
 			overlay(bw)
@@ -95,12 +95,25 @@ func (r *request) writeAsset(bw *bufio.Writer, a string) {
 	}
 	r.sentAssets[a] = struct{}{}
 	if isCSS(a) {
-		bw.WriteString(`<link rel="stylesheet" href="`)
-		bw.WriteString(html.EscapeString(a))
-		bw.WriteString(`">`)
+		var b [256]byte
+		bw.Write(appendStylesheet(b[:0], a))
 		return
 	}
 	r.pendingJS = append(r.pendingJS, a)
+}
+
+// appendStylesheet appends the element that places stylesheet a.
+func appendStylesheet(b []byte, a string) []byte {
+	b = append(b, `<link rel="stylesheet" href="`...)
+	b = append(b, html.EscapeString(a)...)
+	return append(b, `">`...)
+}
+
+// appendScript appends the element that places script a (before </body>).
+func appendScript(b []byte, a string) []byte {
+	b = append(b, `<script src="`...)
+	b = append(b, html.EscapeString(a)...)
+	return append(b, `" defer></script>`...)
 }
 
 // settledAssets lists, in document order, the assets of the includes

@@ -1,0 +1,148 @@
+package remote_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/remote"
+	"github.com/broadsheet/broadsheet/templates"
+)
+
+// flakyService is another team's fragment service: /frag/{i} answers
+// small cacheable HTML at once, except every tenth URL, which hangs until
+// its client gives up and would say no-store.
+func flakyService() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := strings.TrimPrefix(r.URL.Path, "/frag/")
+		if strings.HasSuffix(i, "9") {
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=30")
+		fmt.Fprintf(w, `<p class="frag">%s</p>`, i)
+	})
+}
+
+// flatYAML is a page of n top-level includes of the remote fragment frag
+// at base. The fragment's timeout is generous: a loaded test machine
+// under -race must not make the fast URLs time out too.
+func flatYAML(base string, n int, budget string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "site: {budget: %s}\nfragments:\n  frag:\n    remote:\n      url: %q\n      params: [{name: i, required: true, pattern: \"[0-9]{1,4}\"}]\n    timeout: 500ms\n", budget, base+"/frag/{i}")
+	b.WriteString("pages:\n  - name: flat\n    path: /flat\n    layout: plain\n    includes:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "      - {fragment: frag, slot: main, params: {i: \"%d\"}}\n", i)
+	}
+	return b.String()
+}
+
+// TestSlowSiblingsCostNothing: a service whose every tenth URL hangs
+// costs pages those includes and nothing else. Concurrent pages from a
+// cold start hold every fast fragment once it has been fetched, the
+// host's breaker stays closed (a timeout is the URL's, not the host's),
+// and the timeouts are counted for the fragment.
+func TestSlowSiblingsCostNothing(t *testing.T) {
+	svc := httptest.NewServer(flakyService())
+	defer svc.Close()
+	c := remote.New(remote.Options{Logger: quiet, BreakerFailures: 3})
+	defer c.Close()
+	comp := composer.New(newSite(t, c, flatYAML(svc.URL, 100, "5s")), composer.Options{Layouts: templates.Layouts(), Logger: quiet})
+	defer comp.Close()
+	srv := httptest.NewServer(pageHandler(comp))
+	defer srv.Close()
+
+	get := func() string {
+		resp, err := http.Get(srv.URL + "/flat")
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return b.String()
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				get()
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 3 {
+		page := get()
+		if n := strings.Count(page, `class="frag"`); n != 90 {
+			t.Errorf("page %d holds %d of the 90 fast fragments", i, n)
+		}
+	}
+	if st := c.Stats(); len(st) != 1 || st[0].Breaker != "closed" || st[0].Errors["breaker_open"] != 0 || st[0].Errors["timeout"] == 0 {
+		t.Errorf("host stats %+v: want the breaker closed, never open, and timeouts counted", st)
+	}
+	if fs := c.FragmentStats(); len(fs) != 1 || fs[0].Errors["timeout"] == 0 {
+		t.Errorf("fragment stats %+v: want its timeouts", fs)
+	}
+}
+
+// TestDownHostOpensAndRecovers: a host that refuses connections opens its
+// breaker (pages go on, from stale entries and fallbacks, without calling
+// it), and is used again once it listens again.
+func TestDownHostOpensAndRecovers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	svc := &http.Server{Handler: flakyService()}
+	go func() { _ = svc.Serve(ln) }()
+	c := remote.New(remote.Options{Logger: quiet, BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond})
+	defer c.Close()
+	site := newSite(t, c, flatYAML("http://"+addr, 20, "2s"))
+	site.Fragments["frag"].Settings.Fresh = 0 // every page fetches again
+	comp := composer.New(site, composer.Options{Layouts: templates.Layouts(), Logger: quiet, L1Bytes: -1})
+	defer comp.Close()
+	srv := httptest.NewServer(pageHandler(comp))
+	defer srv.Close()
+	count := func() int {
+		resp, err := http.Get(srv.URL + "/flat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return strings.Count(b.String(), `class="frag"`)
+	}
+	if n := count(); n != 18 {
+		t.Fatalf("healthy: %d of 18 fast fragments", n)
+	}
+	svc.Close() // down: connections refused
+	for c.Stats()[0].Breaker != "open" {
+		count()
+	}
+	if n := count(); n != 0 {
+		t.Errorf("down: %d fragments", n)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the address was taken meanwhile: %v", err)
+	}
+	svc = &http.Server{Handler: flakyService()}
+	go func() { _ = svc.Serve(ln) }()
+	defer svc.Close()
+	for count() != 18 {
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -60,6 +60,15 @@ type Config struct {
 	// ExpectIncludes, when positive, is the minimum number of
 	// data-fragment=" markers a 2xx body must contain to be complete.
 	ExpectIncludes int
+	// Markers are texts counted in every body (Report.Markers, and
+	// PageResult.Markers with KeepPages): for instance the attribute a
+	// fragment service writes once in each fragment it serves, or a
+	// composer's placeholder comment. Each must be 1 to 256 bytes and must
+	// not overlap itself (no proper prefix that is also a suffix, as in
+	// "abab"), so that occurrences never overlap.
+	Markers []string
+	// KeepPages keeps one PageResult per recorded request in Report.Pages.
+	KeepPages bool
 	// Timeout bounds each request, body included. It is used only when
 	// Client is nil. Zero means DefaultTimeout.
 	Timeout time.Duration
@@ -106,6 +115,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Concurrency < 0 || cfg.Rate < 0 || cfg.MaxRequests < 0 || cfg.Warmup < 0 || cfg.ExpectIncludes < 0 {
 		return nil, errors.New("loadtest: negative setting")
 	}
+	for _, m := range cfg.Markers {
+		if err := checkMarker(m); err != nil {
+			return nil, err
+		}
+	}
 	for _, u := range cfg.URLs {
 		if _, err := http.NewRequest(http.MethodGet, u, nil); err != nil {
 			return nil, err
@@ -146,8 +160,9 @@ func runClosed(ctx context.Context, cfg Config, client *http.Client) *Report {
 		recs     = make([]*recorder, cfg.Concurrency)
 	)
 	for i := range recs {
-		rec := newRecorder(cfg.ExpectIncludes)
+		rec := newRecorder(&cfg)
 		recs[i] = rec
+		markers := cfg.markers()
 		wg.Go(func() {
 			buf := make([]byte, scanBufferSize)
 			for ctx.Err() == nil {
@@ -160,7 +175,7 @@ func runClosed(ctx context.Context, cfg Config, client *http.Client) *Report {
 					return
 				}
 				url := cfg.URLs[(next.Add(1)-1)%uint64(len(cfg.URLs))]
-				res := fetch(ctx, client, url, buf)
+				res := fetch(ctx, client, url, buf, markers)
 				if res.err != nil && ctx.Err() != nil {
 					return // aborted by the caller, not a failure of the target
 				}
@@ -173,38 +188,48 @@ func runClosed(ctx context.Context, cfg Config, client *http.Client) *Report {
 	wg.Wait()
 	elapsed := time.Since(measureStart)
 
-	total := newRecorder(cfg.ExpectIncludes)
+	total := newRecorder(&cfg)
 	for _, rec := range recs {
 		total.merge(rec)
 	}
 	return total.report(&cfg, "closed", elapsed)
 }
 
+// markers returns cfg.Markers as byte slices, for scanBody.
+func (cfg *Config) markers() [][]byte {
+	out := make([][]byte, len(cfg.Markers))
+	for i, m := range cfg.Markers {
+		out[i] = []byte(m)
+	}
+	return out
+}
+
 // fetch sends one GET and scans the whole body through buf.
-func fetch(ctx context.Context, client *http.Client, url string, buf []byte) result {
+func fetch(ctx context.Context, client *http.Client, url string, buf []byte, markers [][]byte) result {
 	var (
 		res       result
 		firstByte time.Time
 	)
 	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { firstByte = time.Now() }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
+	res.start = time.Now()
 	if err != nil {
 		res.err = err
 		return res
 	}
-	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
 		res.err = err
+		res.ttlb = time.Since(res.start)
 		return res
 	}
 	if firstByte.IsZero() { // a transport that does not report the trace event
 		firstByte = time.Now()
 	}
 	res.status = resp.StatusCode
-	res.err = scanBody(resp.Body, buf, &res.scan)
+	res.err = scanBody(resp.Body, buf, markers, &res.scan)
 	resp.Body.Close()
-	res.ttlb = time.Since(start)
-	res.ttfb = firstByte.Sub(start)
+	res.ttlb = time.Since(res.start)
+	res.ttfb = firstByte.Sub(res.start)
 	return res
 }

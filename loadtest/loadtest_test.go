@@ -363,7 +363,7 @@ func TestScanBodyChunking(t *testing.T) {
 	for name, mk := range readers {
 		t.Run(name, func(t *testing.T) {
 			var res pageScan
-			if err := scanBody(mk(), make([]byte, 256), &res); err != nil {
+			if err := scanBody(mk(), make([]byte, 256), nil, &res); err != nil {
 				t.Fatal(err)
 			}
 			if res.Bytes != int64(len(body)) || res.Fragments != 3000 || !res.EndsHTML {
@@ -394,7 +394,7 @@ func TestScanBodyTail(t *testing.T) {
 			iotest.OneByteReader,
 		} {
 			var res pageScan
-			if err := scanBody(mk(strings.NewReader(body)), make([]byte, 64), &res); err != nil {
+			if err := scanBody(mk(strings.NewReader(body)), make([]byte, 64), nil, &res); err != nil {
 				t.Fatal(err)
 			}
 			if res.EndsHTML != want {
@@ -420,7 +420,7 @@ func BenchmarkScanBody(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		var res pageScan
-		if err := scanBody(bytes.NewReader(body), buf, &res); err != nil || res.Fragments != 2000 {
+		if err := scanBody(bytes.NewReader(body), buf, nil, &res); err != nil || res.Fragments != 2000 {
 			b.Fatal(err, res.Fragments)
 		}
 	}

@@ -28,23 +28,25 @@ type scannedPage struct {
 // an empty body. Vegeta's latency therefore still runs to the last byte.
 // Results are matched with vegeta's by the hit's sequence number.
 type scanningTransport struct {
-	next http.RoundTripper
-	ctx  context.Context // the run's context: cancelling it aborts requests
-	bufs sync.Pool
+	next    http.RoundTripper
+	ctx     context.Context // the run's context: cancelling it aborts requests
+	markers [][]byte
+	bufs    sync.Pool
 
 	mu    sync.Mutex
 	pages map[uint64]*scannedPage
 }
 
-func newScanningTransport(ctx context.Context, next http.RoundTripper) *scanningTransport {
+func newScanningTransport(ctx context.Context, next http.RoundTripper, markers [][]byte) *scanningTransport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
 	return &scanningTransport{
-		next:  next,
-		ctx:   ctx,
-		bufs:  sync.Pool{New: func() any { return new([scanBufferSize]byte) }},
-		pages: make(map[uint64]*scannedPage),
+		next:    next,
+		ctx:     ctx,
+		markers: markers,
+		bufs:    sync.Pool{New: func() any { return new([scanBufferSize]byte) }},
+		pages:   make(map[uint64]*scannedPage),
 	}
 }
 
@@ -65,7 +67,7 @@ func (t *scanningTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	page.status = resp.StatusCode
 	buf := t.bufs.Get().(*[scanBufferSize]byte)
-	err = scanBody(resp.Body, buf[:], &page.scan)
+	err = scanBody(resp.Body, buf[:], t.markers, &page.scan)
 	t.bufs.Put(buf)
 	resp.Body.Close()
 
@@ -122,7 +124,7 @@ func (p *boundedPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, 
 
 // runRate sends requests at cfg.Rate per second with vegeta's attacker.
 func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
-	transport := newScanningTransport(ctx, client.Transport)
+	transport := newScanningTransport(ctx, client.Transport, cfg.markers())
 	vclient := *client
 	vclient.Transport = transport
 
@@ -160,7 +162,7 @@ func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 		}
 	}()
 
-	rec := newRecorder(cfg.ExpectIncludes)
+	rec := newRecorder(&cfg)
 	for hit := range results {
 		page := transport.take(hit.Seq)
 		if hit.Timestamp.Before(measureStart) {
@@ -172,7 +174,7 @@ func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 		if cfg.MaxRequests > 0 && rec.requests >= cfg.MaxRequests {
 			continue
 		}
-		res := result{status: int(hit.Code), ttlb: hit.Latency}
+		res := result{start: hit.Timestamp, status: int(hit.Code), ttlb: hit.Latency}
 		if page != nil {
 			res.status = page.status
 			res.scan = page.scan

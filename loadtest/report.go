@@ -79,8 +79,14 @@ type Report struct {
 	Outcomes map[string]int64
 	// Fragments totals the data-fragment=" markers over all responses.
 	Fragments int64
+	// Markers totals the occurrences of each of Config.Markers over all
+	// responses, by marker.
+	Markers map[string]int64
 	// Bytes is the total number of body bytes read.
 	Bytes int64
+	// Pages holds every recorded request in the order they were sent, with
+	// Config.KeepPages (nil otherwise). It is not part of the JSON form.
+	Pages []PageResult
 
 	// Elapsed is the measured wall time, from the end of the warm-up until
 	// the last recorded response was read.
@@ -116,6 +122,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		ErrorSamples    map[string]int   `json:"error_samples,omitempty"`
 		Outcomes        map[string]int64 `json:"outcomes"`
 		Fragments       int64            `json:"fragments"`
+		Markers         map[string]int64 `json:"markers,omitempty"`
 		Bytes           int64            `json:"bytes"`
 		ElapsedSeconds  float64          `json:"elapsed_s"`
 		Throughput      float64          `json:"throughput_rps"`
@@ -125,7 +132,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	}{
 		r.URLs, r.Mode, r.Concurrency, r.Rate, r.Warmup.Seconds(),
 		r.Requests, r.Errors, r.TransportErrors, r.Non2xx, r.Incomplete,
-		status, r.ErrorSamples, r.Outcomes, r.Fragments, r.Bytes,
+		status, r.ErrorSamples, r.Outcomes, r.Fragments, r.Markers, r.Bytes,
 		r.Elapsed.Seconds(), r.Throughput, r.BytesPerSecond, r.TTFB, r.TTLB,
 	})
 }
@@ -162,6 +169,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "fragments\t%d (%.1f per response)\n", r.Fragments, perResponse(r.Fragments, r.Requests))
 	fmt.Fprintf(tw, "outcomes\t%s\n", formatOutcomes(r.Outcomes))
+	for _, m := range slices.Sorted(maps.Keys(r.Markers)) {
+		fmt.Fprintf(tw, "marker\t%d × %q (%.1f per response)\n", r.Markers[m], m, perResponse(r.Markers[m], r.Requests))
+	}
 	fmt.Fprintf(tw, "latency\tp50\tp90\tp99\tmax\tmean\n")
 	for _, row := range []struct {
 		name string
@@ -227,8 +237,34 @@ func formatBytes(b float64) string {
 	return fmt.Sprintf("%.1f %s", b, suffixes[i])
 }
 
+// PageResult is one recorded request, kept with Config.KeepPages.
+type PageResult struct {
+	// Start is when the request was sent.
+	Start time.Time
+	// TTFB is the time to the first byte of the response (0 without one);
+	// TTLB the time to its last byte, or until the request failed.
+	TTFB, TTLB time.Duration
+	// Status is the response's status code, 0 without a response.
+	Status int
+	// Err is the transport error, if the request failed.
+	Err error
+	// Complete reports a 2xx response that ends with </html> and holds at
+	// least Config.ExpectIncludes data-fragment=" markers.
+	Complete bool
+	// Bytes is the body's length as read; Fragments its data-fragment="
+	// markers.
+	Bytes, Fragments int64
+	// Markers counts the occurrences of each of Config.Markers in the
+	// body, in the order of Config.Markers.
+	Markers []int64
+}
+
+// End is when the request ended: its last byte read, or its failure.
+func (p *PageResult) End() time.Time { return p.Start.Add(p.TTLB) }
+
 // result is the outcome of one request.
 type result struct {
+	start      time.Time
 	status     int
 	err        error
 	ttfb, ttlb time.Duration
@@ -239,20 +275,27 @@ type result struct {
 // closed-loop worker owns one, and they are merged at the end.
 type recorder struct {
 	expectIncludes int64
+	markerNames    []string
+	keepPages      bool
 
 	requests, transportErrors, non2xx, incomplete int
 	status                                        map[int]int
 	errorSamples                                  map[string]int
 	outcomes                                      [numOutcomes]int64
+	markers                                       []int64
 	fragments, bytes                              int64
 	ttfb, ttlb                                    *hdrhistogram.Histogram
+	pages                                         []PageResult
 }
 
-func newRecorder(expectIncludes int) *recorder {
+func newRecorder(cfg *Config) *recorder {
 	return &recorder{
-		expectIncludes: int64(expectIncludes),
+		expectIncludes: int64(cfg.ExpectIncludes),
+		markerNames:    cfg.Markers,
+		keepPages:      cfg.KeepPages,
 		status:         make(map[int]int),
 		errorSamples:   make(map[string]int),
+		markers:        make([]int64, len(cfg.Markers)),
 		ttfb:           hdrhistogram.New(histMin, histMax, histDigits),
 		ttlb:           hdrhistogram.New(histMin, histMax, histDigits),
 	}
@@ -270,9 +313,13 @@ func (rec *recorder) add(res *result) {
 	for i, n := range res.scan.Outcomes {
 		rec.outcomes[i] += n
 	}
+	for i, n := range res.scan.Markers {
+		rec.markers[i] += n
+	}
 	if res.status != 0 {
 		rec.status[res.status]++
 	}
+	complete := false
 	switch {
 	case res.err != nil:
 		rec.transportErrors++
@@ -280,11 +327,26 @@ func (rec *recorder) add(res *result) {
 		if _, ok := rec.errorSamples[msg]; ok || len(rec.errorSamples) < maxErrorMsg {
 			rec.errorSamples[msg]++
 		}
-		return
 	case res.status < 200 || res.status > 299:
 		rec.non2xx++
 	case !res.scan.EndsHTML || res.scan.Fragments < rec.expectIncludes:
 		rec.incomplete++
+	default:
+		complete = true
+	}
+	if rec.keepPages {
+		p := PageResult{Start: res.start, TTLB: res.ttlb, Status: res.status, Err: res.err, Complete: complete,
+			Bytes: res.scan.Bytes, Fragments: res.scan.Fragments, Markers: res.scan.Markers}
+		if res.err == nil {
+			p.TTFB = res.ttfb
+		}
+		if p.Markers == nil && len(rec.markers) > 0 {
+			p.Markers = make([]int64, len(rec.markers))
+		}
+		rec.pages = append(rec.pages, p)
+	}
+	if res.err != nil {
+		return
 	}
 	recordLatency(rec.ttfb, res.ttfb)
 	recordLatency(rec.ttlb, res.ttlb)
@@ -300,6 +362,10 @@ func (rec *recorder) merge(o *recorder) {
 	for i, n := range o.outcomes {
 		rec.outcomes[i] += n
 	}
+	for i, n := range o.markers {
+		rec.markers[i] += n
+	}
+	rec.pages = append(rec.pages, o.pages...)
 	for code, n := range o.status {
 		rec.status[code] += n
 	}
@@ -352,6 +418,16 @@ func (rec *recorder) report(cfg *Config, mode string, elapsed time.Duration) *Re
 		if i != outcomeOther || rec.outcomes[i] != 0 {
 			r.Outcomes[name] = rec.outcomes[i]
 		}
+	}
+	if len(rec.markerNames) > 0 {
+		r.Markers = make(map[string]int64, len(rec.markerNames))
+		for i, m := range rec.markerNames {
+			r.Markers[m] += rec.markers[i]
+		}
+	}
+	if rec.keepPages {
+		r.Pages = rec.pages
+		slices.SortStableFunc(r.Pages, func(a, b PageResult) int { return a.Start.Compare(b.Start) })
 	}
 	if secs := r.Elapsed.Seconds(); secs > 0 {
 		r.Throughput = float64(r.Requests) / secs

@@ -2,6 +2,8 @@ package loadtest
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 )
 
@@ -15,10 +17,6 @@ const (
 	// maxOutcomeLen is the longest outcome value recognised. A longer value
 	// is treated as malformed and skipped.
 	maxOutcomeLen = 32
-
-	// overlap is how many bytes of a chunk are kept in front of the next one
-	// so that a marker split across two reads is still seen exactly once.
-	overlap = len(fragmentMarker) - 1
 
 	// scanBufferSize is the size of the read buffer each worker reuses.
 	scanBufferSize = 64 << 10
@@ -59,9 +57,33 @@ type pageScan struct {
 	Bytes     int64
 	Fragments int64
 	Outcomes  [numOutcomes]int64
+	// Markers counts the occurrences of each of the scan's markers.
+	Markers []int64
 	// EndsHTML reports whether the body, with trailing whitespace trimmed,
 	// ends with </html>.
 	EndsHTML bool
+}
+
+// maxMarkerLen bounds the length of a Config.Markers entry.
+const maxMarkerLen = 256
+
+// checkMarker returns why m cannot be a Config.Markers entry, or nil. A
+// marker that overlaps itself (a proper prefix that is also a suffix, as
+// "aa" or "abcab") is refused: its occurrences could overlap, and then a
+// count would depend on where the body was split into reads.
+func checkMarker(m string) error {
+	switch {
+	case m == "":
+		return errors.New("loadtest: empty marker")
+	case len(m) > maxMarkerLen:
+		return fmt.Errorf("loadtest: marker of %d bytes, over %d", len(m), maxMarkerLen)
+	}
+	for k := 1; k < len(m); k++ {
+		if m[:k] == m[len(m)-k:] {
+			return fmt.Errorf("loadtest: marker %q overlaps itself (%q is both its start and its end)", m, m[:k])
+		}
+	}
+	return nil
 }
 
 // tailTracker remembers the last len(htmlEnd) bytes of a stream, ignoring
@@ -104,15 +126,26 @@ func (t *tailTracker) endsHTML() bool {
 	return bytes.EqualFold(t.buf[:t.n], []byte(htmlEnd))
 }
 
-// scanBody reads r to EOF through buf, counting fragment and outcome markers
-// and checking the closing tag, without holding more than len(buf) bytes of
-// the body. It uses only bytes.Count and bytes.Index. buf must be much larger
-// than the longest marker; scanBufferSize is a good size.
-func scanBody(r io.Reader, buf []byte, res *pageScan) error {
+// scanBody reads r to EOF through buf, counting fragment and outcome
+// markers and the given markers (checked by checkMarker) and checking the
+// closing tag, without holding more than len(buf) bytes of the body. It
+// uses only bytes.Count and bytes.Index. buf must be longer than every
+// marker and than an outcome marker with its value; scanBufferSize is a
+// good size.
+func scanBody(r io.Reader, buf []byte, markers [][]byte, res *pageScan) error {
+	// keep is how many bytes of a window are carried in front of the next
+	// read, so that a marker split across two reads is seen exactly once.
+	keep := len(fragmentMarker) - 1
+	for _, m := range markers {
+		keep = max(keep, len(m)-1)
+	}
+	if len(markers) > 0 && len(res.Markers) != len(markers) {
+		res.Markers = make([]int64, len(markers))
+	}
 	var (
-		tail    tailTracker
-		carry   int  // bytes at the front of buf kept from the previous read
-		pending bool // the carried bytes start with an unterminated outcome marker
+		tail      tailTracker
+		carry     int  // bytes at the front of buf kept from the previous read
+		pendingAt = -1 // where in buf an outcome marker starts whose value may continue, or -1
 	)
 	for {
 		n, err := r.Read(buf[carry:])
@@ -121,16 +154,19 @@ func scanBody(r io.Reader, buf []byte, res *pageScan) error {
 			tail.write(buf[carry : carry+n])
 			w := buf[:carry+n]
 
-			// Fragment markers: matches lying wholly in the carried bytes were
-			// counted by the previous read, so start overlap bytes back.
-			res.Fragments += int64(bytes.Count(w[max(0, carry-overlap):], []byte(fragmentMarker)))
+			// Markers lying wholly in the carried bytes were counted by the
+			// previous read: count from len(m)-1 bytes before the new ones.
+			res.Fragments += countNew(w, carry, []byte(fragmentMarker))
+			for i, m := range markers {
+				res.Markers[i] += countNew(w, carry, m)
+			}
 
 			// Outcome markers with their values.
 			pos := max(0, carry-(len(outcomeMarker)-1))
-			if pending {
-				pos = 0
+			if pendingAt >= 0 {
+				pos = pendingAt
 			}
-			pendingAt := -1
+			next := -1
 			for {
 				i := bytes.Index(w[pos:], []byte(outcomeMarker))
 				if i < 0 {
@@ -142,7 +178,7 @@ func scanBody(r io.Reader, buf []byte, res *pageScan) error {
 				if q < 0 {
 					if len(w)-v <= maxOutcomeLen {
 						// The value may continue in the next read.
-						pendingAt = start
+						next = start
 						break
 					}
 					pos = v // malformed: no closing quote in reach
@@ -152,12 +188,15 @@ func scanBody(r io.Reader, buf []byte, res *pageScan) error {
 				pos = v + q + 1
 			}
 
-			keepFrom := max(0, len(w)-overlap)
-			pending = pendingAt >= 0
-			if pending {
-				keepFrom = pendingAt
+			keepFrom := max(0, len(w)-keep)
+			if next >= 0 {
+				keepFrom = min(keepFrom, next)
 			}
 			carry = copy(buf, w[keepFrom:])
+			pendingAt = -1
+			if next >= 0 {
+				pendingAt = next - keepFrom
+			}
 		}
 		if err == io.EOF {
 			res.EndsHTML = tail.endsHTML()
@@ -168,4 +207,10 @@ func scanBody(r io.Reader, buf []byte, res *pageScan) error {
 			return err
 		}
 	}
+}
+
+// countNew counts the occurrences of m in w that end past its first carry
+// bytes.
+func countNew(w []byte, carry int, m []byte) int64 {
+	return int64(bytes.Count(w[max(0, carry-(len(m)-1)):], m))
 }

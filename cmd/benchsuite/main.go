@@ -4,6 +4,7 @@
 // Usage:
 //
 //	go run ./cmd/benchsuite [-runs 3] [-sizes 100,1000,2000,5000,10000] [-json bench.json]
+//	    [-only scores,remote,scores-cold-c1]
 //
 // It builds ./cmd/composer once (or uses -composer), then for every run,
 // every state and every size starts a fresh composer as a child process on a
@@ -60,6 +61,45 @@
 // Medians over -runs are printed as Markdown tables (and each run's raw
 // figures written with -json). The machine is assumed shared and noisy:
 // take the medians, not one run.
+//
+// # Other workloads
+//
+// Besides that matrix (workload "scores"), every run runs these, each on
+// fresh processes, bounded in time, reporting per page (-only picks
+// workloads; "remote" names the four remote ones):
+//
+//	remote-flaky    a page (/remote) of -remote-includes (1,000) top-level
+//	                includes of one remote fragment, frag, URL
+//	                http://127.0.0.1:PORT/frag/{i}, timeout -remote-timeout
+//	                (50 ms), budget -remote-budget (30 s), served by
+//	                cmd/fragsim (a plain HTTP service, not Broadsheet's):
+//	                5 ms and max-age=30 per fragment, one in 100 slow (500
+//	                ms, no-store). -c clients from a cold start for
+//	                -duration with ?debug=1, reported for the first second
+//	                and after it; then one client, without debug, for
+//	                -duration.
+//	remote-down     the same page and service, but fast fragments fresh for
+//	                a second and stale for a minute; -c clients with
+//	                ?debug=1 for 14 s; the service is killed (SIGKILL:
+//	                connections refused) at 5 s and started again on its
+//	                port at 9 s, as a new run (gen 2). Reported: pages
+//	                before, while down and after; when the first page
+//	                reported a call refused by the breaker after the kill;
+//	                when a page first held a fragment of the new run, and
+//	                all fast fragments from it.
+//	remote-flat     the page warm (no slow fragments, every include a
+//	                fresh hit) at -c against the floor, as a cell's.
+//	remote-first    -remote-first-starts fresh composers, each asked for
+//	                one page as soon as it is ready (no slow fragments).
+//	scores-cold-c1  the scores page of 10,000 includes in process, nothing
+//	                cached (-l1-mb 0 -stitch-mb 0, feed -cold-latency, none
+//	                slow), one page at a time with ?debug=1 for -duration.
+//
+// A page's fragments are counted from markers in its body (loadtest's
+// Config.Markers): a fragsim fragment carries data-fragsim=" once; a
+// missing include is the composer's "<!-- bs: frag unavailable -->"
+// comment; in debug pages, data-fragment="F" data-outcome="O" gives each
+// include's outcome and ": breaker_open" a call the breaker refused.
 package main
 
 import (
@@ -119,6 +159,47 @@ type options struct {
 	jsonPath    string
 	mdPath      string
 	keepLogs    bool
+
+	// workloads are the workloads to run (-only), in allWorkloads order.
+	workloads []string
+
+	fragsimBin        string
+	remoteIncludes    int
+	remoteTimeout     time.Duration
+	remoteFlatTimeout time.Duration
+	remoteBudget      time.Duration
+	remoteLatency     time.Duration
+	remoteSlowEvery   int
+	remoteSlowLatency time.Duration
+	remoteBytes       int
+	remoteCC          string
+	remoteSlowCC      string
+	remoteDownCC      string
+	remoteFirstStarts int
+	remoteH2C         bool
+}
+
+// allWorkloads lists the workloads in the order they run within a run:
+// the scores matrix (every state × size), the remote page's workloads
+// (remote.go) and the cold 10,000-include page alone (coldc1.go).
+var allWorkloads = []string{"scores", "remote-flaky", "remote-down", "remote-flat", "remote-first", "scores-cold-c1"}
+
+// workloadGroups are names -only accepts for several workloads.
+var workloadGroups = map[string][]string{
+	"remote": {"remote-flaky", "remote-down", "remote-flat", "remote-first"},
+}
+
+// selected reports whether workload is to run.
+func (o *options) selected(workload string) bool { return containsStr(o.workloads, workload) }
+
+// remoteSelected reports whether a workload needs cmd/fragsim.
+func (o *options) remoteSelected() bool {
+	for _, w := range workloadGroups["remote"] {
+		if o.selected(w) {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -157,6 +238,21 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.jsonPath, "json", "", "write every run's figures and the medians to `file`")
 	fs.StringVar(&o.mdPath, "md", "", "also write the Markdown tables to `file`")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configuration (printed at the end)")
+	only := fs.String("only", "", "comma-separated `workloads` to run (default: all): "+strings.Join(allWorkloads, ", ")+", or remote (the four remote-*)")
+	fs.StringVar(&o.fragsimBin, "fragsim", "", "fragment service `binary` to run (default: build ./cmd/fragsim from -src)")
+	fs.IntVar(&o.remoteIncludes, "remote-includes", 1000, "remote workloads: top-level includes of the page")
+	fs.DurationVar(&o.remoteTimeout, "remote-timeout", 50*time.Millisecond, "remote workloads: the remote fragment's `timeout`")
+	fs.DurationVar(&o.remoteFlatTimeout, "remote-flat-timeout", time.Second, "remote-flat: the remote fragment's `timeout` (it only matters while the cache fills)")
+	fs.DurationVar(&o.remoteBudget, "remote-budget", 30*time.Second, "remote workloads: the page's `budget`")
+	fs.DurationVar(&o.remoteLatency, "remote-latency", 5*time.Millisecond, "remote workloads: the service's `latency` per fragment")
+	fs.IntVar(&o.remoteSlowEvery, "remote-slow-every", 100, "remote-flaky and remote-down: one fragment in `N` is slow (i = N-1, 2N-1, …)")
+	fs.DurationVar(&o.remoteSlowLatency, "remote-slow-latency", 500*time.Millisecond, "remote workloads: a slow fragment's `latency`")
+	fs.IntVar(&o.remoteBytes, "remote-bytes", 200, "remote workloads: a fragment's HTML in `bytes`")
+	fs.StringVar(&o.remoteCC, "remote-cache-control", "max-age=30", "remote workloads but remote-down: Cache-Control of a fragment that is not slow")
+	fs.StringVar(&o.remoteSlowCC, "remote-slow-cache-control", "max-age=0, no-store", "remote workloads: Cache-Control of a slow fragment")
+	fs.StringVar(&o.remoteDownCC, "remote-down-cache-control", "max-age=1, stale-while-revalidate=60", "remote-down: Cache-Control of a fragment that is not slow")
+	fs.IntVar(&o.remoteFirstStarts, "remote-first-starts", 5, "remote-first: fresh composers per run, each asked for its first page")
+	fs.BoolVar(&o.remoteH2C, "remote-h2c", false, "remote workloads: the service also accepts HTTP/2 over cleartext")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -177,9 +273,36 @@ func parseFlags(args []string) (*options, error) {
 		}
 		o.states = append(o.states, f)
 	}
+	selected := map[string]bool{}
+	for f := range strings.SplitSeq(*only, ",") {
+		f = strings.TrimSpace(f)
+		switch {
+		case f == "" && *only == "":
+			for _, w := range allWorkloads {
+				selected[w] = true
+			}
+		case workloadGroups[f] != nil:
+			for _, w := range workloadGroups[f] {
+				selected[w] = true
+			}
+		case containsStr(allWorkloads, f):
+			selected[f] = true
+		default:
+			return nil, fmt.Errorf("-only: unknown workload %q (want %s or remote)", f, strings.Join(allWorkloads, ", "))
+		}
+	}
+	for _, w := range allWorkloads {
+		if selected[w] {
+			o.workloads = append(o.workloads, w)
+		}
+	}
 	switch {
 	case o.runs < 1, o.concurrency < 1, o.duration <= 0, o.warmup < 0, o.check < 0, o.maxRequests < 0:
 		return nil, errors.New("-runs, -c and -duration must be positive; -warmup, -check, -max-requests not negative")
+	case o.remoteIncludes < 1, o.remoteIncludes > 100000, o.remoteTimeout <= 0, o.remoteFlatTimeout <= 0, o.remoteBudget <= 0, o.remoteFirstStarts < 1:
+		return nil, errors.New("-remote-includes must be from 1 to 100000; -remote-timeout, -remote-flat-timeout, -remote-budget, -remote-first-starts positive")
+	case o.selected("remote-flaky") && o.duration <= time.Second:
+		return nil, errors.New("-duration must be over 1s for remote-flaky (it reports the pages after the first second)")
 	}
 	if o.site == "" {
 		o.site = filepath.Join(o.src, "site.yaml")
@@ -198,12 +321,13 @@ func containsStr(list []string, s string) bool {
 
 // suite holds what every cell shares.
 type suite struct {
-	o    *options
-	bin  string // composer binary
-	dir  string // temporary directory: config, logs
-	warm string // site.yaml patched with warmTTLs
-	miss string // site.yaml patched with scoresMissTTLs
-	log  io.Writer
+	o       *options
+	bin     string // composer binary
+	fragsim string // fragment service binary (remote workloads)
+	dir     string // temporary directory: config, logs
+	warm    string // site.yaml patched with warmTTLs
+	miss    string // site.yaml patched with scoresMissTTLs
+	log     io.Writer
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -239,35 +363,50 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	s.bin = o.composerBin
-	if s.bin == "" {
-		s.bin = filepath.Join(dir, "composer")
-		fmt.Fprintf(s.log, "building ./cmd/composer in %s\n", o.src)
-		if err := harness.BuildComposer(ctx, o.src, s.bin, s.log); err != nil {
+	for _, b := range []struct {
+		path *string
+		flag string
+		pkg  string
+		need bool
+	}{{&s.bin, o.composerBin, "./cmd/composer", true}, {&s.fragsim, o.fragsimBin, "./cmd/fragsim", o.remoteSelected()}} {
+		*b.path = b.flag
+		if *b.path != "" || !b.need {
+			continue
+		}
+		*b.path = filepath.Join(dir, filepath.Base(b.pkg))
+		fmt.Fprintf(s.log, "building %s in %s\n", b.pkg, o.src)
+		if err := harness.Build(ctx, o.src, b.pkg, *b.path, s.log); err != nil {
 			return err
 		}
 	}
 
 	res := &results{Machine: describeMachine(o), Options: optionsJSON(o)}
 	start := time.Now()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(s.log, "[%s] "+format+"\n", append([]any{time.Since(start).Round(time.Second)}, args...)...)
+	}
 	for r := range o.runs {
-		for _, state := range o.states {
-			for _, size := range o.sizes {
-				if ctx.Err() != nil {
-					return ctx.Err()
+		if o.selected("scores") {
+			for _, state := range o.states {
+				for _, size := range o.sizes {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					logf("run %d/%d  %-5s size %5d", r+1, o.runs, state, size)
+					c := s.cell(ctx, r, state, size)
+					if c.Err != "" {
+						fmt.Fprintf(s.log, "    error: %s\n", c.Err)
+					} else {
+						fmt.Fprintf(s.log, "    %.0f req/s (floor %.0f, ratio %.2f)  TTLB p50 %.2fms p99 %.2fms  errors %d  check incomplete %d\n",
+							c.Target.Throughput, c.Floor.Throughput, c.Ratio,
+							ms(c.Target.TTLB.P50), ms(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
+					}
+					res.Cells = append(res.Cells, c)
 				}
-				fmt.Fprintf(s.log, "[%s] run %d/%d  %-5s size %5d\n",
-					time.Since(start).Round(time.Second), r+1, o.runs, state, size)
-				c := s.cell(ctx, r, state, size)
-				if c.Err != "" {
-					fmt.Fprintf(s.log, "    error: %s\n", c.Err)
-				} else {
-					fmt.Fprintf(s.log, "    %.0f req/s (floor %.0f, ratio %.2f)  TTLB p50 %.2fms p99 %.2fms  errors %d  check incomplete %d\n",
-						c.Target.Throughput, c.Floor.Throughput, c.Ratio,
-						ms(c.Target.TTLB.P50), ms(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
-				}
-				res.Cells = append(res.Cells, c)
 			}
+		}
+		if err := s.runWorkloads(ctx, r, res, logf); err != nil {
+			return err
 		}
 	}
 	res.Medians = medians(res.Cells, o)
@@ -328,14 +467,35 @@ type cell struct {
 	HWMKiB     int64 `json:"hwm_kib"`
 }
 
-// composerArgs are the composer's flags for state.
-func (s *suite) composerArgs(state, addr, redisURL string) []string {
+// startComposer starts the composer with args (and -addr) on a free
+// loopback port, its log in the suite's directory under name, and waits
+// until it is ready. It returns the process and its base URL.
+func (s *suite) startComposer(ctx context.Context, name string, args []string) (*harness.Proc, string, error) {
+	port, err := harness.FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cp, err := harness.Start("composer", s.bin, append([]string{"-addr", addr}, args...), filepath.Join(s.dir, name+"-composer.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	base := "http://" + addr
+	if err := harness.WaitHTTP(ctx, cp, base+"/healthz", 10*time.Second); err != nil {
+		cp.Stop()
+		return nil, "", err
+	}
+	return cp, base, nil
+}
+
+// composerArgs are the composer's flags for state, but -addr.
+func (s *suite) composerArgs(state, redisURL string) []string {
 	config := s.warm
 	if state == "hang" {
 		config = s.miss
 	}
 	// The demo league's goal events would re-render scores mid-measure.
-	args := []string{"-addr", addr, "-config", config, "-log-level", "warn", "-feed-slow-every", "0", "-demo-league", "0"}
+	args := []string{"-config", config, "-log-level", "warn", "-feed-slow-every", "0", "-demo-league", "0"}
 	switch state {
 	case "l1":
 		args = append(args, "-feed-latency", "0")
@@ -379,20 +539,11 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 		redisURL = "redis://" + client.Options().Addr + "/0"
 	}
 
-	port, err := harness.FreePort()
-	if err != nil {
-		return fail(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cp, err := harness.Start("composer", s.bin, s.composerArgs(state, addr, redisURL), filepath.Join(s.dir, name+"-composer.log"))
+	cp, base, err := s.startComposer(ctx, name, s.composerArgs(state, redisURL))
 	if err != nil {
 		return fail(err)
 	}
 	defer cp.Stop()
-	base := "http://" + addr
-	if err := harness.WaitHTTP(ctx, cp, base+"/healthz", 10*time.Second); err != nil {
-		return fail(err)
-	}
 	pageURL := base + pagePath + "?size=" + strconv.Itoa(size)
 
 	cfg := loadtest.Config{

@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestParseCommandStats(t *testing.T) {
 	info := "# Commandstats\r\n" +
@@ -70,7 +73,23 @@ func TestParseFlags(t *testing.T) {
 	if len(o.sizes) != 2 || o.sizes[1] != 2000 || strings.Join(o.states, ",") != "l1,hang" || o.concurrency != 16 {
 		t.Fatalf("options = %+v", o)
 	}
-	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "x"}, {"-states", "warm"}, {"-runs", "0"}, {"extra"}} {
+	for only, want := range map[string]string{
+		"":                           strings.Join(allWorkloads, ","),
+		"remote":                     "remote-flaky,remote-down,remote-flat,remote-first",
+		"scores-cold-c1,remote-down": "remote-down,scores-cold-c1",
+		"scores":                     "scores",
+	} {
+		args := []string{}
+		if only != "" {
+			args = []string{"-only", only}
+		}
+		o, err := parseFlags(args)
+		if err != nil || strings.Join(o.workloads, ",") != want {
+			t.Errorf("-only %q: %v, %v; want %s", only, o.workloads, err, want)
+		}
+	}
+	for _, bad := range [][]string{{"-sizes", "0"}, {"-sizes", "x"}, {"-states", "warm"}, {"-runs", "0"}, {"extra"},
+		{"-only", "remotes"}, {"-only", "remote,"}, {"-remote-includes", "0"}, {"-only", "remote-flaky", "-duration", "1s"}} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%q): no error", bad)
 		}

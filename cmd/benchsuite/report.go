@@ -18,6 +18,13 @@ type results struct {
 	Finished string         `json:"finished"`
 	Cells    []cell         `json:"cells"`
 	Medians  []summary      `json:"medians"`
+
+	// The other workloads, one entry per run.
+	Flaky  []flakyResult  `json:"remote_flaky,omitempty"`
+	Down   []downResult   `json:"remote_down,omitempty"`
+	Flat   []flatResult   `json:"remote_flat,omitempty"`
+	First  []firstResult  `json:"remote_first,omitempty"`
+	ColdC1 []coldC1Result `json:"scores_cold_c1,omitempty"`
 }
 
 // summary is the median of a state × size over the runs that succeeded;
@@ -235,15 +242,23 @@ func fmtP(p loadtest.Percentiles) string {
 	return fmt.Sprintf("%s / %s / %s / %s", fmtMS(p.P50), fmtMS(p.P90), fmtMS(p.P99), fmtMS(p.Max))
 }
 
-// writeMarkdown writes the medians as tables, one per state, then the
-// Redis, cold, hang and memory details and the targets.
+// writeMarkdown writes the machine and the settings, then the tables of
+// the workloads that ran.
 func writeMarkdown(w io.Writer, res *results, o *options) {
 	m := res.Machine
 	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, Go %s, %s, kernel %s; started %s, finished %s.\n",
 		m.CPUs, m.CPUModel, m.MemTotal, m.Go, m.Redis, m.Kernel, m.Started, res.Finished)
 	fmt.Fprintf(w, "Concurrency %d, closed loop; %s measured per run after %s warm-up; median of %d runs; latencies in ms (p50 / p90 / p99 / max).\n\n",
 		o.concurrency, o.duration, o.warmup, o.runs)
+	if o.selected("scores") {
+		writeScoresMarkdown(w, res, o)
+	}
+	writeWorkloadsMarkdown(w, res, o)
+}
 
+// writeScoresMarkdown writes the scores matrix: a table per state, the
+// Redis, cold, hang and memory details and the targets.
+func writeScoresMarkdown(w io.Writer, res *results, o *options) {
 	byState := map[string][]summary{}
 	for _, s := range res.Medians {
 		byState[s.State] = append(byState[s.State], s)

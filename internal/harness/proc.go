@@ -200,11 +200,17 @@ func WaitHTTP(ctx context.Context, p *Proc, url string, timeout time.Duration) e
 // BuildComposer builds ./cmd/composer of the module in src into out,
 // writing the compiler's output to log.
 func BuildComposer(ctx context.Context, src, out string, log io.Writer) error {
-	build := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/composer")
+	return Build(ctx, src, "./cmd/composer", out, log)
+}
+
+// Build builds the command pkg (such as "./cmd/fragsim") of the module in
+// src into out, writing the compiler's output to log.
+func Build(ctx context.Context, src, pkg, out string, log io.Writer) error {
+	build := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	build.Dir = src
 	build.Stdout, build.Stderr = log, log
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("harness: building the composer: %w", err)
+		return fmt.Errorf("harness: building %s: %w", pkg, err)
 	}
 	return nil
 }

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// writeWorkloadsMarkdown writes the tables of the workloads other than the
+// scores matrix, one row per run, then their targets.
+func writeWorkloadsMarkdown(w io.Writer, res *results, o *options) {
+	if len(res.Flaky) > 0 {
+		fmt.Fprintf(w, "### remote-flaky: %d includes from a service slow one in %d, cold start, c=%d for %s (debug), then c=1\n\n",
+			o.remoteIncludes, o.remoteSlowEvery, o.concurrency, o.duration)
+		fmt.Fprintf(w, "| run | pages | pages/s | present per page min / median / max | pages with ≥ %d | placeholders per page (median) | TTLB p50 / p90 / p99 / max | status | breaker_open per page |\n", o.wantFast(o.remoteSlowEvery))
+		fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---|---|---:|")
+		for _, r := range res.Flaky {
+			if r.Err != "" {
+				fmt.Fprintf(w, "| %d | error: %s | | | | | | | |\n", r.Run, r.Err)
+				continue
+			}
+			for _, row := range []struct {
+				name string
+				f    pageFigures
+			}{{"first second", r.FirstSecond}, {"after the first second", r.Rest}, {"c=1 afterwards (no debug)", r.C1}} {
+				fmt.Fprintf(w, "| %d, %s | %s |\n", r.Run, row.name, pageRow(row.f, breakerMarker))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if len(res.Down) > 0 {
+		fmt.Fprintf(w, "### remote-down: killed at +%s, started again at +%s (fast fragments `%s`), c=%d (debug)\n\n",
+			downKill, downRestart, o.remoteDownCC, o.concurrency)
+		fmt.Fprintf(w, "| run | pages | pages/s | present per page min / median / max | pages with ≥ %d | placeholders per page (median) | TTLB p50 / p90 / p99 / max | status | breaker_open per page |\n", o.wantFast(o.remoteSlowEvery))
+		fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---|---|---:|")
+		for _, r := range res.Down {
+			if r.Err != "" {
+				fmt.Fprintf(w, "| %d | error: %s | | | | | | | |\n", r.Run, r.Err)
+				continue
+			}
+			for _, row := range []struct {
+				name string
+				f    pageFigures
+			}{{"before", r.Before}, {"down", r.Down}, {"after", r.After}} {
+				fmt.Fprintf(w, "| %d, %s | %s |\n", r.Run, row.name, pageRow(row.f, breakerMarker))
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| run | killed at (s) | breaker seen open after the kill (ms) | answering again at (s) | a page holds a fragment of the new run after (ms) | a page holds all fast fragments from it after (ms) |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|")
+		for _, r := range res.Down {
+			if r.Err == "" {
+				fmt.Fprintf(w, "| %d | %.2f | %s | %.2f | %s | %s |\n", r.Run, r.KilledS, fmtNever(r.BreakerMS), r.BackS, fmtNever(r.InUseMS), fmtNever(r.FreshMS))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if len(res.Flat) > 0 {
+		fmt.Fprintf(w, "### remote-flat: %d includes warm (fresh in L1), c=%d for %s, against the floor\n\n", o.remoteIncludes, o.concurrency, o.duration)
+		fmt.Fprintln(w, "| run | pages/s | floor pages/s | ratio | TTLB p50 / p90 / p99 / max | floor TTLB | present per page min | errors / pages | service requests during the run |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---:|---:|---:|")
+		for _, r := range res.Flat {
+			if r.Err != "" || r.Target == nil || r.Floor == nil {
+				fmt.Fprintf(w, "| %d | error: %s | | | | | | | |\n", r.Run, r.Err)
+				continue
+			}
+			fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f | %s | %s | %d | %d / %d | %d |\n", r.Run, r.Target.Throughput, r.Floor.Throughput,
+				r.Ratio, fmtP(r.Target.TTLB), fmtP(r.Floor.TTLB), r.Pages.Present.Min, r.Target.Errors, r.Target.Requests, r.ServiceRequests)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(res.First) > 0 {
+		fmt.Fprintf(w, "### remote-first: the first page of %d fresh composers per run (%d includes, service at %s, none slow)\n\n",
+			o.remoteFirstStarts, o.remoteIncludes, o.remoteLatency)
+		fmt.Fprintln(w, "| run | first pages, TTLB (ms) | median (ms) | present per first page | status | service requests per first page |")
+		fmt.Fprintln(w, "|---|---|---:|---|---|---|")
+		for _, r := range res.First {
+			if r.Err != "" {
+				fmt.Fprintf(w, "| %d | error: %s | | | | |\n", r.Run, r.Err)
+				continue
+			}
+			var lat, present, status, reqs []string
+			for _, p := range r.Starts {
+				lat = append(lat, fmt.Sprintf("%.1f", p.TTLBMS))
+				present = append(present, fmt.Sprint(p.Present))
+				status = append(status, fmt.Sprint(p.Status))
+				reqs = append(reqs, fmt.Sprint(p.ServiceRequests))
+			}
+			fmt.Fprintf(w, "| %d | %s | %.1f | %s | %s | %s |\n", r.Run, strings.Join(lat, ", "), r.MedianMS,
+				strings.Join(present, ", "), strings.Join(status, ", "), strings.Join(reqs, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(res.ColdC1) > 0 {
+		fmt.Fprintf(w, "### scores-cold-c1: the scores page of %d includes, nothing cached, feed %s, c=1 for %s (debug)\n\n", coldC1Size, o.coldLatency, o.duration)
+		fmt.Fprintln(w, "| run | pages | TTLB p50 / p90 / p99 / max | within the budget | scores present per page min / median / max | timeouts per page min / median / max | status |")
+		fmt.Fprintln(w, "|---|---:|---|---:|---|---|---|")
+		for _, r := range res.ColdC1 {
+			if r.Err != "" {
+				fmt.Fprintf(w, "| %d | error: %s | | | | | |\n", r.Run, r.Err)
+				continue
+			}
+			f := r.Pages
+			fmt.Fprintf(w, "| %d | %d | %s | %d / %d (%s ms) | %s | %s | %s |\n", r.Run, f.Pages, fmtP(f.TTLB), r.WithinBudget, f.Pages,
+				fmtMS(o.budget), fmtCounts(f.Present), fmtCounts(r.Timeouts), fmtStatus(f.Status))
+		}
+		fmt.Fprintln(w)
+	}
+	writeWorkloadTargets(w, res, o)
+}
+
+// pageRow is the cells of a pageFigures row after its first.
+func pageRow(f pageFigures, info string) string {
+	perPage := "-"
+	if f.Pages > 0 && f.Mentions != nil {
+		perPage = fmt.Sprintf("%.1f", float64(f.Mentions[info])/float64(f.Pages))
+	}
+	return fmt.Sprintf("%d | %.0f | %s | %d / %d | %d | %s | %s | %s", f.Pages, f.PerSecond, fmtCounts(f.Present), f.Full, f.OK,
+		f.Missing.Median, fmtP(f.TTLB), fmtStatusAndErrors(f), perPage)
+}
+
+func fmtCounts(c countStats) string { return fmt.Sprintf("%d / %d / %d", c.Min, c.Median, c.Max) }
+
+func fmtStatusAndErrors(f pageFigures) string {
+	s := fmtStatus(f.Status)
+	if f.Transport > 0 {
+		s += fmt.Sprintf(", %d without a response", f.Transport)
+	}
+	return s
+}
+
+func fmtNever(ms float64) string {
+	if ms < 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%.0f", ms)
+}
+
+// writeWorkloadTargets checks the targets of the workloads: over every run
+// for a target about every page, on the median of the runs otherwise.
+func writeWorkloadTargets(w io.Writer, res *results, o *options) {
+	rows := [][3]string{}
+	add := func(target, figure string, ok bool) {
+		v := "**not met**"
+		if ok {
+			v = "met"
+		}
+		rows = append(rows, [3]string{target, figure, v})
+	}
+	if runs := okRuns(res.ColdC1, func(r coldC1Result) string { return r.Err }); len(runs) > 0 {
+		minPresent, pages, within := int64(-1), 0, 0
+		var p50 []float64
+		for _, r := range runs {
+			minPresent = minOr(minPresent, r.Pages.Present.Min)
+			pages += r.Pages.Pages
+			within += r.WithinBudget
+			p50 = append(p50, ms(r.Pages.TTLB.P50))
+		}
+		add(fmt.Sprintf("in process, cold %d at c=1: ≥ 99%% of the scores on every page, within the budget", coldC1Size),
+			fmt.Sprintf("fewest scores on a page %d; %d / %d pages within %s ms; TTLB p50 %.0f ms (median of runs)", minPresent, within, pages, fmtMS(o.budget), median(p50)),
+			minPresent >= coldC1Size*99/100 && within == pages && pages > 0)
+	}
+	if runs := okRuns(res.Flaky, func(r flakyResult) string { return r.Err }); len(runs) > 0 {
+		want := o.wantFast(o.remoteSlowEvery)
+		minPresent, full, okPages := int64(-1), 0, 0
+		var worstP99 time.Duration
+		var c1 []float64
+		for _, r := range runs {
+			minPresent = minOr(minPresent, r.Rest.Present.Min)
+			full, okPages = full+r.Rest.Full, okPages+r.Rest.Pages
+			worstP99 = max(worstP99, r.Rest.TTLB.P99)
+			c1 = append(c1, ms(r.C1.TTLB.P50))
+		}
+		add(fmt.Sprintf("flaky service, after the first second: every page holds ≥ %d fragments", want),
+			fmt.Sprintf("fewest on a page %d; %d / %d pages hold ≥ %d", minPresent, full, okPages, want), minPresent >= want && full == okPages)
+		limit := o.remoteBudget + 10*time.Millisecond
+		add(fmt.Sprintf("flaky service: p99 within the page budget + 10 ms at c=%d", o.concurrency),
+			fmt.Sprintf("worst p99 %s ms (limit %s ms)", fmtMS(worstP99), fmtMS(limit)), worstP99 <= limit)
+		add("flaky service: a page at c=1 under 60 ms p50", fmt.Sprintf("TTLB p50 %.1f ms (median of runs)", median(c1)), median(c1) < 60)
+	}
+	if runs := okRuns(res.Down, func(r downResult) string { return r.Err }); len(runs) > 0 {
+		var open, inUse, speed []float64
+		var before int64
+		for _, r := range runs {
+			before += r.Before.Mentions[breakerMarker]
+			open = append(open, orLong(r.BreakerMS))
+			inUse = append(inUse, orLong(r.InUseMS))
+			if r.Before.PerSecond > 0 {
+				speed = append(speed, r.Down.PerSecond/r.Before.PerSecond)
+			}
+		}
+		target := "service down (connection refused): its breaker opens within 1 s"
+		if before > 0 {
+			// Open before the kill: when it opened for the kill is not seen.
+			rows = append(rows, [3]string{target, fmt.Sprintf("breaker_open already on pages before the kill (%d mentions; first seen %s ms after it, worst run)",
+				before, fmtNever(worst(open))), "not measured"})
+		} else {
+			add(target, fmt.Sprintf("seen open after %s ms (worst run)", fmtNever(worst(open))), slices.Max(open) <= 1000)
+		}
+		add("service down: pages go on at full speed (pages/s while down ≥ 90% of before)",
+			fmt.Sprintf("down / before: %s", fmtRatios(speed)), len(speed) == len(runs) && slices.Min(speed) >= 0.9)
+		add("service back: in use again within 2 s of its return", fmt.Sprintf("after %s ms (worst run)", fmtNever(worst(inUse))), slices.Max(inUse) <= 2000)
+	}
+	if runs := okRuns(res.Flat, func(r flatResult) string { return r.Err }); len(runs) > 0 {
+		var ratio, p99 []float64
+		for _, r := range runs {
+			ratio = append(ratio, r.Ratio)
+			p99 = append(p99, ms(r.Target.TTLB.P99))
+		}
+		add(fmt.Sprintf("flat page of %d remote includes, warm: ≥ 50%% of the floor", o.remoteIncludes),
+			fmt.Sprintf("%.0f%% (median of runs: %s)", 100*median(ratio), fmtRatios(ratio)), median(ratio) >= 0.5)
+		add("flat page, warm: p99 < 10 ms", fmt.Sprintf("TTLB p99 %.2f ms (median of runs)", median(p99)), median(p99) < 10)
+	}
+	if runs := okRuns(res.First, func(r firstResult) string { return r.Err }); len(runs) > 0 {
+		var meds []float64
+		fewest := int64(-1)
+		for _, r := range runs {
+			meds = append(meds, r.MedianMS)
+			for _, p := range r.Starts {
+				fewest = minOr(fewest, p.Present)
+			}
+		}
+		add(fmt.Sprintf("first page of %d includes at %s each, from a fresh composer: under 75 ms, whole", o.remoteIncludes, o.remoteLatency),
+			fmt.Sprintf("median %.1f ms (%d starts per run, %d runs); fewest fragments on a first page %d of %d", median(meds), o.remoteFirstStarts, len(runs), fewest, o.remoteIncludes),
+			median(meds) < 75 && fewest == int64(o.remoteIncludes))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "### Targets of the remote and cold-c1 workloads")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| target | figure | verdict |")
+	fmt.Fprintln(w, "|---|---|---|")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
+	fmt.Fprintln(w)
+}
+
+// okRuns returns the runs without an error.
+func okRuns[T any](runs []T, errOf func(T) string) []T {
+	var out []T
+	for _, r := range runs {
+		if errOf(r) == "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func minOr(cur, x int64) int64 {
+	if cur < 0 || x < cur {
+		return x
+	}
+	return cur
+}
+
+// orLong turns "never" (-1) into a time longer than any target.
+func orLong(ms float64) float64 {
+	if ms < 0 {
+		return 1e9
+	}
+	return ms
+}
+
+// worst is the largest of xs (made by orLong), or -1 for "never".
+func worst(xs []float64) float64 {
+	w := slices.Max(xs)
+	if w >= 1e9 {
+		return -1
+	}
+	return w
+}
+
+func fmtRatios(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmt.Sprintf("%.2f", x))
+	}
+	return strings.Join(parts, ", ")
+}

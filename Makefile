@@ -29,8 +29,12 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: bench-suite
-bench-suite: ## end-to-end figures for BENCHMARKS.md: every size × state, floor, Redis, medians of 3 runs (~15 min)
+bench-suite: ## end-to-end figures for BENCHMARKS.md: every size × state, floor, Redis, remote services, medians of 3 runs (~18 min)
 	go run ./cmd/benchsuite -runs 3 -json bench-suite.json -md bench-suite.md
+
+.PHONY: bench-remote
+bench-remote: ## the remote-fragment-service and cold 10,000 (c=1) workloads of bench-suite alone (~4 min)
+	go run ./cmd/benchsuite -runs 3 -only remote,scores-cold-c1 -json bench-remote.json -md bench-remote.md
 
 .PHONY: chaos
 chaos: ## faults, herd, overload (warm and a real 10x cold), shutdown against real composer and redis-server processes (~4 min; figures for RELIABILITY.md)

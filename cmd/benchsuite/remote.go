@@ -485,7 +485,9 @@ type firstPage struct {
 	Status  int     `json:"status"`
 	Present int64   `json:"present"`
 	Missing int64   `json:"missing"`
-	// ServiceRequests counts the requests the service had for the page.
+	// ServiceConns and ServiceRequests count the connections the service
+	// accepted and the requests it had for the page.
+	ServiceConns    int64 `json:"service_connections"`
 	ServiceRequests int64 `json:"service_requests"`
 }
 
@@ -541,7 +543,7 @@ func (s *suite) firstPage(ctx context.Context, name string, sv *service, pr pres
 	pg := &rep.Pages[0]
 	after, err := sv.stats(ctx)
 	p = firstPage{TTLBMS: ms(pg.TTLB), Status: pg.Status, Present: pr.sum(pg, pr.present), Missing: pr.sum(pg, pr.missing),
-		ServiceRequests: after.Requests - before.Requests}
+		ServiceConns: after.Connections - before.Connections, ServiceRequests: after.Requests - before.Requests}
 	return p, err
 }
 

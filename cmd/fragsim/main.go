@@ -10,7 +10,8 @@
 // of HTML after -latency, with -cache-control; every -slow-every-th
 // fragment (i = 99, 199, … with the default 100) after -slow-latency, with
 // -slow-cache-control. It also serves /healthz and /stats (its counters as
-// JSON: requests, slow, cancelled, served). See package internal/fragsim.
+// JSON: connections, requests, slow, cancelled, served). See package
+// internal/fragsim.
 //
 // It speaks HTTP/1.1; with -h2c it also accepts HTTP/2 over cleartext
 // (prior knowledge) on the same address. Once it listens it prints
@@ -102,6 +103,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	hs := &http.Server{
 		Handler:           sim,
+		ConnState:         sim.ConnState,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/broadsheet/broadsheet/internal/fragsim"
 	"github.com/broadsheet/broadsheet/internal/harness"
 )
 
@@ -69,6 +71,16 @@ func TestServes(t *testing.T) {
 					resp.Header.Get("Cache-Control") != c.cc || !strings.Contains(string(body), `data-gen="b"`) {
 					t.Errorf("%s: %s %s, Cache-Control %q, %d bytes %q", c.path, resp.Proto, resp.Status, resp.Header.Get("Cache-Control"), len(body), body)
 				}
+			}
+			resp, err := client.Get(base + "/stats")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st fragsim.Stats
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err != nil || st.Connections != 1 || st.Requests != 2 {
+				t.Errorf("/stats: %+v (%v), want one connection for both requests", st, err)
 			}
 			tr.CloseIdleConnections()
 			if err := stop(); err != nil {

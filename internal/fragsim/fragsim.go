@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -72,8 +73,11 @@ type Options struct {
 // and searched for in pages, so it is kept plain.
 var ValidGen = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
-// Stats are the counters of a Handler since it was made.
+// Stats are the counters of a Server since it was made.
 type Stats struct {
+	// Connections counts the connections accepted, when the http.Server
+	// reports them to ConnState.
+	Connections int64 `json:"connections"`
 	// Requests counts fragment requests with a valid index.
 	Requests int64 `json:"requests"`
 	// Slow counts those that were slow.
@@ -90,7 +94,7 @@ type Server struct {
 	o   Options
 	mux *http.ServeMux
 
-	requests, slow, cancelled, served atomic.Int64
+	conns, requests, slow, cancelled, served atomic.Int64
 }
 
 // New checks o and returns a Server for it.
@@ -130,7 +134,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // Stats returns the counters so far.
 func (s *Server) Stats() Stats {
-	return Stats{Requests: s.requests.Load(), Slow: s.slow.Load(), Cancelled: s.cancelled.Load(), Served: s.served.Load()}
+	return Stats{Connections: s.conns.Load(), Requests: s.requests.Load(), Slow: s.slow.Load(), Cancelled: s.cancelled.Load(), Served: s.served.Load()}
+}
+
+// ConnState counts new connections; set it as the http.Server's
+// ConnState.
+func (s *Server) ConnState(_ net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		s.conns.Add(1)
+	}
 }
 
 // IsSlow reports whether fragment i is one of the slow ones.

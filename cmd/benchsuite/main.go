@@ -476,7 +476,7 @@ func (s *suite) startComposer(ctx context.Context, name string, args []string) (
 		return nil, "", err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cp, err := harness.Start("composer", s.bin, append([]string{"-addr", addr}, args...), filepath.Join(s.dir, name+"-composer.log"))
+	cp, err := harness.Start("composer", s.bin, append([]string{"-addr", addr}, args...), s.composerLog(name))
 	if err != nil {
 		return nil, "", err
 	}
@@ -487,6 +487,9 @@ func (s *suite) startComposer(ctx context.Context, name string, args []string) (
 	}
 	return cp, base, nil
 }
+
+// composerLog is the log file of the composer started under name.
+func (s *suite) composerLog(name string) string { return filepath.Join(s.dir, name+"-composer.log") }
 
 // composerArgs are the composer's flags for state, but -addr.
 func (s *suite) composerArgs(state, redisURL string) []string {

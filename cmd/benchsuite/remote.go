@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -156,7 +157,8 @@ func (s *suite) startRemoteComposer(ctx context.Context, name, svcBase string, t
 	if err := os.WriteFile(site, remoteSite(svcBase, s.o.remoteIncludes, timeout, s.o.remoteBudget), 0o644); err != nil {
 		return nil, "", err
 	}
-	return s.startComposer(ctx, name, []string{"-config", site, "-log-level", "warn", "-demo-league", "0"})
+	// JSON logs: the breaker's changes are read from them (breakerEvents).
+	return s.startComposer(ctx, name, []string{"-config", site, "-log-level", "warn", "-log-format", "json", "-demo-league", "0"})
 }
 
 // remotePresence reads the remote page's markers: fragsim fragments
@@ -205,6 +207,8 @@ type flakyResult struct {
 	Rest        pageFigures   `json:"after_first_second"`
 	C1          pageFigures   `json:"c1"`
 	Service     fragsim.Stats `json:"service"`
+	// Breaker is the host breaker's changes over both loads.
+	Breaker []breakerEvent `json:"breaker"`
 }
 
 func (s *suite) flaky(ctx context.Context, run int) (r flakyResult) {
@@ -237,6 +241,9 @@ func (s *suite) flaky(ctx context.Context, run int) (r flakyResult) {
 	}
 	r.C1 = summarize(rep.Pages, plain, time.Time{}, time.Time{}, 0, want)
 	r.Service, _ = sv.stats(ctx)
+	if r.Breaker, err = breakerEvents(s.composerLog(name), start); err != nil {
+		r.Err = err.Error()
+	}
 	return r
 }
 
@@ -259,6 +266,14 @@ type downResult struct {
 	// BreakerMS is from the kill to the end of the first page sent after
 	// it that reports a call refused by the breaker; -1 if none did.
 	BreakerMS float64 `json:"breaker_open_ms"`
+	// Breaker is the host breaker's changes, from the composer's log;
+	// AtKill its state at the kill; OpenMS is from the kill to its first
+	// change to open, ClosedMS from the service answering again to its
+	// first change to closed after that; -1 if none.
+	Breaker  []breakerEvent `json:"breaker"`
+	AtKill   string         `json:"breaker_at_kill"`
+	OpenMS   float64        `json:"breaker_logged_open_ms"`
+	ClosedMS float64        `json:"breaker_logged_closed_ms"`
 	// InUseMS is from the service answering again to the end of the first
 	// page holding one of the restarted service's fragments; FreshMS to
 	// the end of the first page holding all its fast fragments from it;
@@ -269,7 +284,7 @@ type downResult struct {
 
 func (s *suite) down(ctx context.Context, run int) (r downResult) {
 	r.Run = run + 1
-	r.BreakerMS, r.InUseMS, r.FreshMS = -1, -1, -1
+	r.BreakerMS, r.InUseMS, r.FreshMS, r.OpenMS, r.ClosedMS = -1, -1, -1, -1, -1
 	name := fmt.Sprintf("remote-down-run%d", run+1)
 	port, err := harness.FreePort()
 	if err != nil {
@@ -362,6 +377,17 @@ func (s *suite) down(ctx context.Context, run int) (r downResult) {
 	gi := slices.Index(pr.markers, gen2)
 	if d, ok := firstEnd(rep.Pages, f.back, f.back, func(p *loadtest.PageResult) bool { return p.Markers[gi] >= want }); ok {
 		r.FreshMS = ms(d)
+	}
+	if r.Breaker, err = breakerEvents(s.composerLog(name), start); err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	r.AtKill = breakerStateAt(r.Breaker, start, f.killed)
+	if d, ok := firstBreakerEvent(r.Breaker, start, f.killed, "open"); ok {
+		r.OpenMS = ms(d)
+	}
+	if d, ok := firstBreakerEvent(r.Breaker, start, f.back, "closed"); ok {
+		r.ClosedMS = ms(d)
 	}
 	return r
 }
@@ -599,4 +625,63 @@ func (s *suite) runWorkloads(ctx context.Context, run int, res *results, logf fu
 		fmt.Fprintf(s.log, "    %s\n", line)
 	}
 	return nil
+}
+
+// breakerEvent is a change of state of a remote host's circuit breaker,
+// as the composer logs it ("remote: breaker", from, to).
+type breakerEvent struct {
+	// AtS is when it was logged, in seconds from the start of the load.
+	AtS  float64 `json:"at_s"`
+	From string  `json:"from"`
+	To   string  `json:"to"`
+}
+
+// breakerEvents reads the breaker changes from a composer's log written
+// with -log-format json, times from start. Lines that are not JSON
+// records are skipped.
+func breakerEvents(path string, start time.Time) ([]breakerEvent, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []breakerEvent
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var rec struct {
+			Time     time.Time
+			Msg      string
+			From, To string
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Msg != "remote: breaker" {
+			continue
+		}
+		out = append(out, breakerEvent{AtS: rec.Time.Sub(start).Seconds(), From: rec.From, To: rec.To})
+	}
+	return out, sc.Err()
+}
+
+// firstBreakerEvent returns how long after t the first event at or
+// after t changed the breaker to state to, and whether there is one.
+func firstBreakerEvent(events []breakerEvent, start, t time.Time, to string) (time.Duration, bool) {
+	at := t.Sub(start).Seconds()
+	for _, e := range events {
+		if e.AtS >= at && e.To == to {
+			return time.Duration((e.AtS - at) * float64(time.Second)), true
+		}
+	}
+	return 0, false
+}
+
+// breakerStateAt is the breaker's state at t: the last event before it
+// says, closed without one.
+func breakerStateAt(events []breakerEvent, start, t time.Time) string {
+	at, state := t.Sub(start).Seconds(), "closed"
+	for _, e := range events {
+		if e.AtS < at {
+			state = e.To
+		}
+	}
+	return state
 }

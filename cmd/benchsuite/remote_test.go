@@ -2,10 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -175,5 +178,55 @@ func TestWantFast(t *testing.T) {
 	}
 	if n := o.wantFast(0); n != 1000 {
 		t.Errorf("wantFast(0) = %d", n)
+	}
+}
+
+// TestBreakerEvents reads breaker changes from a log written as the
+// composer writes it (slog's JSON handler), skipping everything else.
+func TestBreakerEvents(t *testing.T) {
+	start := time.Now()
+	path := filepath.Join(t.TempDir(), "composer.log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(f, nil))
+	fmt.Fprintln(f, "not json")
+	log.Warn("remote: breaker", "host", "http://127.0.0.1:1", "from", "closed", "to", "open")
+	log.Warn("something else", "from", "a", "to", "b")
+	log.Warn("remote: breaker", "host", "http://127.0.0.1:1", "from", "open", "to", "half-open")
+	log.Warn("remote: breaker", "host", "http://127.0.0.1:1", "from", "half-open", "to", "closed")
+	f.Close()
+
+	ev, err := breakerEvents(path, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev) != 3 || ev[0].To != "open" || ev[1].From != "open" || ev[2].To != "closed" || ev[0].AtS < 0 || ev[2].AtS < ev[0].AtS {
+		t.Fatalf("events %+v", ev)
+	}
+	if _, err := breakerEvents(filepath.Join(t.TempDir(), "none"), start); err == nil {
+		t.Error("no error for a missing log")
+	}
+
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev = []breakerEvent{{1, "closed", "open"}, {6, "open", "half-open"}, {6.5, "half-open", "closed"}}
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	for _, tc := range []struct {
+		s    float64
+		want string
+	}{{0.5, "closed"}, {2, "open"}, {6.2, "half-open"}, {7, "closed"}} {
+		if got := breakerStateAt(ev, t0, at(tc.s)); got != tc.want {
+			t.Errorf("state at %v = %s, want %s", tc.s, got, tc.want)
+		}
+	}
+	if d, ok := firstBreakerEvent(ev, t0, at(0.25), "open"); !ok || d != 750*time.Millisecond {
+		t.Errorf("open after %v, %v; want 750ms", d, ok)
+	}
+	if d, ok := firstBreakerEvent(ev, t0, at(2), "closed"); !ok || d != 4500*time.Millisecond {
+		t.Errorf("closed after %v, %v; want 4.5s", d, ok)
+	}
+	if _, ok := firstBreakerEvent(ev, t0, at(2), "open"); ok {
+		t.Error("an open after the last open")
 	}
 }

@@ -569,17 +569,9 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 
 	// 2. Floor and target, alternating which goes first.
 	floor := func() error {
-		page, err := fetchReference(ctx, pageURL, time.Second)
-		if err != nil {
-			return err
-		}
-		srv := loadtest.FloorServer(page)
-		defer srv.Close()
 		f := cfg
-		f.URLs = []string{srv.URL + page.RequestURI}
 		f.Duration = s.o.duration
-		f.Warmup = 300 * time.Millisecond
-		c.Floor, err = loadtest.Run(ctx, f)
+		c.Floor, err = runFloor(ctx, pageURL, f)
 		return err
 	}
 	target := func() error {
@@ -621,14 +613,8 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 		}
 		return nil
 	}
-	steps := []func() error{floor, target}
-	if runIndex%2 == 1 {
-		steps[0], steps[1] = target, floor
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return fail(err)
-		}
+	if err := alternate(runIndex, floor, target); err != nil {
+		return fail(err)
 	}
 	if c.Floor.Throughput > 0 {
 		c.Ratio = c.Target.Throughput / c.Floor.Throughput
@@ -690,6 +676,37 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 		c.HWMKiB = m.HWM
 	}
 	return c
+}
+
+// runFloor measures the floor of pageURL: its bytes, fetched once, served
+// from memory by loadtest.FloorServer and driven as cfg says, after 300 ms
+// of unrecorded warm-up, pages not kept.
+func runFloor(ctx context.Context, pageURL string, cfg loadtest.Config) (*loadtest.Report, error) {
+	page, err := fetchReference(ctx, pageURL, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	srv := loadtest.FloorServer(page)
+	defer srv.Close()
+	cfg.URLs = []string{srv.URL + page.RequestURI}
+	cfg.Warmup, cfg.KeepPages = 300*time.Millisecond, false
+	return loadtest.Run(ctx, cfg)
+}
+
+// alternate runs floor and target, in that order in even runs and the
+// other way in odd ones, so that their ratio does not favour either; it
+// stops at the first error.
+func alternate(run int, floor, target func() error) error {
+	steps := []func() error{floor, target}
+	if run%2 == 1 {
+		steps[0], steps[1] = target, floor
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkErrors is the number of failed pages in the completeness pass, or 0

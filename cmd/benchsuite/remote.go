@@ -450,17 +450,8 @@ func (s *suite) flat(ctx context.Context, run int) (r flatResult) {
 	if _, err := loadtest.Run(ctx, w); err != nil {
 		return fail(err)
 	}
-	floor := func() error {
-		page, err := fetchReference(ctx, base+remotePath, time.Second)
-		if err != nil {
-			return err
-		}
-		srv := loadtest.FloorServer(page)
-		defer srv.Close()
-		f := cfg
-		f.URLs = []string{srv.URL + page.RequestURI}
-		f.Warmup, f.KeepPages = 300*time.Millisecond, false
-		r.Floor, err = loadtest.Run(ctx, f)
+	floor := func() (err error) {
+		r.Floor, err = runFloor(ctx, base+remotePath, cfg)
 		return err
 	}
 	target := func() error {
@@ -478,14 +469,8 @@ func (s *suite) flat(ctx context.Context, run int) (r flatResult) {
 		r.Pages = summarize(r.Target.Pages, pr, time.Time{}, time.Time{}, r.Target.Elapsed, int64(s.o.remoteIncludes))
 		return err
 	}
-	steps := []func() error{floor, target}
-	if run%2 == 1 {
-		steps[0], steps[1] = target, floor
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return fail(err)
-		}
+	if err := alternate(run, floor, target); err != nil {
+		return fail(err)
 	}
 	if r.Floor.Throughput > 0 {
 		r.Ratio = r.Target.Throughput / r.Floor.Throughput

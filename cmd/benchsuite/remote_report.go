@@ -14,21 +14,12 @@ func writeWorkloadsMarkdown(w io.Writer, res *results, o *options) {
 	if len(res.Flaky) > 0 {
 		fmt.Fprintf(w, "### remote-flaky: %d includes from a service slow one in %d, cold start, c=%d for %s (debug), then c=1\n\n",
 			o.remoteIncludes, o.remoteSlowEvery, o.concurrency, o.duration)
-		fmt.Fprintf(w, "| run | pages | pages/s | present per page min / median / max | pages with ≥ %d | placeholders per page (median) | TTLB p50 / p90 / p99 / max | status | breaker_open per page |\n", o.wantFast(o.remoteSlowEvery))
-		fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---|---|---:|")
+		var rows []pageRow
 		for _, r := range res.Flaky {
-			if r.Err != "" {
-				fmt.Fprintf(w, "| %d | error: %s | | | | | | | |\n", r.Run, r.Err)
-				continue
-			}
-			for _, row := range []struct {
-				name string
-				f    pageFigures
-			}{{"first second", r.FirstSecond}, {"after the first second", r.Rest}, {"c=1 afterwards (no debug)", r.C1}} {
-				fmt.Fprintf(w, "| %d, %s | %s |\n", r.Run, row.name, pageRow(row.f, breakerMarker))
-			}
+			rows = append(rows, pageRow{r.Run, r.Err, []string{"first second", "after the first second", "c=1 afterwards (no debug)"},
+				[]pageFigures{r.FirstSecond, r.Rest, r.C1}})
 		}
-		fmt.Fprintln(w)
+		writePageRows(w, o.wantFast(o.remoteSlowEvery), rows)
 		fmt.Fprintln(w, "| run | the host's breaker, as the composer logged it (s from the start of the load) | service: connections / requests / slow / cancelled |")
 		fmt.Fprintln(w, "|---|---|---|")
 		for _, r := range res.Flaky {
@@ -42,21 +33,11 @@ func writeWorkloadsMarkdown(w io.Writer, res *results, o *options) {
 	if len(res.Down) > 0 {
 		fmt.Fprintf(w, "### remote-down: killed at +%s, started again at +%s (fast fragments `%s`), c=%d (debug)\n\n",
 			downKill, downRestart, o.remoteDownCC, o.concurrency)
-		fmt.Fprintf(w, "| run | pages | pages/s | present per page min / median / max | pages with ≥ %d | placeholders per page (median) | TTLB p50 / p90 / p99 / max | status | breaker_open per page |\n", o.wantFast(o.remoteSlowEvery))
-		fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---|---|---:|")
+		var rows []pageRow
 		for _, r := range res.Down {
-			if r.Err != "" {
-				fmt.Fprintf(w, "| %d | error: %s | | | | | | | |\n", r.Run, r.Err)
-				continue
-			}
-			for _, row := range []struct {
-				name string
-				f    pageFigures
-			}{{"before", r.Before}, {"down", r.Down}, {"after", r.After}} {
-				fmt.Fprintf(w, "| %d, %s | %s |\n", r.Run, row.name, pageRow(row.f, breakerMarker))
-			}
+			rows = append(rows, pageRow{r.Run, r.Err, []string{"before", "down", "after"}, []pageFigures{r.Before, r.Down, r.After}})
 		}
-		fmt.Fprintln(w)
+		writePageRows(w, o.wantFast(o.remoteSlowEvery), rows)
 		fmt.Fprintln(w, "| run | killed at (s) | breaker at the kill | breaker logged open after the kill (ms) | a page reports breaker_open after the kill (ms) | answering again at (s) | breaker logged closed after the return (ms) | a page holds a fragment of the new run after (ms) | a page holds all fast fragments from it after (ms) |")
 		fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|")
 		for _, r := range res.Down {
@@ -129,14 +110,34 @@ func writeWorkloadsMarkdown(w io.Writer, res *results, o *options) {
 	writeWorkloadTargets(w, res, o)
 }
 
-// pageRow is the cells of a pageFigures row after its first.
-func pageRow(f pageFigures, info string) string {
-	perPage := "-"
-	if f.Pages > 0 && f.Mentions != nil {
-		perPage = fmt.Sprintf("%.1f", float64(f.Mentions[info])/float64(f.Pages))
+// pageRow is a run's windows of a remote workload, for writePageRows.
+type pageRow struct {
+	run     int
+	err     string
+	windows []string
+	figures []pageFigures
+}
+
+// writePageRows writes a table of the remote page's figures, a line per
+// run and window; want is what a whole page holds.
+func writePageRows(w io.Writer, want int64, rows []pageRow) {
+	fmt.Fprintf(w, "| run | pages | pages/s | present per page min / median / max | pages with ≥ %d | placeholders per page (median) | TTLB p50 / p90 / p99 / max | status | breaker_open per page |\n", want)
+	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---|---|---:|")
+	for _, r := range rows {
+		if r.err != "" {
+			fmt.Fprintf(w, "| %d | error: %s | | | | | | | |\n", r.run, r.err)
+			continue
+		}
+		for i, f := range r.figures {
+			perPage := "-"
+			if f.Pages > 0 && f.Mentions != nil {
+				perPage = fmt.Sprintf("%.1f", float64(f.Mentions[breakerMarker])/float64(f.Pages))
+			}
+			fmt.Fprintf(w, "| %d, %s | %d | %.0f | %s | %d / %d | %d | %s | %s | %s |\n", r.run, r.windows[i], f.Pages, f.PerSecond,
+				fmtCounts(f.Present), f.Full, f.OK, f.Missing.Median, fmtP(f.TTLB), fmtStatusAndErrors(f), perPage)
+		}
 	}
-	return fmt.Sprintf("%d | %.0f | %s | %d / %d | %d | %s | %s | %s", f.Pages, f.PerSecond, fmtCounts(f.Present), f.Full, f.OK,
-		f.Missing.Median, fmtP(f.TTLB), fmtStatusAndErrors(f), perPage)
+	fmt.Fprintln(w)
 }
 
 func fmtCounts(c countStats) string { return fmt.Sprintf("%d / %d / %d", c.Min, c.Median, c.Max) }

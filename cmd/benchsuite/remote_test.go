@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,5 +229,58 @@ func TestBreakerEvents(t *testing.T) {
 	}
 	if _, ok := firstBreakerEvent(ev, t0, at(2), "open"); ok {
 		t.Error("an open after the last open")
+	}
+}
+
+// TestWorkloadTargets: the verdicts need whole pages, not only fast ones,
+// and do not judge the breaker's opening when it was not closed at the
+// kill.
+func TestWorkloadTargets(t *testing.T) {
+	o, err := parseFlags([]string{"-only", "remote"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := pageFigures{Pages: 10, OK: 10, Full: 10, Present: countStats{990, 990, 990}, TTLB: loadtest.Percentiles{P50: 55 * time.Millisecond, P99: 70 * time.Millisecond}}
+	empty := pageFigures{Pages: 10, OK: 10, Present: countStats{0, 0, 0}, TTLB: loadtest.Percentiles{P50: 5 * time.Millisecond}}
+	for _, tc := range []struct {
+		name string
+		res  results
+		want []string
+	}{
+		{"fast but empty pages", results{
+			Flaky: []flakyResult{{Run: 1, Rest: empty, C1: empty}},
+			First: []firstResult{{Run: 1, MedianMS: 60, Starts: []firstPage{{TTLBMS: 60, Present: 0}}}},
+		}, []string{
+			"every page holds ≥ 990 fragments | fewest on a page 0; 0 / 10 pages hold ≥ 990 | **not met**",
+			"holding ≥ 990 fragments | TTLB p50 5.0 ms (median of runs); fewest fragments on a page 0 | **not met**",
+			"fewest fragments on a first page 0 of 1000 | **not met**",
+		}},
+		{"whole pages", results{
+			Flaky: []flakyResult{{Run: 1, Rest: whole, C1: whole}},
+			First: []firstResult{{Run: 1, MedianMS: 60, Starts: []firstPage{{TTLBMS: 60, Present: 1000}}}},
+			Down: []downResult{{Run: 1, AtKill: "closed", OpenMS: 400, InUseMS: 1500, BreakerMS: 410,
+				Before: pageFigures{PerSecond: 100}, Down: pageFigures{PerSecond: 95}}},
+		}, []string{
+			"every page holds ≥ 990 fragments | fewest on a page 990; 10 / 10 pages hold ≥ 990 | met",
+			"fewest fragments on a page 990 | met",
+			"fewest fragments on a first page 1000 of 1000 | met",
+			"logged open 400 ms after the kill (worst run) | met",
+			"down / before: 0.95 | met",
+			"after 1500 ms (worst run) | met",
+		}},
+		{"breaker open at the kill, never back", results{
+			Down: []downResult{{Run: 1, AtKill: "open", OpenMS: -1, InUseMS: -1, BreakerMS: -1}},
+		}, []string{
+			"the breaker was not closed at the kill (run 1: open) | not measured",
+			"after never ms (worst run) | **not met**",
+		}},
+	} {
+		var b strings.Builder
+		writeWorkloadsMarkdown(&b, &tc.res, o)
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: no %q in\n%s", tc.name, w, b.String())
+			}
+		}
 	}
 }

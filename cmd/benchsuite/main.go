@@ -763,7 +763,12 @@ func optionsJSON(o *options) map[string]any {
 		"sizes": o.sizes, "states": o.states, "runs": o.runs, "concurrency": o.concurrency,
 		"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "check_s": o.check.Seconds(),
 		"max_requests": o.maxRequests, "cold_latency_ms": ms(o.coldLatency), "hang_every": o.hangEvery,
-		"budget_ms": ms(o.budget),
+		"budget_ms": ms(o.budget), "workloads": o.workloads,
+		"remote_includes": o.remoteIncludes, "remote_timeout_ms": ms(o.remoteTimeout), "remote_flat_timeout_ms": ms(o.remoteFlatTimeout),
+		"remote_budget_ms": ms(o.remoteBudget), "remote_latency_ms": ms(o.remoteLatency), "remote_slow_every": o.remoteSlowEvery,
+		"remote_slow_latency_ms": ms(o.remoteSlowLatency), "remote_bytes": o.remoteBytes, "remote_cache_control": o.remoteCC,
+		"remote_slow_cache_control": o.remoteSlowCC, "remote_down_cache_control": o.remoteDownCC,
+		"remote_first_starts": o.remoteFirstStarts, "remote_h2c": o.remoteH2C,
 	}
 }
 

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/broadsheet/broadsheet/internal/fragsim"
@@ -34,17 +31,6 @@ const placeholderMarker = "<!-- bs: "
 // breakerMarker is in the debug title of an include whose call the host's
 // circuit breaker refused ("remote: HOST: breaker_open").
 const breakerMarker = ": breaker_open"
-
-// The down workload's timeline, from the start of its load: the composer
-// and the service start together, the load runs downWarm before the
-// measured "before" window; the service is killed at downKill and started
-// again at downRestart; the load ends at downEnd.
-const (
-	downWarm    = 2 * time.Second
-	downKill    = 5 * time.Second
-	downRestart = 9 * time.Second
-	downEnd     = 14 * time.Second
-)
 
 // remoteSite returns a site.yaml with one page, remotePath, of includes
 // top-level includes of frag, whose URL is base+"/frag/{i}": include k
@@ -247,151 +233,6 @@ func (s *suite) flaky(ctx context.Context, run int) (r flakyResult) {
 	return r
 }
 
-// downResult is the down workload of one run: -c clients with ?debug=1
-// on a service whose fast fragments are fresh for a second and stale for
-// a minute (-remote-down-cache-control), killed (SIGKILL: connections
-// refused) and started again on the same port under a new gen.
-type downResult struct {
-	Run int    `json:"run"`
-	Err string `json:"error,omitempty"`
-	// Before, Down and After are the pages sent from downWarm to the
-	// kill, while the service was down, and after it answered again.
-	Before pageFigures `json:"before"`
-	Down   pageFigures `json:"down"`
-	After  pageFigures `json:"after"`
-	// KilledS and BackS are when the service was killed and answered
-	// again, in seconds from the start of the load.
-	KilledS float64 `json:"killed_s"`
-	BackS   float64 `json:"back_s"`
-	// BreakerMS is from the kill to the end of the first page sent after
-	// it that reports a call refused by the breaker; -1 if none did.
-	BreakerMS float64 `json:"breaker_open_ms"`
-	// Breaker is the host breaker's changes, from the composer's log;
-	// AtKill its state at the kill; OpenMS is from the kill to its first
-	// change to open, ClosedMS from the service answering again to its
-	// first change to closed after that; -1 if none.
-	Breaker  []breakerEvent `json:"breaker"`
-	AtKill   string         `json:"breaker_at_kill"`
-	OpenMS   float64        `json:"breaker_logged_open_ms"`
-	ClosedMS float64        `json:"breaker_logged_closed_ms"`
-	// InUseMS is from the service answering again to the end of the first
-	// page holding one of the restarted service's fragments; FreshMS to
-	// the end of the first page holding all its fast fragments from it;
-	// -1 if none did.
-	InUseMS float64 `json:"back_in_use_ms"`
-	FreshMS float64 `json:"all_fresh_ms"`
-}
-
-func (s *suite) down(ctx context.Context, run int) (r downResult) {
-	r.Run = run + 1
-	r.BreakerMS, r.InUseMS, r.FreshMS, r.OpenMS, r.ClosedMS = -1, -1, -1, -1, -1
-	name := fmt.Sprintf("remote-down-run%d", run+1)
-	port, err := harness.FreePort()
-	if err != nil {
-		r.Err = err.Error()
-		return r
-	}
-	sv, err := s.startService(ctx, name, port, s.o.fragsimArgs(s.o.remoteSlowEvery, s.o.remoteDownCC, "1"))
-	if err != nil {
-		r.Err = err.Error()
-		return r
-	}
-	stopService := sv.proc.Stop
-	defer func() { stopService() }()
-	cp, base, err := s.startRemoteComposer(ctx, name, sv.base, s.o.remoteTimeout)
-	if err != nil {
-		r.Err = err.Error()
-		return r
-	}
-	defer cp.Stop()
-	want := s.o.wantFast(s.o.remoteSlowEvery)
-
-	gen2 := fragsim.GenMarker("2")
-	pr := remotePresence(breakerMarker, gen2, outcomeMarker("frag", "stale"), outcomeMarker("frag", "timeout"), outcomeMarker("frag", "error"))
-	cfg := s.remoteLoad(base, true, s.o.concurrency, downEnd, pr)
-	cfg.MaxRequests = 0 // the timeline bounds it
-
-	type fault struct {
-		killed, back time.Time
-		sv           *service
-		err          error
-	}
-	start := time.Now()
-	faultc := make(chan fault, 1)
-	go func() {
-		var f fault
-		defer func() { faultc <- f }()
-		wait := func(at time.Duration) bool {
-			select {
-			case <-ctx.Done():
-				return false
-			case <-time.After(time.Until(start.Add(at))):
-				return true
-			}
-		}
-		if !wait(downKill) {
-			return
-		}
-		if f.err = sv.proc.Signal(syscall.SIGKILL); f.err != nil {
-			return
-		}
-		<-sv.proc.Done()
-		f.killed = time.Now()
-		if !wait(downRestart) {
-			return
-		}
-		f.sv, f.err = s.startService(ctx, name+"-restarted", port, s.o.fragsimArgs(s.o.remoteSlowEvery, s.o.remoteDownCC, "2"))
-		f.back = time.Now()
-	}()
-	rep, err := loadtest.Run(ctx, cfg)
-	f := <-faultc
-	if f.sv != nil {
-		stopService = f.sv.proc.Stop
-	}
-	switch {
-	case err != nil:
-		r.Err = err.Error()
-		return r
-	case f.err != nil:
-		r.Err = f.err.Error()
-		return r
-	case f.killed.IsZero() || f.back.IsZero():
-		r.Err = "benchsuite: the down workload was interrupted"
-		return r
-	}
-	r.KilledS, r.BackS = f.killed.Sub(start).Seconds(), f.back.Sub(start).Seconds()
-	r.Before = summarize(rep.Pages, pr, start.Add(downWarm), f.killed, f.killed.Sub(start.Add(downWarm)), want)
-	r.Down = summarize(rep.Pages, pr, f.killed, f.back, f.back.Sub(f.killed), want)
-	r.After = summarize(rep.Pages, pr, f.back, time.Time{}, start.Add(downEnd).Sub(f.back), want)
-
-	marker := func(m string) func(*loadtest.PageResult) bool {
-		i := slices.Index(pr.markers, m)
-		return func(p *loadtest.PageResult) bool { return p.Markers[i] > 0 }
-	}
-	if d, ok := firstEnd(rep.Pages, f.killed, f.killed, marker(breakerMarker)); ok {
-		r.BreakerMS = ms(d)
-	}
-	if d, ok := firstEnd(rep.Pages, f.back, f.back, marker(gen2)); ok {
-		r.InUseMS = ms(d)
-	}
-	gi := slices.Index(pr.markers, gen2)
-	if d, ok := firstEnd(rep.Pages, f.back, f.back, func(p *loadtest.PageResult) bool { return p.Markers[gi] >= want }); ok {
-		r.FreshMS = ms(d)
-	}
-	if r.Breaker, err = breakerEvents(s.composerLog(name), start); err != nil {
-		r.Err = err.Error()
-		return r
-	}
-	r.AtKill = breakerStateAt(r.Breaker, start, f.killed)
-	if d, ok := firstBreakerEvent(r.Breaker, start, f.killed, "open"); ok {
-		r.OpenMS = ms(d)
-	}
-	if d, ok := firstBreakerEvent(r.Breaker, start, f.back, "closed"); ok {
-		r.ClosedMS = ms(d)
-	}
-	return r
-}
-
 // flatWarmFor bounds the flat workload's first warm-up, one page at a
 // time until one page holds every fragment.
 const flatWarmFor = 10 * time.Second
@@ -556,117 +397,4 @@ func (s *suite) firstPage(ctx context.Context, name string, sv *service, pr pres
 	p = firstPage{TTLBMS: ms(pg.TTLB), Status: pg.Status, Present: pr.sum(pg, pr.present), Missing: pr.sum(pg, pr.missing),
 		ServiceConns: after.Connections - before.Connections, ServiceRequests: after.Requests - before.Requests}
 	return p, err
-}
-
-// runWorkloads runs run's workloads other than the scores matrix, those
-// selected, in allWorkloads order, adding their results to res.
-func (s *suite) runWorkloads(ctx context.Context, run int, res *results, logf func(string, ...any)) error {
-	for _, w := range allWorkloads {
-		if w == "scores" || !s.o.selected(w) {
-			continue
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		logf("run %d/%d  %s", run+1, s.o.runs, w)
-		var err, line string
-		switch w {
-		case "remote-flaky":
-			r := s.flaky(ctx, run)
-			res.Flaky = append(res.Flaky, r)
-			err = r.Err
-			line = fmt.Sprintf("after 1s: present min %d median %d of %d, p50 %s p99 %s ms; c=1 p50 %s ms",
-				r.Rest.Present.Min, r.Rest.Present.Median, s.o.remoteIncludes, fmtMS(r.Rest.TTLB.P50), fmtMS(r.Rest.TTLB.P99), fmtMS(r.C1.TTLB.P50))
-		case "remote-down":
-			r := s.down(ctx, run)
-			res.Down = append(res.Down, r)
-			err = r.Err
-			line = fmt.Sprintf("pages/s before %.0f down %.0f after %.0f; breaker open +%.0f ms, back in use +%.0f ms, all fresh +%.0f ms",
-				r.Before.PerSecond, r.Down.PerSecond, r.After.PerSecond, r.BreakerMS, r.InUseMS, r.FreshMS)
-		case "remote-flat":
-			r := s.flat(ctx, run)
-			res.Flat = append(res.Flat, r)
-			err = r.Err
-			if r.Target != nil && r.Floor != nil {
-				line = fmt.Sprintf("%.0f pages/s (floor %.0f, ratio %.2f), p99 %s ms, present min %d",
-					r.Target.Throughput, r.Floor.Throughput, r.Ratio, fmtMS(r.Target.TTLB.P99), r.Pages.Present.Min)
-			}
-		case "remote-first":
-			r := s.first(ctx, run)
-			res.First = append(res.First, r)
-			err = r.Err
-			line = fmt.Sprintf("first page median %.1f ms over %d starts", r.MedianMS, len(r.Starts))
-		case "scores-cold-c1":
-			r := s.coldC1(ctx, run)
-			res.ColdC1 = append(res.ColdC1, r)
-			err = r.Err
-			line = fmt.Sprintf("%d pages, p50 %s ms, scores present min %d median %d, timeouts median %d",
-				r.Pages.Pages, fmtMS(r.Pages.TTLB.P50), r.Pages.Present.Min, r.Pages.Present.Median, r.Timeouts.Median)
-		}
-		if err != "" {
-			fmt.Fprintf(s.log, "    error: %s\n", err)
-			continue
-		}
-		fmt.Fprintf(s.log, "    %s\n", line)
-	}
-	return nil
-}
-
-// breakerEvent is a change of state of a remote host's circuit breaker,
-// as the composer logs it ("remote: breaker", from, to).
-type breakerEvent struct {
-	// AtS is when it was logged, in seconds from the start of the load.
-	AtS  float64 `json:"at_s"`
-	From string  `json:"from"`
-	To   string  `json:"to"`
-}
-
-// breakerEvents reads the breaker changes from a composer's log written
-// with -log-format json, times from start. Lines that are not JSON
-// records are skipped.
-func breakerEvents(path string, start time.Time) ([]breakerEvent, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []breakerEvent
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var rec struct {
-			Time     time.Time
-			Msg      string
-			From, To string
-		}
-		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Msg != "remote: breaker" {
-			continue
-		}
-		out = append(out, breakerEvent{AtS: rec.Time.Sub(start).Seconds(), From: rec.From, To: rec.To})
-	}
-	return out, sc.Err()
-}
-
-// firstBreakerEvent returns how long after t the first event at or
-// after t changed the breaker to state to, and whether there is one.
-func firstBreakerEvent(events []breakerEvent, start, t time.Time, to string) (time.Duration, bool) {
-	at := t.Sub(start).Seconds()
-	for _, e := range events {
-		if e.AtS >= at && e.To == to {
-			return time.Duration((e.AtS - at) * float64(time.Second)), true
-		}
-	}
-	return 0, false
-}
-
-// breakerStateAt is the breaker's state at t: the last event before it
-// says, closed without one.
-func breakerStateAt(events []breakerEvent, start, t time.Time) string {
-	at, state := t.Sub(start).Seconds(), "closed"
-	for _, e := range events {
-		if e.AtS < at {
-			state = e.To
-		}
-	}
-	return state
 }

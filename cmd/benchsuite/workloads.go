@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// runWorkloads runs run's workloads other than the scores matrix, those
+// selected, in allWorkloads order, adding their results to res.
+func (s *suite) runWorkloads(ctx context.Context, run int, res *results, logf func(string, ...any)) error {
+	for _, w := range allWorkloads {
+		if w == "scores" || !s.o.selected(w) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		logf("run %d/%d  %s", run+1, s.o.runs, w)
+		var err, line string
+		switch w {
+		case "remote-flaky":
+			r := s.flaky(ctx, run)
+			res.Flaky = append(res.Flaky, r)
+			err = r.Err
+			line = fmt.Sprintf("after 1s: present min %d median %d of %d, p50 %s p99 %s ms; c=1 p50 %s ms",
+				r.Rest.Present.Min, r.Rest.Present.Median, s.o.remoteIncludes, fmtMS(r.Rest.TTLB.P50), fmtMS(r.Rest.TTLB.P99), fmtMS(r.C1.TTLB.P50))
+		case "remote-down":
+			r := s.down(ctx, run)
+			res.Down = append(res.Down, r)
+			err = r.Err
+			line = fmt.Sprintf("pages/s before %.0f down %.0f after %.0f; breaker open +%.0f ms, back in use +%.0f ms, all fresh +%.0f ms",
+				r.Before.PerSecond, r.Down.PerSecond, r.After.PerSecond, r.BreakerMS, r.InUseMS, r.FreshMS)
+		case "remote-flat":
+			r := s.flat(ctx, run)
+			res.Flat = append(res.Flat, r)
+			err = r.Err
+			if r.Target != nil && r.Floor != nil {
+				line = fmt.Sprintf("%.0f pages/s (floor %.0f, ratio %.2f), p99 %s ms, present min %d",
+					r.Target.Throughput, r.Floor.Throughput, r.Ratio, fmtMS(r.Target.TTLB.P99), r.Pages.Present.Min)
+			}
+		case "remote-first":
+			r := s.first(ctx, run)
+			res.First = append(res.First, r)
+			err = r.Err
+			line = fmt.Sprintf("first page median %.1f ms over %d starts", r.MedianMS, len(r.Starts))
+		case "scores-cold-c1":
+			r := s.coldC1(ctx, run)
+			res.ColdC1 = append(res.ColdC1, r)
+			err = r.Err
+			line = fmt.Sprintf("%d pages, p50 %s ms, scores present min %d median %d, timeouts median %d",
+				r.Pages.Pages, fmtMS(r.Pages.TTLB.P50), r.Pages.Present.Min, r.Pages.Present.Median, r.Timeouts.Median)
+		}
+		if err != "" {
+			fmt.Fprintf(s.log, "    error: %s\n", err)
+			continue
+		}
+		fmt.Fprintf(s.log, "    %s\n", line)
+	}
+	return nil
+}

@@ -387,8 +387,6 @@ func bindingSource(pi *PageInclude, param string) string {
 	return ""
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // layoutBufs hold a page's rendered layout until Serve returns: its
 // segments' text points into it.
 var layoutBufs = sync.Pool{New: func() any {

@@ -27,6 +27,9 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck"
+go tool staticcheck ./...
+
 echo "== templ generate is current"
 before=$(find . -name '*_templ.go' -not -path './.git/*' -print0 | sort -z | xargs -0 sha256sum)
 go tool templ generate >/dev/null 2>&1

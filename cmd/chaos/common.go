@@ -296,12 +296,6 @@ func startSampler(ctx context.Context, c *composerProc, start time.Time, interva
 	return s
 }
 
-func (s *sampler) metrics() harness.Metrics {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.last
-}
-
 func (s *sampler) stop() {
 	close(s.stopc)
 	s.wg.Wait()

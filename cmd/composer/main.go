@@ -40,6 +40,7 @@ import (
 	"github.com/broadsheet/broadsheet/events"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/internal/buildinfo"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
@@ -79,6 +80,7 @@ type options struct {
 	adminToken   string
 	adminAddr    string
 	otlp         string
+	version      bool
 }
 
 // flagNames lists the composer's flags.
@@ -129,6 +131,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.IntVar(&o.breaker.BreakerFailures, "remote-breaker-failures", 5, "remote fragments: host failures in a row (refused or reset connections, 5xx, 429; never timeouts) that open a host's breaker")
 	fs.DurationVar(&o.breaker.BreakerOpen, "remote-breaker-open", time.Second, "remote fragments: how long an open breaker fails calls before probing the host")
 	fs.IntVar(&o.breaker.BreakerProbes, "remote-breaker-probes", 3, "remote fragments: requests a half-open breaker lets through; as many successes in a row close it")
+	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and Go version, and exit")
 	return fs, o
 }
 
@@ -139,7 +142,7 @@ func envFlags(fs *flag.FlagSet) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		if set[f.Name] || err != nil || f.Name == "version" {
 			return
 		}
 		name := "BROADSHEET_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -156,6 +159,10 @@ func run(args []string) error {
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if o.version {
+		fmt.Println(buildinfo.Read().Line("composer"))
+		return nil
 	}
 	log, err := newLogger(o.logFormat, o.logLevel)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/buildinfo"
 	"github.com/broadsheet/broadsheet/metrics"
 )
 
@@ -31,6 +32,9 @@ import (
 func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metrics.StoreStats, conns *connLimit, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	if err := obs.Register(reg, comp, store); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err := reg.Register(buildinfo.Read().Collector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	// The cross-instance figures the chaos herd reads (composer.Stats).

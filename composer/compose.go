@@ -192,7 +192,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	r.tops = tops
 	if err != nil {
 		status = http.StatusInternalServerError
-		c.log.Error("composer: layout failed", "page", page.Name, "err", err)
+		c.log.ErrorContext(r.ctx, "composer: layout failed", "page", page.Name, "err", err)
 		c.errorPage(w, status, "This page could not be laid out.")
 		return
 	}

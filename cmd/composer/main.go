@@ -41,6 +41,7 @@ import (
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
 	"github.com/broadsheet/broadsheet/internal/buildinfo"
+	"github.com/broadsheet/broadsheet/internal/telemetry"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
@@ -164,7 +165,7 @@ func run(args []string) error {
 		fmt.Println(buildinfo.Read().Line("composer"))
 		return nil
 	}
-	log, err := newLogger(o.logFormat, o.logLevel)
+	log, err := telemetry.NewLogger(os.Stderr, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
 	}
@@ -177,7 +178,7 @@ func run(args []string) error {
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
-	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log,
+	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log, WrapTransport: telemetry.Transport(o.otlp != ""),
 		BreakerFailures: o.breaker.BreakerFailures, BreakerOpen: o.breaker.BreakerOpen, BreakerProbes: o.breaker.BreakerProbes})
 	defer rc.Close()
 	reg.Remote = remoteFactory(rc)
@@ -268,7 +269,7 @@ func run(args []string) error {
 		statsStore = store
 	}
 	conns := &connLimit{max: int64(o.maxConns)}
-	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, conns, log); err != nil {
+	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, rc, conns, log); err != nil {
 		return err
 	}
 
@@ -301,7 +302,7 @@ func run(args []string) error {
 // serve runs the public listener (and the admin one, with -admin-addr)
 // until ctx ends, then shuts them down gracefully.
 func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger) error {
-	public, err := newListener("public", o.addr, traced(srv, o.otlp != ""), conns, log)
+	public, err := newListener("public", o.addr, telemetry.Handler(srv, "composer", o.otlp != ""), conns, log)
 	if err != nil {
 		return err
 	}
@@ -363,21 +364,6 @@ func l1Bytes(mb int64) int64 {
 		return -1
 	}
 	return mb << 20
-}
-
-func newLogger(format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level: %w", err)
-	}
-	ho := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, ho)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, ho)), nil
-	}
-	return nil, fmt.Errorf("-log-format: want text or json, got %q", format)
 }
 
 // remoteFactory builds the Spec of a fragment site.yaml declares remote.

@@ -82,7 +82,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		level := slog.LevelInfo
-		if route == "/healthz" {
+		if route == "/healthz" || route == "/readyz" {
 			level = slog.LevelDebug
 		}
 		if !s.log.Enabled(ctx, level) {

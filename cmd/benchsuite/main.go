@@ -390,7 +390,7 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 	}
 	defer cp.Stop()
 	base := "http://" + addr
-	if err := harness.WaitHTTP(ctx, cp, base+"/healthz", 10*time.Second); err != nil {
+	if err := harness.WaitHTTP(ctx, cp, base+"/readyz", 10*time.Second); err != nil {
 		return fail(err)
 	}
 	pageURL := base + pagePath + "?size=" + strconv.Itoa(size)

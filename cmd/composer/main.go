@@ -82,6 +82,9 @@ type options struct {
 	adminAddr    string
 	otlp         string
 	version      bool
+	drain        time.Duration
+	requireRedis bool
+	healthcheck  bool
 }
 
 // flagNames lists the composer's flags.
@@ -133,6 +136,9 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.DurationVar(&o.breaker.BreakerOpen, "remote-breaker-open", time.Second, "remote fragments: how long an open breaker fails calls before probing the host")
 	fs.IntVar(&o.breaker.BreakerProbes, "remote-breaker-probes", 3, "remote fragments: requests a half-open breaker lets through; as many successes in a row close it")
 	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and Go version, and exit")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, fail /readyz at once and go on serving for this long before shutting down, so that load balancers stop sending requests first (0: shut down at once)")
+	fs.BoolVar(&o.requireRedis, "require-redis", false, "fail /readyz while Redis is unavailable (its circuit breaker open); pages render without it either way")
+	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET /readyz of the composer at -addr and exit 0 if it is ready, 1 if not (a container health check for images without curl)")
 	return fs, o
 }
 
@@ -143,7 +149,7 @@ func envFlags(fs *flag.FlagSet) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil || f.Name == "version" {
+		if set[f.Name] || err != nil || f.Name == "version" || f.Name == "healthcheck" {
 			return
 		}
 		name := "BROADSHEET_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -164,6 +170,12 @@ func run(args []string) error {
 	if o.version {
 		fmt.Println(buildinfo.Read().Line("composer"))
 		return nil
+	}
+	if o.healthcheck {
+		return healthcheck(o.addr)
+	}
+	if o.drain < 0 {
+		return fmt.Errorf("-drain: %v is negative", o.drain)
 	}
 	log, err := telemetry.NewLogger(os.Stderr, o.logFormat, o.logLevel)
 	if err != nil {
@@ -232,7 +244,8 @@ func run(args []string) error {
 
 	var tstore tuning.Store = &tuning.Memory{}
 	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
-		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), SourceURL: o.sourceURL}
+		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), SourceURL: o.sourceURL,
+		RequireRedis: o.requireRedis}
 
 	// Events: a Redis stream for the deployment, or this instance alone.
 	var bus events.Publisher
@@ -300,7 +313,9 @@ func run(args []string) error {
 }
 
 // serve runs the public listener (and the admin one, with -admin-addr)
-// until ctx ends, then shuts them down gracefully.
+// until ctx ends, then drains (/readyz fails, everything is still served,
+// responses close their connections) for o.drain, and shuts them down
+// gracefully.
 func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger) error {
 	public, err := newListener("public", o.addr, telemetry.Handler(srv, "composer", o.otlp != ""), conns, log)
 	if err != nil {
@@ -329,8 +344,19 @@ func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, l
 	case runErr = <-errc:
 	case <-ctx.Done():
 	}
+	if runErr == nil && o.drain > 0 {
+		log.Info("composer: draining", "for", o.drain)
+		srv.Drain()
+		public.hs.SetKeepAlivesEnabled(false)
+		t := time.NewTimer(o.drain)
+		select {
+		case <-t.C:
+		case runErr = <-errc:
+			t.Stop()
+		}
+	}
 	log.Info("composer: shutting down")
-	srv.SetReady(false)
+	srv.Drain()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	for _, l := range listeners {

@@ -38,6 +38,9 @@ go vet ./...
 echo "== staticcheck"
 go tool staticcheck ./...
 
+echo "== kustomize build deploy/kubernetes (kustomize v5.8.1, built by the Go toolchain)"
+go run sigs.k8s.io/kustomize/kustomize/v5@v5.8.1 build deploy/kubernetes >/dev/null
+
 echo "== templ generate is current"
 before=$(find . -name '*_templ.go' -not -path './.git/*' -print0 | sort -z | xargs -0 sha256sum)
 go tool templ generate >/dev/null 2>&1

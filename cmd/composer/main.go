@@ -230,15 +230,11 @@ func run(args []string) error {
 		store = redisstore.New(client, redisstore.Options{})
 		copts.Store = store
 	}
-	shutdownTracing, err := setupTracing(ctx, o.otlp, client)
+	stopTracing, err := setupTracing(ctx, o.otlp, client)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = shutdownTracing(sctx)
-	}()
+	defer stopTracing()
 	comp := composer.New(site, copts)
 	defer comp.Close()
 

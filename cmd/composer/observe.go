@@ -78,17 +78,18 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 // (see telemetry.SetupTracing) and instruments client with redisotel. With
 // no endpoint it installs nothing: the handler and the remote fragments'
 // transport are then not wrapped either, so tracing costs nothing when off.
-func setupTracing(ctx context.Context, endpoint string, client redis.UniversalClient) (shutdown func(context.Context) error, err error) {
-	shutdown, err = telemetry.SetupTracing(ctx, endpoint, "broadsheet-composer")
+func setupTracing(ctx context.Context, endpoint string, client redis.UniversalClient) (stop func(), err error) {
+	stop, err = telemetry.SetupTracing(ctx, endpoint, "broadsheet-composer")
 	if err != nil || endpoint == "" {
-		return shutdown, err
+		return stop, err
 	}
 	if client != nil {
 		if err := redisotel.InstrumentTracing(client); err != nil {
+			stop()
 			return nil, fmt.Errorf("tracing: redis: %w", err)
 		}
 	}
-	return shutdown, nil
+	return stop, nil
 }
 
 // listener is one http.Server on its own address, shut down gracefully.

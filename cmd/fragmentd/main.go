@@ -145,15 +145,11 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	if err != nil {
 		return err
 	}
-	shutdownTracing, err := telemetry.SetupTracing(ctx, o.otlp, "broadsheet-fragmentd")
+	stopTracing, err := telemetry.SetupTracing(ctx, o.otlp, "broadsheet-fragmentd")
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = shutdownTracing(sctx)
-	}()
+	defer stopTracing()
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 	specs, err := pick(fragments.All(), o.only)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -74,12 +75,12 @@ func TraceAttrs(sc trace.SpanContext) []slog.Attr {
 // SetupTracing installs, when endpoint is set (a URL such as
 // http://collector:4318), an OTLP/HTTP tracer provider for service and the
 // W3C trace context and baggage propagators, as the process's globals. It
-// returns the provider's shutdown, which flushes the spans still buffered.
-// With no endpoint it installs nothing and returns a no-op shutdown: the
-// global tracer stays a no-op and costs nothing.
-func SetupTracing(ctx context.Context, endpoint, service string) (shutdown func(context.Context) error, err error) {
+// returns stop, which flushes the spans still buffered (for at most 5 s)
+// and shuts the provider down. With no endpoint it installs nothing and
+// stop does nothing: the global tracer stays a no-op and costs nothing.
+func SetupTracing(ctx context.Context, endpoint, service string) (stop func(), err error) {
 	if endpoint == "" {
-		return func(context.Context) error { return nil }, nil
+		return func() {}, nil
 	}
 	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
 	if err != nil {
@@ -92,7 +93,11 @@ func SetupTracing(ctx context.Context, endpoint, service string) (shutdown func(
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	return tp.Shutdown, nil
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx)
+	}, nil
 }
 
 // Handler wraps h in otelhttp when tracing is on: one span per request

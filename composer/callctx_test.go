@@ -48,7 +48,7 @@ func TestCallCtxDeadline(t *testing.T) {
 func TestCallCtxWaitEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expired := 0
-		ctx := newCallCtx(nil, time.Second, func() { expired++ })
+		ctx := newCallCtx(context.Background(), time.Second, func() { expired++ })
 		defer ctx.stop()
 		<-ctx.Done()
 		synctest.Wait()

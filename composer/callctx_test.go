@@ -48,7 +48,7 @@ func TestCallCtxDeadline(t *testing.T) {
 func TestCallCtxWaitEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expired := 0
-		ctx := newCallCtx(nil, time.Second, func() { expired++ })
+		ctx := newCallCtx(context.Background(), time.Second, func() { expired++ })
 		defer ctx.stop()
 		<-ctx.Done()
 		synctest.Wait()
@@ -61,7 +61,7 @@ func TestCallCtxWaitEnds(t *testing.T) {
 func TestCallCtxAbandonAndStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expired := 0
-		ctx := newCallCtx(nil, time.Minute, func() { expired++ })
+		ctx := newCallCtx(context.Background(), time.Minute, func() { expired++ })
 		child, cancel := context.WithCancel(ctx)
 		defer cancel()
 		ran := make(chan struct{})
@@ -80,7 +80,7 @@ func TestCallCtxAbandonAndStop(t *testing.T) {
 
 		// Stopped before its deadline: done, expire never runs; a stopped
 		// AfterFunc never runs.
-		ctx2 := newCallCtx(nil, time.Minute, func() { expired++ })
+		ctx2 := newCallCtx(context.Background(), time.Minute, func() { expired++ })
 		never := context.AfterFunc(ctx2, func() { t.Error("stopped AfterFunc ran") })
 		if !never() {
 			t.Error("AfterFunc stop reported false before the context ended")

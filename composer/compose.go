@@ -192,7 +192,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	r.tops = tops
 	if err != nil {
 		status = http.StatusInternalServerError
-		c.log.Error("composer: layout failed", "page", page.Name, "err", err)
+		c.log.ErrorContext(r.ctx, "composer: layout failed", "page", page.Name, "err", err)
 		c.errorPage(w, status, "This page could not be laid out.")
 		return
 	}
@@ -386,8 +386,6 @@ func bindingSource(pi *PageInclude, param string) string {
 	}
 	return ""
 }
-
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // layoutBufs hold a page's rendered layout until Serve returns: its
 // segments' text points into it.

@@ -105,11 +105,10 @@ func (ps *pageStitch) close() {
 	}
 }
 
-// pageKeys are the request values a page's output can depend on: its
-// route values (its includes' bindings and the layout's View.Param) and
-// the query values its includes bind.
+// pageKeys are the query values a page's includes bind: with its route
+// values (all of them, for its includes' bindings and the layout's
+// View.Param), what a page's output can depend on.
 type pageKeys struct {
-	route []string
 	query []string
 }
 

@@ -144,18 +144,11 @@ func (n *node) assets() []string {
 
 func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
 	if r.debug {
-		bw.WriteString(`<bs-frag data-fragment="`)
-		bw.WriteString(html.EscapeString(n.name()))
-		bw.WriteString(`" data-outcome="`)
-		bw.WriteString(n.outcome.String())
-		bw.WriteString(`" data-ms="`)
-		var b [24]byte
-		bw.Write(strconv.AppendFloat(b[:0], float64(n.dur.Microseconds())/1000, 'f', 2, 64))
-		if n.err != nil {
-			bw.WriteString(`" title="`)
-			bw.WriteString(html.EscapeString(n.err.Error()))
+		if it, ok := debugItem(n); ok {
+			r.writeDebugItem(bw, flush, n, it)
+			return
 		}
-		bw.WriteString(`">`)
+		r.openFrag(bw, n)
 	}
 	for _, a := range n.assets() {
 		r.writeAsset(bw, a)
@@ -184,6 +177,157 @@ func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
 	if r.debug {
 		bw.WriteString("</bs-frag>")
 	}
+}
+
+// openFrag opens the debug page's wrapper of n: a bs-frag element naming
+// its fragment, outcome and time (and its error, as a title).
+func (r *request) openFrag(bw *bufio.Writer, n *node) {
+	bw.WriteString(`<bs-frag data-fragment="`)
+	bw.WriteString(html.EscapeString(n.name()))
+	bw.WriteString(`" data-outcome="`)
+	bw.WriteString(n.outcome.String())
+	bw.WriteString(`" data-ms="`)
+	var b [24]byte
+	bw.Write(strconv.AppendFloat(b[:0], float64(n.dur.Microseconds())/1000, 'f', 2, 64))
+	if n.err != nil {
+		bw.WriteString(`" title="`)
+		bw.WriteString(html.EscapeString(n.err.Error()))
+	}
+	bw.WriteString(`">`)
+}
+
+// listItem is an include's HTML that is one list item: html[:open] is
+// its start tag, html[close:] its end tag.
+type listItem struct {
+	html        []byte
+	open, close int
+}
+
+// debugItem reports whether n's HTML, on a debug page, is one list item
+// (an <li>, a <dt> or a <dd>): a list holds only items, so its bs-frag
+// goes inside the item rather than around it, and the page stays valid
+// HTML. Its entry's or its fallback's HTML; never a stitched subtree
+// (debug pages do not use them) nor a placeholder.
+func debugItem(n *node) (listItem, bool) {
+	var b []byte
+	switch {
+	case n.entry != nil && n.stitch == nil:
+		b = n.entry.HTML
+	case n.entry == nil && n.fallback && n.frag != nil && n.frag.Settings.Fallback != "":
+		b = []byte(n.frag.Settings.Fallback)
+	default:
+		return listItem{}, false
+	}
+	open, close, ok := itemBounds(b)
+	if !ok {
+		return listItem{}, false
+	}
+	if n.entry != nil && n.children != nil {
+		// The start tag is in the first segment, the end tag in the last.
+		segs := n.entry.segs
+		if open > len(segs[0].text) || len(b)-close > len(segs[len(segs)-1].text) {
+			return listItem{}, false
+		}
+	}
+	return listItem{b, open, close}, true
+}
+
+// writeDebugItem writes n, a list item on a debug page, with its bs-frag
+// inside the item.
+func (r *request) writeDebugItem(bw *bufio.Writer, flush func(), n *node, it listItem) {
+	for _, a := range n.assets() {
+		r.writeAsset(bw, a)
+	}
+	bw.Write(it.html[:it.open])
+	r.openFrag(bw, n)
+	if n.children != nil {
+		segs := slices.Clone(n.entry.segs)
+		last := &segs[len(segs)-1]
+		last.text = last.text[:len(last.text)-(len(it.html)-it.close)]
+		segs[0].text = segs[0].text[it.open:]
+		r.writeSegs(bw, flush, segs, n.children, false)
+		r.stitch(n)
+	} else {
+		bw.Write(it.html[it.open:it.close])
+	}
+	bw.WriteString("</bs-frag>")
+	bw.Write(it.html[it.close:])
+}
+
+// itemBounds reports whether b, but for surrounding white space, is one
+// element li, dt or dd, and where its start tag ends and its end tag
+// begins.
+func itemBounds(b []byte) (open, close int, ok bool) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := len(b)
+	for j > i && isSpace(b[j-1]) {
+		j--
+	}
+	tag := ""
+	for _, t := range [...]string{"li", "dt", "dd"} {
+		if startsTag(b[i:], t) {
+			tag = t
+		}
+	}
+	if tag == "" || j-i < 2*len(tag)+5 || !bytes.EqualFold(b[j-len(tag)-3:j], []byte("</"+tag+">")) {
+		return 0, 0, false
+	}
+	// The end of the start tag: the first > outside a quoted value.
+	var quote byte
+	open = -1
+	for k := i + 1 + len(tag); k < j && open < 0; k++ {
+		switch c := b[k]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			open = k + 1
+		}
+	}
+	close = j - len(tag) - 3
+	if open < 0 || open > close {
+		return 0, 0, false
+	}
+	// One element: no end tag of the same name closes it before the last.
+	depth := 0
+	inner := b[open:close]
+	for k := 0; k < len(inner); k++ {
+		if inner[k] != '<' {
+			continue
+		}
+		switch {
+		case startsTag(inner[k:], tag):
+			depth++
+		case k+1 < len(inner) && inner[k+1] == '/' && isName(inner[k+2:], tag):
+			if depth == 0 {
+				return 0, 0, false
+			}
+			depth--
+		}
+	}
+	return open, close, true
+}
+
+// startsTag reports whether b starts with the start tag <tag, followed by
+// white space, > or /.
+func startsTag(b []byte, tag string) bool {
+	return len(b) > 0 && b[0] == '<' && isName(b[1:], tag)
+}
+
+// isName reports whether b starts with the tag name tag (in any case)
+// followed by white space, > or /.
+func isName(b []byte, tag string) bool {
+	if len(b) < len(tag)+1 || !bytes.EqualFold(b[:len(tag)], []byte(tag)) {
+		return false
+	}
+	c := b[len(tag)]
+	return c == '>' || c == '/' || isSpace(c)
 }
 
 // name is the include's fragment name, safe to place in a comment.

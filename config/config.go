@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"github.com/knadh/koanf/providers/file"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/broadsheet/broadsheet/composer"
 )

@@ -9,7 +9,7 @@ import (
 )
 
 // reserved are the path roots the server keeps for itself.
-var reserved = []string{"/_", "/static", "/healthz", "/metrics"}
+var reserved = []string{"/_", "/static", "/healthz", "/readyz", "/metrics"}
 
 // parseRoute checks a chi route pattern the way chi's router reads it, so
 // that a pattern chi would panic on is refused here, at load. It returns the

@@ -18,6 +18,9 @@ func TestDebugOverlay(t *testing.T) {
 		if strings.HasPrefix(path, "/weather/") {
 			tb.screenshot("debug-desktop")
 		}
+		// The overlay keeps the page valid and accessible: no wrapper
+		// where a list holds only items (axe's list rule).
+		tb.audit(path)
 		frags := tb.count("bs-frag")
 		if frags == 0 {
 			t.Fatalf("%s: no bs-frag wrappers", path)

@@ -72,28 +72,56 @@ func (b *histBatch) addTo(hs *[nOutcomes]durHist) {
 	}
 }
 
-// includeCollector exports every known fragment's histograms, one per
-// outcome (zeros included, so that the series exist from the start).
+// timeoutDesc is the effective timeout of each fragment that has includes,
+// beside its histograms, so that an alert can compare the two.
+var timeoutDesc = prometheus.NewDesc("broadsheet_fragment_timeout_seconds",
+	"The timeout in force of each fragment that has had includes (site.yaml and live overrides applied).", []string{"fragment"}, nil)
+
+// includeCollector exports the histograms of the fragment × outcome pairs
+// that have occurred, and the timeout of each fragment that has had
+// includes. Pairs that never occurred are not exported: a site of a
+// thousand fragment kinds, most of them idle on an instance, would
+// otherwise export seven histograms of fifteen series for each.
 type includeCollector struct{ o *Observer }
 
-func (c *includeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- includeDesc }
+func (c *includeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- includeDesc
+	ch <- timeoutDesc
+}
 
 func (c *includeCollector) Collect(ch chan<- prometheus.Metric) {
 	frags := *c.o.frags.Load()
+	site := c.o.site.Load()
 	emit := func(f *fragment) {
+		any := false
 		for i, oc := range composer.Outcomes() {
 			h := &f.byOutcome[i]
 			// The sum is read first: a concurrent add makes it at most
 			// slightly behind the counts, never ahead.
 			sum := time.Duration(h.sumNs.Load()).Seconds()
-			buckets := make(map[float64]uint64, len(includeBounds))
+			var counts [nIncludeBuckets]uint64
 			var n uint64
-			for j, b := range includeBounds {
-				n += h.counts[j].Load()
-				buckets[b.Seconds()] = n
+			for j := range counts {
+				counts[j] = h.counts[j].Load()
+				n += counts[j]
 			}
-			n += h.counts[len(includeBounds)].Load()
+			if n == 0 {
+				continue
+			}
+			any = true
+			buckets := make(map[float64]uint64, len(includeBounds))
+			var cum uint64
+			for j, b := range includeBounds {
+				cum += counts[j]
+				buckets[b.Seconds()] = cum
+			}
 			ch <- prometheus.MustNewConstHistogram(includeDesc, n, sum, buckets, f.name, oc.String())
+		}
+		if !any || site == nil {
+			return
+		}
+		if sf := site.Fragments[f.name]; sf != nil {
+			ch <- prometheus.MustNewConstMetric(timeoutDesc, prometheus.GaugeValue, sf.Settings.Timeout.Seconds(), f.name)
 		}
 	}
 	for _, f := range frags {

@@ -47,6 +47,7 @@ type Options struct {
 type Observer struct {
 	now   func() time.Time
 	mu    sync.Mutex // serialises SetSite
+	site  atomic.Pointer[composer.Site]
 	frags atomic.Pointer[map[string]*fragment]
 	pages atomic.Pointer[map[string]*page]
 	other *fragment
@@ -71,9 +72,14 @@ type fragment struct {
 var commonStatuses = [...]int{200, 400, 404, 500, 503}
 
 type page struct {
-	name     string
-	byStatus [len(commonStatuses)]prometheus.Observer
+	name string
+	// byStatus are resolved on a status's first page: a histogram child
+	// resolved ahead of time would be exported, all zeros, before any
+	// page had that status.
+	byStatus [len(commonStatuses)]atomic.Pointer[observerRef]
 }
+
+type observerRef struct{ prometheus.Observer }
 
 // New returns an Observer knowing site's fragments and pages.
 func New(site *composer.Site, opts Options) *Observer {
@@ -115,6 +121,7 @@ func (o *Observer) SetSite(site *composer.Site) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.site.Store(site)
 	old := *o.frags.Load()
 	frags := make(map[string]*fragment, len(old)+len(site.Fragments))
 	for n, f := range old {
@@ -136,11 +143,7 @@ func (o *Observer) SetSite(site *composer.Site) {
 		if pages[sp.Name] != nil {
 			continue
 		}
-		p := &page{name: sp.Name}
-		for i, st := range commonStatuses {
-			p.byStatus[i] = o.pageDur.WithLabelValues(sp.Name, strconv.Itoa(st))
-		}
-		pages[sp.Name] = p
+		pages[sp.Name] = &page{name: sp.Name}
 	}
 	o.pages.Store(&pages)
 }
@@ -231,7 +234,13 @@ func (o *Observer) Page(name string, status int, d time.Duration) {
 	} else {
 		for i, st := range commonStatuses {
 			if st == status {
-				p.byStatus[i].Observe(d.Seconds())
+				ref := p.byStatus[i].Load()
+				if ref == nil {
+					// Two first pages may both resolve it: the same child.
+					ref = &observerRef{o.pageDur.WithLabelValues(name, strconv.Itoa(st))}
+					p.byStatus[i].Store(ref)
+				}
+				ref.Observe(d.Seconds())
 				return
 			}
 		}

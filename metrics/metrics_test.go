@@ -142,8 +142,8 @@ func TestIncludesMatchesInclude(t *testing.T) {
 		t.Errorf("l1 hits/misses one by one %d/%d, batched %d/%d", one.l1Hits.Load(), one.l1Miss.Load(), batch.l1Hits.Load(), batch.l1Miss.Load())
 	}
 	h1, h2 := histograms(t, one), histograms(t, batch)
-	if len(h1) != 3*len(composer.Outcomes()) {
-		t.Errorf("%d histograms, want one per outcome of a, b and %s", len(h1), Other)
+	if len(h1) != len(h2) || len(h1) == 0 {
+		t.Errorf("%d histograms one by one, %d batched", len(h1), len(h2))
 	}
 	for k, v := range h1 {
 		if h2[k] != v {
@@ -218,5 +218,54 @@ func TestCountedEventIsThatManyIncludes(t *testing.T) {
 	h1, h2 := histograms(t, one), histograms(t, counted)
 	if h1["a/hit"] != h2["a/hit"] || !strings.HasPrefix(h2["a/hit"], "count 37 ") {
 		t.Errorf("a/hit one by one %s, counted %s", h1["a/hit"], h2["a/hit"])
+	}
+}
+
+// TestSeriesOnlyForWhatOccurred: the include histograms and fragment
+// timeouts exist only for the fragment × outcome pairs that occurred, and
+// page histograms only for the statuses that occurred, so that the
+// number of series does not grow with the fragment kinds a site declares.
+func TestSeriesOnlyForWhatOccurred(t *testing.T) {
+	count := func(kinds int) int {
+		site := &composer.Site{Fragments: map[string]*composer.Fragment{}, Pages: []*composer.Page{{Name: "p"}, {Name: "q"}}}
+		for i := range kinds {
+			name := fmt.Sprintf("f%04d", i)
+			site.Fragments[name] = &composer.Fragment{Spec: &composer.Spec{Name: name}, Settings: composer.Settings{Timeout: 50 * time.Millisecond}}
+		}
+		o := New(site, Options{})
+		for _, f := range []string{"f0000", "f0001", "f0002"} {
+			o.Include(composer.IncludeEvent{Fragment: f, Outcome: composer.OutcomeHit, Tier: composer.TierL1, Duration: time.Millisecond})
+		}
+		o.Include(composer.IncludeEvent{Fragment: "f0000", Outcome: composer.OutcomeTimeout, Duration: 60 * time.Millisecond})
+		o.Page("p", 200, time.Millisecond)
+		reg := prometheus.NewPedanticRegistry()
+		if err := reg.Register(&includeCollector{o: o}); err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.Register(o.pageDur); err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		series := 0
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if h := m.GetHistogram(); h != nil {
+					series += len(h.GetBucket()) + 3 // the buckets, +Inf, _sum and _count
+				} else {
+					series++
+				}
+			}
+		}
+		return series
+	}
+	few, many := count(10), count(1000)
+	// 4 include histograms (12 bounds, +Inf, _sum, _count), 1 page
+	// histogram (13 bounds), 3 timeouts.
+	const want = 4*(12+3) + (13 + 3) + 3
+	if few != want || many != want {
+		t.Errorf("series with 10 fragment kinds: %d, with 1,000: %d; want %d for both", few, many, want)
 	}
 }

@@ -456,7 +456,8 @@ func hostileBatch(w http.ResponseWriter, r *http.Request) {
 			cut = append(cut, i)
 		}
 	}
-	for _, i := range cut {
+	if len(cut) > 0 { // the response ends with the first cut
+		i := cut[0]
 		switch {
 		case strings.Contains(lines[i], "dup") && i > 0:
 			fmt.Fprintf(bw, "F 0 200 0 2\nhi")
@@ -467,7 +468,6 @@ func hostileBatch(w http.ResponseWriter, r *http.Request) {
 		default:
 			fmt.Fprintf(bw, "F %d 200 0 100\n<p>cut", i)
 		}
-		return // the response ends with the first cut
 	}
 }
 

@@ -93,6 +93,12 @@ type Options struct {
 	// Transport replaces the Client's own transport (tests). When it is
 	// set MaxConnsPerHost and DialTimeout are not used.
 	Transport http.RoundTripper
+	// WrapTransport, when set, wraps the transport every request goes
+	// through (cmd/composer: otelhttp's, when tracing is on, to send the
+	// W3C traceparent). The wrapper must not modify the requests it is
+	// given (otelhttp's clones them before adding its headers). nil costs
+	// nothing per request.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// BatchWindow is how long a host's batch of requests (fragments
 	// declared batch: true) waits for one more item: it is sent once its
 	// queue has not grown for this long. 0 means 150µs.
@@ -221,6 +227,9 @@ func New(o Options) *Client {
 			DisableCompression: true,
 		}
 		c.rt = c.tr
+	}
+	if o.WrapTransport != nil {
+		c.rt = o.WrapTransport(c.rt)
 	}
 	return c
 }

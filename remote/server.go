@@ -200,7 +200,7 @@ func (s *server) run(parent context.Context, name string, u *url.URL) outcome {
 		return outcome{name: name, status: http.StatusGatewayTimeout, msg: "fragment timed out"}
 	default:
 		o.release()
-		s.o.Logger.Warn("fragmentd: fragment failed", "fragment", name, "err", err)
+		s.o.Logger.WarnContext(ctx, "fragmentd: fragment failed", "fragment", name, "err", err)
 		return outcome{name: name, status: http.StatusInternalServerError, msg: "fragment failed"}
 	}
 	o.html = html
@@ -297,7 +297,7 @@ func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Par
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			s.o.Logger.Error("fragmentd: fragment panicked", "fragment", spec.Name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.o.Logger.ErrorContext(ctx, "fragmentd: fragment panicked", "fragment", spec.Name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			html, raw, err = nil, nil, fmt.Errorf("remote: fragment %q panicked", spec.Name)
 		}
 	}()

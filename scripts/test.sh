@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it:
 #   ./scripts/test.sh
-# It installs what the tests need when it is missing (redis-server, Chromium;
-# Debian packages, needs root or sudo), checks formatting, vet and that the
-# generated templ files are current, then runs every test with -race.
+# It installs what the tests need when it is missing (redis-server,
+# Chromium, Prometheus, npm; Debian packages, needs root or sudo) and the
+# browser tests' axe-core (npm ci, pinned by e2e/axe/package-lock.json),
+# checks formatting, vet, staticcheck, that the generated templ files are
+# current and that the Kubernetes manifests build, then runs every test
+# with -race.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo=""
@@ -17,6 +22,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+echo "== axe-core for the browser tests (npm ci: e2e/axe/package-lock.json)"
+npm ci --prefix e2e/axe --no-audit --no-fund --ignore-scripts --loglevel=error
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -26,6 +34,12 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== staticcheck"
+go tool staticcheck ./...
+
+echo "== kustomize build deploy/kubernetes (kustomize v5.8.1, built by the Go toolchain)"
+go run sigs.k8s.io/kustomize/kustomize/v5@v5.8.1 build deploy/kubernetes >/dev/null
 
 echo "== templ generate is current"
 before=$(find . -name '*_templ.go' -not -path './.git/*' -print0 | sort -z | xargs -0 sha256sum)

@@ -10,6 +10,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/broadsheet/broadsheet/internal/telemetry"
 )
 
 type loggerKey struct{}
@@ -20,17 +22,27 @@ type loggerKey struct{}
 type requestLog struct {
 	base *slog.Logger
 	id   string
+	span trace.SpanContext // the request's, when it is traced
 	once sync.Once
 	l    *slog.Logger
 }
 
 func (rl *requestLog) logger() *slog.Logger {
-	rl.once.Do(func() { rl.l = rl.base.With("request_id", rl.id) })
+	rl.once.Do(func() {
+		args := []any{"request_id", rl.id}
+		if rl.span.IsValid() {
+			for _, a := range telemetry.TraceAttrs(rl.span) {
+				args = append(args, a)
+			}
+		}
+		rl.l = rl.base.With(args...)
+	})
 	return rl.l
 }
 
-// Logger returns the request's logger (with its request_id), or
-// slog.Default outside a request.
+// Logger returns the request's logger (with its request_id, and its
+// trace_id and span_id when the request is traced), or slog.Default
+// outside a request.
 func Logger(ctx context.Context) *slog.Logger {
 	if rl, ok := ctx.Value(loggerKey{}).(*requestLog); ok {
 		return rl.logger()
@@ -55,7 +67,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			w.Header().Set("X-Request-Id", id)
 		}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		ctx := context.WithValue(r.Context(), loggerKey{}, &requestLog{base: s.log, id: id})
+		ctx := context.WithValue(r.Context(), loggerKey{}, &requestLog{base: s.log, id: id, span: trace.SpanContextFromContext(r.Context())})
 		next.ServeHTTP(ww, r.WithContext(ctx))
 
 		route := ""
@@ -70,7 +82,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		level := slog.LevelInfo
-		if route == "/healthz" {
+		if route == "/healthz" || route == "/readyz" {
 			level = slog.LevelDebug
 		}
 		if !s.log.Enabled(ctx, level) {

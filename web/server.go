@@ -37,7 +37,9 @@ type Server struct {
 	opts   Options
 	router atomic.Pointer[chi.Mux]
 	admin  http.Handler // the /_/admin subtree
-	ready  atomic.Bool
+	// ready and draining are what /readyz reports (see readyz).
+	ready    atomic.Bool
+	draining atomic.Bool
 	// readerKey signs reader cookies.
 	readerKey []byte
 }
@@ -56,6 +58,11 @@ type Options struct {
 	Shared bool
 	// Redis, when the composer has a shared tier, is shown on the admin page.
 	Redis metrics.StoreStats
+	// RequireRedis makes /readyz fail while Redis's circuit breaker is
+	// open. Off by default: pages render without Redis, and taking every
+	// instance out of its load balancer because Redis is down would turn
+	// a slower site into none.
+	RequireRedis bool
 	// AdminToken turns the admin page on. Empty: /_/admin answers 404.
 	AdminToken string
 	// SeparateAdmin serves the admin page and /metrics only from
@@ -108,8 +115,15 @@ func (s *Server) Reload(site *composer.Site) {
 	s.router.Store(s.routes(site))
 }
 
-// SetReady marks the server as serving; /healthz answers 200 from then on.
+// SetReady marks the server as serving (or not yet): /readyz answers
+// 503 "starting" until it is.
 func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
+
+// Drain marks the server as draining, for good: /readyz answers 503
+// "draining" from then on, so that load balancers stop sending it new
+// requests, while every route, pages included, goes on being served until
+// the listener is shut down.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 type startKey struct{}
 
@@ -129,6 +143,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.Use(guard(s.opts.Guard, s.errorPage))
 	r.Use(middleware.GetHead)
 	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
 	r.Get("/account", s.account)
 	r.With(http.NewCrossOriginProtection().Handler).Post("/account", s.signIn)
 	r.With(http.NewCrossOriginProtection().Handler).Post("/account/signout", s.signOut)
@@ -196,14 +211,35 @@ func (s *Server) page(p *composer.Page) http.HandlerFunc {
 	}
 }
 
+// healthz is liveness: the process answers requests. It says nothing of
+// whether it should get them (readyz).
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !s.ready.Load() {
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz is readiness: 200 while the server wants new requests; 503 with
+// the reason while it is starting, while it is draining, and, with
+// RequireRedis, while Redis's breaker is open.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	reason := ""
+	switch {
+	case s.draining.Load():
+		reason = "draining"
+	case !s.ready.Load():
+		reason = "starting"
+	case s.opts.RequireRedis && s.opts.Redis != nil && s.opts.Redis.State() == "open":
+		reason = "redis unavailable"
+	}
+	if reason != "" {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("starting\n"))
+		_, _ = w.Write([]byte(reason + "\n"))
 		return
 	}
-	_, _ = w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ready\n"))
 }
 
 func (s *Server) pagesIndex(w http.ResponseWriter, r *http.Request) {

@@ -481,7 +481,7 @@ func (s *suite) startComposer(ctx context.Context, name string, args []string) (
 		return nil, "", err
 	}
 	base := "http://" + addr
-	if err := harness.WaitHTTP(ctx, cp, base+"/healthz", 10*time.Second); err != nil {
+	if err := harness.WaitHTTP(ctx, cp, base+"/readyz", 10*time.Second); err != nil {
 		cp.Stop()
 		return nil, "", err
 	}

@@ -52,7 +52,7 @@ func (e *env) writeConfig(name string, settings map[string]map[string]string) (s
 }
 
 // startComposer starts the composer with args (besides -addr and
-// -admin-addr, which it picks) and waits for /healthz.
+// -admin-addr, which it picks) and waits until it is ready (/readyz).
 func (e *env) startComposer(ctx context.Context, name string, args ...string) (*composerProc, error) {
 	port, err := harness.FreePort()
 	if err != nil {
@@ -70,7 +70,7 @@ func (e *env) startComposer(ctx context.Context, name string, args ...string) (*
 		return nil, err
 	}
 	c := &composerProc{Proc: p, base: "http://" + addr, admin: "http://" + aaddr}
-	if err := harness.WaitHTTP(ctx, p, c.base+"/healthz", 15*time.Second); err != nil {
+	if err := harness.WaitHTTP(ctx, p, c.base+"/readyz", 15*time.Second); err != nil {
 		p.Stop()
 		return nil, err
 	}
@@ -294,12 +294,6 @@ func startSampler(ctx context.Context, c *composerProc, start time.Time, interva
 		}
 	})
 	return s
-}
-
-func (s *sampler) metrics() harness.Metrics {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.last
 }
 
 func (s *sampler) stop() {

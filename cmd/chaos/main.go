@@ -32,9 +32,13 @@
 //	          admitted pages' latency (the composer's own histogram), peak
 //	          RSS, seconds to recovery at the sustainable rate, and the
 //	          floor (the same client against the page served from memory)
-//	shutdown  (6) SIGTERM while a slow page is being composed: the page
-//	          completes, new connections are refused, the process exits
-//	          within a bound, and the page's write-backs reach Redis
+//	shutdown  (6) SIGTERM during a rolling deploy: under load from a
+//	          simulated load balancer probing /readyz, and while a slow
+//	          page is being composed: /readyz fails at once, every page
+//	          sent until the balancer takes the composer out is served,
+//	          new connections are served while it drains, the slow page
+//	          completes, the process exits within a bound, and the
+//	          pages' write-backs reach Redis
 //
 // Scenarios 2 (misbehaving fragments under load) and 5 (client disconnect,
 // goleak) run in-process as Go tests in this package: go test ./cmd/chaos.
@@ -219,7 +223,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		case "overload-cold":
 			res.OverloadCold, err = e.overload(ctx, true, e.o.coldSize, e.o.coldMaxPages)
 		case "shutdown":
-			res.Shutdown, err = e.shutdown(ctx)
+			res.Shutdown, err = e.shutdown(ctx, shutdownDrain)
 		}
 		if err != nil {
 			fmt.Fprintf(e.log, "%s: %v\n", s, err)

@@ -129,9 +129,13 @@ func writeMarkdown(w io.Writer, r *Results) {
 		fmt.Fprintln(w)
 	}
 	if s := r.Shutdown; s != nil {
-		fmt.Fprintf(w, "## 6. Graceful shutdown\n\n| figure | value |\n|---|---|\n")
-		fmt.Fprintf(w, "| page in flight at SIGTERM (sent %.0f ms after it began; calls of %.0f ms) | status %d, complete %v, %.0f ms %s |\n", s.SignalAfterMS, s.FeedLatencyMS, s.InFlightStatus, s.InFlightComplete, s.InFlightMS, s.InFlightErr)
-		fmt.Fprintf(w, "| new connection 200 ms after SIGTERM | %s |\n| exit after SIGTERM | %.0f ms (%s; bound %.0f ms) |\n", s.NewConnResult, s.ExitMS, s.ExitErr, s.BoundMS)
+		fmt.Fprintf(w, "## 6. Graceful shutdown: SIGTERM during a rolling deploy (-drain %.0f ms)\n\n| figure | value |\n|---|---|\n", s.DrainMS)
+		fmt.Fprintf(w, "| balancer's pages until it took the composer out (%d clients, /readyz probed every %.0f ms) | %d sent, %d failed (%s), %d answered after SIGTERM |\n",
+			balancerClients, ms(probeEvery), s.Requests, s.Failed, errorText(s.Errors), s.AfterSignal)
+		fmt.Fprintf(w, "| first /readyz after SIGTERM | %s (out of rotation %.0f ms after the signal) |\n", s.ReadyzAfterSignal, s.RemovedAfterMS)
+		fmt.Fprintf(w, "| new connection while draining | %s |\n", s.NewConnDuringDrain)
+		fmt.Fprintf(w, "| page in flight at SIGTERM (calls of %.0f ms) | status %d, complete %v, %.0f ms %s |\n", s.FeedLatencyMS, s.InFlightStatus, s.InFlightComplete, s.InFlightMS, s.InFlightErr)
+		fmt.Fprintf(w, "| exit after SIGTERM | %.0f ms (%s; bound %.0f ms) |\n", s.ExitMS, s.ExitErr, s.BoundMS)
 		fmt.Fprintf(w, "| entries in Redis after exit (write-backs flushed) | %d of %d |\n| verdict | %s |\n\n", s.RedisKeys, s.ExpectedKeys, verdict(s.Held))
 	}
 	for _, e := range r.Errors {

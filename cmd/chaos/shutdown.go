@@ -5,35 +5,55 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/broadsheet/broadsheet/internal/harness"
 )
 
-// Shutdown is the graceful-shutdown scenario (6).
+// Shutdown is the graceful-shutdown scenario (6): SIGTERM during a rolling
+// deploy. A load balancer, played by the scenario, sends pages from a few
+// clients and probes /readyz; it takes the composer out of rotation at
+// the first probe that is not 200, as Kubernetes or any balancer with an
+// active health check does. The composer must serve every request sent to
+// it until then, and for -drain after the signal, then finish what it has
+// in flight and exit.
 type Shutdown struct {
 	// The slow page: every feed call takes FeedLatency, the page two
 	// levels of them (scoreboard, then its scores).
 	FeedLatencyMS float64 `json:"feed_latency_ms"`
-	SignalAfterMS float64 `json:"sigterm_after_ms"`
-	// InFlight is the page that was being composed at SIGTERM.
+	DrainMS       float64 `json:"drain_ms"`
+	// InFlight is the slow page that was being composed at SIGTERM.
 	InFlightStatus   int     `json:"in_flight_status"`
 	InFlightComplete bool    `json:"in_flight_complete"`
 	InFlightMS       float64 `json:"in_flight_ms"`
 	InFlightErr      string  `json:"in_flight_error,omitempty"`
-	// NewConn is what a new connection got 200 ms after SIGTERM.
-	NewConnRefused bool   `json:"new_connection_refused"`
-	NewConnResult  string `json:"new_connection_result"`
+	// Requests and Failed count the balancer's pages from the start of
+	// the load to the composer's removal from rotation; AfterSignal are
+	// those of them answered after SIGTERM. Errors samples the failures.
+	Requests    int            `json:"requests"`
+	Failed      int            `json:"failed"`
+	AfterSignal int            `json:"answered_after_sigterm"`
+	Errors      map[string]int `json:"error_samples,omitempty"`
+	// ReadyzAfterSignal is the first /readyz answer after SIGTERM;
+	// RemovedAfterMS when the balancer saw it.
+	ReadyzAfterSignal string  `json:"readyz_after_sigterm"`
+	RemovedAfterMS    float64 `json:"removed_after_ms"`
+	// NewConnDuringDrain is what a new connection got once the composer
+	// was out of rotation, still draining: a request served.
+	NewConnDuringDrain string `json:"new_connection_during_drain"`
 	// ExitMS is the time from SIGTERM to the process's exit.
 	ExitMS   float64 `json:"exit_ms"`
 	ExitErr  string  `json:"exit_status"`
 	ExitHeld bool    `json:"exit_within_bound"`
 	BoundMS  float64 `json:"bound_ms"`
-	// RedisKeys counts the page's entries in Redis after the exit: the
+	// RedisKeys counts the pages' entries in Redis after the exit: the
 	// write-backs of the in-flight page were flushed (or not).
 	RedisKeys    int  `json:"redis_entry_keys_after_exit"`
 	ExpectedKeys int  `json:"expected_entry_keys"`
@@ -41,7 +61,7 @@ type Shutdown struct {
 }
 
 // shutdownSite is a one-page site whose page takes about two feed
-// latencies, well within its budget.
+// latencies cold, well within its budget, and a moment once cached.
 const shutdownSite = `site:
   budget: 8s
   max_depth: 4
@@ -59,12 +79,19 @@ pages:
       - {fragment: scoreboard, slot: board, params: {size: "{query.size}"}, primary: true}
 `
 
-// shutdownBound is how long the composer may take to exit after SIGTERM
-// with one slow page in flight: the page's own remaining time plus the
-// write-back flush, well under the composer's 10 s + 5 s limits.
-const shutdownBound = 10 * time.Second
+// The shutdown scenario's figures: its drain, the bound on the exit after
+// SIGTERM (the drain, then the slow page's remaining time and the
+// write-back flush, under the composer's 10 s + 5 s limits), the
+// balancer's clients and its probe period.
+const (
+	shutdownDrain   = 3 * time.Second
+	shutdownBound   = shutdownDrain + 10*time.Second
+	balancerClients = 4
+	probeEvery      = 50 * time.Millisecond
+)
 
-func (e *env) shutdown(ctx context.Context) (*Shutdown, error) {
+// shutdown runs scenario 6 with the composer's -drain set to drain.
+func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, error) {
 	rp, rc, err := e.startRedis(ctx, "shutdown")
 	if err != nil {
 		return nil, err
@@ -76,15 +103,23 @@ func (e *env) shutdown(ctx context.Context) (*Shutdown, error) {
 		return nil, err
 	}
 	const feedLatency = 1500 * time.Millisecond
-	const size = 50
+	const size, warmSize = 50, 5
 	cp, err := e.startComposer(ctx, "shutdown", "-config", cfg, "-redis", redisURL(rc),
-		"-feed-latency", feedLatency.String(), "-feed-slow-every", "0")
+		"-feed-latency", feedLatency.String(), "-feed-slow-every", "0", "-drain", drain.String())
 	if err != nil {
 		return nil, err
 	}
 	defer cp.Stop()
-	res := &Shutdown{FeedLatencyMS: ms(feedLatency), BoundMS: ms(shutdownBound), ExpectedKeys: size + 1}
+	res := &Shutdown{FeedLatencyMS: ms(feedLatency), DrainMS: ms(drain), BoundMS: ms(shutdownBound), ExpectedKeys: size + 2}
+	client := &http.Client{Timeout: 20 * time.Second}
+	defer client.CloseIdleConnections()
+	warmURL := fmt.Sprintf("%s/slow?size=%d", cp.base, warmSize)
+	if status, err := getPage(ctx, client, warmURL); err != nil || status != http.StatusOK {
+		return nil, fmt.Errorf("shutdown: warming %s: %d %v", warmURL, status, err)
+	}
 
+	// The slow page, in flight at SIGTERM: it has started once the
+	// composer has calls in flight.
 	type page struct {
 		status int
 		body   string
@@ -94,8 +129,6 @@ func (e *env) shutdown(ctx context.Context) (*Shutdown, error) {
 	got := make(chan page, 1)
 	t0 := time.Now()
 	go func() {
-		client := &http.Client{Timeout: 20 * time.Second}
-		defer client.CloseIdleConnections()
 		resp, err := client.Get(fmt.Sprintf("%s/slow?size=%d", cp.base, size))
 		if err != nil {
 			got <- page{err: err, d: time.Since(t0)}
@@ -105,24 +138,38 @@ func (e *env) shutdown(ctx context.Context) (*Shutdown, error) {
 		resp.Body.Close()
 		got <- page{status: resp.StatusCode, body: string(b), err: err, d: time.Since(t0)}
 	}()
-	time.Sleep(500 * time.Millisecond)
-	res.SignalAfterMS = ms(time.Since(t0))
-	sig := time.Now()
-	if err := cp.Signal(syscall.SIGTERM); err != nil {
+	if err := waitMetric(ctx, client, cp.admin+"/metrics", "broadsheet_fragment_calls_in_flight", 1, 10*time.Second); err != nil {
 		return nil, err
 	}
-	time.Sleep(200 * time.Millisecond)
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(cp.base, "http://"), time.Second)
-	switch {
-	case err == nil:
-		conn.Close()
-		res.NewConnResult = "accepted"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		res.NewConnRefused = true
-		res.NewConnResult = "refused (ECONNREFUSED)"
-	default:
-		res.NewConnResult = err.Error()
+
+	lb := newBalancer(client, warmURL, cp.base+"/readyz")
+	lb.start(ctx)
+	if err := lb.waitServed(ctx, 20); err != nil {
+		lb.stop()
+		return nil, err
 	}
+	sig := time.Now()
+	lb.signalled.Store(true)
+	if err := cp.Signal(syscall.SIGTERM); err != nil {
+		lb.stop()
+		return nil, err
+	}
+	select {
+	case <-lb.removed:
+		res.RemovedAfterMS = ms(time.Since(sig))
+	case <-time.After(shutdownBound):
+	}
+	lb.stop()
+	res.Requests, res.Failed, res.AfterSignal, res.Errors = lb.counts()
+	res.ReadyzAfterSignal = lb.firstAfterSignal()
+
+	// Out of rotation and still draining: a new connection is served.
+	if st, err := getPage(ctx, &http.Client{Timeout: 5 * time.Second}, cp.base+"/readyz"); err != nil {
+		res.NewConnDuringDrain = err.Error()
+	} else {
+		res.NewConnDuringDrain = fmt.Sprintf("served: /readyz %d", st)
+	}
+
 	p := <-got
 	res.InFlightStatus, res.InFlightMS = p.status, ms(p.d)
 	res.InFlightComplete = p.err == nil && strings.HasSuffix(strings.TrimSpace(p.body), "</html>")
@@ -154,6 +201,173 @@ func (e *env) shutdown(ctx context.Context) (*Shutdown, error) {
 			res.RedisKeys++
 		}
 	}
-	res.Held = res.InFlightStatus == 200 && res.InFlightComplete && res.NewConnRefused && res.ExitHeld && res.ExitErr == "exit 0"
+	res.Held = res.Failed == 0 && res.AfterSignal > 0 && strings.HasPrefix(res.ReadyzAfterSignal, "503") &&
+		strings.HasPrefix(res.NewConnDuringDrain, "served") &&
+		res.InFlightStatus == 200 && res.InFlightComplete && res.ExitHeld && res.ExitErr == "exit 0"
 	return res, nil
+}
+
+// getPage GETs url and reads the whole body.
+func getPage(ctx context.Context, client *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return resp.StatusCode, err
+	}
+	return resp.StatusCode, nil
+}
+
+// waitMetric polls a /metrics endpoint until series is at least min.
+func waitMetric(ctx context.Context, client *http.Client, url, series string, min float64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		m, err := harness.Scrape(ctx, client, url)
+		if err == nil && m.Get(series) >= min {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("shutdown: %s never reached %v at %s", series, min, url)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// balancer plays a load balancer in front of one composer: clients send
+// pages while it is in rotation, and a prober takes it out at the first
+// /readyz probe that is not 200.
+type balancer struct {
+	client           *http.Client
+	page, readyz     string
+	signalled        atomic.Bool // set by the scenario as it sends SIGTERM
+	removed          chan struct{}
+	removeOnce       sync.Once
+	served           chan struct{} // one token per page answered
+	wg               sync.WaitGroup
+	cancel           context.CancelFunc
+	mu               sync.Mutex
+	requests, failed int
+	afterSignal      int
+	errors           map[string]int
+	probeAfterSignal string
+}
+
+func newBalancer(client *http.Client, page, readyz string) *balancer {
+	return &balancer{client: client, page: page, readyz: readyz, removed: make(chan struct{}),
+		served: make(chan struct{}, 1<<16), errors: map[string]int{}}
+}
+
+func (b *balancer) inRotation() bool {
+	select {
+	case <-b.removed:
+		return false
+	default:
+		return true
+	}
+}
+
+func (b *balancer) start(ctx context.Context) {
+	ctx, b.cancel = context.WithCancel(ctx)
+	for range balancerClients {
+		b.wg.Go(func() {
+			for ctx.Err() == nil && b.inRotation() {
+				after := b.signalled.Load()
+				status, err := getPage(ctx, b.client, b.page)
+				if ctx.Err() != nil {
+					return
+				}
+				b.mu.Lock()
+				b.requests++
+				switch {
+				case err != nil:
+					b.failed++
+					b.errors[err.Error()]++
+				case status != http.StatusOK:
+					b.failed++
+					b.errors[fmt.Sprintf("status %d", status)]++
+				case after:
+					b.afterSignal++
+				}
+				b.mu.Unlock()
+				select {
+				case b.served <- struct{}{}:
+				default:
+				}
+			}
+		})
+	}
+	b.wg.Go(func() {
+		for ctx.Err() == nil {
+			after := b.signalled.Load()
+			status, err := getPage(ctx, b.client, b.readyz)
+			if ctx.Err() != nil {
+				return
+			}
+			answer := fmt.Sprint(status)
+			if err != nil {
+				answer = err.Error()
+			}
+			if after {
+				b.mu.Lock()
+				if b.probeAfterSignal == "" {
+					b.probeAfterSignal = answer
+				}
+				b.mu.Unlock()
+			}
+			if err != nil || status != http.StatusOK {
+				b.removeOnce.Do(func() { close(b.removed) })
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(probeEvery):
+			}
+		}
+	})
+}
+
+// waitServed waits until n pages have been answered.
+func (b *balancer) waitServed(ctx context.Context, n int) error {
+	for range n {
+		select {
+		case <-b.served:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(30 * time.Second):
+			return errors.New("shutdown: the balancer's pages are not answered")
+		}
+	}
+	return nil
+}
+
+// stop ends the clients and the prober; requests in flight complete.
+func (b *balancer) stop() {
+	b.removeOnce.Do(func() { close(b.removed) })
+	b.wg.Wait()
+	b.cancel()
+}
+
+func (b *balancer) counts() (requests, failed, afterSignal int, errs map[string]int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.requests, b.failed, b.afterSignal, b.errors
+}
+
+func (b *balancer) firstAfterSignal() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.probeAfterSignal == "" {
+		return "none"
+	}
+	return b.probeAfterSignal
 }

@@ -40,6 +40,8 @@ import (
 	"github.com/broadsheet/broadsheet/events"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/internal/buildinfo"
+	"github.com/broadsheet/broadsheet/internal/telemetry"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
@@ -79,6 +81,10 @@ type options struct {
 	adminToken   string
 	adminAddr    string
 	otlp         string
+	version      bool
+	drain        time.Duration
+	requireRedis bool
+	healthcheck  bool
 }
 
 // flagNames lists the composer's flags.
@@ -129,6 +135,10 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.IntVar(&o.breaker.BreakerFailures, "remote-breaker-failures", 5, "remote fragments: host failures in a row (refused or reset connections, 5xx, 429; never timeouts) that open a host's breaker")
 	fs.DurationVar(&o.breaker.BreakerOpen, "remote-breaker-open", time.Second, "remote fragments: how long an open breaker fails calls before probing the host")
 	fs.IntVar(&o.breaker.BreakerProbes, "remote-breaker-probes", 3, "remote fragments: requests a half-open breaker lets through; as many successes in a row close it")
+	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and Go version, and exit")
+	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, fail /readyz at once and go on serving for this long before shutting down, so that load balancers stop sending requests first (0: shut down at once)")
+	fs.BoolVar(&o.requireRedis, "require-redis", false, "fail /readyz while Redis is unavailable (its circuit breaker open); pages render without it either way")
+	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET /readyz of the composer at -addr and exit 0 if it is ready, 1 if not (a container health check for images without curl)")
 	return fs, o
 }
 
@@ -139,7 +149,7 @@ func envFlags(fs *flag.FlagSet) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		if set[f.Name] || err != nil || f.Name == "version" || f.Name == "healthcheck" {
 			return
 		}
 		name := "BROADSHEET_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -157,7 +167,17 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logFormat, o.logLevel)
+	if o.version {
+		fmt.Println(buildinfo.Read().Line("composer"))
+		return nil
+	}
+	if o.healthcheck {
+		return healthcheck(o.addr)
+	}
+	if o.drain < 0 {
+		return fmt.Errorf("-drain: %v is negative", o.drain)
+	}
+	log, err := telemetry.NewLogger(os.Stderr, o.logFormat, o.logLevel)
 	if err != nil {
 		return err
 	}
@@ -170,7 +190,7 @@ func run(args []string) error {
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
-	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log,
+	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log, WrapTransport: telemetry.Transport(o.otlp != ""),
 		BreakerFailures: o.breaker.BreakerFailures, BreakerOpen: o.breaker.BreakerOpen, BreakerProbes: o.breaker.BreakerProbes})
 	defer rc.Close()
 	reg.Remote = remoteFactory(rc)
@@ -210,21 +230,18 @@ func run(args []string) error {
 		store = redisstore.New(client, redisstore.Options{})
 		copts.Store = store
 	}
-	shutdownTracing, err := setupTracing(ctx, o.otlp, client)
+	stopTracing, err := setupTracing(ctx, o.otlp, client)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = shutdownTracing(sctx)
-	}()
+	defer stopTracing()
 	comp := composer.New(site, copts)
 	defer comp.Close()
 
 	var tstore tuning.Store = &tuning.Memory{}
 	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
-		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), SourceURL: o.sourceURL}
+		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), SourceURL: o.sourceURL,
+		RequireRedis: o.requireRedis}
 
 	// Events: a Redis stream for the deployment, or this instance alone.
 	var bus events.Publisher
@@ -261,7 +278,7 @@ func run(args []string) error {
 		statsStore = store
 	}
 	conns := &connLimit{max: int64(o.maxConns)}
-	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, conns, log); err != nil {
+	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, rc, conns, log); err != nil {
 		return err
 	}
 
@@ -292,9 +309,11 @@ func run(args []string) error {
 }
 
 // serve runs the public listener (and the admin one, with -admin-addr)
-// until ctx ends, then shuts them down gracefully.
+// until ctx ends, then drains (/readyz fails, everything is still served,
+// responses close their connections) for o.drain, and shuts them down
+// gracefully.
 func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger) error {
-	public, err := newListener("public", o.addr, traced(srv, o.otlp != ""), conns, log)
+	public, err := newListener("public", o.addr, telemetry.Handler(srv, "composer", o.otlp != ""), conns, log)
 	if err != nil {
 		return err
 	}
@@ -321,8 +340,19 @@ func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, l
 	case runErr = <-errc:
 	case <-ctx.Done():
 	}
+	if runErr == nil && o.drain > 0 {
+		log.Info("composer: draining", "for", o.drain)
+		srv.Drain()
+		public.hs.SetKeepAlivesEnabled(false)
+		t := time.NewTimer(o.drain)
+		select {
+		case <-t.C:
+		case runErr = <-errc:
+			t.Stop()
+		}
+	}
 	log.Info("composer: shutting down")
-	srv.SetReady(false)
+	srv.Drain()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	for _, l := range listeners {
@@ -356,21 +386,6 @@ func l1Bytes(mb int64) int64 {
 		return -1
 	}
 	return mb << 20
-}
-
-func newLogger(format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level: %w", err)
-	}
-	ho := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, ho)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, ho)), nil
-	}
-	return nil, fmt.Errorf("-log-format: want text or json, got %q", format)
 }
 
 // remoteFactory builds the Spec of a fragment site.yaml declares remote.

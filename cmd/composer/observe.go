@@ -13,25 +13,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/buildinfo"
+	"github.com/broadsheet/broadsheet/internal/telemetry"
 	"github.com/broadsheet/broadsheet/metrics"
 )
 
 // metricsHandler registers the observer's and the composer's collectors
-// (and the Redis store's, when there is one) on a registry of their own and
-// returns the /metrics handler.
-func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metrics.StoreStats, conns *connLimit, log *slog.Logger) (http.Handler, error) {
+// (and the Redis store's, when there is one), the remote hosts' and the
+// build's on a registry of their own and returns the /metrics handler.
+func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metrics.StoreStats, rc metrics.RemoteStats, conns *connLimit, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	if err := obs.Register(reg, comp, store); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	for _, c := range []prometheus.Collector{buildinfo.Read().Collector(), metrics.RemoteCollector(rc)} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	// The cross-instance figures the chaos herd reads (composer.Stats).
 	st := comp.Stats()
@@ -75,42 +75,21 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 }
 
 // setupTracing installs an OTLP/HTTP tracer provider when endpoint is set
-// (a URL such as http://collector:4318) and instruments client with
-// redisotel. With no endpoint it installs nothing and returns a no-op: the
-// handler is then not wrapped either, so tracing costs nothing when off.
-func setupTracing(ctx context.Context, endpoint string, client redis.UniversalClient) (shutdown func(context.Context) error, err error) {
-	if endpoint == "" {
-		return func(context.Context) error { return nil }, nil
+// (see telemetry.SetupTracing) and instruments client with redisotel. With
+// no endpoint it installs nothing: the handler and the remote fragments'
+// transport are then not wrapped either, so tracing costs nothing when off.
+func setupTracing(ctx context.Context, endpoint string, client redis.UniversalClient) (stop func(), err error) {
+	stop, err = telemetry.SetupTracing(ctx, endpoint, "broadsheet-composer")
+	if err != nil || endpoint == "" {
+		return stop, err
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
-	if err != nil {
-		return nil, fmt.Errorf("-otlp-endpoint: %w", err)
-	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName("broadsheet-composer")))
-	if err != nil {
-		return nil, fmt.Errorf("tracing: %w", err)
-	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	if client != nil {
 		if err := redisotel.InstrumentTracing(client); err != nil {
+			stop()
 			return nil, fmt.Errorf("tracing: redis: %w", err)
 		}
 	}
-	return tp.Shutdown, nil
-}
-
-// traced wraps the public handler in otelhttp when tracing is on: one span
-// per request, renamed after the route pattern by the access log. Spans
-// per page level and per slow include would need a hook inside the
-// composer, which it does not have yet.
-func traced(h http.Handler, on bool) http.Handler {
-	if !on {
-		return h
-	}
-	return otelhttp.NewHandler(h, "composer",
-		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" }))
+	return stop, nil
 }
 
 // listener is one http.Server on its own address, shut down gracefully.

@@ -16,6 +16,11 @@
 // fragment, as a GET), /healthz and /metrics (Prometheus). Without -only it serves every registered
 // fragment. On SIGINT or SIGTERM it stops accepting connections and
 // finishes the requests in progress (up to 10s).
+//
+// With -otlp-endpoint each request is a span, a child of the composer's
+// when the request carries a W3C traceparent (the composer sends one when
+// its own tracing is on), and its log lines carry trace_id and span_id;
+// -log-format json writes them for machines. -version prints the build.
 package main
 
 import (
@@ -41,6 +46,8 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/internal/buildinfo"
+	"github.com/broadsheet/broadsheet/internal/telemetry"
 	"github.com/broadsheet/broadsheet/remote"
 )
 
@@ -55,6 +62,9 @@ type options struct {
 	addr            string
 	only            string
 	logLevel        string
+	logFormat       string
+	otlp            string
+	version         bool
 	maxBody         int
 	fragmentLatency time.Duration
 	fragmentTimeout time.Duration
@@ -70,6 +80,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:9101", "listen address (port 0 picks a free port; the address is printed)")
 	fs.StringVar(&o.only, "only", "", "comma-separated fragments to serve (default: every registered fragment)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.otlp, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318 (empty: tracing off)")
+	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and Go version, and exit")
 	fs.IntVar(&o.maxBody, "max-fragment-bytes", composer.DefaultLimits.MaxFragmentBytes, "largest HTML one fragment may answer")
 	fs.DurationVar(&o.fragmentLatency, "fragment-latency", 0, "added to every fragment request (to simulate a slower service)")
 	fs.DurationVar(&o.fragmentTimeout, "fragment-timeout", 0, "timeout of every fragment served, replacing each one's own (0: their own; benchmarks)")
@@ -124,11 +137,19 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	if err != nil {
 		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	if o.version {
+		fmt.Fprintln(out, buildinfo.Read().Line("fragmentd"))
+		return nil
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	log, err := telemetry.NewLogger(os.Stderr, o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	stopTracing, err := telemetry.SetupTracing(ctx, o.otlp, "broadsheet-fragmentd")
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 	specs, err := pick(fragments.All(), o.only)
 	if err != nil {
@@ -146,7 +167,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Read().Collector())
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fragmentd_requests_total",
 		Help: "Fragment requests by fragment and status code.",
@@ -182,7 +203,7 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		return err
 	}
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           telemetry.Handler(mux, "fragmentd", o.otlp != ""),
 		ReadHeaderTimeout: 2 * time.Second,
 		ReadTimeout:       5 * time.Second,
 		WriteTimeout:      35 * time.Second, // above the longest fragment timeout

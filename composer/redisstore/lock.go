@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -137,7 +136,7 @@ func (s *Store) TryLockMulti(ctx context.Context, keys []string, holder string, 
 		return nil, nil
 	}
 	if holder == "" || strings.HasPrefix(holder, failMarker) {
-		return nil, errors.New("redisstore: lock: empty holder or one starting with " + failMarker)
+		return nil, fmt.Errorf("redisstore: lock: holder %q is empty or starts with %q", holder, failMarker)
 	}
 	ttl = max(ttl, time.Millisecond)
 	held := make([]composer.LockState, len(keys))

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // TTL is a fragment's fresh and stale time in a patched configuration.

@@ -191,13 +191,13 @@ func (c *Cluster) running() []*Server {
 func (c *Cluster) owners(ctx context.Context, addr string) (string, error) {
 	cl := nodeClient(addr)
 	defer cl.Close()
-	shards, err := cl.ClusterSlots(ctx).Result()
+	ranges, err := slotRanges(ctx, cl)
 	if err != nil {
 		return "", err
 	}
 	var parts []string
-	for _, s := range shards {
-		parts = append(parts, fmt.Sprintf("%d-%d:%s", s.Start, s.End, s.Nodes[0].Addr))
+	for _, r := range ranges {
+		parts = append(parts, fmt.Sprintf("%d-%d:%s", r.start, r.end, r.primary))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, " "), nil
@@ -212,13 +212,13 @@ func (c *Cluster) Primaries() []*Server {
 	var out []*Server
 	for _, n := range c.running() {
 		cl := nodeClient(n.Addr())
-		shards, err := cl.ClusterSlots(ctx).Result()
+		ranges, err := slotRanges(ctx, cl)
 		cl.Close()
 		if err != nil {
 			continue
 		}
-		for _, s := range shards {
-			if p := c.Node(s.Nodes[0].Addr); p != nil && !slices.Contains(out, p) {
+		for _, r := range ranges {
+			if p := c.Node(r.primary); p != nil && !slices.Contains(out, p) {
 				out = append(out, p)
 			}
 		}
@@ -236,22 +236,49 @@ func (c *Cluster) PrimaryOf(key string) *Server {
 	for _, n := range c.running() {
 		cl := nodeClient(n.Addr())
 		slot, err := cl.ClusterKeySlot(ctx, key).Result()
-		var shards []redis.ClusterSlot
+		var ranges []slotRange
 		if err == nil {
-			shards, err = cl.ClusterSlots(ctx).Result()
+			ranges, err = slotRanges(ctx, cl)
 		}
 		cl.Close()
 		if err != nil {
 			continue
 		}
-		for _, s := range shards {
-			if int64(s.Start) <= slot && slot <= int64(s.End) {
-				return c.Node(s.Nodes[0].Addr)
+		for _, r := range ranges {
+			if r.start <= slot && slot <= r.end {
+				return c.Node(r.primary)
 			}
 		}
 	}
 	c.t.Fatalf("redistest: no owner for %q", key)
 	return nil
+}
+
+// slotRange is a range of hash slots and the address of its primary.
+type slotRange struct {
+	start, end int64
+	primary    string
+}
+
+// slotRanges is a node's view of the slot ranges and their primaries
+// (CLUSTER SHARDS, Redis 7).
+func slotRanges(ctx context.Context, cl *redis.Client) ([]slotRange, error) {
+	shards, err := cl.ClusterShards(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []slotRange
+	for _, s := range shards {
+		i := slices.IndexFunc(s.Nodes, func(n redis.Node) bool { return n.Role == "master" && n.Health == "online" })
+		if i < 0 {
+			continue
+		}
+		addr := fmt.Sprintf("%s:%d", s.Nodes[i].IP, s.Nodes[i].Port)
+		for _, r := range s.Slots {
+			out = append(out, slotRange{r.Start, r.End, addr})
+		}
+	}
+	return out, nil
 }
 
 // Client returns a go-redis cluster client for the cluster, closed when the

@@ -76,8 +76,7 @@ type Options struct {
 	MaxBodyBytes int
 	// BreakerFailures is how many consecutive host failures (refused or
 	// reset connections, 5xx or 429 answers; never timeouts) open a
-	// host's breaker, provided they are also at least half of its counted
-	// requests of the last 10 seconds. 0 means 5.
+	// host's breaker. 0 means 5.
 	BreakerFailures int
 	// BreakerOpen is how long an open breaker fails requests at once
 	// before letting a trickle through to probe the host. 0 means 1s.
@@ -361,14 +360,14 @@ func (c *Client) host(u *url.URL) *host {
 			Name:        key.String(),
 			MaxRequests: uint32(c.opts.BreakerProbes),
 			Timeout:     c.opts.BreakerOpen,
-			// Trip on a run of failures that are also most of the recent
-			// requests: a page of a thousand includes of a healthy host
-			// can bring a run of a few failures that alone would open
-			// the breaker on every fragment of that host.
-			Interval:     10 * time.Second,
-			BucketPeriod: time.Second,
+			// Trip on a run of host failures, as Envoy's consecutive
+			// gateway failures do. Timeouts are not counted (notCounted),
+			// so a run means refused or broken connections or 5xx
+			// answers in a row: a host that dies after a healthy minute
+			// opens its breaker within a run, not once its failures
+			// outweigh a window of past successes.
 			ReadyToTrip: func(n gobreaker.Counts) bool {
-				return n.ConsecutiveFailures >= failures && 2*n.TotalFailures >= n.Requests
+				return n.ConsecutiveFailures >= failures
 			},
 			IsExcluded: notCounted,
 			IsSuccessful: func(err error) bool {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/maypok86/otter/v2"
+
+	"github.com/broadsheet/broadsheet/composer/htmlnorm"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -166,6 +168,10 @@ type Stats struct {
 	// lock having gone without its result reaching the Store.
 	RemoteWaits     atomic.Int64
 	RemoteTakeovers atomic.Int64
+	// Normalized counts values (fresh renders and entries read from the
+	// Store) whose HTML was rewritten to close what it opened and drop
+	// what it closed without opening (see normalize.go).
+	Normalized atomic.Int64
 	// FailHolds counts calls that failed and put their key on hold
 	// (Settings.FailHold); RemoteFailures keys found on hold because
 	// another instance's call failed.
@@ -369,7 +375,7 @@ func (c *Composer) callNow(s *start) {
 	c.stats.InFlight.Add(1)
 	defer c.stats.InFlight.Add(-1)
 	t0 := time.Now()
-	html, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
+	html, spans, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
 	if err != nil {
 		if errors.Is(ctx.Cause(), errAbandoned) {
 			fl.complete(nil, err)
@@ -390,7 +396,7 @@ func (c *Composer) callNow(s *start) {
 		FreshUntil: t0.Add(fresh),
 		StaleUntil: t0.Add(fresh + stale),
 	}
-	e.segs = parseSegments(s.site, f.Spec, e.HTML)
+	e.segs = segmentsAt(s.site, f.Spec, e.HTML, spans)
 	cacheable := fresh+stale > 0 && !f.Spec.perUser()
 	if !cacheable {
 		e.written.Store(true)
@@ -445,21 +451,33 @@ func (c *Composer) keeps(f *Fragment) bool {
 	return f.Settings.Fresh+f.Settings.Stale > 0 || mayOwnFreshness(f)
 }
 
-// render calls the fragment, turning a panic into a *PanicError.
-func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (html []byte, raw *Raw, err error) {
+// render calls the fragment, turning a panic into a *PanicError, and
+// normalizes its HTML (see normalize.go), which it returns with the spans
+// of its include tags.
+func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (html []byte, spans []htmlnorm.Span, raw *Raw, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.stats.Panics.Add(1)
 			pe := &PanicError{Fragment: f.Spec.Name, Value: v, Stack: debug.Stack()}
 			c.log.Error("fragment panicked", "fragment", f.Spec.Name, "panic", fmt.Sprint(v), "stack", string(pe.Stack))
-			html, raw, err = nil, nil, pe
+			html, spans, raw, err = nil, nil, nil, pe
 		}
 	}()
+	if max <= 0 {
+		max = DefaultLimits.MaxFragmentBytes
+	}
 	html, raw, err = renderFragment(ctx, f.Spec, p, max)
+	if err == nil {
+		// Normalizing adds the end tags a value left out: a few bytes,
+		// which must not take it over the limit either.
+		if html, spans = c.normalize(html); len(html) > max {
+			html, spans, raw, err = nil, nil, nil, errOversized
+		}
+	}
 	if errors.Is(err, errOversized) {
 		c.stats.Oversized.Add(1)
 	}
-	return html, raw, err
+	return html, spans, raw, err
 }
 
 // acquire takes a slot of the fragment's own (MaxConcurrent, else a
@@ -507,7 +525,7 @@ func (c *Composer) release(sem *semaphore.Weighted) {
 }
 
 // renderFragment calls the fragment and renders its component, refusing
-// output over max bytes.
+// output over max bytes (max > 0).
 func renderFragment(ctx context.Context, s *Spec, p Params, max int) ([]byte, *Raw, error) {
 	comp, err := s.Render(ctx, p)
 	if err != nil {
@@ -515,9 +533,6 @@ func renderFragment(ctx context.Context, s *Spec, p Params, max int) ([]byte, *R
 	}
 	if comp == nil {
 		return nil, nil, nil
-	}
-	if max <= 0 {
-		max = DefaultLimits.MaxFragmentBytes
 	}
 	if raw, ok := comp.(*Raw); ok {
 		if len(raw.HTML) > max {

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer/htmlnorm"
 )
 
 // The include syntax, in any fragment's HTML (local or remote):
@@ -22,9 +24,13 @@ import (
 // "fragment" is a param. A self-closing form (<bs-include … />) is accepted.
 // Layouts place page includes with the page-index form, which is accepted
 // only in layout output.
+//
+// Tags are recognized only in markup (see htmlnorm): not in comments, raw
+// text (<script>, <style>, <textarea>, <title>, <noscript>) or attribute
+// values.
 const (
-	includeOpen  = "<bs-include"
-	includeClose = "</bs-include>"
+	includeOpen  = "<" + htmlnorm.IncludeElement
+	includeClose = "</" + htmlnorm.IncludeElement + ">"
 	maxTagLen    = 4096
 	maxTagAttrs  = 32
 )
@@ -110,33 +116,33 @@ type Piece struct {
 	HasTag bool
 }
 
-// SplitIncludes splits src into static text and include tags. It never
-// fails: a malformed tag becomes a piece with Err set and is consumed up to
-// its closing '>' (or the end of input). Text slices alias src.
+// SplitIncludes splits src, HTML that is not normalized (a layout's
+// output), into static text and include tags. It never fails: a malformed
+// tag becomes a piece with Err set. Text slices alias src.
 func SplitIncludes(src []byte) []Piece {
-	n := bytes.Count(src, []byte(includeOpen))
-	out := make([]Piece, 0, n+1)
+	if !MayInclude(src) {
+		return []Piece{{Text: src}}
+	}
+	return splitAt(src, htmlnorm.Includes(src))
+}
+
+// splitAt splits src at the include elements that spans locate.
+func splitAt(src []byte, spans []htmlnorm.Span) []Piece {
+	out := make([]Piece, 0, len(spans)+1)
 	// One allocation for every tag and one for all their attributes: a
 	// scoreboard's 2,000 includes cost a handful of allocations, not
 	// thousands.
-	tags := make([]Tag, n)
-	attrs := make([]Attr, 0, 2*n)
+	tags := make([]Tag, len(spans))
+	attrs := make([]Attr, 0, 2*len(spans))
 	var scratch Tag
 	text := 0 // start of the current text run
-	from := 0 // where to look for the next tag
-	for {
-		i := bytes.Index(src[from:], []byte(includeOpen))
-		if i < 0 {
-			return append(out, Piece{Text: src[text:]})
+	for _, sp := range spans {
+		body := src[sp.Start+len(includeOpen) : sp.End]
+		consumed, err := parseTag(body, &scratch)
+		if err == nil && consumed != len(body) {
+			err = errMalformed
 		}
-		i += from
-		after := src[i+len(includeOpen):]
-		if len(after) > 0 && !isTagBoundary(after[0]) {
-			from = i + len(includeOpen) // <bs-includes…: not ours
-			continue
-		}
-		consumed, err := parseTag(after, &scratch)
-		p := Piece{Text: src[text:i], Err: err, HasTag: true}
+		p := Piece{Text: src[text:sp.Start], Err: err, HasTag: true}
 		if err == nil {
 			t := &tags[len(out)]
 			start := len(attrs)
@@ -145,18 +151,15 @@ func SplitIncludes(src []byte) []Piece {
 			p.Tag = t
 		}
 		out = append(out, p)
-		text = i + len(includeOpen) + consumed
-		from = text
+		text = sp.End
 	}
+	return append(out, Piece{Text: src[text:]})
 }
 
-func isTagBoundary(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '>' || c == '/'
-}
-
-// parseTag parses attributes after "<bs-include" up to and including the
-// closing "></bs-include>" or "/>", into t (whose Attrs it reuses). It
-// returns the bytes consumed.
+// parseTag parses what an include element's span holds after
+// "<bs-include" — its attributes and the closing "></bs-include>" or "/>"
+// — into t (whose Attrs it reuses). It returns the bytes consumed: all of
+// b for a well-formed tag.
 func parseTag(b []byte, t *Tag) (int, error) {
 	limit := len(b)
 	if limit > maxTagLen {
@@ -164,17 +167,7 @@ func parseTag(b []byte, t *Tag) (int, error) {
 	}
 	t.Attrs = t.Attrs[:0]
 	i := 0
-	bad := func() (int, error) {
-		// Consume to the next '>' so the rest of the document survives.
-		if j := bytes.IndexByte(b, '>'); j >= 0 {
-			k := j + 1
-			if bytes.HasPrefix(b[k:], []byte(includeClose)) {
-				k += len(includeClose)
-			}
-			return k, errMalformed
-		}
-		return len(b), errMalformed
-	}
+	bad := func() (int, error) { return 0, errMalformed }
 	for {
 		for i < limit && isSpace(b[i]) {
 			i++

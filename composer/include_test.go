@@ -20,10 +20,18 @@ func TestSplitIncludes(t *testing.T) {
 		{"not ours", `<bs-includes>x</bs-includes>`, []string{`<bs-includes>x</bs-includes>`}, nil},
 		{"unclosed", `a<bs-include fragment="x">b`, []string{"a", "b"}, []string{"ERR"}},
 		{"single quotes", `a<bs-include fragment='x'></bs-include>b`, []string{"a", "b"}, []string{"ERR"}},
-		{"no end", `a<bs-include fragment="x`, []string{"a", ""}, []string{"ERR"}},
+		// Cut off by the end of the input, it is no tag (a browser drops it).
+		{"no end", `a<bs-include fragment="x`, []string{`a<bs-include fragment="x`}, nil},
 		{"duplicate attr", `<bs-include fragment="x" fragment="y"></bs-include>`, []string{"", ""}, []string{"ERR"}},
 		{"two", `<bs-include fragment="a"></bs-include>-<bs-include fragment="b"></bs-include>`, []string{"", "-", ""}, []string{"a", "b"}},
 		{"whitespace before close", "<bs-include fragment=\"a\">\n  </bs-include>.", []string{"", "."}, []string{"a"}},
+		{"quoted >", `<bs-include fragment="a" q="x>y"></bs-include>`, []string{"", ""}, []string{"a q=x>y"}},
+		// Only in markup.
+		{"in a comment", `<!-- <bs-include fragment="x"></bs-include> -->`, []string{`<!-- <bs-include fragment="x"></bs-include> -->`}, nil},
+		{"in a script", `<script>w('<bs-include fragment="x"></bs-include>')</script>`, []string{`<script>w('<bs-include fragment="x"></bs-include>')</script>`}, nil},
+		{"in a style", `<style>/*<bs-include fragment="x">*/</style>`, []string{`<style>/*<bs-include fragment="x">*/</style>`}, nil},
+		{"in an attribute", `<p title='<bs-include fragment="x"></bs-include>'>`, []string{`<p title='<bs-include fragment="x"></bs-include>'>`}, nil},
+		{"after them", `<!-- <bs-include fragment="x"> --><bs-include fragment="y"></bs-include>`, []string{`<!-- <bs-include fragment="x"> -->`, ""}, []string{"y"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pieces := SplitIncludes([]byte(tc.in))
@@ -73,6 +81,8 @@ func FuzzSplitIncludes(f *testing.F) {
 	f.Add([]byte(`<bs-include fragment="x" a="1" b="2" ></bs-include>`))
 	f.Add([]byte(`<bs-include`))
 	f.Add([]byte(`<bs-include fragment="&lt;&#34;">`))
+	f.Add([]byte(`<!-- <bs-include fragment="x"> --><script>'<bs-include fragment="y">'</script><p title="<bs-include fragment=z>">`))
+	f.Add([]byte(`<svg><style><bs-include fragment="x"/></style></svg><textarea><bs-include fragment="t"></textarea>`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		pieces := SplitIncludes(in)
 		var text int

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/broadsheet/broadsheet/composer/htmlnorm"
 )
 
 // segment is a run of static HTML followed by at most one include.
@@ -50,15 +52,28 @@ var (
 	errUndeclared = errors.New("composer: fragment not declared in the parent's Includes")
 )
 
-// parseSegments splits a fragment's HTML at its include tags and resolves
-// each against site. parent is the fragment that produced the HTML (nil for
-// a layout); an include of a fragment parent does not declare is refused.
-// It returns nil when the HTML has no include, the common case.
+// parseSegments splits HTML that is not normalized (a layout's output) at
+// its include tags and resolves each against site. parent is the fragment
+// that produced the HTML (nil for a layout); an include of a fragment
+// parent does not declare is refused. It returns nil when the HTML has no
+// include, the common case.
 func parseSegments(site *Site, parent *Spec, html []byte) []segment {
 	if !MayInclude(html) {
 		return nil
 	}
-	pieces := SplitIncludes(html)
+	return segmentsOf(site, parent, SplitIncludes(html))
+}
+
+// segmentsAt is parseSegments for a fragment's normalized HTML, whose
+// include elements spans locate (see normalize).
+func segmentsAt(site *Site, parent *Spec, html []byte, spans []htmlnorm.Span) []segment {
+	if len(spans) == 0 {
+		return nil
+	}
+	return segmentsOf(site, parent, splitAt(html, spans))
+}
+
+func segmentsOf(site *Site, parent *Spec, pieces []Piece) []segment {
 	if len(pieces) == 1 {
 		return nil
 	}

@@ -1,0 +1,35 @@
+package composer
+
+import "github.com/broadsheet/broadsheet/composer/htmlnorm"
+
+// A fragment's HTML is normalized once, when its value is filled: a fresh
+// render (Composer.render), an entry read from the Store (storeSegments)
+// and a fallback as the configuration or the admin page sets it
+// (NormalizeHTML). Normalized HTML closes every element it opens and
+// closes nothing it did not open, so that no fragment changes the
+// structure of the page around it (see htmlnorm). It costs a scan of the
+// HTML — and nothing else for HTML already in form, which is what templ
+// renders — and the same scan finds the include tags, so the value is
+// parsed from it.
+
+// normalize returns a fragment's HTML normalized, with the spans of its
+// include tags, counting the values it had to change.
+func (c *Composer) normalize(html []byte) ([]byte, []htmlnorm.Span) {
+	out, spans, changed := htmlnorm.Normalize(html)
+	if changed {
+		c.stats.Normalized.Add(1)
+	}
+	return out, spans
+}
+
+// NormalizeHTML returns html normalized as a fragment's HTML is. The
+// configuration and the admin page set fallbacks through it, so that a
+// fallback cannot break the page either. Include tags in it are kept as
+// they are (a fallback's are not expanded).
+func NormalizeHTML(html string) string {
+	out, _, changed := htmlnorm.Normalize([]byte(html))
+	if !changed {
+		return html
+	}
+	return string(out)
+}

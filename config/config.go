@@ -128,6 +128,11 @@ func (p *parser) parse(data []byte, reg Registry) *composer.Site {
 	if e, ok := top["fragments"]; ok {
 		p.overrides(e.val, site.Fragments, specs, reg.Remote)
 	}
+	for _, f := range site.Fragments {
+		// A fallback is placed in pages as it is: normalized like any
+		// fragment's HTML, so that it cannot break them either.
+		f.Settings.Fallback = composer.NormalizeHTML(f.Settings.Fallback)
+	}
 	g := p.graph(specs)
 	if e, ok := top["pages"]; ok {
 		site.Pages = p.pages(e.val, site, specs, reg.Layouts, g)

@@ -350,3 +350,16 @@ func TestParseErrorCap(t *testing.T) {
 		t.Errorf("last error = %v", last)
 	}
 }
+
+// TestFallbackIsNormalized: a fallback is normalized when the configuration
+// sets it, so that it cannot break the pages it is placed in.
+func TestFallbackIsNormalized(t *testing.T) {
+	site, err := Parse("site.yaml", []byte("fragments:\n  score:\n    fallback: '<div class=\"x\"><table><tr><td>open'\n"), testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<div class="x"><table><tbody><tr><td>open</td></tr></tbody></table></div>`
+	if got := site.Fragments["score"].Settings.Fallback; got != want {
+		t.Fatalf("fallback = %q, want %q", got, want)
+	}
+}

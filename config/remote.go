@@ -17,6 +17,7 @@ import (
 //	      params: [{name: match, required: true, pattern: "m[0-9]{4,5}"}]
 //	      includes: [other]
 //	      batch: true   # only for Broadsheet's own fragment server
+//	      sanitize: true  # drop scripts, event handlers, javascript: URLs
 //	    timeout: 80ms
 //
 // The fragment's other fields (timeout, fresh, stale, fallback, primary,
@@ -34,6 +35,9 @@ type RemoteConfig struct {
 	// (remote.Config.Batch): only Broadsheet's fragment server (fragmentd)
 	// speaks the batch protocol.
 	Batch bool
+	// Sanitize asks for the fragment's HTML to be sanitized
+	// (remote.Config.Sanitize).
+	Sanitize bool
 }
 
 // RemoteFactory is the type of Registry.Remote.
@@ -46,7 +50,7 @@ const maxParamLen = 4096
 // that factory builds from it. entries are the fragments section's, so
 // that a remote fragment may include another declared later in the file.
 func (p *parser) remote(name string, e entry, path string, frags map[string]*composer.Fragment, specs map[string]*composer.Spec, entries []entry, factory RemoteFactory) {
-	f := p.fields(e.val, path, "url", "params", "includes", "batch")
+	f := p.fields(e.val, path, "url", "params", "includes", "batch", "sanitize")
 	if p.resolve(e.val).Kind != yaml.MappingNode {
 		return
 	}
@@ -85,6 +89,10 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 	if be, ok := f["batch"]; ok {
 		v, good := p.boolean(be.val, join(path, "batch"))
 		rc.Batch, bad, batchNode = v, bad || !good, be.val
+	}
+	if se, ok := f["sanitize"]; ok {
+		v, good := p.boolean(se.val, join(path, "sanitize"))
+		rc.Sanitize, bad = v, bad || !good
 	}
 	if factory == nil {
 		p.errorf(e.key, path, "remote fragments are not enabled in this program")

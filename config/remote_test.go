@@ -27,6 +27,9 @@ func fakeRemote(name string, rc RemoteConfig, local *composer.Spec) (*composer.S
 	if rc.Batch {
 		src += " (batch)"
 	}
+	if rc.Sanitize {
+		src += " (sanitized)"
+	}
 	s := &composer.Spec{Name: name, Defaults: composer.Settings{Timeout: 100 * time.Millisecond}, Source: src,
 		Render: func(context.Context, composer.Params) (templ.Component, error) { return nil, nil }}
 	if local != nil {
@@ -62,7 +65,7 @@ func TestParseRemote(t *testing.T) {
       includes: [score]
       batch: false
   forecast:
-    remote: {url: "http://127.0.0.1:9102/fragments/forecast?city={city}", params: [{name: city}], batch: true}
+    remote: {url: "http://127.0.0.1:9102/fragments/forecast?city={city}", params: [{name: city}], batch: true, sanitize: true}
 pages:
   - name: p
     path: /w/{city}
@@ -96,11 +99,14 @@ pages:
 	if !reflect.DeepEqual(w.Spec.Params, wantParams) || !reflect.DeepEqual(w.Spec.Includes, []string{"score"}) {
 		t.Errorf("weather spec: %+v", w.Spec)
 	}
-	if fc := site.Fragments["forecast"]; fc == nil || !strings.HasSuffix(fc.Spec.Source, " (batch)") {
-		t.Errorf("forecast was not declared batched: %+v", fc)
+	if fc := site.Fragments["forecast"]; fc == nil || !strings.HasSuffix(fc.Spec.Source, " (batch) (sanitized)") {
+		t.Errorf("forecast was not declared batched and sanitized: %+v", fc)
 	}
-	if strings.HasSuffix(w.Spec.Source, " (batch)") || strings.HasSuffix(score.Spec.Source, " (batch)") {
+	if strings.Contains(w.Spec.Source, " (batch)") || strings.Contains(score.Spec.Source, " (batch)") {
 		t.Errorf("batch is not the default")
+	}
+	if strings.Contains(w.Spec.Source, " (sanitized)") || strings.Contains(score.Spec.Source, " (sanitized)") {
+		t.Errorf("sanitize is not the default")
 	}
 	if w.Settings.Timeout != 100*time.Millisecond || len(w.Origin) != 6 {
 		t.Errorf("weather settings %+v %v", w.Settings, w.Origin)
@@ -132,6 +138,7 @@ func TestParseRemoteInvalid(t *testing.T) {
 				page("/", "      - {fragment: ghost, slot: a, params: {id: x}}\n"), 9, "pages[0].includes[0].params.id", "does not match its pattern"},
 		{"batch not a bool", remoteRegistry(), frag("      url: http://h/x\n      batch: yes\n"), 5, "fragments.score.remote.batch", "want true or false"},
 		{"batch null", remoteRegistry(), frag("      url: http://h/x\n      batch:\n"), 5, "fragments.score.remote.batch", "want true or false"},
+		{"sanitize not a bool", remoteRegistry(), frag("      url: http://h/x\n      sanitize: please\n"), 5, "fragments.score.remote.sanitize", "want true or false"},
 		{"batch refused", remoteRegistry(), frag("      url: http://h/nobatch/x\n      batch: true\n"), 5, "fragments.score.remote.batch", "batch: a batched URL"},
 		{"cycle", remoteRegistry(), frag("      url: http://h/x\n      includes: [story]\n"), 0, "fragments", "include cycle"},
 	}

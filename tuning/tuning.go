@@ -144,7 +144,7 @@ func Apply(base *composer.Site, ov map[string]Override) *composer.Site {
 			set("fail_hold")
 		}
 		if o.Fallback != nil {
-			nf.Settings.Fallback = *o.Fallback
+			nf.Settings.Fallback = composer.NormalizeHTML(*o.Fallback)
 			set("fallback")
 		}
 		if o.Primary != nil {

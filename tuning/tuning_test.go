@@ -31,6 +31,15 @@ func base() *composer.Site {
 
 func ptr[T any](v T) *T { return &v }
 
+// TestApplyNormalizesFallback: a fallback set live is normalized like one
+// set in site.yaml, so that it cannot break the pages it is placed in.
+func TestApplyNormalizesFallback(t *testing.T) {
+	got := tuning.Apply(base(), map[string]tuning.Override{"a": {Fallback: ptr(`<ul><li>one</section>`)}})
+	if fb := got.Fragments["a"].Settings.Fallback; fb != `<ul><li>one</li></ul>` {
+		t.Fatalf("fallback = %q", fb)
+	}
+}
+
 func TestApply(t *testing.T) {
 	b := base()
 	if got := tuning.Apply(b, nil); got != b {

@@ -5,31 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/html"
+	"github.com/broadsheet/broadsheet/internal/htmltest"
 )
-
-// ancestors parses page as a browser does (the HTML5 tree construction of
-// golang.org/x/net/html) and returns the names of the ancestors of the
-// element with the given id, nearest first, or "(none)".
-func ancestors(t *testing.T, page, id string) string {
-	t.Helper()
-	root, err := html.Parse(strings.NewReader(page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n := range root.Descendants() {
-		for _, a := range n.Attr {
-			if a.Key == "id" && a.Val == id {
-				var path []string
-				for p := n.Parent; p != nil && p.Type == html.ElementNode; p = p.Parent {
-					path = append(path, p.Data)
-				}
-				return strings.Join(path, "<")
-			}
-		}
-	}
-	return "(none)"
-}
 
 // TestUnbalancedFragmentsCannotBreakThePage composes fragments whose HTML
 // is unbalanced, before another include and inside a parent's table cell:
@@ -59,10 +36,10 @@ func TestUnbalancedFragmentsCannotBreakThePage(t *testing.T) {
 			c := newTestComposer(t, site, Options{})
 			for _, state := range []string{"cold", "warm"} {
 				page := body(serve(c, ""))
-				if got := ancestors(t, page, "after"); got != "main<body<html" {
+				if got := htmltest.Ancestors(page, htmltest.ID("after")); got != "main<body<html" {
 					t.Errorf("%s: after %q, the next include's ancestors are %s\n%s", state, bad, got, page)
 				}
-				if got := ancestors(t, page, "next-cell"); got != "tr<tbody<table<main<body<html" {
+				if got := htmltest.Ancestors(page, htmltest.ID("next-cell")); got != "tr<tbody<table<main<body<html" {
 					t.Errorf("%s: after %q in a cell, the next cell's ancestors are %s\n%s", state, bad, got, page)
 				}
 			}

@@ -7,10 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/net/html"
-
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/fragments/feed"
+	"github.com/broadsheet/broadsheet/internal/htmltest"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
 )
@@ -42,8 +41,8 @@ func htmlService() *httptest.Server {
 }
 
 // getPage composes path's page twice (a miss, then a hit) and returns the
-// second, parsed as a browser parses it, and as it was sent.
-func getPage(t *testing.T, yaml, path string) (*html.Node, string) {
+// second.
+func getPage(t *testing.T, yaml, path string) string {
 	t.Helper()
 	c := remote.New(remote.Options{Logger: quiet})
 	t.Cleanup(c.Close)
@@ -64,31 +63,7 @@ func getPage(t *testing.T, yaml, path string) (*html.Node, string) {
 		}
 		page = string(b)
 	}
-	doc, err := html.Parse(strings.NewReader(page))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc, page
-}
-
-// ancestorsOf returns the names of the ancestors of the first element
-// named tag with class class, nearest first.
-func ancestorsOf(doc *html.Node, tag, class string) string {
-	for n := range doc.Descendants() {
-		if n.Type != html.ElementNode || n.Data != tag {
-			continue
-		}
-		for _, a := range n.Attr {
-			if a.Key == "class" && strings.Contains(" "+a.Val+" ", " "+class+" ") {
-				var path []string
-				for p := n.Parent; p != nil && p.Type == html.ElementNode; p = p.Parent {
-					path = append(path, p.Data)
-				}
-				return strings.Join(path, "<")
-			}
-		}
-	}
-	return "(none)"
+	return page
 }
 
 // TestUnbalancedRemoteFragment places the issue's fragment — a service
@@ -99,7 +74,7 @@ func TestUnbalancedRemoteFragment(t *testing.T) {
 	feed.Configure(feed.Options{})
 	svc := htmlService()
 	defer svc.Close()
-	doc, page := getPage(t, `
+	page := getPage(t, `
 fragments:
   promo:
     remote: {url: "`+svc.URL+`/unbalanced", params: []}
@@ -117,29 +92,10 @@ pages:
 		{"aside", "bs-side", "div<body<html"},
 		{"footer", "bs-footer", "body<html"},
 	} {
-		var got string
-		if c.class == "" {
-			got = firstAncestors(doc, c.tag)
-		} else {
-			got = ancestorsOf(doc, c.tag, c.class)
-		}
-		if got != c.want {
+		if got := htmltest.Ancestors(page, htmltest.Element(c.tag, c.class)); got != c.want {
 			t.Errorf("<%s class=%q> has ancestors %s, want %s\n%s", c.tag, c.class, got, c.want, page)
 		}
 	}
-}
-
-func firstAncestors(doc *html.Node, tag string) string {
-	for n := range doc.Descendants() {
-		if n.Type == html.ElementNode && n.Data == tag {
-			var path []string
-			for p := n.Parent; p != nil && p.Type == html.ElementNode; p = p.Parent {
-				path = append(path, p.Data)
-			}
-			return strings.Join(path, "<")
-		}
-	}
-	return "(none)"
 }
 
 // TestSanitize serves the hostile fragment sanitized and as it is: with
@@ -155,7 +111,7 @@ func TestSanitize(t *testing.T) {
 		if sanitized {
 			flag = "true"
 		}
-		doc, page := getPage(t, `
+		page := getPage(t, `
 fragments:
   promo:
     remote: {url: "`+svc.URL+`/hostile", params: [], includes: [footer], sanitize: `+flag+`}
@@ -172,7 +128,7 @@ pages:
 				t.Errorf("sanitize %v: %q in the page is %v", sanitized, bad, !sanitized)
 			}
 		}
-		if got := ancestorsOf(doc, "div", "card"); !strings.HasSuffix(got, "body<html") {
+		if got := htmltest.Ancestors(page, htmltest.Element("div", "card")); !strings.HasSuffix(got, "body<html") {
 			t.Errorf("sanitize %v: the card's ancestors are %s", sanitized, got)
 		}
 		for _, want := range []string{`data-id="7"`, `aria-label="Card"`, `role="note"`, `href="https://example.org/a"`, `class="bs-footer__inner"`, `src="/i.png"`} {

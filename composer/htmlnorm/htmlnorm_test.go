@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/net/html"
+
+	"github.com/broadsheet/broadsheet/internal/htmltest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -174,42 +176,15 @@ func properties(out []byte) error {
 	}
 	for _, c := range contexts {
 		for _, scripting := range []bool{true, false} {
-			want := ancestry(c.before+c.after, scripting)
-			got := ancestry(c.before+string(out)+c.after, scripting)
+			opt := html.ParseOptionEnableScripting(scripting)
+			want := htmltest.Ancestors(c.before+c.after, htmltest.ID(marker), opt)
+			got := htmltest.Ancestors(c.before+string(out)+c.after, htmltest.ID(marker), opt)
 			if got != want {
 				return fmt.Errorf("in a %s (scripting %v), the element after %q has ancestors %s, want %s", c.name, scripting, out, got, want)
 			}
 		}
 	}
 	return nil
-}
-
-// ancestry parses doc and returns the path from the marked element to the
-// root, and whether it holds anything.
-func ancestry(doc string, scripting bool) string {
-	root, err := html.ParseWithOptions(strings.NewReader(doc), html.ParseOptionEnableScripting(scripting))
-	if err != nil {
-		return err.Error()
-	}
-	var found *html.Node
-	for n := range root.Descendants() {
-		for _, a := range n.Attr {
-			if a.Key == "id" && a.Val == marker {
-				found = n
-			}
-		}
-	}
-	if found == nil {
-		return "(none)"
-	}
-	var path []string
-	for n := found; n != nil && n.Type == html.ElementNode; n = n.Parent {
-		path = append(path, n.Data)
-	}
-	if found.FirstChild != nil {
-		path = append(path, "(with content)")
-	}
-	return strings.Join(path, "<")
 }
 
 // seeds are the fuzz targets' starting points beside testdata/fuzz.

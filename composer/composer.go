@@ -470,7 +470,7 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 	if err == nil {
 		// Normalizing adds the end tags a value left out: a few bytes,
 		// which must not take it over the limit either.
-		if html, spans = c.normalize(html); len(html) > max {
+		if html, spans, err = c.normalize(html); err == nil && len(html) > max {
 			html, spans, raw, err = nil, nil, nil, errOversized
 		}
 	}

@@ -1,6 +1,7 @@
 package composer
 
 import (
+	"html"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -219,11 +220,16 @@ func (c *Composer) storeSegments(site *Site, parent *Spec, e *Entry) []segment {
 
 // fillStored normalizes e's HTML and parses it. A leaf (known from the
 // Store's record) is not parsed: the text of any tag in it stays text.
+// HTML too large to normalize, which no composer stores, is kept as text.
 func (c *Composer) fillStored(site *Site, parent *Spec, e *Entry) []segment {
-	html, spans := c.normalize(e.HTML)
-	e.HTML = html
+	out, spans, err := c.normalize(e.HTML)
+	if err != nil {
+		e.HTML = []byte(html.EscapeString(string(e.HTML)))
+		return nil
+	}
+	e.HTML = out
 	if e.Leaf {
 		return nil
 	}
-	return segmentsAt(site, parent, html, spans)
+	return segmentsAt(site, parent, out, spans)
 }

@@ -1,6 +1,11 @@
 package composer
 
-import "github.com/broadsheet/broadsheet/composer/htmlnorm"
+import (
+	"fmt"
+	"html"
+
+	"github.com/broadsheet/broadsheet/composer/htmlnorm"
+)
 
 // A fragment's HTML is normalized once, when its value is filled: a fresh
 // render (Composer.render), an entry read from the Store (storeSegments)
@@ -14,22 +19,29 @@ import "github.com/broadsheet/broadsheet/composer/htmlnorm"
 
 // normalize returns a fragment's HTML normalized, with the spans of its
 // include tags, counting the values it had to change.
-func (c *Composer) normalize(html []byte) ([]byte, []htmlnorm.Span) {
-	out, spans, changed := htmlnorm.Normalize(html)
-	if changed {
+func (c *Composer) normalize(html []byte) ([]byte, []htmlnorm.Span, error) {
+	r, err := htmlnorm.Normalize(html)
+	if err != nil {
+		return nil, nil, fmt.Errorf("composer: fragment HTML: %w", err)
+	}
+	if r.Changed {
 		c.stats.Normalized.Add(1)
 	}
-	return out, spans
+	return r.HTML, r.Includes, nil
 }
 
 // NormalizeHTML returns html normalized as a fragment's HTML is. The
 // configuration and the admin page set fallbacks through it, so that a
 // fallback cannot break the page either. Include tags in it are kept as
-// they are (a fallback's are not expanded).
-func NormalizeHTML(html string) string {
-	out, _, changed := htmlnorm.Normalize([]byte(html))
-	if !changed {
-		return html
+// they are (a fallback's are not expanded); HTML too large to normalize
+// (see htmlnorm.MaxRebuild) comes back escaped, as text.
+func NormalizeHTML(s string) string {
+	r, err := htmlnorm.Normalize([]byte(s))
+	switch {
+	case err != nil:
+		return html.EscapeString(s)
+	case !r.Changed:
+		return s
 	}
-	return string(out)
+	return string(r.HTML)
 }

@@ -50,6 +50,17 @@ func TestUnbalancedFragmentsCannotBreakThePage(t *testing.T) {
 	}
 }
 
+// TestTooLargeToNormalize: unbalanced HTML too large to rebuild (see
+// htmlnorm.MaxRebuild) fails its call, and its include falls back.
+func TestTooLargeToNormalize(t *testing.T) {
+	big := static("big", strings.Repeat("<i><b><p>x", 30<<10))
+	big.Defaults.Fallback = `<p id="fallback">later</p>`
+	c := newTestComposer(t, testSite([]*Spec{big}, time.Second, "big"), Options{})
+	if page := body(serve(c, "")); !strings.Contains(page, `<p id="fallback">later</p>`) {
+		t.Fatalf("no fallback:\n%.300s", page)
+	}
+}
+
 // TestIncludesOnlyInMarkup: a tag in a comment, a script, a style or an
 // attribute value is text, not an include.
 func TestIncludesOnlyInMarkup(t *testing.T) {

@@ -30,7 +30,10 @@
 // byte where the first pass accepts the HTML.
 package htmlnorm
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // IncludeElement is the name of the include element, lower case as
 // written.
@@ -53,40 +56,62 @@ type Span struct{ Start, End int }
 // as it is.
 const maxRounds = 3
 
+// MaxRebuild is the most HTML that Normalize rebuilds. Rebuilding costs a
+// parse and a tree (up to a few microseconds a byte for the worst inputs,
+// whose trees grow several times larger than they are): a fragment larger
+// than this must come balanced.
+const MaxRebuild = 256 << 10
+
+// ErrTooLarge is the error of Normalize for HTML over MaxRebuild bytes
+// that is not in form.
+var ErrTooLarge = errors.New("htmlnorm: unbalanced HTML over 256 KiB")
+
+// Result is HTML as Normalize returns it.
+type Result struct {
+	// HTML is the normalized HTML: the input itself, not a copy, when it
+	// was in form; otherwise newly allocated.
+	HTML []byte
+	// Includes are the spans of its include elements, in order.
+	Includes []Span
+	// Changed reports that HTML is not the input: it had to be rewritten.
+	Changed bool
+}
+
 // Normalize returns src in a form that closes every element it opens and
-// closes nothing it did not open, the spans of the include elements in it,
-// and whether it had to change src. When src is already in that form (the
-// common case) it is returned itself, not a copy; otherwise the result is
-// newly allocated and src is not modified. Normalize is idempotent: its
-// result, normalized again, is returned unchanged. It never fails: HTML it
-// cannot rebuild is returned escaped, as text. It is safe for concurrent
-// use.
-func Normalize(src []byte) (out []byte, spans []Span, changed bool) {
+// closes nothing it did not open, with the spans of the include elements
+// in it. src is not modified. Normalize is idempotent: its result,
+// normalized again, is returned unchanged. It fails only for HTML over
+// MaxRebuild bytes that is not in form; HTML that cannot be parsed at all
+// comes back escaped, as text. It is safe for concurrent use.
+func Normalize(src []byte) (Result, error) {
 	if spans, ok := scan(src, false); ok {
-		return src, spans, false
+		return Result{HTML: src, Includes: spans}, nil
 	}
-	out = rebuild(src)
+	if len(src) > MaxRebuild {
+		return Result{}, ErrTooLarge
+	}
+	out := rebuild(src)
+	var spans []Span
+	accepted := false
 	for range maxRounds {
-		var ok bool
-		if spans, ok = scan(out, false); ok {
+		if spans, accepted = scan(out, false); accepted || len(out) > MaxRebuild {
 			break
 		}
 		again := rebuild(out)
 		if bytes.Equal(again, out) {
-			spans = Includes(out)
 			break
 		}
 		out = again
 	}
-	if spans == nil {
+	if !accepted {
 		spans = Includes(out)
 	}
 	if bytes.Equal(out, src) {
 		// HTML the first pass leaves to the rebuild, which writes it
 		// back as it was: in form.
-		return src, spans, false
+		return Result{HTML: src, Includes: spans}, nil
 	}
-	return out, spans, true
+	return Result{HTML: out, Includes: spans, Changed: true}, nil
 }
 
 // Includes returns the spans of the include elements of src in document

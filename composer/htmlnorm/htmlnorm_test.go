@@ -93,7 +93,11 @@ func TestNormalize(t *testing.T) {
 		{name: "stray include end tag", in: `a</bs-include>b`, want: `ab`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, spans, changed := Normalize([]byte(tc.in))
+			r, err := Normalize([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, spans, changed := r.HTML, r.Includes, r.Changed
 			if string(out) != tc.want {
 				t.Fatalf("Normalize(%q)\n got %q\nwant %q", tc.in, out, tc.want)
 			}
@@ -114,12 +118,37 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
+// TestNormalizeTooLarge: HTML over MaxRebuild is not rebuilt (its cost
+// grows with it, see MaxRebuild), but still accepted in form.
+func TestNormalizeTooLarge(t *testing.T) {
+	big := strings.Repeat("<i><b><p>x", MaxRebuild/10+1)
+	if _, err := Normalize([]byte(big)); err != ErrTooLarge {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if r, err := Normalize(board(10000)); err != nil || r.Changed || len(r.Includes) != 10000 {
+		t.Fatalf("a board of 10,000 includes (%d bytes): %v, %v, %d includes", len(board(10000)), err, r.Changed, len(r.Includes))
+	}
+}
+
+// TestNormalizeDeep: nesting is bounded in the first pass, whose checks
+// look down the open elements (unbounded, a megabyte of <div> took
+// minutes); deeper HTML is rebuilt.
+func TestNormalizeDeep(t *testing.T) {
+	deep := strings.Repeat("<div>", maxDepth+1) + strings.Repeat("</div>", maxDepth+1)
+	if _, ok := scan([]byte(deep), false); ok {
+		t.Fatal("the first pass accepted HTML deeper than maxDepth")
+	}
+	if r, err := Normalize([]byte(deep)); err != nil || r.Changed {
+		t.Fatalf("Normalize: %v, changed %v", err, r.Changed)
+	}
+}
+
 // TestNormalizeDoesNotCopy: HTML in form is returned as it is, not a copy.
 func TestNormalizeDoesNotCopy(t *testing.T) {
 	for _, in := range [][]byte{[]byte(score), []byte(card), board(100)} {
-		out, _, changed := Normalize(in)
-		if changed || &out[0] != &in[0] || len(out) != len(in) {
-			t.Fatalf("Normalize copied %.40q (changed=%v)", in, changed)
+		r, err := Normalize(in)
+		if err != nil || r.Changed || &r.HTML[0] != &in[0] || len(r.HTML) != len(in) {
+			t.Fatalf("Normalize copied %.40q (changed=%v, err %v)", in, r.Changed, err)
 		}
 	}
 }
@@ -162,11 +191,14 @@ var contexts = []struct{ name, before, after string }{
 // has with nothing before it — nothing in out takes it in, and nothing
 // closes an element of the page.
 func properties(out []byte) error {
-	again, spans, changed := Normalize(out)
-	if changed || !bytes.Equal(again, out) {
-		return fmt.Errorf("not idempotent: %q normalizes to %q", out, again)
+	r, err := Normalize(out)
+	if err != nil || r.Changed || !bytes.Equal(r.HTML, out) {
+		return fmt.Errorf("not idempotent: %q normalizes to %q (%v)", out, r.HTML, err)
 	}
-	for _, s := range spans {
+	if !equalSpans(r.Includes, Includes(out)) {
+		return fmt.Errorf("the includes of %q are %v, Includes finds %v", out, r.Includes, Includes(out))
+	}
+	for _, s := range r.Includes {
 		if !bytes.HasPrefix(out[s.Start:], []byte("<"+IncludeElement)) {
 			return fmt.Errorf("span %v of %q is not an include", s, out)
 		}
@@ -206,11 +238,17 @@ func FuzzNormalize(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, _, changed := Normalize(in)
-		if !changed && !bytes.Equal(out, in) {
-			t.Fatalf("changed %q to %q without saying so", in, out)
+		r, err := Normalize(in)
+		if err != nil {
+			if len(in) <= MaxRebuild {
+				t.Fatalf("Normalize(%q): %v", in, err)
+			}
+			return
 		}
-		if err := properties(out); err != nil {
+		if !r.Changed && !bytes.Equal(r.HTML, in) {
+			t.Fatalf("changed %q to %q without saying so", in, r.HTML)
+		}
+		if err := properties(r.HTML); err != nil {
 			t.Fatalf("Normalize(%q): %v", in, err)
 		}
 	})
@@ -248,7 +286,9 @@ func BenchmarkNormalize(b *testing.B) {
 			b.SetBytes(int64(len(bc.in)))
 			b.ReportAllocs()
 			for b.Loop() {
-				Normalize(bc.in)
+				if _, err := Normalize(bc.in); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -294,6 +294,9 @@ func (s *scanner) startTag(i int) (int, bool) {
 	if string(name) == IncludeElement {
 		return s.include(i, end, selfClosing), true
 	}
+	if !s.lenient && len(s.stack) >= maxDepth {
+		return 0, false
+	}
 	if !s.lenient && bytes.EqualFold(name, []byte(IncludeElement)) {
 		return 0, false // not an include as written, but one once rebuilt
 	}
@@ -352,6 +355,12 @@ func (s *scanner) breakOut() {
 		s.stack = s.stack[:len(s.stack)-1]
 	}
 }
+
+// maxDepth bounds the elements open at once in HTML the scanner accepts,
+// and how far down the open elements it looks for one an end tag closes:
+// every start tag may look down the open elements, so an unbounded depth
+// would make the scan quadratic.
+const maxDepth = 256
 
 // push opens the element whose name starts at i.
 func (s *scanner) push(i int, name []byte, in info, k kind) {
@@ -505,7 +514,7 @@ func (s *scanner) endTag(i int) (int, bool) {
 		if end, _, ok = attrs(s.src, n); !ok {
 			return 0, false
 		}
-		for k := len(s.stack) - 1; k >= 0; k-- {
+		for k := len(s.stack) - 1; k >= 0 && k >= len(s.stack)-maxDepth; k-- {
 			if bytes.EqualFold(s.name(&s.stack[k]), name) {
 				s.stack = s.stack[:k]
 				break

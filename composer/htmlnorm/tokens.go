@@ -83,7 +83,7 @@ func tokenIncludes(src []byte) []Span {
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
-			for k := len(stack) - 1; k >= 0; k-- {
+			for k := len(stack) - 1; k >= 0 && k >= len(stack)-maxDepth; k-- {
 				if stack[k].name == string(name) {
 					stack = stack[:k]
 					break

@@ -1,0 +1,52 @@
+package redisstore_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	xhtml "golang.org/x/net/html"
+
+	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/htmltest"
+	"github.com/broadsheet/broadsheet/internal/redistest"
+)
+
+// TestStoredHTMLIsNormalized: a value read from Redis is trusted no more
+// than a fresh render. An entry whose HTML is unbalanced — written by
+// something other than a composer — is normalized before it reaches a
+// page, with an in-process tier and without.
+func TestStoredHTMLIsNormalized(t *testing.T) {
+	srv := redistest.Start(t)
+	cnt := newCounted(0)
+	site := cnt.site(2)
+	a, _, store := instance(t, srv, site, 0, false)
+	page(t, a)
+	eventually(t, "write-back", func() bool { return store.Stats().Sets == 3 }) // the board and its items
+
+	p, err := composer.NewParams(site.Fragments["item"].Spec, map[string]string{"id": "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tampered := &composer.Entry{Key: composer.Key("item", p), Version: "1", HTML: []byte(`<li><table><tr><td>open`),
+		Created: now, FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(2 * time.Hour)}
+	if err := store.SetMulti(context.Background(), []*composer.Entry{tampered}); err != nil {
+		t.Fatal(err)
+	}
+	second := func(n *xhtml.Node) bool {
+		return n.Data == "li" && n.FirstChild != nil && n.FirstChild.Data == "1:v0"
+	}
+	for _, l1 := range []int64{0, -1} {
+		b, _, _ := instance(t, srv, site, l1, false)
+		for range 2 {
+			body := page(t, b)
+			if got := htmltest.Ancestors(body, second); got != "bs-frag<ol<bs-frag<body<html" {
+				t.Errorf("L1 %d: the item after the tampered one has ancestors %s\n%s", l1, got, body)
+			}
+		}
+		if n := b.Stats().Normalized.Load(); n < 1 {
+			t.Errorf("L1 %d: Normalized = %d", l1, n)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package composer
 
 import (
-	"html"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -188,48 +187,31 @@ func (w *l1Writer) close() {
 	w.wg.Wait()
 }
 
-// parsedEntry is an entry's parse, valid for the Site it was made with,
-// and its normalized HTML.
+// parsedEntry is an entry's parse, valid for the Site it was made with.
 type parsedEntry struct {
 	site *Site
-	html []byte
 	segs []segment
 }
 
-// storeSegments normalizes the HTML of an entry read from the Store (a
-// value from another process is trusted no more than a fresh render: see
-// normalize.go), replacing e.HTML when it changes, and parses it. e is
-// the reader's own, not yet shared. With an in-process tier the entry
-// (and its parse) is kept there; without one, a page's parents (a
-// scoreboard with 2,000 includes) would be parsed again on every request,
-// so their parses — not their content — are kept in a small cache keyed by
-// what makes an entry unique: its version, key and creation time.
+// storeSegments parses an entry read from the Store. With an in-process
+// tier the entry (and its parse) is kept there; without one, a page's
+// parents (a scoreboard with 2,000 includes) would be parsed again on every
+// request, so their parses — not their content — are kept in a small cache
+// keyed by what makes an entry unique: its version, key and creation time.
 func (c *Composer) storeSegments(site *Site, parent *Spec, e *Entry) []segment {
-	if c.l1 != nil || e.Leaf || !MayInclude(e.HTML) {
-		return c.fillStored(site, parent, e)
+	if e.Leaf || !MayInclude(e.HTML) {
+		// A leaf, the common case: known from the Store's record, or
+		// scanned once here and not again by parseSegments.
+		return nil
+	}
+	if c.l1 != nil {
+		return parseSegments(site, parent, e.HTML)
 	}
 	k := e.Version + "\x00" + e.Key + "\x00" + strconv.FormatInt(e.Created.UnixNano(), 10)
 	if p, ok := c.parsed.GetIfPresent(k); ok && p.site == site {
-		e.HTML = p.html
 		return p.segs
 	}
-	segs := c.fillStored(site, parent, e)
-	c.parsed.Set(k, parsedEntry{site: site, html: e.HTML, segs: segs})
+	segs := parseSegments(site, parent, e.HTML)
+	c.parsed.Set(k, parsedEntry{site: site, segs: segs})
 	return segs
-}
-
-// fillStored normalizes e's HTML and parses it. A leaf (known from the
-// Store's record) is not parsed: the text of any tag in it stays text.
-// HTML too large to normalize, which no composer stores, is kept as text.
-func (c *Composer) fillStored(site *Site, parent *Spec, e *Entry) []segment {
-	out, spans, err := c.normalize(e.HTML)
-	if err != nil {
-		e.HTML = []byte(html.EscapeString(string(e.HTML)))
-		return nil
-	}
-	e.HTML = out
-	if e.Leaf {
-		return nil
-	}
-	return segmentsAt(site, parent, out, spans)
 }

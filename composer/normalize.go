@@ -8,9 +8,8 @@ import (
 )
 
 // A fragment's HTML is normalized once, when its value is filled: a fresh
-// render (Composer.render), an entry read from the Store (storeSegments)
-// and a fallback as the configuration or the admin page sets it
-// (NormalizeHTML). Normalized HTML closes every element it opens and
+// render (Composer.render), an entry read from the Store (getStore) and a
+// fallback as the configuration or the admin page sets it (NormalizeHTML). Normalized HTML closes every element it opens and
 // closes nothing it did not open, so that no fragment changes the
 // structure of the page around it (see htmlnorm). It costs a scan of the
 // HTML — and nothing else for HTML already in form, which is what templ
@@ -28,6 +27,22 @@ func (c *Composer) normalize(html []byte) ([]byte, []htmlnorm.Span, error) {
 		c.stats.Normalized.Add(1)
 	}
 	return r.HTML, r.Includes, nil
+}
+
+// normalizeStored normalizes the HTML of e, just read from the Store and
+// not yet shared. HTML too large to normalize, which no composer stores,
+// is kept as text.
+func (c *Composer) normalizeStored(e *Entry) {
+	r, err := htmlnorm.Normalize(e.HTML)
+	switch {
+	case err != nil:
+		e.HTML = []byte(html.EscapeString(string(e.HTML)))
+	case r.Changed:
+		e.HTML = r.HTML
+	default:
+		return
+	}
+	c.stats.Normalized.Add(1)
 }
 
 // NormalizeHTML returns html normalized as a fragment's HTML is. The

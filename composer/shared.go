@@ -487,7 +487,7 @@ func (c *Composer) collectRemote(waiting []*start) []*start {
 		keys[i] = StoreKey(s.version, s.key)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), remoteLook)
-	entries, err := c.store.GetMulti(ctx, keys)
+	entries, err := c.getStore(ctx, keys)
 	cancel()
 	now := time.Now()
 	var rest []*start
@@ -637,7 +637,7 @@ func (c *Composer) getMulti(ctx context.Context, keys []string) ([]*Entry, error
 	lk.active++
 	if lk.active == 1 && len(lk.m) == 0 {
 		lk.mu.Unlock()
-		entries, err := c.store.GetMulti(ctx, keys)
+		entries, err := c.getStore(ctx, keys)
 		lk.mu.Lock()
 		lk.active--
 		lk.mu.Unlock()
@@ -668,13 +668,13 @@ func (c *Composer) getMulti(ctx context.Context, keys []string) ([]*Entry, error
 	lk.mu.Unlock()
 	if len(joined) == 0 {
 		// Nothing to share with: the plain look-up (ownKeys == keys).
-		entries, err := c.store.GetMulti(ctx, keys)
+		entries, err := c.getStore(ctx, keys)
 		lk.finish(own, ownKeys, entries, err)
 		return entries, err
 	}
 	out := make([]*Entry, len(keys))
 	if len(ownKeys) > 0 {
-		entries, err := c.store.GetMulti(ctx, ownKeys)
+		entries, err := c.getStore(ctx, ownKeys)
 		lk.finish(own, ownKeys, entries, err)
 		if err != nil {
 			return nil, err
@@ -715,6 +715,19 @@ func (lk *lookups) finish(b *lookupBatch, keys []string, entries []*Entry, err e
 	}
 	lk.mu.Unlock()
 	close(b.done)
+}
+
+// getStore looks keys up in the Store and normalizes the HTML of every
+// entry found (see normalize.go) before anything else sees it: a value
+// from another process is trusted no more than a fresh render.
+func (c *Composer) getStore(ctx context.Context, keys []string) ([]*Entry, error) {
+	entries, err := c.store.GetMulti(ctx, keys)
+	for _, e := range entries {
+		if e != nil {
+			c.normalizeStored(e)
+		}
+	}
+	return entries, err
 }
 
 // storeCopy copies an entry read from the Store (its exported fields, which

@@ -52,11 +52,11 @@ var (
 	errUndeclared = errors.New("composer: fragment not declared in the parent's Includes")
 )
 
-// parseSegments splits HTML that is not normalized (a layout's output) at
-// its include tags and resolves each against site. parent is the fragment
-// that produced the HTML (nil for a layout); an include of a fragment
-// parent does not declare is refused. It returns nil when the HTML has no
-// include, the common case.
+// parseSegments splits HTML at its include tags (a layout's output, an
+// entry read from the Store) and resolves each against site. parent is the
+// fragment that produced the HTML (nil for a layout); an include of a
+// fragment parent does not declare is refused. It returns nil when the
+// HTML has no include, the common case.
 func parseSegments(site *Site, parent *Spec, html []byte) []segment {
 	if !MayInclude(html) {
 		return nil
@@ -64,8 +64,8 @@ func parseSegments(site *Site, parent *Spec, html []byte) []segment {
 	return segmentsOf(site, parent, SplitIncludes(html))
 }
 
-// segmentsAt is parseSegments for a fragment's normalized HTML, whose
-// include elements spans locate (see normalize).
+// segmentsAt is parseSegments for HTML whose include tags spans already
+// locate: a fresh render, found as it was normalized (see normalize.go).
 func segmentsAt(site *Site, parent *Spec, html []byte, spans []htmlnorm.Span) []segment {
 	if len(spans) == 0 {
 		return nil

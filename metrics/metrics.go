@@ -283,6 +283,7 @@ func (o *Observer) Register(reg prometheus.Registerer, comp *composer.Composer, 
 		counterFunc("broadsheet_fragment_calls_shed_total", "Fragment calls not made: every include waiting had passed its deadline before the call could start, and no cache tier would keep the result.", st.Shed.Load),
 		counterFunc("broadsheet_fragment_calls_refused_total", "Fragment calls refused because too many were in flight.", st.Overloaded.Load),
 		counterFunc("broadsheet_background_refreshes_total", "Stale-while-revalidate refreshes started.", st.Refreshes.Load),
+		counterFunc("broadsheet_fragment_html_normalized_total", "Fragment values (fresh renders and entries read from the shared tier) whose HTML was rewritten to close what it opened and drop what it closed without opening.", st.Normalized.Load),
 		counterFunc("broadsheet_includes_stitched_total", "Includes served inside a stitched subtree: their parent's subtree, kept written out while none of its includes changed, with no look-up of their own.", st.Stitched.Load),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "broadsheet_stitched_bytes",

@@ -271,6 +271,23 @@ func FuzzIncludes(f *testing.F) {
 	})
 }
 
+// BenchmarkLeafTest is what a fill of a score or a card cost before it was
+// normalized: the test for an include tag (composer.MayInclude), the
+// baseline of BenchmarkNormalize's figures.
+func BenchmarkLeafTest(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		in   []byte
+	}{{"score", []byte(score)}, {"card", []byte(card)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.in)))
+			for b.Loop() {
+				bytes.Contains(bc.in, []byte("<"+IncludeElement))
+			}
+		})
+	}
+}
+
 func BenchmarkNormalize(b *testing.B) {
 	for _, bc := range []struct {
 		name string

@@ -230,7 +230,7 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 			Logger(r.Context()).Warn("web: render alone failed", "fragment", f.Spec.Name, "err", err)
 			break
 		}
-		res.HTML = string(html)
+		res.HTML = composer.NormalizeHTML(string(html)) // as pages get it
 		if len(f.Spec.Includes) > 0 {
 			res.Note = "Includes are shown as tags: the explorer renders one fragment, not what it includes."
 		}

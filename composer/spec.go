@@ -44,6 +44,15 @@ type ParamSpec struct {
 	Values []string
 	// MaxLen caps the value's length in bytes; 0 means DefaultMaxParamLen.
 	MaxLen int
+	// Int declares a whole number from Min to Max (decimal digits, no
+	// sign). Its value is canonicalised before it reaches the fragment
+	// or its cache key — "041", "0041" and "41" are all "41" — so that
+	// one value has one key. An Int param has no Pattern or Values. A
+	// number outside Min..Max is refused, or with Clamp taken as the
+	// nearest bound (a size past the end lists everything: one key).
+	Int      bool
+	Min, Max int
+	Clamp    bool
 	// Doc is a short description shown in the fragment explorer.
 	Doc string
 }

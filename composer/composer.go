@@ -572,7 +572,6 @@ func renderFragment(ctx context.Context, s *Spec, p Params, max int, mem *callBy
 	return w.buf.Bytes(), nil, nil
 }
 
-
 // refresh starts a background refresh of stale entry e unless a call for
 // its key is in flight. Nothing of it runs on the caller's goroutine. The
 // refresh takes the key's cross-instance lock like any call: an instance

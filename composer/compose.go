@@ -644,7 +644,7 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 	}
 	for i, n := range shared {
 		e := entries[i]
-		if e == nil || e.Key != n.ref.key || e.Version != versions[i] || !now.Before(e.StaleUntil) {
+		if !r.c.admitStored(r.site, n.frag, n.ref.key, versions[i], e, now) {
 			r.c.stats.StoreMiss.Add(1)
 			rest = append(rest, n)
 			continue

@@ -154,15 +154,18 @@ type Stats struct {
 	// Shed counts calls not made because every include waiting for them
 	// had passed its deadline before they could start, with no cache tier
 	// to keep the result (see flight.shedIfLate).
-	Shed       atomic.Int64
-	InFlight   atomic.Int64 // fragment calls running now
-	Oversized  atomic.Int64 // results over MaxFragmentBytes
-	Refreshes  atomic.Int64 // stale-while-revalidate refresh calls made here
-	StoreHits  atomic.Int64
-	StoreMiss  atomic.Int64
-	StoreErrs  atomic.Int64
-	Overruns   atomic.Int64 // pages finished after budget + 10 ms
-	Overloaded atomic.Int64 // calls refused because MaxInFlight was reached
+	Shed      atomic.Int64
+	InFlight  atomic.Int64 // fragment calls running now
+	Oversized atomic.Int64 // results over MaxFragmentBytes
+	Refreshes atomic.Int64 // stale-while-revalidate refresh calls made here
+	StoreHits atomic.Int64
+	StoreMiss atomic.Int64
+	// StoreRefused counts values read from the Store that a fresh render
+	// could not have made (in StoreMiss; see admitStored).
+	StoreRefused atomic.Int64
+	StoreErrs    atomic.Int64
+	Overruns     atomic.Int64 // pages finished after budget + 10 ms
+	Overloaded   atomic.Int64 // calls refused because MaxInFlight was reached
 	// Cancelled counts calls whose context was cancelled because every
 	// request waiting for them had gone away (their clients left).
 	Cancelled atomic.Int64

@@ -157,6 +157,17 @@ type Spec struct {
 	// Assets are the CSS and JS URLs the fragment's HTML needs. A page
 	// places each asset once, however many includes need it.
 	Assets []string
+	// AssetOrigins are the origins ("https://cdn.example") from which a
+	// result may name assets of its own (a remote fragment's Link
+	// headers), besides the site's own paths and Assets; see
+	// AssetAllowed.
+	AssetOrigins []string
+	// OwnLifetime marks a fragment whose results carry their own fresh and
+	// stale times (a *Raw with HasFreshness: a remote fragment's
+	// Cache-Control), up to MaxOwnLifetime, where the configuration does
+	// not set them. Without it, a result's own times apply only up to
+	// the fragment's settings.
+	OwnLifetime bool
 	// Events lists the events whose publication changes the fragment's
 	// output (see EventDep): each refreshes exactly the include it names,
 	// so the fragment can keep long TTLs and still change within a second.

@@ -12,6 +12,11 @@
 // binary; with it, the file is watched and reloaded on change (a bad reload
 // keeps the last good configuration and logs why).
 //
+// BROADSHEET_STORE_KEY, when set, is the key (or two keys, comma-separated,
+// the signing one first) with which the Redis tier signs its entries and
+// live overrides, and refuses those it did not sign (see
+// redisstore.Keys); from the environment only, never a flag.
+//
 // Live tuning (/_/admin) is off unless -admin-token is set. With
 // -admin-addr, the admin page, /metrics and pprof are served on that
 // address only; without it, /_/admin and /metrics are on the public
@@ -231,8 +236,9 @@ func run(args []string) error {
 		Observer:     obs,
 	}
 	var (
-		client redis.UniversalClient
-		store  *redisstore.Store
+		client    redis.UniversalClient
+		store     *redisstore.Store
+		storeKeys *redisstore.Keys
 	)
 	if o.redis != "" {
 		client, err = redisstore.NewClient(o.redis)
@@ -240,7 +246,10 @@ func run(args []string) error {
 			return fmt.Errorf("-redis: %w", err)
 		}
 		defer client.Close()
-		store = redisstore.New(client, redisstore.Options{})
+		if storeKeys, err = redisstore.ParseKeys(os.Getenv("BROADSHEET_STORE_KEY")); err != nil {
+			return fmt.Errorf("BROADSHEET_STORE_KEY: %w", err)
+		}
+		store = redisstore.New(client, redisstore.Options{Keys: storeKeys})
 		copts.Store = store
 	}
 	stopTracing, err := setupTracing(ctx, o.otlp, client)
@@ -280,7 +289,7 @@ func run(args []string) error {
 	if client != nil {
 		sub := redisstore.Attach(ctx, comp, client, log)
 		defer sub.Close()
-		tstore = tuning.NewRedis(client, log)
+		tstore = tuning.NewRedis(client, log).Signed(storeKeys)
 		wopts.Shared, wopts.Redis = true, store
 		log.Info("cache: in-process tier, then Redis", "l1_mb", o.l1MB, "redis", redactURL(o.redis))
 	} else {

@@ -35,9 +35,10 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 	}
 	// The cross-instance figures the chaos herd reads (composer.Stats).
 	st := comp.Stats()
-	var starved func() int64
+	var starved, unauthenticated func() int64
 	if store != nil {
 		starved = func() int64 { return store.Stats().Starved }
+		unauthenticated = func() int64 { return store.Stats().Unauthenticated }
 	}
 	for _, c := range []struct {
 		name, help string
@@ -49,6 +50,8 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		{"broadsheet_remote_failures_total", "Keys found on hold because another instance's call for them failed.", st.RemoteFailures.Load},
 		{"broadsheet_redis_starved_total", "Redis calls (in broadsheet_redis_errors_total) that timed out while this process was too busy to run them: not counted against Redis by the breaker.", starved},
 		{"broadsheet_fragment_calls_cancelled_total", "Fragment calls cancelled because every request waiting for them went away.", st.Cancelled.Load},
+		{"broadsheet_redis_unauthenticated_total", "Values read from Redis that BROADSHEET_STORE_KEY did not sign: misses.", unauthenticated},
+		{"broadsheet_store_refused_total", "Values read from Redis over the limits of a fresh render (size, lifetimes, asset origins): misses.", st.StoreRefused.Load},
 		{"broadsheet_fragment_calls_busy_total", "Fragment calls refused because the results being made held -compose-mb already.", st.Busy.Load},
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},

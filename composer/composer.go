@@ -31,6 +31,11 @@ type Options struct {
 	// once, like a call refused a slot (MaxInFlight). 0 means 64 MiB;
 	// negative means no bound.
 	ComposeBytes int64
+	// MaxIncludesInFlight bounds the includes of the pages being composed
+	// at once, each page counted at what it had recently (see admit.go): a
+	// page that does not fit is refused at once with a 503. 0 means
+	// DefaultMaxIncludesInFlight; negative means no bound.
+	MaxIncludesInFlight int64
 	// Store is the shared tier (Redis); nil runs on the in-process tier alone.
 	Store Store
 	// MaxInFlight bounds fragment calls in flight, including the ones left
@@ -134,6 +139,7 @@ type Composer struct {
 	siteAt    atomic.Int64        // when SetSite last ran (Unix ns), 0 never
 	runs      *semaphore.Weighted // one unit per fragment call in flight
 	composing byteBudget          // bytes of results being made (ComposeBytes)
+	admission admission           // includes of the pages in flight (MaxIncludesInFlight)
 	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
 	log       *slog.Logger
 	stats     Stats
@@ -172,6 +178,9 @@ type Stats struct {
 	// Busy counts calls refused because the results being made already
 	// held Options.ComposeBytes (see budget.go).
 	Busy atomic.Int64
+	// Refused counts pages refused because their expected includes did
+	// not fit beside those in flight (Options.MaxIncludesInFlight).
+	Refused atomic.Int64
 	// RemoteWaits counts calls left to another instance that held the
 	// lock (or whose lock call timed out: the lock is tried again while
 	// waiting); RemoteTakeovers those made here after all, the holder's
@@ -206,6 +215,10 @@ func New(site *Site, opts Options) *Composer {
 		log:    opts.Logger,
 		closed: make(chan struct{}),
 		holder: rand.Text(),
+	}
+	c.admission.limit = opts.MaxIncludesInFlight
+	if opts.MaxIncludesInFlight == 0 {
+		c.admission.limit = DefaultMaxIncludesInFlight
 	}
 	c.composing.limit = opts.ComposeBytes
 	if opts.ComposeBytes == 0 {

@@ -68,6 +68,7 @@ type options struct {
 	l1MB         int64
 	stitchMB     int64
 	composeMB    int64
+	includesIn   int64
 	memLimitMB   int64
 	logFormat    string
 	logLevel     string
@@ -122,6 +123,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.Int64Var(&o.l1MB, "l1-mb", 64, "in-process cache size in MiB (0: off)")
 	fs.Int64Var(&o.stitchMB, "stitch-mb", 16, "memory for stitched subtrees in MiB, beside the in-process cache: a parent whose includes all came fresh from cache is kept written out whole until one of them changes (0: off)")
 	fs.Int64Var(&o.composeMB, "compose-mb", 64, "memory in MiB for the fragment results being made, past the first 64 KiB of each: a call that finds none left is refused at once, its include served stale or its fallback (0: no bound)")
+	fs.Int64Var(&o.includesIn, "includes-in-flight", composer.DefaultMaxIncludesInFlight, "includes of the pages composed at once, each page counted at what it had recently; a page that does not fit is a quick 503 with Retry-After, unless it would be alone (0: no limit)")
 	fs.Int64Var(&o.memLimitMB, "memory-limit-mb", 0, "the Go runtime's soft memory limit in MiB (0: the caches, -compose-mb and 160 MiB; -1: none; GOMEMLIMIT, when set, wins)")
 	fs.Int64Var(&o.gcHeadroomMB, "gc-headroom-mb", 64, "let the heap grow by at least this many MiB between garbage collections (0: Go's default pace; ignored when GOGC is set)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -226,14 +228,15 @@ func run(args []string) error {
 
 	obs := metrics.New(site, metrics.Options{})
 	copts := composer.Options{
-		L1Bytes:      l1Bytes(o.l1MB),
-		StitchBytes:  l1Bytes(o.stitchMB),
-		ComposeBytes: l1Bytes(o.composeMB),
-		SchedTarget:  schedTarget(o.schedTarget),
-		Layouts:      reg.Layouts,
-		ErrorPage:    templates.ErrorPage,
-		Logger:       log,
-		Observer:     obs,
+		L1Bytes:             l1Bytes(o.l1MB),
+		StitchBytes:         l1Bytes(o.stitchMB),
+		ComposeBytes:        l1Bytes(o.composeMB),
+		MaxIncludesInFlight: noLimit(o.includesIn),
+		SchedTarget:         schedTarget(o.schedTarget),
+		Layouts:             reg.Layouts,
+		ErrorPage:           templates.ErrorPage,
+		Logger:              log,
+		Observer:            obs,
 	}
 	var (
 		client    redis.UniversalClient
@@ -401,6 +404,15 @@ func schedTarget(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// noLimit turns a flag where 0 means no limit into an Options field
+// where 0 is the default and negative no limit.
+func noLimit(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 func l1Bytes(mb int64) int64 {

@@ -52,6 +52,7 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		{"broadsheet_fragment_calls_cancelled_total", "Fragment calls cancelled because every request waiting for them went away.", st.Cancelled.Load},
 		{"broadsheet_redis_unauthenticated_total", "Values read from Redis that BROADSHEET_STORE_KEY did not sign: misses.", unauthenticated},
 		{"broadsheet_store_refused_total", "Values read from Redis over the limits of a fresh render (size, lifetimes, asset origins): misses.", st.StoreRefused.Load},
+		{"broadsheet_pages_refused_total", "Pages refused (503) because the includes they were expected to have did not fit beside those in flight (-includes-in-flight).", st.Refused.Load},
 		{"broadsheet_fragment_calls_busy_total", "Fragment calls refused because the results being made held -compose-mb already.", st.Busy.Load},
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},
@@ -70,6 +71,7 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		load       func() int64
 	}{
 		{"broadsheet_l1_bytes", "Memory the in-process tier counts for its entries and stitched subtrees (bounded by -l1-mb and -stitch-mb).", comp.CacheBytes},
+		{"broadsheet_includes_in_flight", "Includes expected of the pages being composed (bounded by -includes-in-flight).", comp.IncludesInFlight},
 		{"broadsheet_composing_bytes", "Memory held by the fragment results being made, beyond 64 KiB each (bounded by -compose-mb).", comp.ComposingBytes},
 	} {
 		load := g.load

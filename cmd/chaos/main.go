@@ -90,6 +90,7 @@ type options struct {
 	coldSize, coldMaxPages int
 	herd                   int
 	memoryFor              time.Duration
+	memoryArgs             []string
 	jsonPath               string
 	mdPath                 string
 	keepLogs               bool
@@ -130,12 +131,14 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.coldMaxPages, "cold-max-pages", 16, "overload-cold: composer -max-pages")
 	fs.IntVar(&o.herd, "herd", 1000, "requests released together in the herd scenario")
 	fs.DurationVar(&o.memoryFor, "memory-for", 60*time.Second, "length of the memory scenario's attack")
+	memArgs := fs.String("memory-args", "", "extra composer `flags` for the memory scenario, space-separated (default: none, the composer's defaults)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&o.mdPath, "md", "", "write the Markdown summary to `file`")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configurations")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.memoryArgs = strings.Fields(*memArgs)
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}

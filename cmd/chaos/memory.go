@@ -53,8 +53,8 @@ const (
 // settings (no -max-pages, no Redis: the configuration the probe found
 // exhaustible), the feed's latency 1 ms.
 func (e *env) memory(ctx context.Context, d time.Duration) (*Memory, error) {
-	cp, err := e.startComposer(ctx, "memory", "-feed-latency", "1ms", "-feed-slow-every", "0",
-		"-l1-mb", strconv.Itoa(memoryL1MiB), "-stitch-mb", strconv.Itoa(memoryStitchMiB))
+	args := []string{"-feed-latency", "1ms", "-feed-slow-every", "0", "-l1-mb", strconv.Itoa(memoryL1MiB), "-stitch-mb", strconv.Itoa(memoryStitchMiB)}
+	cp, err := e.startComposer(ctx, "memory", append(args, e.o.memoryArgs...)...)
 	if err != nil {
 		return nil, err
 	}

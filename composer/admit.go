@@ -21,7 +21,10 @@ import (
 // average per page, see pageCost): a page whose expected includes do not
 // fit beside those in flight is refused at once, a 503 with Retry-After,
 // before any work. A page is always admitted when nothing else is in
-// flight, so that the largest page a site allows can always be served.
+// flight, so that the largest page a site allows can always be served,
+// and so is a small page (expected at most a hundredth of the bound: the
+// front page among scoreboards), whose includes the pages in flight
+// (-max-pages) bound.
 
 // DefaultMaxIncludesInFlight is Options.MaxIncludesInFlight when it is 0:
 // the demo's largest page (20,000 scores) and room for small pages beside
@@ -71,7 +74,7 @@ func (a *admission) admit(page string) (cost *pageCost, reserved int64, ok bool)
 	if a.limit <= 0 {
 		return cost, 0, true
 	}
-	if n := a.inFlight.Add(reserved); n > a.limit && n != reserved {
+	if n := a.inFlight.Add(reserved); n > a.limit && n != reserved && reserved > a.limit/100 {
 		a.inFlight.Add(-reserved)
 		return cost, 0, false
 	}

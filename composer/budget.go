@@ -23,7 +23,7 @@ import (
 // stale value or fallback, and its key is not held.
 
 // DefaultComposeBytes is Options.ComposeBytes when it is 0.
-const DefaultComposeBytes = 64 << 20
+const DefaultComposeBytes = 32 << 20
 
 // callAllowance is what a call may make without taking from the budget.
 const callAllowance = 64 << 10

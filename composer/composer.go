@@ -28,7 +28,7 @@ type Options struct {
 	// ComposeBytes bounds the memory of the fragment results being made
 	// (see budget.go): past the first 64 KiB of each call's output, and
 	// the parse of its includes, a call that finds no room is refused at
-	// once, like a call refused a slot (MaxInFlight). 0 means 64 MiB;
+	// once, like a call refused a slot (MaxInFlight). 0 means 32 MiB;
 	// negative means no bound.
 	ComposeBytes int64
 	// MaxIncludesInFlight bounds the includes of the pages being composed

@@ -99,7 +99,7 @@ func startGCTuner(headroom uint64, gogcSet bool, log *slog.Logger) (stop func())
 // memoryHeadroom is the memory limit's room for everything but the caches
 // and the results being made: pages in flight, their buffers and
 // connections, the runtime's own.
-const memoryHeadroom = 160 << 20
+const memoryHeadroom = 128 << 20
 
 // memoryLimit returns the soft memory limit for caches (-l1-mb and
 // -stitch-mb) and compose (-compose-mb) bytes, or limitMB when it is

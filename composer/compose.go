@@ -147,6 +147,14 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 			return
 		}
 	}
+	// Anything else is composed: admitted by what it is expected to cost
+	// (see admit.go).
+	cost, reserved, ok := c.admission.admit(page.Name)
+	if !ok {
+		c.refuse(w)
+		c.observePage(page.Name, http.StatusServiceUnavailable, time.Since(start))
+		return
+	}
 	ctx, cancel := context.WithCancelCause(hr.Context())
 	defer cancel(errServed) // not the client leaving: see party
 	var r *request
@@ -157,6 +165,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 			l.flush()
 		}
 		r.mu.Unlock()
+		c.admission.done(cost, reserved, r.count.Load())
 		r.observeTree()
 		if !r.escaped.Load() {
 			freeNodes(r.tops)
@@ -644,7 +653,7 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 	}
 	for i, n := range shared {
 		e := entries[i]
-		if e == nil || e.Key != n.ref.key || e.Version != versions[i] || !now.Before(e.StaleUntil) {
+		if !r.c.admitStored(r.site, n.frag, n.ref.key, versions[i], e, now) {
 			r.c.stats.StoreMiss.Add(1)
 			rest = append(rest, n)
 			continue

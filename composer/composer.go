@@ -1,7 +1,6 @@
 package composer
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -28,6 +27,17 @@ type Options struct {
 	// in-process tier (see stitch.go); 0 means a quarter of L1Bytes,
 	// negative keeps none (every include is looked up on every request).
 	StitchBytes int64
+	// ComposeBytes bounds the memory of the fragment results being made
+	// (see budget.go): past the first 64 KiB of each call's output, and
+	// the parse of its includes, a call that finds no room is refused at
+	// once, like a call refused a slot (MaxInFlight). 0 means 32 MiB;
+	// negative means no bound.
+	ComposeBytes int64
+	// MaxIncludesInFlight bounds the includes of the pages being composed
+	// at once, each page counted at what it had recently (see admit.go): a
+	// page that does not fit is refused at once with a 503. 0 means
+	// DefaultMaxIncludesInFlight; negative means no bound.
+	MaxIncludesInFlight int64
 	// Store is the shared tier (Redis); nil runs on the in-process tier alone.
 	Store Store
 	// MaxInFlight bounds fragment calls in flight, including the ones left
@@ -130,6 +140,8 @@ type Composer struct {
 	purged    atomic.Bool         // some fragment has a generation
 	siteAt    atomic.Int64        // when SetSite last ran (Unix ns), 0 never
 	runs      *semaphore.Weighted // one unit per fragment call in flight
+	composing byteBudget          // bytes of results being made (ComposeBytes)
+	admission admission           // includes of the pages in flight (MaxIncludesInFlight)
 	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
 	log       *slog.Logger
 	stats     Stats
@@ -150,18 +162,27 @@ type Stats struct {
 	// Shed counts calls not made because every include waiting for them
 	// had passed its deadline before they could start, with no cache tier
 	// to keep the result (see flight.shedIfLate).
-	Shed       atomic.Int64
-	InFlight   atomic.Int64 // fragment calls running now
-	Oversized  atomic.Int64 // results over MaxFragmentBytes
-	Refreshes  atomic.Int64 // stale-while-revalidate refresh calls made here
-	StoreHits  atomic.Int64
-	StoreMiss  atomic.Int64
-	StoreErrs  atomic.Int64
-	Overruns   atomic.Int64 // pages finished after budget + 10 ms
-	Overloaded atomic.Int64 // calls refused because MaxInFlight was reached
+	Shed      atomic.Int64
+	InFlight  atomic.Int64 // fragment calls running now
+	Oversized atomic.Int64 // results over MaxFragmentBytes
+	Refreshes atomic.Int64 // stale-while-revalidate refresh calls made here
+	StoreHits atomic.Int64
+	StoreMiss atomic.Int64
+	// StoreRefused counts values read from the Store that a fresh render
+	// could not have made (in StoreMiss; see admitStored).
+	StoreRefused atomic.Int64
+	StoreErrs    atomic.Int64
+	Overruns     atomic.Int64 // pages finished after budget + 10 ms
+	Overloaded   atomic.Int64 // calls refused because MaxInFlight was reached
 	// Cancelled counts calls whose context was cancelled because every
 	// request waiting for them had gone away (their clients left).
 	Cancelled atomic.Int64
+	// Busy counts calls refused because the results being made already
+	// held Options.ComposeBytes (see budget.go).
+	Busy atomic.Int64
+	// Refused counts pages refused because their expected includes did
+	// not fit beside those in flight (Options.MaxIncludesInFlight).
+	Refused atomic.Int64
 	// RemoteWaits counts calls left to another instance that held the
 	// lock (or whose lock call timed out: the lock is tried again while
 	// waiting); RemoteTakeovers those made here after all, the holder's
@@ -200,6 +221,14 @@ func New(site *Site, opts Options) *Composer {
 		log:    opts.Logger,
 		closed: make(chan struct{}),
 		holder: rand.Text(),
+	}
+	c.admission.limit = opts.MaxIncludesInFlight
+	if opts.MaxIncludesInFlight == 0 {
+		c.admission.limit = DefaultMaxIncludesInFlight
+	}
+	c.composing.limit = opts.ComposeBytes
+	if opts.ComposeBytes == 0 {
+		c.composing.limit = DefaultComposeBytes
 	}
 	c.launcher = newLauncher(noLimit, newCallLimit(opts.SchedTarget, opts.MaxInFlight, &c.stats))
 	c.stats.CallLimit.Store(int64(opts.MaxInFlight))
@@ -244,6 +273,19 @@ func (c *Composer) StitchedBytes() int64 {
 	}
 	return c.l1.stitchBytes.Load()
 }
+
+// CacheBytes returns the memory the in-process tier counts now: its
+// entries' (see Entry.Size) and the stitched subtrees'.
+func (c *Composer) CacheBytes() int64 {
+	if c.l1 == nil {
+		return 0
+	}
+	return int64(c.l1.c.WeightedSize()) + c.l1.stitchBytes.Load()
+}
+
+// ComposingBytes returns the memory the fragment calls in flight hold
+// beyond their allowances (see Options.ComposeBytes).
+func (c *Composer) ComposingBytes() int64 { return c.composing.used.Load() }
 
 // Purge drops the in-process entries of a fragment, and the stitched pages
 // that held any of them.
@@ -375,11 +417,17 @@ func (c *Composer) callNow(s *start) {
 	c.stats.InFlight.Add(1)
 	defer c.stats.InFlight.Add(-1)
 	t0 := time.Now()
-	html, spans, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes)
+	mem := &callBytes{b: &c.composing}
+	defer mem.done()
+	html, spans, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes, mem)
+	var segs []segment
+	if err == nil {
+		segs, err = parseBounded(mem, s.site, f.Spec, html, spans)
+	}
 	if err != nil {
-		if errors.Is(ctx.Cause(), errAbandoned) {
+		if errors.Is(ctx.Cause(), errAbandoned) || errors.Is(err, errBusy) {
 			fl.complete(nil, err)
-			c.stats.Cancelled.Add(1)
+			c.countRefused(ctx.Cause())
 			c.unlock(s)
 			return
 		}
@@ -396,7 +444,7 @@ func (c *Composer) callNow(s *start) {
 		FreshUntil: t0.Add(fresh),
 		StaleUntil: t0.Add(fresh + stale),
 	}
-	e.segs = segmentsAt(s.site, f.Spec, e.HTML, spans)
+	e.segs = segs
 	cacheable := fresh+stale > 0 && !f.Spec.perUser()
 	if !cacheable {
 		e.written.Store(true)
@@ -453,8 +501,8 @@ func (c *Composer) keeps(f *Fragment) bool {
 
 // render calls the fragment, turning a panic into a *PanicError, and
 // normalizes its HTML (see normalize.go), which it returns with the spans
-// of its include tags.
-func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (html []byte, spans []htmlnorm.Span, raw *Raw, err error) {
+// of its include tags. Its output is bounded by max and by mem.
+func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int, mem *callBytes) (html []byte, spans []htmlnorm.Span, raw *Raw, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.stats.Panics.Add(1)
@@ -466,7 +514,7 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int) (
 	if max <= 0 {
 		max = DefaultLimits.MaxFragmentBytes
 	}
-	html, raw, err = renderFragment(ctx, f.Spec, p, max)
+	html, raw, err = renderFragment(ctx, f.Spec, p, max, mem)
 	if err == nil {
 		// Normalizing adds the end tags a value left out: a few bytes,
 		// which must not take it over the limit either.
@@ -525,8 +573,8 @@ func (c *Composer) release(sem *semaphore.Weighted) {
 }
 
 // renderFragment calls the fragment and renders its component, refusing
-// output over max bytes (max > 0).
-func renderFragment(ctx context.Context, s *Spec, p Params, max int) ([]byte, *Raw, error) {
+// output over max bytes, or over what mem allows (nil: no bound).
+func renderFragment(ctx context.Context, s *Spec, p Params, max int, mem *callBytes) ([]byte, *Raw, error) {
 	comp, err := s.Render(ctx, p)
 	if err != nil {
 		return nil, nil, err
@@ -538,28 +586,21 @@ func renderFragment(ctx context.Context, s *Spec, p Params, max int) ([]byte, *R
 		if len(raw.HTML) > max {
 			return nil, nil, errOversized
 		}
+		if mem != nil && !mem.grow(int64(cap(raw.HTML))) {
+			return nil, nil, errBusy
+		}
 		return raw.HTML, raw, nil
 	}
-	w := &limitedBuffer{max: max}
+	w := &limitedBuffer{max: max, mem: mem}
 	if err := comp.Render(ctx, w); err != nil {
-		if errors.Is(err, errOversized) {
-			return nil, nil, errOversized
+		for _, known := range []error{errOversized, errBusy} {
+			if errors.Is(err, known) {
+				return nil, nil, known
+			}
 		}
 		return nil, nil, err
 	}
 	return w.buf.Bytes(), nil, nil
-}
-
-type limitedBuffer struct {
-	buf bytes.Buffer
-	max int
-}
-
-func (w *limitedBuffer) Write(p []byte) (int, error) {
-	if w.buf.Len()+len(p) > w.max {
-		return 0, errOversized
-	}
-	return w.buf.Write(p)
 }
 
 // refresh starts a background refresh of stale entry e unless a call for

@@ -2,8 +2,10 @@ package composer
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Entry is one cached result: the HTML an include produced, the assets it
@@ -45,14 +47,48 @@ type Entry struct {
 	stitching atomic.Bool
 }
 
-// Size is the entry's weight in the in-process tier, in bytes.
+// Size is the entry's weight in the in-process tier: the bytes it holds
+// on the heap, as the Go allocator rounds them, with the tier's own
+// record of it. Most of a parent's weight is its parse (its segments and
+// their includes, see segsSize), several times its HTML; a tier counting
+// only the HTML grew far past its configured size. It is checked against
+// the heap in TestL1AccountsWhatItHolds.
 func (e *Entry) Size() int {
-	n := 96 + len(e.Key) + len(e.Version) + len(e.HTML) + 48*len(e.segs)
+	n := l1Overhead + allocSize(int(unsafe.Sizeof(Entry{}))) + strSize(e.Key) + allocSize(cap(e.HTML)) +
+		allocSize(16*cap(e.Assets)) + segsSize(e.segs)
 	for _, a := range e.Assets {
-		n += len(a) + 16
+		n += strSize(a)
 	}
 	return n
 }
+
+// l1Overhead is what the in-process tier spends per entry besides the
+// entry itself: otter's node (key, value, links, expiry, weight) and its
+// slot in the hash table, measured with TestL1AccountsWhatItHolds.
+const l1Overhead = 144
+
+// allocSize is the memory a heap allocation of n bytes takes: Go rounds
+// small ones up to a size class and large ones to whole pages.
+func allocSize(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	if n > sizeClasses[len(sizeClasses)-1] {
+		return (n + 8191) &^ 8191
+	}
+	i, _ := slices.BinarySearch(sizeClasses[:], n)
+	return sizeClasses[i]
+}
+
+// strSize is the memory of a string that has its own allocation.
+func strSize(s string) int { return allocSize(len(s)) }
+
+// sizeClasses are the Go allocator's small object sizes (Go 1.26,
+// internal/runtime/gc.SizeClassToSize).
+var sizeClasses = [...]int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792,
+	2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728, 10240,
+	10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768}
 
 // Store is a shared cache tier (Redis). Implementations must be safe for
 // concurrent use, bound every call by ctx, and fail open: an error is a miss

@@ -301,7 +301,7 @@ func (r *request) stitchPage(key string, segs []segment, tops []node, nonce stri
 	st := b.st
 	st.html = out
 	st.checked.Store(math.MaxUint64) // its first use checks every part
-	st.size = int64(cap(out) + 8*cap(st.parts) + len(key) + 128)
+	st.size = int64(st.bytes() + strSize(key) + l1Overhead)
 	l := ps.l1
 	if l.stitchBytes.Add(st.size) > l.stitchMax {
 		l.stitchBytes.Add(-st.size)

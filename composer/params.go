@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -85,7 +86,7 @@ func ValidateSpec(s *Spec) error {
 		}
 		addNames(list...)
 	}()
-	for _, p := range s.Params {
+	for i, p := range s.Params {
 		if !validName(p.Name) {
 			return fmt.Errorf("composer: fragment %q: param name %q is invalid", s.Name, p.Name)
 		}
@@ -96,6 +97,14 @@ func ValidateSpec(s *Spec) error {
 		if p.Pattern != "" {
 			if _, err := CompilePattern(p.Pattern); err != nil {
 				return fmt.Errorf("composer: fragment %q: param %q: %w", s.Name, p.Name, err)
+			}
+		}
+		if p.Int && (p.Pattern != "" || len(p.Values) > 0 || p.Min < 0 || p.Max < p.Min) {
+			return fmt.Errorf("composer: fragment %q: param %q: an int param has 0 ≤ min ≤ max and no pattern or values", s.Name, p.Name)
+		}
+		if p.Default != "" {
+			if _, err := checkValue(s, &s.Params[i], p.Default); err != nil {
+				return fmt.Errorf("composer: fragment %q: default: %w", s.Name, err)
 			}
 		}
 	}
@@ -154,7 +163,8 @@ func newParams(s *Spec, lookup func(string) (string, bool)) (Params, error) {
 				continue
 			}
 		}
-		if err := checkValue(s, ps, v); err != nil {
+		v, err := checkValue(s, ps, v)
+		if err != nil {
 			return Params{}, err
 		}
 		kv = append(kv, ps.Name, v)
@@ -163,32 +173,62 @@ func newParams(s *Spec, lookup func(string) (string, bool)) (Params, error) {
 	return Params{kv: kv}, nil
 }
 
-func checkValue(s *Spec, ps *ParamSpec, v string) error {
+// checkValue validates v against ps and returns its canonical form: v
+// itself, but for an Int param (see canonicalInt).
+func checkValue(s *Spec, ps *ParamSpec, v string) (string, error) {
 	max := ps.MaxLen
 	if max == 0 {
 		max = DefaultMaxParamLen
 	}
 	if len(v) > max {
-		return &ParamError{s.Name, ps.Name, fmt.Sprintf("is longer than %d bytes", max)}
+		return "", &ParamError{s.Name, ps.Name, fmt.Sprintf("is longer than %d bytes", max)}
+	}
+	if ps.Int {
+		return canonicalInt(s, ps, v)
 	}
 	if !utf8.ValidString(v) {
-		return &ParamError{s.Name, ps.Name, "is not valid UTF-8"}
+		return "", &ParamError{s.Name, ps.Name, "is not valid UTF-8"}
 	}
 	for _, r := range v {
 		if r < 0x20 || r == 0x7f {
-			return &ParamError{s.Name, ps.Name, "contains a control character"}
+			return "", &ParamError{s.Name, ps.Name, "contains a control character"}
 		}
 	}
 	if len(ps.Values) > 0 && !slices.Contains(ps.Values, v) {
-		return &ParamError{s.Name, ps.Name, "is not one of the allowed values"}
+		return "", &ParamError{s.Name, ps.Name, "is not one of the allowed values"}
 	}
 	if ps.Pattern != "" {
 		re, err := CompilePattern(ps.Pattern)
 		if err != nil || !re.MatchString(v) {
-			return &ParamError{s.Name, ps.Name, "does not match its pattern"}
+			return "", &ParamError{s.Name, ps.Name, "does not match its pattern"}
 		}
 	}
-	return nil
+	return v, nil
+}
+
+// canonicalInt checks that v is decimal digits naming a number from
+// ps.Min to ps.Max (or, with ps.Clamp, the nearest of them), and returns
+// that number without leading zeros: the one spelling a key may hold.
+func canonicalInt(s *Spec, ps *ParamSpec, v string) (string, error) {
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return "", &ParamError{s.Name, ps.Name, "is not a whole number"}
+		}
+	}
+	digits := strings.TrimLeft(v, "0")
+	if digits == "" {
+		digits = "0"
+	}
+	n, err := strconv.Atoi(digits)
+	switch {
+	case err == nil && n >= ps.Min && n <= ps.Max:
+		return digits, nil
+	case !ps.Clamp:
+		return "", &ParamError{s.Name, ps.Name, fmt.Sprintf("is not a whole number from %d to %d", ps.Min, ps.Max)}
+	case err == nil && n < ps.Min:
+		return strconv.Itoa(ps.Min), nil
+	}
+	return strconv.Itoa(ps.Max), nil // above Max, or too many digits for an int
 }
 
 // sortPairs sorts name/value pairs by name (insertion sort: there are few).

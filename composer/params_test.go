@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/a-h/templ"
 )
@@ -130,4 +131,62 @@ func FuzzKey(f *testing.F) {
 			t.Fatalf("city = %q, want %q", p1.Get("city"), city)
 		}
 	})
+}
+
+// TestIntParamsAreCanonical: an int param has one spelling per number, so
+// one key per value ("041", "0041" and "41" were three keys for one
+// scoreboard); out of range it is refused, or clamped when it says so.
+func TestIntParamsAreCanonical(t *testing.T) {
+	s := &Spec{Name: "board", Render: func(context.Context, Params) (templ.Component, error) { return nil, nil },
+		Params: []ParamSpec{
+			{Name: "size", Int: true, Min: 1, Max: 20000, Clamp: true, Default: "2000"},
+			{Name: "page", Int: true, Max: 9},
+		}, Defaults: Settings{Timeout: time.Second}}
+	if err := ValidateSpec(s); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		size, page string
+		key        string
+		reason     string
+	}{
+		{size: "41", key: "board?size=41"},
+		{size: "041", key: "board?size=41"},
+		{size: "00041", key: "board?size=41"},
+		{size: "", key: "board?size=2000"},
+		{size: "0", key: "board?size=1"},
+		{size: "20001", key: "board?size=20000"},
+		{size: "99999999999999999999999", key: "board?size=20000"},
+		{size: "7", page: "00", key: "board?page=0&size=7"},
+		{size: "+41", reason: "not a whole number"},
+		{size: "4 1", reason: "not a whole number"},
+		{size: "٤١", reason: "not a whole number"},
+		{size: "1", page: "10", reason: "from 0 to 9"},
+		{size: "1", page: "-1", reason: "not a whole number"},
+	} {
+		p, err := NewParams(s, map[string]string{"size": tc.size, "page": tc.page})
+		if tc.reason != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("size %q page %q: err %v, want %q", tc.size, tc.page, err, tc.reason)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("size %q page %q: %v", tc.size, tc.page, err)
+			continue
+		}
+		if got := Key(s.Name, p); got != tc.key {
+			t.Errorf("size %q page %q: key %q, want %q", tc.size, tc.page, got, tc.key)
+		}
+	}
+	for _, bad := range []ParamSpec{
+		{Name: "n", Int: true, Max: 5, Pattern: "[0-9]"},
+		{Name: "n", Int: true, Min: 6, Max: 5},
+		{Name: "n", Int: true, Max: 5, Default: "6"},
+	} {
+		s := &Spec{Name: "x", Render: s.Render, Params: []ParamSpec{bad}, Defaults: Settings{Timeout: time.Second}}
+		if err := ValidateSpec(s); err == nil {
+			t.Errorf("%+v: accepted", bad)
+		}
+	}
 }

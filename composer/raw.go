@@ -65,11 +65,12 @@ func freshness(f *Fragment, raw *Raw) (fresh, stale time.Duration) {
 	if raw == nil || !raw.HasFreshness {
 		return fresh, stale
 	}
+	maxFresh, maxStale := lifetimes(f)
 	if codeSets(f, "fresh") {
-		fresh = raw.Fresh
+		fresh = min(raw.Fresh, maxFresh)
 	}
 	if codeSets(f, "stale") {
-		stale = raw.Stale
+		stale = min(raw.Stale, maxStale)
 	}
 	return fresh, stale
 }
@@ -86,8 +87,9 @@ func codeSets(f *Fragment, setting string) bool {
 func mayOwnFreshness(f *Fragment) bool { return codeSets(f, "fresh") || codeSets(f, "stale") }
 
 // AssetsOf merges a fragment's declared assets with a result's, keeping
-// only valid URLs, each once (at most 64). The composer and the fragment
-// server (which announces them in Link headers) both use it.
+// only those the fragment may place (AssetAllowed), each once (at most
+// 64). The composer and the fragment server (which announces them in Link
+// headers) both use it.
 func AssetsOf(s *Spec, raw *Raw) []string {
 	if len(s.Assets) == 0 && (raw == nil || len(raw.Assets) == 0) {
 		return nil
@@ -95,7 +97,7 @@ func AssetsOf(s *Spec, raw *Raw) []string {
 	var out []string
 	add := func(list []string) {
 		for _, a := range list {
-			if ValidAsset(a) && !slices.Contains(out, a) && len(out) < 64 {
+			if AssetAllowed(s, a) && !slices.Contains(out, a) && len(out) < 64 {
 				out = append(out, a)
 			}
 		}

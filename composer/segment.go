@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/broadsheet/broadsheet/composer/htmlnorm"
 )
@@ -45,6 +46,40 @@ func (r *includeRef) storeKeyFor(version string) string {
 	m := &storeKeyMemo{version: version, key: StoreKey(version, r.key)}
 	r.storeKey.Store(m)
 	return m.key
+}
+
+// segsSize is the memory a parse holds: its segments, its includes (one
+// array), and what each include keeps — its fragment name, params, key,
+// the error that refused it, and the Store key it builds on its first
+// look-up there (counted from the start, so that an entry's weight does
+// not change once it is in L1).
+func segsSize(segs []segment) int {
+	if len(segs) == 0 {
+		return 0
+	}
+	n := allocSize(cap(segs) * int(unsafe.Sizeof(segment{})))
+	refs := 0
+	for i := range segs {
+		r := segs[i].inc
+		if r == nil {
+			continue
+		}
+		refs++
+		n += strSize(r.fragment) + allocSize(16*cap(r.params.kv)) + allocSize(len(r.key)+8) + storeKeySize(r.key)
+		for j := 1; j < len(r.params.kv); j += 2 {
+			n += strSize(r.params.kv[j])
+		}
+		if r.err != nil {
+			n += 64
+		}
+	}
+	return n + allocSize(refs*int(unsafe.Sizeof(includeRef{})))
+}
+
+// storeKeySize is the memory of a storeKeyMemo for key, with a version of
+// a few bytes.
+func storeKeySize(key string) int {
+	return allocSize(int(unsafe.Sizeof(storeKeyMemo{}))) + allocSize(len("bs1:")+8+len(key))
 }
 
 var (

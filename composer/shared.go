@@ -496,7 +496,7 @@ func (c *Composer) collectRemote(waiting []*start) []*start {
 		if err == nil && i < len(entries) {
 			e = entries[i]
 		}
-		if e == nil || e.Key != s.key || e.Version != s.version || !now.Before(e.StaleUntil) || !e.Created.After(s.since) {
+		if !c.admitStored(s.site, s.f, s.key, s.version, e, now) || !e.Created.After(s.since) {
 			rest = append(rest, s)
 			continue
 		}

@@ -44,6 +44,15 @@ type ParamSpec struct {
 	Values []string
 	// MaxLen caps the value's length in bytes; 0 means DefaultMaxParamLen.
 	MaxLen int
+	// Int declares a whole number from Min to Max (decimal digits, no
+	// sign). Its value is canonicalised before it reaches the fragment
+	// or its cache key — "041", "0041" and "41" are all "41" — so that
+	// one value has one key. An Int param has no Pattern or Values. A
+	// number outside Min..Max is refused, or with Clamp taken as the
+	// nearest bound (a size past the end lists everything: one key).
+	Int      bool
+	Min, Max int
+	Clamp    bool
 	// Doc is a short description shown in the fragment explorer.
 	Doc string
 }
@@ -148,6 +157,17 @@ type Spec struct {
 	// Assets are the CSS and JS URLs the fragment's HTML needs. A page
 	// places each asset once, however many includes need it.
 	Assets []string
+	// AssetOrigins are the origins ("https://cdn.example") from which a
+	// result may name assets of its own (a remote fragment's Link
+	// headers), besides the site's own paths and Assets; see
+	// AssetAllowed.
+	AssetOrigins []string
+	// OwnLifetime marks a fragment whose results carry their own fresh and
+	// stale times (a *Raw with HasFreshness: a remote fragment's
+	// Cache-Control), up to MaxOwnLifetime, where the configuration does
+	// not set them. Without it, a result's own times apply only up to
+	// the fragment's settings.
+	OwnLifetime bool
 	// Events lists the events whose publication changes the fragment's
 	// output (see EventDep): each refreshes exactly the include it names,
 	// so the fragment can keep long TTLs and still change within a second.

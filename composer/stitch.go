@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Stitched subtrees (Russian-doll caching).
@@ -55,8 +56,8 @@ type stitched struct {
 	// counts are the parts per fragment, in order of first appearance,
 	// for the Observer.
 	counts []fragmentCount
-	// size is what the subtree holds beyond its entries: its bytes and
-	// its list of parts (see l1.keepStitched).
+	// size is what the subtree holds beyond its entries: its bytes, its
+	// lists of parts, assets and counts (see bytes, l1.keepStitched).
 	size int64
 	// checked is L1's count of deletions when every part was last found
 	// still there: while the count has not moved, none can have gone.
@@ -136,8 +137,15 @@ func (r *request) stitch(n *node) {
 	st := b.st
 	st.checked.Store(math.MaxUint64) // its first use checks every part
 	st.html = b.buf.Bytes()
-	st.size = int64(cap(st.html) + 8*cap(st.parts) + 64)
+	st.size = int64(st.bytes())
 	l.keepStitched(e, st)
+}
+
+// bytes is the memory st holds beyond its entries, as Entry.Size counts.
+func (st *stitched) bytes() int {
+	n := allocSize(int(unsafe.Sizeof(stitched{}))) + allocSize(cap(st.html)) + allocSize(8*cap(st.parts)) +
+		allocSize(16*cap(st.assets)) + allocSize(int(unsafe.Sizeof(fragmentCount{}))*cap(st.counts))
+	return n
 }
 
 type stitchBuilder struct {

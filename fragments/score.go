@@ -18,7 +18,7 @@ func init() {
 		Render: Score,
 		Doc:    "One match's score line, as a single <li>: home, score, away and match clock. Included thousands of times by scoreboard.",
 		Params: []composer.ParamSpec{
-			{Name: "match", Required: true, Pattern: `m[0-9]{4,5}`, MaxLen: 6, Doc: "The match id, m0001 to m20000."},
+			{Name: "match", Required: true, Pattern: `m[0-9]{4}|m[1-9][0-9]{4}`, MaxLen: 6, Doc: "The match id, m0001 to m20000 (four digits at least, no other leading zero: one spelling, one cache key)."},
 		},
 		// A goal is published as match.updated: the score changes on every
 		// page within a second, whatever its fresh time, which only has to

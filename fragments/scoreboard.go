@@ -15,9 +15,9 @@ func init() {
 	register(composer.Spec{
 		Name:   "scoreboard",
 		Render: Scoreboard,
-		Doc:    "Every score of the league, or of one division: a heading and one score include per match. Sizes above the number of matches are capped (20,000 in all, 4,000 per division).",
+		Doc:    "Every score of the league, or of one division: a heading and one score include per match. A division has 4,000 matches: a larger size lists them all.",
 		Params: []composer.ParamSpec{
-			{Name: "size", Default: "2000", Pattern: `[0-9]{1,5}`, MaxLen: 5, Doc: "How many matches to list, up to 20000."},
+			{Name: "size", Default: "2000", Int: true, Max: feed.MaxMatches, Clamp: true, MaxLen: 5, Doc: "How many matches to list, up to 20000."},
 			{Name: "league", Values: feed.LeagueSlugs(), Doc: "A division; empty for every division."},
 		},
 		Includes: []string{"score"},

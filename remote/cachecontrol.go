@@ -4,11 +4,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/broadsheet/broadsheet/composer"
 )
 
 // maxAge caps every lifetime read from a response: a fragment that asks to
 // be cached for a century is cached for a year.
-const maxAge = 365 * 24 * time.Hour
+const maxAge = composer.MaxOwnLifetime
 
 // Freshness is what a response's Cache-Control (and Age) headers say about
 // how long its body may be served.

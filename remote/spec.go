@@ -67,6 +67,10 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 	}
 	s.Params = slices.Clone(s.Params)
 	s.Includes = slices.Clone(s.Includes)
+	// Its responses bring their lifetimes and assets: from the service's
+	// own origin (and the site's paths, and the declared assets).
+	s.OwnLifetime = true
+	s.AssetOrigins = []string{composer.Origin(cfg.URL)}
 	if s.Example != nil {
 		if _, err := composer.NewParams(s, s.Example); err != nil {
 			s.Example = nil

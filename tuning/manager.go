@@ -53,6 +53,11 @@ func (m *Manager) Start(ctx context.Context) (stop func()) {
 func (m *Manager) setOverrides(ov map[string]Override) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for name, o := range ov {
+		if RefusedDisable(m.base, name, o) {
+			m.log.Warn("tuning: refusing to disable a primary fragment by an override not from the admin path (sign overrides with BROADSHEET_STORE_KEY)", "fragment", name)
+		}
+	}
 	m.ov = ov
 	m.apply(Apply(m.base, ov))
 }
@@ -99,6 +104,10 @@ func (m *Manager) Update(ctx context.Context, who, fragment string, want compose
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	o.verified = storeVerifies(m.store)
+	if RefusedDisable(m.base, fragment, o) {
+		return nil, fmt.Errorf("%w: %s is primary: it can be disabled live only where overrides are signed (BROADSHEET_STORE_KEY)", ErrInvalid, fragment)
+	}
 	return m.put(ctx, who, fragment, o, cur, want)
 }
 
@@ -122,6 +131,8 @@ func (m *Manager) put(ctx context.Context, who, fragment string, o Override, cur
 	if err := m.store.Put(ctx, fragment, o); err != nil {
 		return nil, err
 	}
+	// Applied here as the Store will bring it back to every instance.
+	o.verified = storeVerifies(m.store)
 	// Apply here at once; the watch will bring the same state (and any
 	// other instance's changes) shortly.
 	m.mu.Lock()
@@ -151,6 +162,14 @@ func (m *Manager) put(ctx context.Context, who, fragment string, o Override, cur
 	}
 	m.Record(ctx, changes...)
 	return changes, nil
+}
+
+// storeVerifies reports whether the overrides s loads are known to come
+// from the admin path: an in-process Store's are, a Redis one's when it
+// signs them (Redis.Signed).
+func storeVerifies(s Store) bool {
+	v, ok := s.(interface{ Verifies() bool })
+	return !ok || v.Verifies()
 }
 
 // Record logs changes (one slog line each) and appends them to the change

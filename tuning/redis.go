@@ -2,12 +2,17 @@ package tuning
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/broadsheet/broadsheet/composer/redisstore"
 )
 
 // Redis keys and channel of the shared overrides.
@@ -30,6 +35,7 @@ const opTimeout = 2 * time.Second
 type Redis struct {
 	client redis.UniversalClient
 	log    *slog.Logger
+	keys   *redisstore.Keys
 }
 
 var _ Store = (*Redis)(nil)
@@ -42,8 +48,60 @@ func NewRedis(client redis.UniversalClient, log *slog.Logger) *Redis {
 	return &Redis{client: client, log: log}
 }
 
-// Load reads every override. An entry that does not decode is skipped and
-// logged rather than failing the others.
+// Signed makes r sign the overrides it writes with keys (the Store's,
+// see redisstore.Keys) and take only those it can verify: an override
+// written into Redis by anyone else is ignored and logged. Call it before
+// r is used. It returns r.
+func (r *Redis) Signed(keys *redisstore.Keys) *Redis {
+	r.keys = keys
+	return r
+}
+
+// Verifies reports whether r's overrides are signed, so that those it
+// loads come from the admin path.
+func (r *Redis) Verifies() bool { return r.keys != nil }
+
+// signedValue is the hash value of fragment's override encoded as b:
+// with keys, the hex tag of the fragment's name and b, a dot, then b.
+func (r *Redis) signedValue(fragment string, b []byte) []byte {
+	if r.keys == nil {
+		return b
+	}
+	tag := r.keys.Sign(nil, overrideMessage(fragment, b))
+	return append(append(hex.AppendEncode(nil, tag), '.'), b...)
+}
+
+// overrideMessage is what an override's tag covers: the fragment's name
+// too, so that an override cannot be moved to another fragment.
+func overrideMessage(fragment string, b []byte) []byte {
+	return append(append([]byte(fragment), 0), b...)
+}
+
+// decode returns the override in hash value v of fragment, verified when
+// r signs (an error when its tag is missing or wrong).
+func (r *Redis) decode(fragment, v string) (Override, error) {
+	var o Override
+	if r.keys == nil {
+		if i := strings.IndexByte(v, '.'); i > 0 && !strings.HasPrefix(v, "{") {
+			v = v[i+1:] // signed by an instance with keys: taken as it is
+		}
+		return o, json.Unmarshal([]byte(v), &o)
+	}
+	hexTag, body, ok := strings.Cut(v, ".")
+	tag, err := hex.DecodeString(hexTag)
+	if !ok || err != nil || !r.keys.Verify(overrideMessage(fragment, []byte(body)), tag) {
+		return o, errors.New("tuning: override not signed by a store key")
+	}
+	if err := json.Unmarshal([]byte(body), &o); err != nil {
+		return o, err
+	}
+	o.verified = true
+	return o, nil
+}
+
+// Load reads every override. An entry that does not decode, or that r
+// cannot verify (see Signed), is skipped and logged rather than failing
+// the others.
 func (r *Redis) Load(ctx context.Context) (map[string]Override, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -53,9 +111,9 @@ func (r *Redis) Load(ctx context.Context) (map[string]Override, error) {
 	}
 	ov := make(map[string]Override, len(raw))
 	for name, v := range raw {
-		var o Override
-		if err := json.Unmarshal([]byte(v), &o); err != nil {
-			r.log.Warn("tuning: ignoring an override that does not decode", "fragment", name, "err", err)
+		o, err := r.decode(name, v)
+		if err != nil {
+			r.log.Warn("tuning: ignoring an override that does not decode or verify", "fragment", name, "err", err)
 			continue
 		}
 		ov[name] = o
@@ -76,7 +134,7 @@ func (r *Redis) Put(ctx context.Context, fragment string, o Override) error {
 			if err != nil {
 				return err
 			}
-			p.HSet(ctx, OverridesKey, fragment, b)
+			p.HSet(ctx, OverridesKey, fragment, r.signedValue(fragment, b))
 		}
 		p.Publish(ctx, Channel, fragment)
 		return nil

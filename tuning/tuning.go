@@ -65,6 +65,12 @@ type Override struct {
 	Fallback *string   `json:"fallback,omitempty"`
 	Primary  *bool     `json:"primary,omitempty"`
 	Disabled *bool     `json:"disabled,omitempty"`
+
+	// verified is set for an override known to come from the admin path:
+	// this instance's own, one from an in-process Store, or one a
+	// signing Store verified (see Redis.Signed). Apply refuses to
+	// disable a primary fragment without it.
+	verified bool
 }
 
 // IsZero reports whether o overrides nothing.
@@ -78,8 +84,14 @@ var ErrInvalid = errors.New("tuning: invalid override")
 
 // Validate reports an override no fragment may have: a timeout that is not
 // positive, a negative TTL, a fail_hold that is negative or above
-// composer.MaxFailHold.
+// composer.MaxFailHold, a fallback that is not fragment HTML (see
+// checkFallback).
 func (o Override) Validate() error {
+	if o.Fallback != nil {
+		if err := checkFallback(*o.Fallback); err != nil {
+			return fmt.Errorf("%w: fallback: %w", ErrInvalid, err)
+		}
+	}
 	if o.Timeout != nil && *o.Timeout <= 0 {
 		return fmt.Errorf("%w: timeout must be positive, got %s", ErrInvalid, time.Duration(*o.Timeout))
 	}
@@ -106,8 +118,9 @@ var Fields = []string{"timeout", "fresh", "stale", "fail_hold", "fallback", "pri
 // (Sites are immutable once in use): the Fragments map is copied, and so is
 // every Fragment an override changes, with Origin[field] = "live" for each
 // overridden field. Overrides of fragments base does not have, and invalid
-// overrides, are ignored. With no override in effect it returns base
-// itself.
+// overrides, are ignored, and so is the kill switch of a primary fragment
+// (RefusedDisable) from an override not known to come from the admin
+// path. With no override in effect it returns base itself.
 func Apply(base *composer.Site, ov map[string]Override) *composer.Site {
 	if base == nil {
 		return nil
@@ -151,7 +164,7 @@ func Apply(base *composer.Site, ov map[string]Override) *composer.Site {
 			nf.Settings.Primary = *o.Primary
 			set("primary")
 		}
-		if o.Disabled != nil {
+		if o.Disabled != nil && !RefusedDisable(base, name, o) {
 			nf.Settings.Disabled = *o.Disabled
 			set("disabled")
 		}
@@ -220,6 +233,30 @@ func Diff(base, want composer.Settings) Override {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// RefusedDisable reports whether Apply refuses o's kill switch on
+// fragment name: o turns it on, name is primary in base (by its settings
+// or on a page), and o is not known to come from the admin path. A
+// primary that is disabled fails its pages (503): an override written
+// into Redis by anyone who can reach it must not do that. An operator
+// disables a primary from the admin page, on a deployment whose Redis
+// overrides are signed (BROADSHEET_STORE_KEY), or in site.yaml.
+func RefusedDisable(base *composer.Site, name string, o Override) bool {
+	if o.verified || o.Disabled == nil || !*o.Disabled {
+		return false
+	}
+	if f := base.Fragments[name]; f != nil && f.Settings.Primary {
+		return true
+	}
+	for _, p := range base.Pages {
+		for _, inc := range p.Includes {
+			if inc.Fragment == name && inc.Primary {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Change is one entry of the change log.
 type Change struct {

@@ -362,3 +362,100 @@ func TestRedisFailHold(t *testing.T) {
 		t.Errorf("old override b: %+v", b)
 	}
 }
+
+// TestRedisOverridesAreUntrusted: overrides written into Redis by anyone
+// who can reach it, against a real redis-server. Without keys, one cannot
+// disable a primary fragment (its pages would be 503s) though it can
+// disable another, nor plant an active fallback; with keys, only the
+// overrides the admin path signed apply, a primary's kill switch included.
+func TestRedisOverridesAreUntrusted(t *testing.T) {
+	rs := redistest.Start(t)
+	c, _ := redisstore.NewClient("redis://" + rs.Addr())
+	defer c.Close()
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	site := base()
+	site.Fragments["a"].Settings.Primary = true
+	site.Pages = []*composer.Page{{Name: "p", Includes: []*composer.PageInclude{{Fragment: "b", Primary: true}}}}
+	site.Fragments["c"] = &composer.Fragment{Spec: &composer.Spec{Name: "c"}, Settings: composer.Settings{Timeout: time.Second}}
+	plant := func(fragment, v string) {
+		t.Helper()
+		if err := c.HSet(ctx, tuning.OverridesKey, fragment, v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(s *tuning.Redis) *composer.Site {
+		t.Helper()
+		ov, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tuning.Apply(site, ov)
+	}
+
+	plain := tuning.NewRedis(c, log)
+	plant("a", `{"disabled":true}`)
+	plant("b", `{"disabled":true,"primary":false}`)
+	plant("c", `{"disabled":true}`)
+	got := load(plain)
+	if got.Fragments["a"].Settings.Disabled || got.Fragments["b"].Settings.Disabled {
+		t.Errorf("an unsigned override disabled a primary fragment: a %v, b %v", got.Fragments["a"].Settings.Disabled, got.Fragments["b"].Settings.Disabled)
+	}
+	if !got.Fragments["c"].Settings.Disabled {
+		t.Errorf("a fragment that is not primary is still disabled live")
+	}
+	for _, fb := range []string{`<script>alert(1)</script>`, `<img src=x onerror="alert(1)">`, `<a href=" javascript:alert(1)">x</a>`,
+		`<bs-include fragment="c"></bs-include>`, `<IFRAME src="//evil">`} {
+		b, _ := json.Marshal(tuning.Override{Fallback: &fb})
+		plant("c", string(b))
+		if got := load(plain); got.Fragments["c"].Settings.Fallback == fb {
+			t.Errorf("fallback %q applied", fb)
+		}
+	}
+	plant("c", `{"fallback":"<li class=\"bs-fallback\">–</li>"}`)
+	if got := load(plain); got.Fragments["c"].Settings.Fallback != `<li class="bs-fallback">–</li>` {
+		t.Errorf("a plain fallback was refused: %q", got.Fragments["c"].Settings.Fallback)
+	}
+
+	keys, err := redisstore.ParseKeys("0123456789abcdef-overrides")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := tuning.NewRedis(c, log).Signed(keys)
+	if got := load(signed); got.Fragments["c"].Settings.Fallback != "" || got.Fragments["a"].Settings.Disabled {
+		t.Errorf("with keys, unsigned overrides applied: %+v", got.Fragments["c"].Settings)
+	}
+	if err := signed.Put(ctx, "a", tuning.Override{Disabled: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(signed); !got.Fragments["a"].Settings.Disabled {
+		t.Errorf("a signed override could not disable a primary fragment")
+	}
+	// A signed override moved to another fragment does not verify.
+	v, _ := c.HGet(ctx, tuning.OverridesKey, "a").Result()
+	plant("c", v)
+	if got := load(signed); got.Fragments["c"].Settings.Disabled {
+		t.Errorf("an override signed for a applied to c")
+	}
+}
+
+// TestManagerRefusesToDisableAPrimaryUnsigned: the admin page cannot
+// disable a primary fragment through a Redis that does not sign overrides
+// (no instance would apply it); it says why.
+func TestManagerRefusesToDisableAPrimaryUnsigned(t *testing.T) {
+	rs := redistest.Start(t)
+	c, _ := redisstore.NewClient("redis://" + rs.Addr())
+	defer c.Close()
+	site := base()
+	site.Fragments["a"].Settings.Primary = true
+	m := tuning.NewManager(site, tuning.NewRedis(c, slog.New(slog.DiscardHandler)), func(*composer.Site) {}, nil)
+	want := site.Fragments["a"].Settings
+	want.Disabled = true
+	if _, err := m.Update(context.Background(), "t", "a", want); !errors.Is(err, tuning.ErrInvalid) {
+		t.Fatalf("Update: %v, want ErrInvalid", err)
+	}
+	mem := tuning.NewManager(site, &tuning.Memory{}, func(*composer.Site) {}, nil)
+	if _, err := mem.Update(context.Background(), "t", "a", want); err != nil {
+		t.Fatalf("in-process store: %v", err)
+	}
+}

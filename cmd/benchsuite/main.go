@@ -498,7 +498,10 @@ func (s *suite) composerArgs(state, redisURL string) []string {
 		config = s.miss
 	}
 	// The demo league's goal events would re-render scores mid-measure.
-	args := []string{"-config", config, "-log-level", "warn", "-feed-slow-every", "0", "-demo-league", "0"}
+	// No admission: the suite measures what the composer does with every
+	// request it is sent (cmd/chaos measures the shedding).
+	args := []string{"-config", config, "-log-level", "warn", "-feed-slow-every", "0", "-demo-league", "0",
+		"-max-pages", "0", "-includes-in-flight", "0"}
 	switch state {
 	case "l1":
 		args = append(args, "-feed-latency", "0")

@@ -98,8 +98,10 @@ func (e *env) herd(ctx context.Context) (*Herd, error) {
 	const feedLatency = 20 * time.Millisecond
 	var cps []*composerProc
 	for _, name := range []string{"herd-a", "herd-b"} {
+		// Without admission: the herd is every request reaching the
+		// composer at once, not the share it admits.
 		cp, err := e.startComposer(ctx, name, "-config", cfg, "-redis", redisURL(rc),
-			"-feed-latency", feedLatency.String(), "-feed-slow-every", "0")
+			"-feed-latency", feedLatency.String(), "-feed-slow-every", "0", "-max-pages", "0", "-includes-in-flight", "0")
 		if err != nil {
 			return nil, err
 		}

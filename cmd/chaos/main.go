@@ -39,6 +39,12 @@
 //	          new connections are served while it drains, the slow page
 //	          completes, the process exits within a bound, and the
 //	          pages' write-backs reach Redis
+//	memory    (issue 20) 16 clients asking for the scores page at random
+//	          sizes (1 to 18,000: a new key and up to 18,000 includes
+//	          each) for -memory-for, against the composer's defaults,
+//	          while a reader asks for the front page 10 times a second:
+//	          peak RSS against the caches + 256 MiB, the front page's p99
+//	          against its budget, RSS after 10 s at rest
 //
 // Scenarios 2 (misbehaving fragments under load) and 5 (client disconnect,
 // goleak) run in-process as Go tests in this package: go test ./cmd/chaos.
@@ -63,7 +69,7 @@ import (
 	"github.com/broadsheet/broadsheet/internal/harness"
 )
 
-var allScenarios = []string{"redis", "herd", "overload", "overload-cold", "shutdown"}
+var allScenarios = []string{"redis", "herd", "overload", "overload-cold", "shutdown", "memory"}
 
 type options struct {
 	scenarios   []string
@@ -83,6 +89,8 @@ type options struct {
 	// and composer -max-pages.
 	coldSize, coldMaxPages int
 	herd                   int
+	memoryFor              time.Duration
+	memoryArgs             []string
 	jsonPath               string
 	mdPath                 string
 	keepLogs               bool
@@ -122,12 +130,15 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.coldSize, "cold-size", 2000, "overload-cold: score includes on its page")
 	fs.IntVar(&o.coldMaxPages, "cold-max-pages", 16, "overload-cold: composer -max-pages")
 	fs.IntVar(&o.herd, "herd", 1000, "requests released together in the herd scenario")
+	fs.DurationVar(&o.memoryFor, "memory-for", 60*time.Second, "length of the memory scenario's attack")
+	memArgs := fs.String("memory-args", "", "extra composer `flags` for the memory scenario, space-separated (default: none, the composer's defaults)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&o.mdPath, "md", "", "write the Markdown summary to `file`")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configurations")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.memoryArgs = strings.Fields(*memArgs)
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -142,7 +153,7 @@ func parseFlags(args []string) (*options, error) {
 		}
 		o.scenarios = append(o.scenarios, s)
 	}
-	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.coldSize < 1 || o.coldMaxPages < 1 || o.herd < 1 || o.maxRate < 1 {
+	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.coldSize < 1 || o.coldMaxPages < 1 || o.herd < 1 || o.maxRate < 1 || o.memoryFor <= 0 {
 		return nil, errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
 	}
 	if o.maxConns < 0 {
@@ -177,6 +188,7 @@ type Results struct {
 	// OverloadCold is the overload with nothing cached (see overloadCold).
 	OverloadCold *Overload `json:"overload_cold,omitempty"`
 	Shutdown     *Shutdown `json:"shutdown,omitempty"`
+	Memory       *Memory   `json:"memory,omitempty"`
 	Errors       []string  `json:"errors,omitempty"`
 	Seconds      float64   `json:"seconds"`
 }
@@ -224,6 +236,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			res.OverloadCold, err = e.overload(ctx, true, e.o.coldSize, e.o.coldMaxPages)
 		case "shutdown":
 			res.Shutdown, err = e.shutdown(ctx, shutdownDrain)
+		case "memory":
+			res.Memory, err = e.memory(ctx, e.o.memoryFor)
 		}
 		if err != nil {
 			fmt.Fprintf(e.log, "%s: %v\n", s, err)

@@ -138,6 +138,17 @@ func writeMarkdown(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "| exit after SIGTERM | %.0f ms (%s; bound %.0f ms) |\n", s.ExitMS, s.ExitErr, s.BoundMS)
 		fmt.Fprintf(w, "| entries in Redis after exit (write-backs flushed) | %d of %d |\n| verdict | %s |\n\n", s.RedisKeys, s.ExpectedKeys, verdict(s.Held))
 	}
+	if m := r.Memory; m != nil {
+		fmt.Fprintf(w, "## Memory: %d clients at random sizes 1–%d of the scores page (-l1-mb %d, -stitch-mb %d, otherwise defaults)\n\n| figure | value |\n|---|---|\n", m.Concurrency, m.MaxSize, m.L1MiB, m.StitchMiB)
+		if a := m.Attack; a != nil {
+			fmt.Fprintf(w, "| attack, %.1f s | %d pages (%.1f/s), %s, transport errors %d, TTLB p50 / p99 %.1f / %.1f ms |\n", m.Seconds, a.Requests, a.Completed, statusText(a.Status), a.Transport, ms(a.TTLB.P50), ms(a.TTLB.P99))
+		}
+		if f := m.Front; f != nil {
+			fmt.Fprintf(w, "| front page meanwhile, %d/s | %d pages, %s, transport errors %d, TTLB p50 / p99 %.1f / %.1f ms (budget %.0f ms) |\n", f.Rate, f.Requests, statusText(f.Status), f.Transport, ms(f.TTLB.P50), ms(f.TTLB.P99), m.FrontBudgetMS)
+		}
+		fmt.Fprintf(w, "| RSS idle → peak → %.0f s after | %.0f → %.0f → %.0f MiB (limit: caches + 256 = %d MiB) |\n| verdict | %s |\n\n",
+			memoryRest.Seconds(), float64(m.RSSIdleKiB)/1024, float64(m.RSSPeakKiB)/1024, float64(m.RSSAfterKiB)/1024, m.LimitMiB, verdict(m.Held))
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "- error: %s\n", e)
 	}

@@ -84,3 +84,44 @@ func startGCTuner(headroom uint64, gogcSet bool, log *slog.Logger) (stop func())
 		<-done
 	}
 }
+
+// The memory limit. A collection paced by the live heap lets the heap
+// grow to about twice the live heap, and the runtime gives freed memory
+// back to the system slowly: under clients asking for pages of thousands
+// of includes at random sizes, the live heap (the caches, the results
+// being made, the pages in flight) peaked near 330 MiB and RSS went past
+// 750 MiB, and stayed there once they left. The composer bounds what it
+// keeps (-l1-mb, -stitch-mb) and what it makes (-compose-mb, -max-pages),
+// so it also sets the runtime's soft memory limit from them: the
+// collector works harder as the heap nears it, and returns memory to the
+// system to stay under it. An operator's GOMEMLIMIT wins.
+
+// memoryHeadroom is the memory limit's room for everything but the caches
+// and the results being made: pages in flight, their buffers and
+// connections, the runtime's own.
+const memoryHeadroom = 128 << 20
+
+// memoryLimit returns the soft memory limit for caches (-l1-mb and
+// -stitch-mb) and compose (-compose-mb) bytes, or limitMB when it is
+// given (-memory-limit-mb); 0 means none.
+func memoryLimit(caches, compose, limitMB int64) int64 {
+	switch {
+	case limitMB > 0:
+		return limitMB << 20
+	case limitMB < 0:
+		return 0
+	}
+	return caches + compose + memoryHeadroom
+}
+
+// setMemoryLimit sets the runtime's soft memory limit to limit bytes
+// (nothing when 0, or when GOMEMLIMIT is set) and returns a function
+// restoring the previous one.
+func setMemoryLimit(limit int64, gomemlimitSet bool, log *slog.Logger) (restore func()) {
+	if limit <= 0 || gomemlimitSet {
+		return func() {}
+	}
+	prev := debug.SetMemoryLimit(limit)
+	log.Debug("composer: soft memory limit", "bytes", limit)
+	return func() { debug.SetMemoryLimit(prev) }
+}

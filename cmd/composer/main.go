@@ -12,6 +12,11 @@
 // binary; with it, the file is watched and reloaded on change (a bad reload
 // keeps the last good configuration and logs why).
 //
+// BROADSHEET_STORE_KEY, when set, is the key (or two keys, comma-separated,
+// the signing one first) with which the Redis tier signs its entries and
+// live overrides, and refuses those it did not sign (see
+// redisstore.Keys); from the environment only, never a flag.
+//
 // Live tuning (/_/admin) is off unless -admin-token is set. With
 // -admin-addr, the admin page, /metrics and pprof are served on that
 // address only; without it, /_/admin and /metrics are on the public
@@ -62,6 +67,9 @@ type options struct {
 	redis        string
 	l1MB         int64
 	stitchMB     int64
+	composeMB    int64
+	includesIn   int64
+	memLimitMB   int64
 	logFormat    string
 	logLevel     string
 	feedLatency  time.Duration
@@ -114,6 +122,9 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.StringVar(&o.redis, "redis", "", "Redis URL for the shared cache tier: redis://[:password@]host:port/db (rediss:// for TLS), redis+sentinel://[:password@]s1:26379,s2:26379/primary/db (Sentinel), redis+cluster://[:password@]n1:7000,n2:7001,n3:7002 (Redis Cluster); empty: in-process tier only")
 	fs.Int64Var(&o.l1MB, "l1-mb", 64, "in-process cache size in MiB (0: off)")
 	fs.Int64Var(&o.stitchMB, "stitch-mb", 16, "memory for stitched subtrees in MiB, beside the in-process cache: a parent whose includes all came fresh from cache is kept written out whole until one of them changes (0: off)")
+	fs.Int64Var(&o.composeMB, "compose-mb", composer.DefaultComposeBytes>>20, "memory in MiB for the fragment results being made, past the first 64 KiB of each: a call that finds none left is refused at once, its include served stale or its fallback (0: no bound)")
+	fs.Int64Var(&o.includesIn, "includes-in-flight", composer.DefaultMaxIncludesInFlight, "includes of the pages composed at once, each page counted at what it had recently; a page that does not fit is a quick 503 with Retry-After, unless it would be alone (0: no limit)")
+	fs.Int64Var(&o.memLimitMB, "memory-limit-mb", 0, "the Go runtime's soft memory limit in MiB (0: the caches, -compose-mb and 128 MiB; -1: none; GOMEMLIMIT, when set, wins)")
 	fs.Int64Var(&o.gcHeadroomMB, "gc-headroom-mb", 64, "let the heap grow by at least this many MiB between garbage collections (0: Go's default pace; ignored when GOGC is set)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -124,7 +135,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.StringVar(&o.eventsGroup, "events-group", "broadsheet", "the deployment's consumer group on the Redis event stream (one per deployment)")
 	fs.IntVar(&o.league, "demo-league", 2000, "demo: publish match.updated for goals in the first N matches (0: off)")
 	fs.DurationVar(&o.schedTarget, "sched-target", 40*time.Millisecond, "lower the limit of fragment calls in flight while goroutines wait longer than this to run (p90 over 50 ms), so that pages are not queued behind calls the CPU cannot keep up with (0: no adaptive limit)")
-	fs.IntVar(&o.maxPages, "max-pages", 0, "pages composed at once before quick 503s with Retry-After (0: no limit)")
+	fs.IntVar(&o.maxPages, "max-pages", defaultMaxPages, "pages composed at once before quick 503s with Retry-After (0: no limit)")
 	fs.IntVar(&o.maxConns, "max-conns", defaultMaxConns, "connections open at once on -addr; each one over it is answered 503 with Retry-After and closed (0: no limit)")
 	fs.StringVar(&o.readerSecret, "reader-secret", "", "key that signs reader cookies (empty: random per process)")
 	fs.StringVar(&o.sourceURL, "source-url", "", "where the explorer links fragment sources: this URL + \"fragments/x.go\" (empty: served by the composer when the files are on this machine)")
@@ -162,6 +173,12 @@ func envFlags(fs *flag.FlagSet) error {
 	return err
 }
 
+// defaultMaxPages is -max-pages unless set: admission is on by default, so
+// that what pages in flight hold is bounded (see memoryLimit). 64 pages at
+// once is more than two cores compose within their budgets (the overload
+// scenario of cmd/chaos sheds from there).
+const defaultMaxPages = 64
+
 func run(args []string) error {
 	o, err := parseFlags(args)
 	if err != nil {
@@ -186,6 +203,8 @@ func run(args []string) error {
 	}
 	_, gogcSet := os.LookupEnv("GOGC")
 	defer startGCTuner(uint64(o.gcHeadroomMB)<<20, gogcSet, log)()
+	_, gomemlimitSet := os.LookupEnv("GOMEMLIMIT")
+	defer setMemoryLimit(memoryLimit(max(o.l1MB, 0)<<20+max(o.stitchMB, 0)<<20, max(o.composeMB, 0)<<20, o.memLimitMB), gomemlimitSet, log)()
 
 	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
 
@@ -209,17 +228,20 @@ func run(args []string) error {
 
 	obs := metrics.New(site, metrics.Options{})
 	copts := composer.Options{
-		L1Bytes:     l1Bytes(o.l1MB),
-		StitchBytes: l1Bytes(o.stitchMB),
-		SchedTarget: schedTarget(o.schedTarget),
-		Layouts:     reg.Layouts,
-		ErrorPage:   templates.ErrorPage,
-		Logger:      log,
-		Observer:    obs,
+		L1Bytes:             l1Bytes(o.l1MB),
+		StitchBytes:         l1Bytes(o.stitchMB),
+		ComposeBytes:        l1Bytes(o.composeMB),
+		MaxIncludesInFlight: noLimit(o.includesIn),
+		SchedTarget:         schedTarget(o.schedTarget),
+		Layouts:             reg.Layouts,
+		ErrorPage:           templates.ErrorPage,
+		Logger:              log,
+		Observer:            obs,
 	}
 	var (
-		client redis.UniversalClient
-		store  *redisstore.Store
+		client    redis.UniversalClient
+		store     *redisstore.Store
+		storeKeys *redisstore.Keys
 	)
 	if o.redis != "" {
 		client, err = redisstore.NewClient(o.redis)
@@ -227,7 +249,10 @@ func run(args []string) error {
 			return fmt.Errorf("-redis: %w", err)
 		}
 		defer client.Close()
-		store = redisstore.New(client, redisstore.Options{})
+		if storeKeys, err = redisstore.ParseKeys(os.Getenv("BROADSHEET_STORE_KEY")); err != nil {
+			return fmt.Errorf("BROADSHEET_STORE_KEY: %w", err)
+		}
+		store = redisstore.New(client, redisstore.Options{Keys: storeKeys})
 		copts.Store = store
 	}
 	stopTracing, err := setupTracing(ctx, o.otlp, client)
@@ -267,7 +292,7 @@ func run(args []string) error {
 	if client != nil {
 		sub := redisstore.Attach(ctx, comp, client, log)
 		defer sub.Close()
-		tstore = tuning.NewRedis(client, log)
+		tstore = tuning.NewRedis(client, log).Signed(storeKeys)
 		wopts.Shared, wopts.Redis = true, store
 		log.Info("cache: in-process tier, then Redis", "l1_mb", o.l1MB, "redis", redactURL(o.redis))
 	} else {
@@ -379,6 +404,15 @@ func schedTarget(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// noLimit turns a flag where 0 means no limit into an Options field
+// where 0 is the default and negative no limit.
+func noLimit(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 func l1Bytes(mb int64) int64 {

@@ -35,9 +35,10 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 	}
 	// The cross-instance figures the chaos herd reads (composer.Stats).
 	st := comp.Stats()
-	var starved func() int64
+	var starved, unauthenticated func() int64
 	if store != nil {
 		starved = func() int64 { return store.Stats().Starved }
+		unauthenticated = func() int64 { return store.Stats().Unauthenticated }
 	}
 	for _, c := range []struct {
 		name, help string
@@ -49,6 +50,10 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		{"broadsheet_remote_failures_total", "Keys found on hold because another instance's call for them failed.", st.RemoteFailures.Load},
 		{"broadsheet_redis_starved_total", "Redis calls (in broadsheet_redis_errors_total) that timed out while this process was too busy to run them: not counted against Redis by the breaker.", starved},
 		{"broadsheet_fragment_calls_cancelled_total", "Fragment calls cancelled because every request waiting for them went away.", st.Cancelled.Load},
+		{"broadsheet_redis_unauthenticated_total", "Values read from Redis that BROADSHEET_STORE_KEY did not sign: misses.", unauthenticated},
+		{"broadsheet_store_refused_total", "Values read from Redis over the limits of a fresh render (size, lifetimes, asset origins): misses.", st.StoreRefused.Load},
+		{"broadsheet_pages_refused_total", "Pages refused (503) because the includes they were expected to have did not fit beside those in flight (-includes-in-flight).", st.Refused.Load},
+		{"broadsheet_fragment_calls_busy_total", "Fragment calls refused because the results being made held -compose-mb already.", st.Busy.Load},
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},
 	} {
@@ -57,6 +62,20 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		}
 		load := c.load
 		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(load()) })); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	for _, g := range []struct {
+		name, help string
+		load       func() int64
+	}{
+		{"broadsheet_l1_bytes", "Memory the in-process tier counts for its entries and stitched subtrees (bounded by -l1-mb and -stitch-mb).", comp.CacheBytes},
+		{"broadsheet_includes_in_flight", "Includes expected of the pages being composed (bounded by -includes-in-flight).", comp.IncludesInFlight},
+		{"broadsheet_composing_bytes", "Memory held by the fragment results being made, beyond 64 KiB each (bounded by -compose-mb).", comp.ComposingBytes},
+	} {
+		load := g.load
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help},
 			func() float64 { return float64(load()) })); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 //	magic        2 bytes  0xB5 0x5E
 //	version      1 byte   0x02
 //	flags        1 byte   bit 0: leaf (the HTML holds no include tag);
+//	                      bit 1: signed (a tag follows the HTML);
 //	                      the other bits must be 0
 //	key          uvarint length, bytes
 //	version      uvarint length, bytes
@@ -26,7 +28,10 @@ import (
 //	fresh        uvarint nanoseconds after created
 //	stale        uvarint nanoseconds after fresh
 //	assets       uvarint count, then per asset: uvarint length, bytes
-//	html         uvarint length, bytes; nothing may follow
+//	html         uvarint length, bytes
+//	tag          32 bytes, when signed: HMAC-SHA256 of everything before
+//	             it, under a Store key (see Options.Keys); nothing may
+//	             follow
 //
 // Storing fresh and stale as offsets makes "StaleUntil ≥ FreshUntil ≥
 // Created" hold by construction; Decode still checks that the sums do not
@@ -52,6 +57,8 @@ const (
 	formatVersion  = 2
 	headerLen      = 4 // magic, version, flags
 	flagLeaf       = 1 << 0
+	flagSigned     = 1 << 1
+	tagLen         = sha256.Size
 )
 
 // Limits Decode enforces on untrusted input. Encode does not enforce them;
@@ -167,8 +174,15 @@ func decode(data []byte, owned bool) (*composer.Entry, error) {
 			return nil, corrupt("no flags")
 		}
 		flags, off = data[3], headerLen
-		if flags&^flagLeaf != 0 {
+		if flags&^(flagLeaf|flagSigned) != 0 {
 			return nil, corrupt("unknown flags %#x", flags)
+		}
+		if flags&flagSigned != 0 {
+			// The tag is the Store's to check (see Store.verify).
+			if len(data) < headerLen+tagLen {
+				return nil, corrupt("no tag")
+			}
+			data = data[:len(data)-tagLen]
 		}
 	case 1:
 		// Version 1: no flags byte, leaf not known.

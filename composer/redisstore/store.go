@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
@@ -44,6 +45,10 @@ type Options struct {
 	// OpenFor is how long the breaker stays open before letting one probe
 	// call through. Default 1 s.
 	OpenFor time.Duration
+	// Keys, when set, sign every value written and refuse every value
+	// read that they did not sign (see sign.go). Nil: values are taken
+	// as they are.
+	Keys *Keys
 }
 
 func (o Options) withDefaults() Options {
@@ -64,15 +69,18 @@ func (o Options) withDefaults() Options {
 
 // Stats are a Store's counters since it was made.
 type Stats struct {
-	Gets       int64 // keys looked up
-	Hits       int64 // keys found and decoded
-	Misses     int64 // keys absent or undecodable (Corrupt is a subset)
-	Corrupt    int64 // values that failed to decode
-	Sets       int64 // entries written
-	Skipped    int64 // entries not written: already expired, or over the codec's limits
-	Errors     int64 // calls that failed (timeout, network, Redis error)
-	Rejected   int64 // calls refused by the open breaker, without network access
-	RoundTrips int64 // calls that reached the network
+	Gets    int64 // keys looked up
+	Hits    int64 // keys found and decoded
+	Misses  int64 // keys absent or undecodable (Corrupt and Unauthenticated are subsets)
+	Corrupt int64 // values that failed to decode
+	// Unauthenticated counts values refused because Options.Keys did not
+	// sign them.
+	Unauthenticated int64
+	Sets            int64 // entries written
+	Skipped         int64 // entries not written: already expired, or over the codec's limits
+	Errors          int64 // calls that failed (timeout, network, Redis error)
+	Rejected        int64 // calls refused by the open breaker, without network access
+	RoundTrips      int64 // calls that reached the network
 	// NodeErrors counts commands lost to one failing node of a Redis
 	// Cluster while the others answered: the call as a whole succeeded
 	// (look-ups of those keys are misses, locks on them are taken as held,
@@ -105,7 +113,7 @@ type Store struct {
 	gets, hits, misses, corrupt   atomic.Int64
 	sets, skipped, errs, rejected atomic.Int64
 	roundTrips, nodeErrs          atomic.Int64
-	starved                       atomic.Int64
+	starved, unauthenticated      atomic.Int64
 }
 
 var _ composer.Store = (*Store)(nil)
@@ -143,7 +151,7 @@ func (s *Store) Stats() Stats {
 		Gets: s.gets.Load(), Hits: s.hits.Load(), Misses: s.misses.Load(),
 		Corrupt: s.corrupt.Load(), Sets: s.sets.Load(), Skipped: s.skipped.Load(),
 		Errors: s.errs.Load(), Rejected: s.rejected.Load(), RoundTrips: s.roundTrips.Load(),
-		NodeErrors: s.nodeErrs.Load(), Starved: s.starved.Load(),
+		NodeErrors: s.nodeErrs.Load(), Starved: s.starved.Load(), Unauthenticated: s.unauthenticated.Load(),
 	}
 }
 
@@ -241,10 +249,14 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry,
 		return nil, err
 	}
 	out := make([]*composer.Entry, len(keys))
-	var hits, corrupt int64
+	var hits, corrupt, unauthenticated int64
 	for i, str := range vals {
 		if str == "" {
 			continue // absent
+		}
+		if k := s.opts.Keys; k != nil && k.verify(unsafe.Slice(unsafe.StringData(str), len(str))) != nil {
+			unauthenticated++
+			continue
 		}
 		// go-redis hands values over as strings, immutable and ours
 		// alone: the entry points into it (see decodeString).
@@ -259,6 +271,7 @@ func (s *Store) GetMulti(ctx context.Context, keys []string) ([]*composer.Entry,
 	s.hits.Add(hits)
 	s.misses.Add(int64(len(keys)) - hits)
 	s.corrupt.Add(corrupt)
+	s.unauthenticated.Add(unauthenticated)
 	return out, nil
 }
 
@@ -354,7 +367,7 @@ func (s *Store) SetMulti(ctx context.Context, entries []*composer.Entry) error {
 			continue
 		}
 		items = append(items, item{e: e, ttl: ttl})
-		size += encodedLen(e)
+		size += encodedLen(e) + tagLen
 	}
 	if len(items) == 0 {
 		return nil
@@ -363,7 +376,11 @@ func (s *Store) SetMulti(ctx context.Context, entries []*composer.Entry) error {
 	buf := make([]byte, 0, size)
 	for i := range items {
 		start := len(buf)
-		buf = AppendEntry(buf, items[i].e)
+		if s.opts.Keys != nil {
+			buf = s.opts.Keys.appendSigned(buf, items[i].e)
+		} else {
+			buf = AppendEntry(buf, items[i].e)
+		}
 		items[i].val = buf[start:len(buf):len(buf)]
 	}
 	err := s.call(ctx, "set", len(items), func(ctx context.Context) error {

@@ -1,0 +1,69 @@
+package composer
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+)
+
+// TestAdmissionByExpectedIncludes: with pages of many includes in
+// flight, another such page is refused at once (503, Retry-After) while a
+// small page is still served, even past the bound; a large page alone is
+// always served.
+func TestAdmissionByExpectedIncludes(t *testing.T) {
+	site := scoresSite(100, 0)
+	var block atomic.Bool
+	release := make(chan struct{})
+	hold := &Spec{Name: "hold", Defaults: Settings{Timeout: time.Minute},
+		Render: func(ctx context.Context, _ Params) (templ.Component, error) {
+			if block.Load() {
+				<-release
+			}
+			return text("<p>held</p>"), nil
+		}}
+	site.Fragments["hold"] = &Fragment{Spec: hold, Settings: hold.Defaults}
+	site.Fragments["hold"].Settings.Primary = true
+	big := site.Pages[0]
+	big.Includes = append(big.Includes, &PageInclude{Fragment: "hold", Slot: "main"})
+	small := &Page{Name: "small", Path: "/small", Layout: "test", Includes: []*PageInclude{{Fragment: "score", Slot: "main", Params: []Binding{{Name: "match", Value: "m0001"}}}}}
+	site.Pages = append(site.Pages, small)
+	site.Limits.Budget = time.Minute
+	c := newTestComposer(t, site, Options{MaxIncludesInFlight: 110})
+	servePage := func(p *Page) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		c.Serve(rec, httptest.NewRequest("GET", p.Path, nil), Request{Page: p, Start: time.Now()})
+		return rec
+	}
+	if rec := servePage(big); rec.Code != 200 {
+		t.Fatalf("a large page alone: status %d", rec.Code)
+	}
+	block.Store(true)
+	done := make(chan int)
+	go func() { done <- servePage(big).Code }()
+	for deadline := time.Now().Add(10 * time.Second); c.IncludesInFlight() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first page was never in flight")
+		}
+	}
+	rec := servePage(big)
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("a second large page: status %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if rec := servePage(small); rec.Code != 200 {
+		t.Errorf("a small page beside it: status %d", rec.Code)
+	}
+	close(release)
+	if code := <-done; code != 200 {
+		t.Errorf("the first large page: status %d", code)
+	}
+	if n := c.IncludesInFlight(); n != 0 {
+		t.Errorf("%d includes still reserved", n)
+	}
+	if c.Stats().Refused.Load() != 1 {
+		t.Errorf("%d pages refused, want 1", c.Stats().Refused.Load())
+	}
+}

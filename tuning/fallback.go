@@ -11,10 +11,10 @@ import (
 // every page that falls back to it, unescaped, and an override can come
 // from anyone who can write to Redis.
 //
-// It stands in for the HTML normalizer that fragment HTML goes through
-// (a fallback is to be normalized as fragment HTML is): when that exists,
-// a fallback is normalized with it and this check narrows to what the
-// normalizer does not remove.
+// A fallback that passes is then normalized as fragment HTML is
+// (composer.NormalizeHTML, when the override is applied): this check
+// refuses what normalizing would keep — markup that is balanced but
+// active.
 func checkFallback(html string) error {
 	if activeHTML.MatchString(html) {
 		return errActiveFallback

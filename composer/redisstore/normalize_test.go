@@ -28,9 +28,12 @@ func TestStoredHTMLIsNormalized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Within the limits a value read from Redis is held to (its
+	// fragment's lifetimes), so that only its HTML is wrong.
 	now := time.Now()
+	set := site.Fragments["item"].Settings
 	tampered := &composer.Entry{Key: composer.Key("item", p), Version: "1", HTML: []byte(`<li><table><tr><td>open`),
-		Created: now, FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(2 * time.Hour)}
+		Created: now, FreshUntil: now.Add(set.Fresh), StaleUntil: now.Add(set.Fresh + set.Stale)}
 	if err := store.SetMulti(context.Background(), []*composer.Entry{tampered}); err != nil {
 		t.Fatal(err)
 	}

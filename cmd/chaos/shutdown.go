@@ -45,6 +45,9 @@ type Shutdown struct {
 	// RemovedAfterMS when the balancer saw it.
 	ReadyzAfterSignal string  `json:"readyz_after_sigterm"`
 	RemovedAfterMS    float64 `json:"removed_after_ms"`
+	// Removed is set when the balancer saw /readyz fail (503) and took
+	// the composer out of rotation.
+	Removed bool `json:"removed"`
 	// NewConnDuringDrain is what a new connection got once the composer
 	// was out of rotation, still draining: a request served.
 	NewConnDuringDrain string `json:"new_connection_during_drain"`
@@ -149,14 +152,19 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 		return nil, err
 	}
 	sig := time.Now()
-	lb.signalled.Store(true)
 	if err := cp.Signal(syscall.SIGTERM); err != nil {
 		lb.stop()
 		return nil, err
 	}
+	// A probe already on its way, or one that beats the process's signal
+	// handler by a moment, still finds it ready: what counts is that
+	// readiness fails while pages are still served (RemovedAfterMS, within
+	// the drain).
+	lb.signalled.Store(true)
 	select {
 	case <-lb.removed:
 		res.RemovedAfterMS = ms(time.Since(sig))
+		res.Removed = true
 	case <-time.After(shutdownBound):
 	}
 	lb.stop()
@@ -201,7 +209,7 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 			res.RedisKeys++
 		}
 	}
-	res.Held = res.Failed == 0 && res.AfterSignal > 0 && strings.HasPrefix(res.ReadyzAfterSignal, "503") &&
+	res.Held = res.Failed == 0 && res.AfterSignal > 0 && res.Removed && res.RemovedAfterMS < ms(shutdownDrain) &&
 		strings.HasPrefix(res.NewConnDuringDrain, "served") &&
 		res.InFlightStatus == 200 && res.InFlightComplete && res.ExitHeld && res.ExitErr == "exit 0"
 	return res, nil

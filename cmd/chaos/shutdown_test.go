@@ -51,8 +51,8 @@ func TestShutdownUnderLoad(t *testing.T) {
 	if res.AfterSignal == 0 {
 		t.Error("no page was answered after SIGTERM")
 	}
-	if !strings.HasPrefix(res.ReadyzAfterSignal, "503") {
-		t.Errorf("first /readyz after SIGTERM: %s, want 503", res.ReadyzAfterSignal)
+	if !res.Removed || res.RemovedAfterMS >= ms(shutdownDrain) {
+		t.Errorf("/readyz failed %.0f ms after SIGTERM (removed %v), want within the drain (%v)", res.RemovedAfterMS, res.Removed, shutdownDrain)
 	}
 	if !strings.HasPrefix(res.NewConnDuringDrain, "served") {
 		t.Errorf("a new connection while draining: %s, want it served", res.NewConnDuringDrain)

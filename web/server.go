@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -187,13 +188,10 @@ func staticHandler() http.Handler {
 func (s *Server) page(p *composer.Page) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start, _ := r.Context().Value(startKey{}).(time.Time)
-		route := map[string]string{}
-		if rc := chi.RouteContext(r.Context()); rc != nil {
-			for i, k := range rc.URLParams.Keys {
-				if k != "*" {
-					route[k] = rc.URLParams.Values[i]
-				}
-			}
+		route, ok := routeValues(r)
+		if !ok {
+			s.errorPage(w, r, http.StatusBadRequest, "This address is not valid.")
+			return
 		}
 		q := r.URL.Query()
 		// The per-include overlay is for sites that allow it (site.yaml's
@@ -209,6 +207,33 @@ func (s *Server) page(p *composer.Page) http.HandlerFunc {
 			Reader: s.readerOf(r),
 		})
 	}
+}
+
+// routeValues returns the route's values as the client meant them, decoded
+// exactly once. chi matches the escaped path when the request's path has
+// escapes of its own (r.URL.RawPath), and its values are then still
+// escaped: "x%3Fy" would reach a fragment, and a remote fragment's URL as
+// "x%253Fy". ok is false for a value that does not decode.
+func routeValues(r *http.Request) (map[string]string, bool) {
+	route := map[string]string{}
+	rc := chi.RouteContext(r.Context())
+	if rc == nil {
+		return route, true
+	}
+	for i, k := range rc.URLParams.Keys {
+		if k == "*" {
+			continue
+		}
+		v := rc.URLParams.Values[i]
+		if r.URL.RawPath != "" {
+			var err error
+			if v, err = url.PathUnescape(v); err != nil {
+				return nil, false
+			}
+		}
+		route[k] = v
+	}
+	return route, true
 }
 
 // healthz is liveness: the process answers requests. It says nothing of

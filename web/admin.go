@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/templates"
@@ -83,7 +82,7 @@ func (s *Server) adminRoutes() http.Handler {
 // that listener to a private address.
 func (s *Server) AdminHandler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {

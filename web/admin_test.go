@@ -99,6 +99,7 @@ type instanceOpts struct {
 	token    string
 	redis    *redistest.Server // nil: memory store, no shared tier
 	separate bool
+	log      *slog.Logger // nil: discarded
 }
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
@@ -108,7 +109,10 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	in := &instance{obs: metrics.New(site, metrics.Options{})}
 	copts := composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage, Observer: in.obs, Logger: log}
 	var store tuning.Store = &tuning.Memory{}

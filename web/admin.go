@@ -77,32 +77,53 @@ func (s *Server) adminRoutes() http.Handler {
 	return r
 }
 
-// AdminHandler serves the admin page, /metrics and pprof, for a listener
-// of their own (Options.SeparateAdmin). pprof is not token-protected: bind
-// that listener to a private address.
+// AdminHandler serves the admin page, /metrics, /_/events and pprof, for a
+// listener of their own (Options.SeparateAdmin), with the same security
+// headers as the site. pprof needs the admin token like the admin page
+// (Authorization: Bearer, or the session cookie), and its cmdline
+// endpoint is not served at all: the command line may hold secrets.
 func (s *Server) AdminHandler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
+	r.Use(securityHeaders)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/_/admin", http.StatusFound)
 	})
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
 	r.Mount("/_/admin", s.admin)
 	if s.opts.Events != nil {
-		r.With(s.requireToken).Post("/_/events", s.opts.Events.ServeHTTP)
+		r.Post("/_/events", s.events().ServeHTTP)
 	}
 	if s.opts.Metrics != nil {
 		r.Handle("/metrics", s.opts.Metrics)
 	}
-	r.HandleFunc("/debug/pprof/", pprof.Index)
-	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	r.HandleFunc("/debug/pprof/{profile}", pprof.Index)
+	r.Group(func(r chi.Router) {
+		r.Use(noStore, s.requireToken)
+		r.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
+			s.errorPage(w, r, http.StatusNotFound, "The command line is not served: it may hold secrets.")
+		})
+		r.HandleFunc("/debug/pprof/", pprof.Index)
+		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		r.HandleFunc("/debug/pprof/{profile}", pprof.Index)
+	})
 	return r
+}
+
+// events is the /_/events endpoint: the admin token, and no cross-origin
+// browser request (http.CrossOriginProtection: Sec-Fetch-Site, else
+// Origin against Host), so that a page elsewhere cannot make a signed-in
+// admin's browser publish events. Machines sending neither header pass.
+func (s *Server) events() http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Logger(r.Context()).Warn("web: cross-origin event refused", "origin", r.Header.Get("Origin"))
+		s.errorPage(w, r, http.StatusForbidden, "Cross-site requests to the events endpoint are refused.")
+	}))
+	return cop.Handler(s.requireToken(s.opts.Events))
 }
 
 func noStore(next http.Handler) http.Handler {

@@ -100,6 +100,7 @@ type instanceOpts struct {
 	redis    *redistest.Server // nil: memory store, no shared tier
 	separate bool
 	log      *slog.Logger // nil: discarded
+	events   http.Handler // Options.Events
 }
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
@@ -127,7 +128,7 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 		store = tuning.NewRedis(in.client, log)
 	}
 	in.comp = composer.New(site, copts)
-	wopts := web.Options{Logger: log, Stats: in.obs, AdminToken: o.token, SeparateAdmin: o.separate, Shared: rs != nil}
+	wopts := web.Options{Logger: log, Stats: in.obs, AdminToken: o.token, SeparateAdmin: o.separate, Shared: rs != nil, Events: o.events}
 	var ss metrics.StoreStats
 	if rs != nil {
 		ss, wopts.Redis = rs, rs

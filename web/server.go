@@ -4,7 +4,8 @@
 //
 // Two handlers: the Server itself (public pages, explorer, and — unless
 // Options.SeparateAdmin — the admin page and /metrics) and AdminHandler
-// (admin page, /metrics and pprof, for a separate listener).
+// (admin page, /metrics, /_/events and pprof behind the admin token, for a
+// separate listener).
 package web
 
 import (
@@ -155,7 +156,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.Get("/_/fragments/{name}/source", s.fragmentSource)
 	if !s.opts.SeparateAdmin {
 		if s.opts.Events != nil {
-			r.With(s.requireToken).Post("/_/events", s.opts.Events.ServeHTTP)
+			r.Post("/_/events", s.events().ServeHTTP)
 		}
 		r.Mount("/_/admin", s.admin)
 		if s.opts.Metrics != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
 	"github.com/broadsheet/broadsheet/web"
+	"github.com/broadsheet/broadsheet/web/session"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -96,11 +97,14 @@ type instance struct {
 }
 
 type instanceOpts struct {
-	token    string
-	redis    *redistest.Server // nil: memory store, no shared tier
-	separate bool
-	log      *slog.Logger // nil: discarded
-	events   http.Handler // Options.Events
+	token      string
+	redis      *redistest.Server // nil: memory store, no shared tier
+	separate   bool
+	log        *slog.Logger // nil: discarded
+	events     http.Handler // Options.Events
+	now        func() time.Time
+	ipHeader   string    // Options.ClientIPHeader
+	readerKeys [2]string // Options.ReaderSecret, ReaderPrevious
 }
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
@@ -128,7 +132,11 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 		store = tuning.NewRedis(in.client, log)
 	}
 	in.comp = composer.New(site, copts)
-	wopts := web.Options{Logger: log, Stats: in.obs, AdminToken: o.token, SeparateAdmin: o.separate, Shared: rs != nil, Events: o.events}
+	wopts := web.Options{Logger: log, Stats: in.obs, AdminToken: o.token, SeparateAdmin: o.separate, Shared: rs != nil, Events: o.events,
+		Now: o.now, ClientIPHeader: o.ipHeader, ReaderSecret: []byte(o.readerKeys[0]), ReaderPrevious: []byte(o.readerKeys[1])}
+	if rs != nil {
+		wopts.Sessions = session.NewRedis(in.client)
+	}
 	var ss metrics.StoreStats
 	if rs != nil {
 		ss, wopts.Redis = rs, rs

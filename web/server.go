@@ -25,9 +25,11 @@ import (
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/events"
+	"github.com/broadsheet/broadsheet/internal/clientip"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
+	"github.com/broadsheet/broadsheet/web/session"
 	"github.com/broadsheet/broadsheet/web/static"
 )
 
@@ -44,6 +46,10 @@ type Server struct {
 	draining atomic.Bool
 	// readerKey signs reader cookies.
 	readerKey []byte
+	// sessions holds admin sessions, readerOuts signed-out reader cookies.
+	sessions, readerOuts session.Store
+	// logins throttles wrong admin tokens.
+	logins *backoff
 }
 
 // Options are what a Server serves beside pages. The zero value serves
@@ -88,6 +94,21 @@ type Options struct {
 	// ReaderSecret signs the reader cookie; empty: a random secret per
 	// process.
 	ReaderSecret []byte
+	// ReaderPrevious is the reader key being rotated out: cookies it
+	// signed are accepted until they expire; it signs none.
+	ReaderPrevious []byte
+	// Sessions holds admin sessions and signed-out reader cookies; nil:
+	// this process's memory (10,000 sessions, 100,000 sign-outs). With a
+	// store every instance shares (session.Redis), a log-out on one is a
+	// log-out on all.
+	Sessions session.Store
+	// ClientIPHeader names the header a trusted proxy in front sets to the
+	// client's address (X-Forwarded-For, X-Real-IP…), for per-client
+	// limits; empty: the connection's peer address. Set it only behind
+	// such a proxy: anywhere else a client could pick its own address.
+	ClientIPHeader string
+	// Now is the clock of cookies and backoffs; nil: time.Now.
+	Now func() time.Time
 }
 
 // New returns a Server for comp's current site, with no admin page and no
@@ -101,7 +122,15 @@ func NewWithOptions(comp *composer.Composer, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{comp: comp, log: opts.Logger, opts: opts, readerKey: readerSecret(opts.ReaderSecret)}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{comp: comp, log: opts.Logger, opts: opts, readerKey: readerSecret(opts.ReaderSecret),
+		sessions: opts.Sessions, readerOuts: opts.Sessions, logins: loginBackoff(opts.Now)}
+	if opts.Sessions == nil {
+		s.sessions = session.NewMemory(10000, opts.Now)
+		s.readerOuts = session.NewMemory(100000, opts.Now)
+	}
 	s.admin = s.adminRoutes()
 	s.router.Store(s.routes(comp.Site()))
 	return s
@@ -355,6 +384,13 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+// clientKey names r's client for per-client limits (clientip.OfRequest).
+func (s *Server) clientKey(r *http.Request) string {
+	return clientip.OfRequest(r, s.opts.ClientIPHeader)
 }
 
 // Site returns the configuration in force.

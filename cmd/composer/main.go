@@ -52,6 +52,7 @@ import (
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
 	"github.com/broadsheet/broadsheet/web"
+	"github.com/broadsheet/broadsheet/web/session"
 )
 
 func main() {
@@ -93,6 +94,7 @@ type options struct {
 	drain        time.Duration
 	requireRedis bool
 	healthcheck  bool
+	secretOptions
 }
 
 // flagNames lists the composer's flags.
@@ -108,6 +110,7 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.noteCommandLine(fs)
 	if err := envFlags(fs); err != nil {
 		return nil, err
 	}
@@ -150,6 +153,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, fail /readyz at once and go on serving for this long before shutting down, so that load balancers stop sending requests first (0: shut down at once)")
 	fs.BoolVar(&o.requireRedis, "require-redis", false, "fail /readyz while Redis is unavailable (its circuit breaker open); pages render without it either way")
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET /readyz of the composer at -addr and exit 0 if it is ready, 1 if not (a container health check for images without curl)")
+	addSecretFlags(fs, &o.secretOptions)
 	return fs, o
 }
 
@@ -198,6 +202,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := o.loadSecrets(); err != nil {
+		return err
+	}
+	o.warnCommandLine(log)
 	if o.gcHeadroomMB < 0 {
 		return fmt.Errorf("-gc-headroom-mb: %d is negative", o.gcHeadroomMB)
 	}
@@ -246,7 +254,7 @@ func run(args []string) error {
 	if o.redis != "" {
 		client, err = redisstore.NewClient(o.redis)
 		if err != nil {
-			return fmt.Errorf("-redis: %w", err)
+			return fmt.Errorf("-redis: %s", scrub(err.Error(), urlSecrets(o.redis)...))
 		}
 		defer client.Close()
 		if storeKeys, err = redisstore.ParseKeys(os.Getenv("BROADSHEET_STORE_KEY")); err != nil {
@@ -265,7 +273,7 @@ func run(args []string) error {
 
 	var tstore tuning.Store = &tuning.Memory{}
 	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
-		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), SourceURL: o.sourceURL,
+		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), ReaderPrevious: []byte(o.readerPrevious), SourceURL: o.sourceURL,
 		RequireRedis: o.requireRedis}
 
 	// Events: a Redis stream for the deployment, or this instance alone.
@@ -294,6 +302,7 @@ func run(args []string) error {
 		defer sub.Close()
 		tstore = tuning.NewRedis(client, log).Signed(storeKeys)
 		wopts.Shared, wopts.Redis = true, store
+		wopts.Sessions = session.NewRedis(client)
 		log.Info("cache: in-process tier, then Redis", "l1_mb", o.l1MB, "redis", redactURL(o.redis))
 	} else {
 		log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)

@@ -1,10 +1,14 @@
 # Broadsheet. The README's two commands are `go run ./cmd/composer` and
 # `./scripts/test.sh`; these targets are shortcuts around them.
 
-.PHONY: run test generate bench fmt dev new-fragment check-fragments
+.PHONY: run build test generate bench fmt dev new-fragment check-fragments
 
 run: ## serve the demo site on http://127.0.0.1:8080 (with the runtime setting of the Dockerfile)
 	GODEBUG=adaptivestackstart=1 go run ./cmd/composer
+
+build: ## the composer and the load tool in bin/, as the Dockerfile builds them (-trimpath: no build machine paths in the binary)
+	CGO_ENABLED=0 go build -trimpath -o bin/composer ./cmd/composer
+	CGO_ENABLED=0 go build -trimpath -o bin/loadtest ./cmd/loadtest
 
 test: ## the whole suite, as CI runs it
 	./scripts/test.sh

@@ -100,6 +100,9 @@ func (s *Server) AdminHandler() http.Handler {
 	if s.opts.Metrics != nil {
 		r.Handle("/metrics", s.opts.Metrics)
 	}
+	if s.adminEnabled() {
+		r.With(s.requireAdmin).Group(s.explorerRoutes)
+	}
 	r.Group(func(r chi.Router) {
 		r.Use(noStore, s.requireToken)
 		r.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
@@ -261,7 +264,7 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: id, Path: "/_/admin",
+		Name: sessionCookie, Value: id, Path: "/_/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 		MaxAge: int(sessionTTL.Seconds()),
 	})
@@ -276,7 +279,7 @@ func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/_/admin", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/_/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, "/_/admin", http.StatusSeeOther)
 }

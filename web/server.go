@@ -48,8 +48,10 @@ type Server struct {
 	readerKey []byte
 	// sessions holds admin sessions, readerOuts signed-out reader cookies.
 	sessions, readerOuts session.Store
-	// logins throttles wrong admin tokens.
-	logins *backoff
+	// logins throttles wrong admin tokens; renders, the explorer's calls
+	// of a fragment alone by visitors other than the admin.
+	logins  *backoff
+	renders *rates
 }
 
 // Options are what a Server serves beside pages. The zero value serves
@@ -126,7 +128,8 @@ func NewWithOptions(comp *composer.Composer, opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{comp: comp, log: opts.Logger, opts: opts, readerKey: readerSecret(opts.ReaderSecret),
-		sessions: opts.Sessions, readerOuts: opts.Sessions, logins: loginBackoff(opts.Now)}
+		sessions: opts.Sessions, readerOuts: opts.Sessions, logins: loginBackoff(opts.Now),
+		renders: newRates(renderRate, renderBurst, renderOverall, renderOverallB, opts.Now)}
 	if opts.Sessions == nil {
 		s.sessions = session.NewMemory(10000, opts.Now)
 		s.readerOuts = session.NewMemory(100000, opts.Now)
@@ -179,10 +182,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.With(http.NewCrossOriginProtection().Handler).Post("/account", s.signIn)
 	r.With(http.NewCrossOriginProtection().Handler).Post("/account/signout", s.signOut)
 	r.Get("/_/pages", s.pagesIndex)
-	r.Get("/_/fragments", s.fragmentsIndex)
-	r.Get("/_/fragments/{name}", s.fragmentPage)
-	r.Get("/_/fragments/{name}/render", s.renderAlone)
-	r.Get("/_/fragments/{name}/source", s.fragmentSource)
+	r.With(s.explorerAccess).Group(s.explorerRoutes)
 	if !s.opts.SeparateAdmin {
 		if s.opts.Events != nil {
 			r.Post("/_/events", s.events().ServeHTTP)

@@ -108,6 +108,7 @@ type instanceOpts struct {
 	readerKeys [2]string // Options.ReaderSecret, ReaderPrevious
 	yaml       string    // the site; "": tuneYAML
 	extra      []*composer.Spec
+	clientRate float64 // Options.ClientRate, with a burst of as many
 }
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
@@ -139,7 +140,7 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 	}
 	in.comp = composer.New(site, copts)
 	wopts := web.Options{Logger: log, Stats: in.obs, AdminToken: o.token, SeparateAdmin: o.separate, Shared: rs != nil, Events: o.events,
-		Now: o.now, ClientIPHeader: o.ipHeader, ReaderSecret: []byte(o.readerKeys[0]), ReaderPrevious: []byte(o.readerKeys[1])}
+		Now: o.now, ClientIPHeader: o.ipHeader, ClientRate: o.clientRate, ClientBurst: int(o.clientRate), ReaderSecret: []byte(o.readerKeys[0]), ReaderPrevious: []byte(o.readerKeys[1])}
 	if rs != nil {
 		wopts.Sessions = session.NewRedis(in.client)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/http"
 	"sync"
 	"time"
 
@@ -87,4 +88,17 @@ func (r *rates) entry(client string, now time.Time) *rateEntry {
 	e := &rateEntry{lim: rate.NewLimiter(r.every, r.burst), last: now}
 	r.clients[client] = e
 	return e
+}
+
+// limitClients answers 429 with Retry-After to a client past its request
+// rate (Options.ClientRate), before anything else is done for it.
+func (s *Server) limitClients(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, retry := s.requests.allow(s.clientKey(r)); !ok {
+			retryAfter(w, retry)
+			s.errorPage(w, r, http.StatusTooManyRequests, "You are asking too often: please try again in a moment.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -52,6 +52,9 @@ type Server struct {
 	// of a fragment alone by visitors other than the admin.
 	logins  *backoff
 	renders *rates
+	// requests limits each client's request rate (Options.ClientRate);
+	// nil: no limit.
+	requests *rates
 }
 
 // Options are what a Server serves beside pages. The zero value serves
@@ -109,6 +112,11 @@ type Options struct {
 	// limits; empty: the connection's peer address. Set it only behind
 	// such a proxy: anywhere else a client could pick its own address.
 	ClientIPHeader string
+	// ClientRate is how many requests a second one client (see
+	// ClientIPHeader) may make on average, ClientBurst how many at once;
+	// beyond, 429 with Retry-After. 0: no limit.
+	ClientRate  float64
+	ClientBurst int
 	// Now is the clock of cookies and backoffs; nil: time.Now.
 	Now func() time.Time
 }
@@ -130,6 +138,9 @@ func NewWithOptions(comp *composer.Composer, opts Options) *Server {
 	s := &Server{comp: comp, log: opts.Logger, opts: opts, readerKey: readerSecret(opts.ReaderSecret),
 		sessions: opts.Sessions, readerOuts: opts.Sessions, logins: loginBackoff(opts.Now),
 		renders: newRates(renderRate, renderBurst, renderOverall, renderOverallB, opts.Now)}
+	if opts.ClientRate > 0 {
+		s.requests = newRates(opts.ClientRate, opts.ClientBurst, 0, 0, opts.Now)
+	}
 	if opts.Sessions == nil {
 		s.sessions = session.NewMemory(10000, opts.Now)
 		s.readerOuts = session.NewMemory(100000, opts.Now)
@@ -174,6 +185,9 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
 	r.Use(securityHeaders)
+	if s.requests != nil {
+		r.Use(s.limitClients)
+	}
 	r.Use(guard(s.opts.Guard, s.errorPage))
 	r.Use(middleware.GetHead)
 	r.Get("/healthz", s.healthz)

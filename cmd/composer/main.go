@@ -95,6 +95,7 @@ type options struct {
 	requireRedis bool
 	healthcheck  bool
 	secretOptions
+	clientOptions
 }
 
 // flagNames lists the composer's flags.
@@ -154,6 +155,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.requireRedis, "require-redis", false, "fail /readyz while Redis is unavailable (its circuit breaker open); pages render without it either way")
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET /readyz of the composer at -addr and exit 0 if it is ready, 1 if not (a container health check for images without curl)")
 	addSecretFlags(fs, &o.secretOptions)
+	addClientFlags(fs, &o.clientOptions)
 	return fs, o
 }
 
@@ -203,6 +205,9 @@ func run(args []string) error {
 		return err
 	}
 	if err := o.loadSecrets(); err != nil {
+		return err
+	}
+	if err := o.clientOptions.check(); err != nil {
 		return err
 	}
 	o.warnCommandLine(log)
@@ -274,7 +279,7 @@ func run(args []string) error {
 	var tstore tuning.Store = &tuning.Memory{}
 	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
 		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), ReaderPrevious: []byte(o.readerPrevious), SourceURL: o.sourceURL,
-		RequireRedis: o.requireRedis}
+		RequireRedis: o.requireRedis, ClientIPHeader: o.clientIPHeader, ClientRate: o.ratePerIP, ClientBurst: o.burstPerIP}
 
 	// Events: a Redis stream for the deployment, or this instance alone.
 	var bus events.Publisher
@@ -311,7 +316,7 @@ func run(args []string) error {
 	if store != nil {
 		statsStore = store
 	}
-	conns := &connLimit{max: int64(o.maxConns)}
+	conns := &connLimit{max: int64(o.maxConns), perIP: int64(o.maxConnsPerIP)}
 	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, rc, conns, log); err != nil {
 		return err
 	}

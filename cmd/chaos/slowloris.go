@@ -98,11 +98,20 @@ func (e *env) slowloris(ctx context.Context) (*Slowloris, error) {
 	return res, err
 }
 
-// clientFrom is a load client whose connections come from src.
+// normalConns bounds the normal client's connections, as a browser (six)
+// or a small proxy pool would: an unbounded open-loop client facing slow
+// answers opens a connection per request and trips -max-conns-per-ip
+// itself.
+const normalConns = 16
+
+// clientFrom is a load client whose connections, at most normalConns,
+// come from src.
 func clientFrom(src string) *http.Client {
 	c := loadtest.NewClient(10 * time.Second)
+	t := c.Transport.(*http.Transport)
 	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	c.Transport.(*http.Transport).DialContext = d.DialContext
+	t.DialContext = d.DialContext
+	t.MaxConnsPerHost, t.MaxIdleConnsPerHost = normalConns, normalConns
 	return c
 }
 

@@ -38,10 +38,11 @@ func readStatus(t *testing.T, c net.Conn) int {
 
 // TestListenerLimitsConnectionsPerClient: with -max-conns-per-ip 2 and
 // two of 127.0.0.1's connections busy in the handler, a third from
-// 127.0.0.1 is answered 503 with Retry-After at once, while one from
-// 127.0.0.2 is served; once the two close, 127.0.0.1 is served again.
+// 127.0.0.1 is held in the tarpit, then answered 503 with Retry-After and
+// closed, while one from 127.0.0.2 is served at once; once the two close,
+// 127.0.0.1 is served again.
 func TestListenerLimitsConnectionsPerClient(t *testing.T) {
-	lim := &connLimit{max: 100, perIP: 2}
+	lim := &connLimit{max: 100, perIP: 2, hold: 50 * time.Millisecond}
 	entered := make(chan struct{}, 4)
 	release := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -66,25 +67,27 @@ func TestListenerLimitsConnectionsPerClient(t *testing.T) {
 		c.Write([]byte("GET /block HTTP/1.1\r\nHost: x\r\n\r\n"))
 		<-entered
 	}
-	c := dialFrom(t, "127.0.0.1", addr)
-	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	c.Close()
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("third connection from 127.0.0.1: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
+	c := dialFrom(t, "127.0.0.1", addr) // its request head is never sent: a slowloris
 	other := dialFrom(t, "127.0.0.2", addr)
 	other.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	if st := readStatus(t, other); st != 200 {
 		t.Errorf("a connection from 127.0.0.2: %d, want 200", st)
 	}
 	other.Close()
-	if lim.ShedIP.Load() != 1 || lim.Shed.Load() != 1 {
-		t.Errorf("shed %d, per IP %d; want 1 and 1", lim.Shed.Load(), lim.ShedIP.Load())
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("the held connection was not closed after its 503")
+	}
+	c.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third connection from 127.0.0.1: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if lim.ShedIP.Load() != 1 || lim.Shed.Load() != 1 || lim.tarpit.len() != 0 {
+		t.Errorf("shed %d, per IP %d, still held %d; want 1, 1 and 0", lim.Shed.Load(), lim.ShedIP.Load(), lim.tarpit.len())
 	}
 	close(release)
 	for _, b := range busy {
@@ -197,5 +200,59 @@ func TestSlowHeaderIsCutOff(t *testing.T) {
 			}
 			c.Write([]byte("X")) // a header line that never ends
 		}
+	}
+}
+
+// TestTarpit: held connections hear nothing until their hold ends, then a
+// 503 and the close; past its bound the tarpit closes a connection at
+// once; stopped, it closes what it holds.
+func TestTarpit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pair := func() (client, server net.Conn) {
+		t.Helper()
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err = ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client.SetDeadline(time.Now().Add(10 * time.Second))
+		return client, server
+	}
+	tp := &tarpit{hold: 100 * time.Millisecond, max: 2}
+	var clients []net.Conn
+	for range 3 {
+		c, s := pair()
+		clients = append(clients, c)
+		tp.add(s)
+	}
+	if b, err := io.ReadAll(clients[2]); err != nil || len(b) != 0 {
+		t.Fatalf("over the bound: read %q, %v; want closed at once, unanswered", b, err)
+	}
+	for i, c := range clients[:2] {
+		b, err := io.ReadAll(c)
+		if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 503") {
+			t.Fatalf("held connection %d: %q, %v; want a 503, then the close", i, b, err)
+		}
+	}
+	if tp.len() != 0 {
+		t.Fatalf("%d still held", tp.len())
+	}
+	tp = &tarpit{hold: time.Hour, max: 2}
+	c, s := pair()
+	tp.add(s)
+	tp.stop()
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("after stop: %q, %v; want closed unanswered", b, err)
+	}
+	_, s = pair()
+	if tp.add(s) {
+		t.Fatal("a stopped tarpit took a connection")
 	}
 }

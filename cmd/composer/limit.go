@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"net"
 	"strconv"
 	"sync"
@@ -23,6 +24,9 @@ import (
 // (an IPv6 one by its /64, clientip.OfAddr), so that one client holding
 // slow connections — sending its request a byte at a time, or never
 // reading its answer — cannot take the slots every other client needs.
+// Its connections past perIP are not answered at once but held in a
+// tarpit for a while (tarpit.go), so that reconnecting as fast as it is
+// refused costs it more than it costs the composer.
 //
 // The answers themselves are bounded too: at most maxShedding are being
 // written at once (each a small goroutine, for at most shedWrite +
@@ -34,10 +38,13 @@ type connLimit struct {
 	shedding atomic.Int64
 	Shed     atomic.Int64 // connections over a bound: answered 503, or closed
 	ShedIP   atomic.Int64 // of those, over perIP
-	Dropped  atomic.Int64 // of those, closed unanswered (maxShedding reached)
+	Dropped  atomic.Int64 // of those, closed unanswered (maxShedding reached, or the tarpit full)
+	// hold is how long the tarpit holds a connection (0: tarpitHold).
+	hold time.Duration
 
-	mu   sync.Mutex
-	byIP map[string]int64 // open connections per client, when perIP > 0
+	mu     sync.Mutex
+	byIP   map[string]int64 // open connections per client, when perIP > 0
+	tarpit *tarpit          // made with byIP
 }
 
 const (
@@ -98,13 +105,29 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			ip = clientip.OfAddr(c.RemoteAddr())
 			if !l.lim.takeIP(ip) {
 				l.lim.open.Add(-1)
+				l.lim.Shed.Add(1)
 				l.lim.ShedIP.Add(1)
-				l.lim.shed(c)
+				if !l.lim.tarpit.add(c) {
+					l.lim.Dropped.Add(1)
+				}
 				continue
 			}
 		}
 		return &limitedConn{Conn: c, lim: l.lim, ip: ip}, nil
 	}
+}
+
+// Close closes the listener and lets go of the connections in the
+// tarpit.
+func (l *limitedListener) Close() error {
+	err := l.Listener.Close()
+	l.lim.mu.Lock()
+	t := l.lim.tarpit
+	l.lim.mu.Unlock()
+	if t != nil {
+		t.stop()
+	}
+	return err
 }
 
 // takeIP counts one more connection of client ip, unless it has perIP.
@@ -116,6 +139,7 @@ func (lim *connLimit) takeIP(ip string) bool {
 	}
 	if lim.byIP == nil {
 		lim.byIP = map[string]int64{}
+		lim.tarpit = &tarpit{hold: cmp.Or(lim.hold, tarpitHold), max: maxTarpit}
 	}
 	lim.byIP[ip]++
 	return true

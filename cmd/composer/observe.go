@@ -54,7 +54,7 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		{"broadsheet_pages_refused_total", "Pages refused (503) because the includes they were expected to have did not fit beside those in flight (-includes-in-flight).", st.Refused.Load},
 		{"broadsheet_fragment_calls_busy_total", "Fragment calls refused because the results being made held -compose-mb already.", st.Busy.Load},
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
-		{"broadsheet_connections_shed_per_ip_total", "Connections over -max-conns-per-ip (of broadsheet_connections_shed_total): one client's connections past its share.", conns.shedIPLoad()},
+		{"broadsheet_connections_shed_per_ip_total", "Connections over -max-conns-per-ip (of broadsheet_connections_shed_total): one client's connections past its share, held a few seconds, then answered 503 with Retry-After.", conns.shedIPLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},
 	} {
 		if c.load == nil {

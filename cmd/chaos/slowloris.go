@@ -39,7 +39,7 @@ type Attack struct {
 	Normal   *Window `json:"normal"`
 	Opened   int64   `json:"opened"`    // connections the attack opened
 	Got503   int64   `json:"got_503"`   // of those, answered 503 (shed)
-	ClosedBy int64   `json:"closed_by"` // of those, closed by the composer without an answer
+	ClosedBy int64   `json:"closed_by"` // of those, closed by the composer (slow heads: without an answer)
 	// From the composer's /metrics: connections shed over -max-conns and
 	// over -max-conns-per-ip, during the phase.
 	ShedConns   float64 `json:"shed_connections"`
@@ -231,40 +231,34 @@ func slowHead(ctx context.Context, src, addr string, a *Attack) {
 }
 
 // noRead asks for req on one connection with a small receive buffer and
-// never reads the answer, until ctx ends; a connection the composer
-// closes (which the client only learns by writing) is reopened.
+// never reads the answer; it learns that the composer closed the
+// connection by writing a byte every two seconds (the composer, busy
+// writing its answer, never reads them: a write fails once its side is
+// gone). It does not reconnect: what the composer holds at the end of the
+// attack is what it kept of these connections.
 func noRead(ctx context.Context, src, addr, req string, a *Attack) {
-	for ctx.Err() == nil {
-		c, ok := dialAttack(ctx, src, addr, a)
-		if !ok {
-			continue
+	c, ok := dialAttack(ctx, src, addr, a)
+	if !ok {
+		return
+	}
+	defer c.Close()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4 << 10)
+	}
+	if _, err := c.Write([]byte(req)); err != nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
 		}
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetReadBuffer(4 << 10)
-		}
-		if _, err := c.Write([]byte(req)); err != nil {
-			c.Close()
-			continue
-		}
-		// Learn whether the composer closed the connection without
-		// reading from it: write a byte every two seconds (the composer,
-		// busy writing its answer, never reads it); a write fails once
-		// the composer's side is gone.
-		for ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(2 * time.Second):
+		if _, err := c.Write([]byte("G")); err != nil {
+			if ctx.Err() == nil {
+				atomic.AddInt64(&a.ClosedBy, 1)
 			}
-			if ctx.Err() != nil {
-				break
-			}
-			if _, err := c.Write([]byte("G")); err != nil {
-				if ctx.Err() == nil {
-					atomic.AddInt64(&a.ClosedBy, 1)
-				}
-				break
-			}
+			return
 		}
-		c.Close()
 	}
 }

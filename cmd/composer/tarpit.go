@@ -35,7 +35,11 @@ type heldConn struct {
 
 const (
 	tarpitHold = 5 * time.Second
-	maxTarpit  = 4096
+	// maxTarpit bounds the file descriptors the tarpit holds (the
+	// process's limit is the hard RLIMIT_NOFILE, which Go raises the soft
+	// one to: 20,000 on the machine of RELIABILITY.md, a million in
+	// Docker's default).
+	maxTarpit = 8192
 )
 
 // add holds c; it reports false (and closes c) when the tarpit is full or

@@ -9,8 +9,9 @@ import (
 // A client's first free failures cost nothing; each one after them shuts
 // the client out for base, then twice as long, up to ceiling. The same
 // rule counts every client's failures together, with more free ones, so
-// that guesses spread over many addresses are slowed down too. A client's
-// count is forgiven once it has failed nothing for ceiling. Refusals are
+// that guesses spread over many addresses are slowed down too. A count is
+// forgiven once its backoff has been over for ceiling with no failure
+// (waiting out each backoff is not quiet enough). Refusals are
 // answered at once (the caller says when to come back), never by sleeping:
 // a guess costs the server no goroutine held.
 //
@@ -98,7 +99,7 @@ func (b *backoff) key(client string, adding bool) string {
 	if adding {
 		now := b.now()
 		for k, f := range b.clients {
-			if now.Sub(f.last) >= b.perClient.ceiling {
+			if f.forgiven(now, b.perClient) {
 				delete(b.clients, k)
 			}
 		}
@@ -109,9 +110,15 @@ func (b *backoff) key(client string, adding bool) string {
 	return overflowClient
 }
 
+// forgiven reports whether f's count is forgotten by now: ceiling has
+// passed since its last failure and since its backoff ended.
+func (f *failures) forgiven(now time.Time, r backoffRule) bool {
+	return now.Sub(f.last) >= r.ceiling && now.Sub(f.until) >= r.ceiling
+}
+
 func (f *failures) add(now time.Time, r backoffRule) {
-	if now.Sub(f.last) >= r.ceiling {
-		f.n = 0 // forgiven
+	if f.forgiven(now, r) {
+		f.n = 0
 	}
 	f.n++
 	f.last = now

@@ -6,7 +6,8 @@ import (
 )
 
 // TestBackoff: five free failures per client, then 1 s doubling to the
-// ceiling; a success forgets the client; a quiet ceiling forgives; the
+// ceiling; a success forgets the client; a ceiling of quiet after the
+// backoff forgives, waiting each backoff out does not; the
 // overall count shuts everyone out once clients together fail too often;
 // the client map stays bounded.
 func TestBackoff(t *testing.T) {
@@ -36,8 +37,13 @@ func TestBackoff(t *testing.T) {
 	}
 	now = now.Add(15 * time.Minute)
 	fail("a", 1)
+	if w := b.wait("a"); w != 15*time.Minute {
+		t.Fatalf("a failure as soon as the backoff ends: wait %v, want the ceiling again (waiting it out is not quiet)", w)
+	}
+	now = now.Add(30 * time.Minute)
+	fail("a", 1)
 	if w := b.wait("a"); w != 0 {
-		t.Fatalf("a failure after a quiet ceiling: wait %v, want 0 (forgiven)", w)
+		t.Fatalf("a failure a quiet ceiling after the backoff ended: wait %v, want 0 (forgiven)", w)
 	}
 	b.succeeded("a")
 	fail("a", 5)

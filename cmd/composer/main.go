@@ -17,10 +17,10 @@
 // live overrides, and refuses those it did not sign (see
 // redisstore.Keys); from the environment only, never a flag.
 //
-// Live tuning (/_/admin) is off unless -admin-token is set. With
-// -admin-addr, the admin page, /metrics and pprof are served on that
-// address only; without it, /_/admin and /metrics are on the public
-// address and pprof is not served at all.
+// Live tuning (/_/admin) is off unless -admin-token (or -admin-token-file)
+// is set. With -admin-addr, the admin page, /metrics and pprof (behind the
+// admin token) are served on that address only; without it, /_/admin and
+// /metrics are on the public address and pprof is not served at all.
 package main
 
 import (

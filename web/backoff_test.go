@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -79,5 +80,46 @@ func TestBackoff(t *testing.T) {
 	b.failed("u")
 	if b.clients["u"] == nil {
 		t.Fatal("forgiven clients were not swept to make room")
+	}
+}
+
+// TestBackoffBoundsGuesses is the probe's attack on a simulated clock: a
+// guess every 0.48 ms (5,000 in 2.4 s) for an hour, from one address, or
+// from a new address each time. The figures are RELIABILITY.md's.
+func TestBackoffBoundsGuesses(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		newAddressEach  bool
+		inFirst, inHour int
+	}{
+		{"one address", false, 7, 18},
+		{"a new address per guess", true, 52, 115},
+	} {
+		const every = 480 * time.Microsecond
+		start := time.Unix(1e9, 0)
+		now := start
+		b := loginBackoff(func() time.Time { return now })
+		compared, first := 0, 0
+		for i, at := 0, time.Duration(0); at < time.Hour; i, at = i+1, at+every {
+			now = start.Add(at)
+			client := "192.0.2.1"
+			if tc.newAddressEach {
+				client = strconv.Itoa(i)
+			}
+			if w := b.wait(client); w > 0 {
+				// Refused, as is every guess until the wait ends: skip
+				// to the first guess after it.
+				at += (w+every-1)/every*every - every
+				continue
+			}
+			compared++
+			b.failed(client)
+			if at < 2400*time.Millisecond {
+				first = compared
+			}
+		}
+		if first != tc.inFirst || compared != tc.inHour {
+			t.Errorf("%s: %d tokens compared in the first 2.4 s, %d in an hour; want %d and %d", tc.name, first, compared, tc.inFirst, tc.inHour)
+		}
 	}
 }

@@ -41,6 +41,6 @@ bench-remote: ## the remote-fragment-service and cold 10,000 (c=1) workloads of 
 	go run ./cmd/benchsuite -runs 3 -only remote,scores-cold-c1 -json bench-remote.json -md bench-remote.md
 
 .PHONY: chaos
-chaos: ## faults, herd, overload (warm and a real 10x cold), shutdown, memory against real composer and redis-server processes (~6 min; figures for RELIABILITY.md)
+chaos: ## faults, herd, overload (warm and a real 10x cold), shutdown, memory, slow clients against real composer and redis-server processes (~7 min; figures for RELIABILITY.md)
 	go run ./cmd/chaos -json chaos.json -md chaos.md
 	go test -race -count=1 -v -run 'Misbehaving|Disconnect' ./cmd/chaos

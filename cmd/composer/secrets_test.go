@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/broadsheet/broadsheet/internal/redistest"
 )
 
 // TestMain runs the composer itself when asked to (by
@@ -25,12 +28,17 @@ func TestMain(m *testing.M) {
 }
 
 // TestSecretsNeverPrinted starts a real composer with the admin token in a
-// file and a reader secret on the command line: its log (startup lines,
-// the warning about the command line, the access lines) holds neither
-// secret, and the admin listener's pprof neither needs no token nor gives
-// the command line to one who has it.
+// file, a reader secret on the command line and a Redis password in
+// BROADSHEET_REDIS: its log (startup lines, the warning about the command
+// line, the access lines) holds none of them, and the admin listener's
+// pprof neither needs no token nor gives the command line to one who has
+// it.
 func TestSecretsNeverPrinted(t *testing.T) {
-	const adminTok, readerSec = "admin-file-secret-4821", "reader-cli-secret-7730"
+	const adminTok, readerSec, redisPass = "admin-file-secret-4821", "reader-cli-secret-7730", "redis-env-secret-5519"
+	rs := redistest.Start(t)
+	if err := rs.Client(t).ConfigSet(context.Background(), "requirepass", redisPass).Err(); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	tokFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokFile, []byte(adminTok+"\n"), 0o600); err != nil {
@@ -38,7 +46,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-admin-token-file", tokFile,
 		"-reader-secret", readerSec, "-demo-league", "0", "-log-level", "debug")
-	cmd.Env = []string{"BROADSHEET_TEST_AS_COMPOSER=1", "PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	cmd.Env = []string{"BROADSHEET_TEST_AS_COMPOSER=1", "PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"BROADSHEET_REDIS=redis://:" + redisPass + "@" + rs.Addr() + "/0"}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -117,13 +126,16 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	cmd.Wait()
 	out := log.String()
-	for _, s := range []string{adminTok, readerSec} {
+	for _, s := range []string{adminTok, readerSec, redisPass} {
 		if strings.Contains(out, s) {
 			t.Errorf("the log holds a secret:\n%s", out)
 		}
 	}
 	if !strings.Contains(out, "secrets on the command line") || !strings.Contains(out, "-reader-secret") {
 		t.Errorf("no warning naming -reader-secret, given on the command line:\n%s", out)
+	}
+	if !strings.Contains(out, "then Redis") {
+		t.Errorf("the composer did not use Redis:\n%s", out)
 	}
 }
 

@@ -256,3 +256,30 @@ func TestTarpit(t *testing.T) {
 		t.Fatal("a stopped tarpit took a connection")
 	}
 }
+
+// TestNewFlagsFromEnvironment: the per-client and secret flags are set
+// from BROADSHEET_ variables like every other flag.
+func TestNewFlagsFromEnvironment(t *testing.T) {
+	for k, v := range map[string]string{
+		"BROADSHEET_MAX_CONNS_PER_IP":       "7",
+		"BROADSHEET_RATE_PER_IP":            "2.5",
+		"BROADSHEET_BURST_PER_IP":           "9",
+		"BROADSHEET_CLIENT_IP_HEADER":       "X-Real-Ip",
+		"BROADSHEET_ADMIN_TOKEN_FILE":       "/run/secrets/token",
+		"BROADSHEET_READER_SECRET_FILE":     "/run/secrets/reader",
+		"BROADSHEET_READER_SECRET_PREVIOUS": "old",
+	} {
+		t.Setenv(k, v)
+	}
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxConnsPerIP != 7 || o.ratePerIP != 2.5 || o.burstPerIP != 9 || o.clientIPHeader != "X-Real-Ip" ||
+		o.adminTokenFile != "/run/secrets/token" || o.readerSecretFile != "/run/secrets/reader" || o.readerPrevious != "old" {
+		t.Errorf("options from the environment: %+v %+v", o.clientOptions, o.secretOptions)
+	}
+	if len(o.onCommandLine) != 0 {
+		t.Errorf("secrets from the environment reported as on the command line: %v", o.onCommandLine)
+	}
+}

@@ -98,7 +98,7 @@ type options struct {
 	memoryFor              time.Duration
 	memoryArgs             []string
 	// The slowloris scenario's attack (slowloris.go).
-	slowConns, slowIPs, slowReaders, readerIPs, normalRate, slowPerIP int
+	slowConns, slowIPs, slowReaders, readerIPs, readerSize, normalRate, slowPerIP int
 	attackFor                                                         time.Duration
 	jsonPath                                                          string
 	mdPath                                                            string
@@ -143,8 +143,9 @@ func parseFlags(args []string) (*options, error) {
 	memArgs := fs.String("memory-args", "", "extra composer `flags` for the memory scenario, space-separated (default: none, the composer's defaults)")
 	fs.IntVar(&o.slowConns, "slow-conns", 5000, "slowloris: connections sending their request head a line a second, reopened as closed")
 	fs.IntVar(&o.slowIPs, "slow-ips", 1, "slowloris: loopback addresses the slow heads come from")
-	fs.IntVar(&o.slowReaders, "slow-readers", 1000, "slowloris: connections asking for the 2,000-score page and never reading it")
-	fs.IntVar(&o.readerIPs, "reader-ips", 20, "slowloris: loopback addresses the slow readers come from")
+	fs.IntVar(&o.slowReaders, "slow-readers", 100, "slowloris: connections asking for the scores page of -reader-size and never reading it")
+	fs.IntVar(&o.readerIPs, "reader-ips", 10, "slowloris: loopback addresses the slow readers come from")
+	fs.IntVar(&o.readerSize, "reader-size", 18000, "slowloris: the slow readers' page size (?size=; 18,000 is some 3.5 MB, more than the kernel's socket buffers take)")
 	fs.IntVar(&o.normalRate, "normal-rate", 50, "slowloris: the normal client's rate on the front page (req/s)")
 	fs.IntVar(&o.slowPerIP, "slow-per-ip", 64, "slowloris: composer -max-conns-per-ip (-1: not given, for a composer without the flag)")
 	fs.DurationVar(&o.attackFor, "attack-for", 15*time.Second, "slowloris: length of each attack")
@@ -172,7 +173,7 @@ func parseFlags(args []string) (*options, error) {
 	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.coldSize < 1 || o.coldMaxPages < 1 || o.herd < 1 || o.maxRate < 1 || o.memoryFor <= 0 {
 		return nil, errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
 	}
-	if o.slowConns < 1 || o.slowIPs < 1 || o.slowReaders < 0 || o.readerIPs < 1 || o.normalRate < 1 || o.attackFor <= 0 || o.slowPerIP < -1 {
+	if o.slowConns < 1 || o.slowIPs < 1 || o.slowReaders < 0 || o.readerIPs < 1 || o.readerSize < 1 || o.normalRate < 1 || o.attackFor <= 0 || o.slowPerIP < -1 {
 		return nil, errors.New("-slow-conns, -slow-ips, -reader-ips, -normal-rate and -attack-for must be positive, -slow-readers not negative, -slow-per-ip at least -1")
 	}
 	if o.maxConns < 0 {

@@ -92,7 +92,10 @@ func (e *env) slowloris(ctx context.Context) (*Slowloris, error) {
 	if err != nil {
 		return nil, err
 	}
-	big := "GET " + scoresPath + "?size=2000 HTTP/1.1\r\nHost: x\r\n\r\n"
+	big := "GET " + scoresPath + "?size=" + strconv.Itoa(o.readerSize) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := windowRun(ctx, normal, cp.pageURL(o.readerSize), 1, time.Second, 0); err != nil { // its includes cached
+		return nil, err
+	}
 	res.Readers, err = e.attack(ctx, cp, normal, front, &Attack{Kind: "slow readers", Conns: o.slowReaders, IPs: o.readerIPs},
 		func(ctx context.Context, src string, a *Attack) { noRead(ctx, src, addr, big, a) })
 	return res, err

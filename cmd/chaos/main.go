@@ -99,10 +99,10 @@ type options struct {
 	memoryArgs             []string
 	// The slowloris scenario's attack (slowloris.go).
 	slowConns, slowIPs, slowReaders, readerIPs, readerSize, normalRate, slowPerIP int
-	attackFor                                                         time.Duration
-	jsonPath                                                          string
-	mdPath                                                            string
-	keepLogs                                                          bool
+	attackFor                                                                     time.Duration
+	jsonPath                                                                      string
+	mdPath                                                                        string
+	keepLogs                                                                      bool
 }
 
 func main() {

@@ -1,37 +1,19 @@
 package web_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/broadsheet/broadsheet/internal/logbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRequestIDIsShortAndSafe: a client's X-Request-Id is echoed and
 // logged only when it is short and of the safe alphabet; anything else is
 // replaced by an id of ours, on the public and the admin listener.
 func TestRequestIDIsShortAndSafe(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	in := newInstance(t, instanceOpts{token: token, separate: true, log: slog.New(slog.NewTextHandler(&logs, nil))})
 	for _, tc := range []struct {
 		name, id string

@@ -2,7 +2,6 @@ package remote_test
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,10 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/remote"
-	"github.com/broadsheet/broadsheet/templates"
-	"github.com/broadsheet/broadsheet/web"
 )
 
 // TestParamsEncodedExactlyOnce: a value taken from a page's route or query
@@ -52,12 +48,7 @@ pages:
     includes:
       - {fragment: echo, slot: main, primary: true, params: {v: "{route.v}", q: "{query.q}", id: "{query.id}"}}
 `)
-	comp := composer.New(site, composer.Options{Layouts: templates.Layouts(), ErrorPage: templates.ErrorPage, Logger: quiet})
-	defer comp.Close()
-	srv := web.NewWithOptions(comp, web.Options{Logger: slog.New(slog.DiscardHandler)})
-	srv.SetReady(true)
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	ts := webServer(t, site)
 
 	for i, tc := range []struct {
 		class string

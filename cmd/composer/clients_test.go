@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -52,12 +51,7 @@ func TestListenerLimitsConnectionsPerClient(t *testing.T) {
 		}
 		w.Write([]byte("ok"))
 	})
-	l, err := newListener("public", "127.0.0.1:0", h, lim, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.serve(make(chan error, 1))
-	defer l.hs.Close()
+	l := startListener(t, h, lim)
 	addr := l.ln.Addr().String()
 
 	var busy []net.Conn
@@ -162,12 +156,7 @@ func TestSlowReaderIsReleased(t *testing.T) {
 // running.
 func TestSlowHeaderIsCutOff(t *testing.T) {
 	called := make(chan struct{}, 1)
-	l, err := newListener("public", "127.0.0.1:0", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called <- struct{}{} }), nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.serve(make(chan error, 1))
-	defer l.hs.Close()
+	l := startListener(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called <- struct{}{} }), nil)
 	c, err := net.Dial("tcp", l.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -133,8 +133,13 @@ func (w *Window) fiveXX() int {
 // windowRun drives url at rate for d with loadtest (open loop, bounded to
 // rate × d requests) and returns the window.
 func windowRun(ctx context.Context, client *http.Client, url string, rate int, d time.Duration, expect int) (*Window, error) {
+	return windowRunURLs(ctx, client, []string{url}, rate, d, expect)
+}
+
+// windowRunURLs is windowRun over urls, in turn.
+func windowRunURLs(ctx context.Context, client *http.Client, urls []string, rate int, d time.Duration, expect int) (*Window, error) {
 	rep, err := loadtest.Run(ctx, loadtest.Config{
-		URLs:           []string{url},
+		URLs:           urls,
 		Rate:           rate,
 		Duration:       d,
 		MaxRequests:    int(float64(rate)*d.Seconds()) + 1,

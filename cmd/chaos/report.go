@@ -167,7 +167,7 @@ func writeSlowloris(w io.Writer, s *Slowloris) {
 	if s.PerIP < 0 {
 		perIP = "(not given)"
 	}
-	fmt.Fprintf(w, "## Slow clients (-max-conns %d, -max-conns-per-ip %s; the normal client's page has a %.0f ms budget)\n\n", s.MaxConns, perIP, s.BudgetMS)
+	fmt.Fprintf(w, "## Slow clients (-max-conns %d, -max-conns-per-ip %s; the normal client's pages have budgets of %.0f ms and more)\n\n", s.MaxConns, perIP, s.BudgetMS)
 	fmt.Fprintf(w, "| phase | attack | normal client: status | transport errors | TTLB p50 / p99 ms | within budget | attack: opened / answered 503 / closed unanswered | composer: shed (per IP) | open conns peak | goroutines peak / at end / 3 s after | RSS idle → peak MiB |\n|---|---|---|---:|---|---|---|---|---:|---|---|\n")
 	row := func(phase, attack string, n *Window, a *Attack) {
 		within := "yes"

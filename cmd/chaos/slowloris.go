@@ -32,14 +32,17 @@ type Slowloris struct {
 
 // Attack is one attack phase and what the normal client saw meanwhile.
 type Attack struct {
-	Kind     string  `json:"kind"`
-	Conns    int     `json:"conns"` // attacking connections kept open (reopened as closed)
-	IPs      int     `json:"ips"`   // loopback addresses they come from
-	Seconds  float64 `json:"seconds"`
-	Normal   *Window `json:"normal"`
-	Opened   int64   `json:"opened"`    // connections the attack opened
-	Got503   int64   `json:"got_503"`   // of those, answered 503 (shed)
-	ClosedBy int64   `json:"closed_by"` // of those, closed by the composer (slow heads: without an answer)
+	Kind  string `json:"kind"`
+	Conns int    `json:"conns"` // attacking connections kept open (reopened as closed)
+	IPs   int    `json:"ips"`   // loopback addresses they come from
+	// Spread is how long the connections take to open, one after the
+	// other (0: all at once).
+	Spread   time.Duration `json:"spread_ns"`
+	Seconds  float64       `json:"seconds"`
+	Normal   *Window       `json:"normal"`
+	Opened   int64         `json:"opened"`    // connections the attack opened
+	Got503   int64         `json:"got_503"`   // of those, answered 503 (shed)
+	ClosedBy int64         `json:"closed_by"` // of those, closed by the composer (slow heads: without an answer)
 	// From the composer's /metrics: connections shed over -max-conns and
 	// over -max-conns-per-ip, during the phase.
 	ShedConns   float64 `json:"shed_connections"`
@@ -60,11 +63,12 @@ const normalSrc = "127.0.0.2"
 
 func attackSrc(i int) string { return fmt.Sprintf("127.1.%d.%d", i/250, 1+i%250) }
 
-// slowloris runs the slow-client scenario: the front page at -normal-rate
-// from its own address, alone, then during -slow-conns connections that
-// send their request head a line a second (reopened as soon as they are
-// closed), then during -slow-readers connections that ask for a large
-// page and never read it, each phase for -attack-for.
+// slowloris runs the slow-client scenario: the front page and the
+// 2,000-score page in turn at -normal-rate from their own address, alone,
+// then during -slow-conns connections that send their request head a line
+// a second (reopened as soon as they are closed), then during
+// -slow-readers connections that ask for a large page and never read it,
+// each phase for -attack-for.
 func (e *env) slowloris(ctx context.Context) (*Slowloris, error) {
 	o := e.o
 	args := []string{"-max-conns", strconv.Itoa(o.maxConns), "-feed-slow-every", "0"}
@@ -79,15 +83,18 @@ func (e *env) slowloris(ctx context.Context) (*Slowloris, error) {
 	res := &Slowloris{PerIP: o.slowPerIP, MaxConns: o.maxConns, BudgetMS: 300}
 	normal := clientFrom(normalSrc)
 	defer normal.CloseIdleConnections()
-	front := cp.base + "/"
-	if _, err := windowRun(ctx, normal, front, 20, time.Second, 0); err != nil { // warm
+	// The front page and the 2,000-score page in turn: a small page,
+	// always admitted, and one that the composer admits a few at a time
+	// (composer.DefaultMaxIncludesInFlight).
+	pages := []string{cp.base + "/", cp.pageURL(2000)}
+	if _, err := windowRunURLs(ctx, normal, pages, 20, time.Second, 0); err != nil { // warm
 		return nil, err
 	}
-	if res.Baseline, err = windowRun(ctx, normal, front, o.normalRate, 5*time.Second, 0); err != nil {
+	if res.Baseline, err = windowRunURLs(ctx, normal, pages, o.normalRate, 5*time.Second, 0); err != nil {
 		return nil, err
 	}
 	addr := cp.base[len("http://"):]
-	res.Headers, err = e.attack(ctx, cp, normal, front, &Attack{Kind: "slow headers", Conns: o.slowConns, IPs: o.slowIPs},
+	res.Headers, err = e.attack(ctx, cp, normal, pages, &Attack{Kind: "slow headers", Conns: o.slowConns, IPs: o.slowIPs},
 		func(ctx context.Context, src string, a *Attack) { slowHead(ctx, src, addr, a) })
 	if err != nil {
 		return nil, err
@@ -96,7 +103,9 @@ func (e *env) slowloris(ctx context.Context) (*Slowloris, error) {
 	if _, err := windowRun(ctx, normal, cp.pageURL(o.readerSize), 1, time.Second, 0); err != nil { // its includes cached
 		return nil, err
 	}
-	res.Readers, err = e.attack(ctx, cp, normal, front, &Attack{Kind: "slow readers", Conns: o.slowReaders, IPs: o.readerIPs},
+	// The readers arrive over 5 s, as a composer admitting a few large
+	// pages at a time (-compose-mb) lets them in.
+	res.Readers, err = e.attack(ctx, cp, normal, pages, &Attack{Kind: "slow readers", Conns: o.slowReaders, IPs: o.readerIPs, Spread: 5 * time.Second},
 		func(ctx context.Context, src string, a *Attack) { noRead(ctx, src, addr, big, a) })
 	return res, err
 }
@@ -119,8 +128,8 @@ func clientFrom(src string) *http.Client {
 }
 
 // attack runs a.Conns goroutines of one, spread over a.IPs addresses, for
-// -attack-for while the normal client requests url, and fills a.
-func (e *env) attack(ctx context.Context, cp *composerProc, normal *http.Client, url string, a *Attack, one func(context.Context, string, *Attack)) (*Attack, error) {
+// -attack-for while the normal client requests urls, and fills a.
+func (e *env) attack(ctx context.Context, cp *composerProc, normal *http.Client, urls []string, a *Attack, one func(context.Context, string, *Attack)) (*Attack, error) {
 	fmt.Fprintf(e.log, "  %s: %d connections from %d addresses for %s\n", a.Kind, a.Conns, a.IPs, e.o.attackFor)
 	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		a.RSSIdleKiB = m.RSS
@@ -134,10 +143,18 @@ func (e *env) attack(ctx context.Context, cp *composerProc, normal *http.Client,
 	var wg sync.WaitGroup
 	for i := range a.Conns {
 		src := attackSrc(i % max(a.IPs, 1))
-		wg.Go(func() { one(actx, src, a) })
+		delay := a.Spread * time.Duration(i) / time.Duration(a.Conns)
+		wg.Go(func() {
+			select {
+			case <-actx.Done():
+				return
+			case <-time.After(delay):
+			}
+			one(actx, src, a)
+		})
 	}
 	t0 := time.Now()
-	w, err := windowRun(ctx, normal, url, e.o.normalRate, e.o.attackFor, 0)
+	w, err := windowRunURLs(ctx, normal, urls, e.o.normalRate, e.o.attackFor, 0)
 	a.Seconds = round1(time.Since(t0).Seconds())
 	a.GoEnd = smp.metrics()["go_goroutines"]
 	stop()

@@ -1,10 +1,14 @@
 # Broadsheet. The README's two commands are `go run ./cmd/composer` and
 # `./scripts/test.sh`; these targets are shortcuts around them.
 
-.PHONY: run test generate bench fmt dev new-fragment check-fragments
+.PHONY: run build test generate bench fmt dev new-fragment check-fragments
 
 run: ## serve the demo site on http://127.0.0.1:8080 (with the runtime setting of the Dockerfile)
 	GODEBUG=adaptivestackstart=1 go run ./cmd/composer
+
+build: ## the composer and the load tool in bin/, as the Dockerfile builds them (-trimpath: no build machine paths in the binary)
+	CGO_ENABLED=0 go build -trimpath -o bin/composer ./cmd/composer
+	CGO_ENABLED=0 go build -trimpath -o bin/loadtest ./cmd/loadtest
 
 test: ## the whole suite, as CI runs it
 	./scripts/test.sh
@@ -37,6 +41,6 @@ bench-remote: ## the remote-fragment-service and cold 10,000 (c=1) workloads of 
 	go run ./cmd/benchsuite -runs 3 -only remote,scores-cold-c1 -json bench-remote.json -md bench-remote.md
 
 .PHONY: chaos
-chaos: ## faults, herd, overload (warm and a real 10x cold), shutdown, memory against real composer and redis-server processes (~6 min; figures for RELIABILITY.md)
+chaos: ## faults, herd, overload (warm and a real 10x cold), shutdown, memory, slow clients against real composer and redis-server processes (~7 min; figures for RELIABILITY.md)
 	go run ./cmd/chaos -json chaos.json -md chaos.md
 	go test -race -count=1 -v -run 'Misbehaving|Disconnect' ./cmd/chaos

@@ -30,6 +30,10 @@ type Limits struct {
 	MaxFragmentBytes int
 	// Debug allows ?debug=1 on every page.
 	Debug bool
+	// PublicExplorer opens the fragment explorer (/_/fragments, and its
+	// form that renders a fragment alone) to everyone; false: to the
+	// admin token's holders only.
+	PublicExplorer bool
 }
 
 // DefaultLimits are used where the configuration is silent.

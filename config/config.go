@@ -160,7 +160,7 @@ func (p *parser) registry(reg Registry) map[string]*composer.Spec {
 // limits applies the site section to lim.
 func (p *parser) limits(n *yaml.Node, lim *composer.Limits) {
 	const path = "site"
-	f := p.fields(n, path, "budget", "max_depth", "max_includes", "max_fragment_bytes", "debug")
+	f := p.fields(n, path, "budget", "max_depth", "max_includes", "max_fragment_bytes", "debug", "explorer")
 	if e, ok := f["budget"]; ok {
 		if d, ok := p.duration(e.val, join(path, e.name), true, maxBudget); ok {
 			lim.Budget = d
@@ -185,6 +185,22 @@ func (p *parser) limits(n *yaml.Node, lim *composer.Limits) {
 		if v, ok := p.boolean(e.val, join(path, e.name)); ok {
 			lim.Debug = v
 		}
+	}
+	if e, ok := f["explorer"]; ok {
+		p.explorer(e.val, join(path, e.name), lim)
+	}
+}
+
+// explorer reads site.explorer: "public" opens the fragment explorer to
+// everyone, "admin" (the default) to the admin token's holders only.
+func (p *parser) explorer(n *yaml.Node, path string, lim *composer.Limits) {
+	v, ok := p.str(n, path)
+	switch {
+	case !ok:
+	case v == "public" || v == "admin":
+		lim.PublicExplorer = v == "public"
+	default:
+		p.errorf(n, path, "want public or admin, got %q", v)
 	}
 }
 

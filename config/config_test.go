@@ -145,6 +145,8 @@ func TestParseInvalid(t *testing.T) {
 		{"max_includes range", "site:\n  max_includes: 0\n", 2, "site.max_includes", "out of range"},
 		{"max_fragment_bytes small", "site:\n  max_fragment_bytes: 1000\n", 2, "site.max_fragment_bytes", "out of range 1024..67108864"},
 		{"debug not bool", "site:\n  debug: maybe\n", 2, "site.debug", "want true or false"},
+		{"explorer unknown", "site:\n  explorer: everyone\n", 2, "site.explorer", `want public or admin, got "everyone"`},
+		{"explorer not string", "site:\n  explorer: [public]\n", 2, "site.explorer", "want a string"},
 		{"site unknown field", "site:\n  budgte: 1s\n", 2, "site.budgte", `did you mean "budget"?`},
 		{"fragment unknown", "fragments:\n  scor: {timeout: 1s}\n", 2, "fragments.scor", `unknown fragment "scor" (did you mean "score"?)`},
 		{"fragment timeout zero", "fragments:\n  score:\n    timeout: 0s\n", 3, "fragments.score.timeout", "must be positive"},
@@ -361,5 +363,23 @@ func TestFallbackIsNormalized(t *testing.T) {
 	want := `<div class="x"><table><tbody><tr><td>open</td></tr></tbody></table></div>`
 	if got := site.Fragments["score"].Settings.Fallback; got != want {
 		t.Fatalf("fallback = %q, want %q", got, want)
+	}
+}
+
+// TestExplorerExposure: the explorer is the admin's unless site.yaml opens
+// it to everyone.
+func TestExplorerExposure(t *testing.T) {
+	for yaml, want := range map[string]bool{
+		"site: {budget: 1s}\n":       false,
+		"site: {explorer: admin}\n":  false,
+		"site: {explorer: public}\n": true,
+	} {
+		site, err := Parse("site.yaml", []byte(yaml), testRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if site.Limits.PublicExplorer != want {
+			t.Errorf("%q: PublicExplorer %v, want %v", yaml, site.Limits.PublicExplorer, want)
+		}
 	}
 }

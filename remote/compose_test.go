@@ -19,6 +19,7 @@ import (
 	"github.com/broadsheet/broadsheet/fragments/feed"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
+	"github.com/broadsheet/broadsheet/web"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -36,6 +37,21 @@ func newSite(tb testing.TB, c *remote.Client, yaml string) *composer.Site {
 		tb.Fatal(err)
 	}
 	return site
+}
+
+// webServer serves site through web's whole handler, as cmd/composer
+// does, until the test ends.
+func webServer(tb testing.TB, site *composer.Site) *httptest.Server {
+	tb.Helper()
+	comp := composer.New(site, composer.Options{Layouts: templates.Layouts(), ErrorPage: templates.ErrorPage, Logger: quiet})
+	srv := web.NewWithOptions(comp, web.Options{Logger: slog.New(slog.DiscardHandler)})
+	srv.SetReady(true)
+	ts := httptest.NewServer(srv)
+	tb.Cleanup(func() {
+		ts.Close()
+		comp.Close()
+	})
+	return ts
 }
 
 // pageHandler routes the site's pages to comp, as web does.

@@ -2,17 +2,13 @@ package remote_test
 
 import (
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/remote"
-	"github.com/broadsheet/broadsheet/templates"
-	"github.com/broadsheet/broadsheet/web"
 )
 
 // TestRemoteNeverReceivesCredentials: a page request carrying a Cookie, an
@@ -48,12 +44,7 @@ pages:
     includes:
       - {fragment: footer, slot: footer}
 `)
-	comp := composer.New(site, composer.Options{Layouts: templates.Layouts(), ErrorPage: templates.ErrorPage, Logger: quiet})
-	defer comp.Close()
-	srv := web.NewWithOptions(comp, web.Options{Logger: slog.New(slog.DiscardHandler)})
-	srv.SetReady(true)
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
+	ts := webServer(t, site)
 
 	req, _ := http.NewRequest("GET", ts.URL+"/", nil)
 	secrets := map[string]string{

@@ -51,7 +51,7 @@ func Logger(ctx context.Context) *slog.Logger {
 }
 
 // accessLog gives the request a logger carrying its request id (from
-// middleware.RequestID, which must run first), echoes the id in
+// requestID, which must run first), echoes the id in
 // X-Request-Id, and logs one line when the handler returns: method, route
 // pattern, path, status, bytes, duration. It also names the request's
 // trace span after the route pattern (a no-op without tracing). The

@@ -2,20 +2,18 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/templates"
@@ -33,10 +31,12 @@ import (
 //
 // It is off (404) unless Options.AdminToken and Options.Tuner are set.
 // Credentials are the token as "Authorization: Bearer <token>" or the
-// session cookie the login form sets, which holds an HMAC of the token,
-// never the token. Both are compared in constant time. Every POST goes
-// through http.CrossOriginProtection: a cross-site browser request is a
-// 403 whatever its credentials; the cookie is SameSite=Strict besides.
+// session cookie the login form sets (session.go): a random id, live for
+// 12 hours or until log-out, never the token. The token is compared in
+// constant time, under a backoff per client and overall (backoff.go).
+// Every POST goes through http.CrossOriginProtection: a cross-site
+// browser request is a 403 whatever its credentials; the cookie is
+// SameSite=Strict besides.
 //
 // A POST to /fragments/{name} changes only the fields it carries. The form
 // sends each checkbox as a hidden "off" followed by the checkbox's "on", and
@@ -78,32 +78,56 @@ func (s *Server) adminRoutes() http.Handler {
 	return r
 }
 
-// AdminHandler serves the admin page, /metrics and pprof, for a listener
-// of their own (Options.SeparateAdmin). pprof is not token-protected: bind
-// that listener to a private address.
+// AdminHandler serves the admin page, /metrics, /_/events and pprof, for a
+// listener of their own (Options.SeparateAdmin), with the same security
+// headers as the site. pprof needs the admin token like the admin page
+// (Authorization: Bearer, or the session cookie), and its cmdline
+// endpoint is not served at all: the command line may hold secrets.
 func (s *Server) AdminHandler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
+	r.Use(securityHeaders)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/_/admin", http.StatusFound)
 	})
 	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
 	r.Mount("/_/admin", s.admin)
 	if s.opts.Events != nil {
-		r.With(s.requireToken).Post("/_/events", s.opts.Events.ServeHTTP)
+		r.Post("/_/events", s.events().ServeHTTP)
 	}
 	if s.opts.Metrics != nil {
 		r.Handle("/metrics", s.opts.Metrics)
 	}
-	r.HandleFunc("/debug/pprof/", pprof.Index)
-	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	r.HandleFunc("/debug/pprof/{profile}", pprof.Index)
+	if s.adminEnabled() {
+		r.With(s.requireAdmin).Group(s.explorerRoutes)
+	}
+	r.Group(func(r chi.Router) {
+		r.Use(noStore, s.requireToken)
+		r.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
+			s.errorPage(w, r, http.StatusNotFound, "The command line is not served: it may hold secrets.")
+		})
+		r.HandleFunc("/debug/pprof/", pprof.Index)
+		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		r.HandleFunc("/debug/pprof/{profile}", pprof.Index)
+	})
 	return r
+}
+
+// events is the /_/events endpoint: the admin token, and no cross-origin
+// browser request (http.CrossOriginProtection: Sec-Fetch-Site, else
+// Origin against Host), so that a page elsewhere cannot make a signed-in
+// admin's browser publish events. Machines sending neither header pass.
+func (s *Server) events() http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Logger(r.Context()).Warn("web: cross-origin event refused", "origin", r.Header.Get("Origin"))
+		s.errorPage(w, r, http.StatusForbidden, "Cross-site requests to the events endpoint are refused.")
+	}))
+	return cop.Handler(s.requireToken(s.opts.Events))
 }
 
 func noStore(next http.Handler) http.Handler {
@@ -111,15 +135,6 @@ func noStore(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// sessionValue is the cookie's value: an HMAC of a fixed label keyed by the
-// token. It proves the holder knew the token without being the token, and
-// changes when the token does.
-func (s *Server) sessionValue() string {
-	m := hmac.New(sha256.New, []byte(s.opts.AdminToken))
-	m.Write([]byte("broadsheet admin session v1"))
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 // tokenOK compares given with the admin token in constant time (hashing
@@ -130,76 +145,141 @@ func (s *Server) tokenOK(given string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-func (s *Server) authorized(r *http.Request) bool {
+// authenticate reports whether r carries the admin token (Authorization:
+// Bearer) or a live session cookie. A wrong token counts against r's
+// client (s.logins); while the client, or every client together, is
+// backing off, no token is even compared and retry says when to come
+// back. A session cookie is not a guess at the token and is not counted.
+func (s *Server) authenticate(r *http.Request) (ok bool, retry time.Duration) {
+	if s.opts.AdminToken == "" {
+		return false, 0
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		return ok && s.tokenOK(tok)
+		tok, _ := strings.CutPrefix(h, "Bearer ")
+		return s.guess(r, tok)
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		return subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.sessionValue())) == 1
+		return s.sessionOK(r.Context(), c.Value), 0
 	}
-	return false
+	return false, 0
 }
 
-// isAdmin reports whether r carries the admin token (never true when no
-// token is configured).
+// guess checks a token r's client gives, under the log-in backoff.
+func (s *Server) guess(r *http.Request, tok string) (ok bool, retry time.Duration) {
+	client := s.clientKey(r)
+	if wait := s.logins.wait(client); wait > 0 {
+		Logger(r.Context()).Warn("web: admin token attempt refused: backing off", "client", client, "retry_after", wait.Round(time.Second))
+		return false, wait
+	}
+	if s.tokenOK(tok) {
+		s.logins.succeeded(client)
+		return true, 0
+	}
+	s.logins.failed(client)
+	Logger(r.Context()).Warn("web: wrong admin token", "client", client)
+	return false, 0
+}
+
+// isAdmin reports whether r carries the admin token or session (never
+// true when no token is configured).
 func (s *Server) isAdmin(r *http.Request) bool {
-	return s.opts.AdminToken != "" && s.authorized(r)
+	ok, _ := s.authenticate(r)
+	return ok
 }
 
-// requireToken answers 401 (or 404 when admin is off) unless r carries the
-// admin token: for endpoints machines call, such as /_/events.
+// retryAfter sets Retry-After to d in whole seconds, at least one.
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(max(time.Second, d+time.Second-1)/time.Second)))
+}
+
+const tooManyGuesses = "Too many wrong tokens: try again later."
+
+// requireToken answers 401 (or 404 when admin is off, 429 while backing
+// off) unless r carries the admin token or session: for endpoints
+// machines call, such as /_/events and pprof.
 func (s *Server) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.AdminToken == "" {
 			s.errorPage(w, r, http.StatusNotFound, "There is nothing at this address.")
 			return
 		}
-		if !s.authorized(r) {
+		ok, retry := s.authenticate(r)
+		switch {
+		case retry > 0:
+			retryAfter(w, retry)
+			s.errorPage(w, r, http.StatusTooManyRequests, tooManyGuesses)
+		case !ok:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="broadsheet-admin"`)
 			s.errorPage(w, r, http.StatusUnauthorized, "The admin token is missing or wrong.")
-			return
+		default:
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
 }
 
 func (s *Server) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
+		ok, retry := s.authenticate(r)
+		switch {
+		case retry > 0:
+			retryAfter(w, retry)
+			s.loginPage(w, r, http.StatusTooManyRequests, tooManyGuesses)
+		case !ok:
 			msg := ""
 			if r.Header.Get("Authorization") != "" || r.Method != http.MethodGet {
 				msg = "The admin token is missing or wrong."
 			}
-			s.loginPage(w, r, msg)
-			return
+			s.loginPage(w, r, http.StatusUnauthorized, msg)
+		default:
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
 }
 
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, msg string) {
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="broadsheet-admin"`)
-	s.renderStatus(w, r, http.StatusUnauthorized, templates.AdminLogin(msg))
+	s.renderStatus(w, r, status, templates.AdminLogin(msg))
 }
 
 func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAdminForm)
-	if err := r.ParseForm(); err != nil || !s.tokenOK(r.PostForm.Get("token")) {
-		Logger(r.Context()).Warn("web: admin login refused", "remote", r.RemoteAddr)
-		s.loginPage(w, r, "The admin token is wrong.")
+	if err := r.ParseForm(); err != nil {
+		s.loginPage(w, r, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	ok, retry := s.guess(r, r.PostForm.Get("token"))
+	switch {
+	case retry > 0:
+		retryAfter(w, retry)
+		s.loginPage(w, r, http.StatusTooManyRequests, tooManyGuesses)
+		return
+	case !ok:
+		s.loginPage(w, r, http.StatusUnauthorized, "The admin token is wrong.")
+		return
+	}
+	id, err := s.newSession(r.Context())
+	if err != nil {
+		Logger(r.Context()).Error("web: admin session not stored", "err", err)
+		s.loginPage(w, r, http.StatusServiceUnavailable, "The session could not be stored; try again, or use the token as a Bearer header.")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: s.sessionValue(), Path: "/_/admin",
+		Name: sessionCookie, Value: id, Path: "/_/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
-		MaxAge: int((12 * time.Hour).Seconds()),
+		MaxAge: int(sessionTTL.Seconds()),
 	})
 	http.Redirect(w, r, "/_/admin", http.StatusSeeOther)
 }
 
 func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/_/admin", MaxAge: -1,
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if err := s.sessions.Delete(r.Context(), sessionKey(c.Value)); err != nil {
+			Logger(r.Context()).Error("web: admin session not deleted", "err", err)
+			s.adminFail(w, r, http.StatusServiceUnavailable, "The session could not be ended; try again.")
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/_/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, "/_/admin", http.StatusSeeOther)
 }

@@ -19,24 +19,63 @@ import (
 	"github.com/broadsheet/broadsheet/tuning"
 )
 
-// The fragment explorer is public and read-only: /_/fragments lists every
-// fragment with its settings and live figures, /_/fragments/{name} shows
-// one, and /_/fragments/{name}/render calls it alone with the params of its
-// query string (validated; invalid params are a 400 page naming the
-// problem).
+// The fragment explorer is read-only: /_/fragments lists every fragment
+// with its settings and live figures, /_/fragments/{name} shows one, and
+// /_/fragments/{name}/render calls it alone with the params of its query
+// string (validated; invalid params are a 400 page naming the problem).
+// It is the admin's (the admin token or session) unless site.yaml opens it
+// to everyone (site.explorer: public). Visitors other than the admin see
+// no error's text (it may name a fragment service's host), and may render
+// a fragment alone — a call that no cache absorbs — only renderRate times
+// a second each, renderOverall times a second all together.
+
+const (
+	renderRate, renderBurst       = 1, 5
+	renderOverall, renderOverallB = 10, 20
+)
+
+// explorerRoutes adds the explorer's routes to r.
+func (s *Server) explorerRoutes(r chi.Router) {
+	r.Get("/_/fragments", s.fragmentsIndex)
+	r.Get("/_/fragments/{name}", s.fragmentPage)
+	r.Get("/_/fragments/{name}/render", s.renderAlone)
+	r.Get("/_/fragments/{name}/source", s.fragmentSource)
+}
+
+// explorerAccess lets a request through to the explorer when the site
+// opens it to everyone or the request is the admin's.
+func (s *Server) explorerAccess(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case s.comp.Site().Limits.PublicExplorer || s.isAdmin(r):
+			next.ServeHTTP(w, r)
+		case s.opts.AdminToken == "":
+			s.errorPage(w, r, http.StatusNotFound, "There is nothing at this address.")
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="broadsheet-admin"`)
+			s.errorPage(w, r, http.StatusUnauthorized, "The fragment explorer is open to the admin only: sign in at /_/admin.")
+		}
+	})
+}
+
+// hiddenError stands for an error's text where the viewer is not the admin.
+const hiddenError = "(an error: its text is shown to the admin only)"
 
 func (s *Server) fragmentsIndex(w http.ResponseWriter, r *http.Request) {
 	site := s.comp.Site()
 	ceilings := budgetCeilings(site)
 	rows := make([]templates.FragmentRow, 0, len(site.Fragments))
+	admin := s.isAdmin(r)
 	for _, name := range site.FragmentNames() {
-		rows = append(rows, s.fragmentRow(site.Fragments[name], ceilings[name]))
+		rows = append(rows, s.fragmentRow(site.Fragments[name], ceilings[name], admin))
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	s.render(w, r, templates.FragmentsIndex(rows))
 }
 
-func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration) templates.FragmentRow {
+// fragmentRow is f's row in the explorer; admin says whether the viewer
+// may read error texts.
+func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration, admin bool) templates.FragmentRow {
 	row := templates.FragmentRow{
 		Name:      f.Spec.Name,
 		Doc:       f.Spec.Doc,
@@ -58,6 +97,9 @@ func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration) templa
 	if s.opts.Stats != nil {
 		if snap, ok := s.opts.Stats.Fragment(f.Spec.Name); ok {
 			row.Live = liveStats(&snap, f.Settings.Timeout, ceiling)
+			if !admin && row.Live.LastErr != "" {
+				row.Live.LastErr = hiddenError
+			}
 		}
 	}
 	return row
@@ -143,9 +185,9 @@ func budgetCeilings(site *composer.Site) map[string]time.Duration {
 	return out
 }
 
-func (s *Server) fragmentDetail(site *composer.Site, f *composer.Fragment, values map[string]string) templates.FragmentDetail {
+func (s *Server) fragmentDetail(site *composer.Site, f *composer.Fragment, values map[string]string, admin bool) templates.FragmentDetail {
 	ceiling := budgetCeilings(site)[f.Spec.Name]
-	d := templates.FragmentDetail{Row: s.fragmentRow(f, ceiling)}
+	d := templates.FragmentDetail{Row: s.fragmentRow(f, ceiling, admin)}
 	d.Live = d.Row.Live
 	for _, e := range f.Spec.Events {
 		d.Events = append(d.Events, e.Topic)
@@ -183,17 +225,27 @@ func (s *Server) fragmentPage(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		return
 	}
-	s.render(w, r, templates.FragmentPage(s.fragmentDetail(site, f, nil)))
+	s.render(w, r, templates.FragmentPage(s.fragmentDetail(site, f, nil, s.isAdmin(r))))
 }
 
 // renderAlone calls the fragment once with the query's params, under its
 // timeout, bypassing the caches and the kill switch's fallback only in the
 // sense that it says so: a disabled fragment is not called. Nested includes
-// are not composed; their tags are shown as they are.
+// are not composed; their tags are shown as they are. A visitor other than
+// the admin is held to s.renders (429 beyond) and sees what kind of
+// failure a call had, not its error's text.
 func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 	site, f := s.lookupFragment(w, r)
 	if f == nil {
 		return
+	}
+	admin := s.isAdmin(r)
+	if !admin {
+		if ok, retry := s.renders.allow(s.clientKey(r)); !ok {
+			retryAfter(w, retry)
+			s.errorPage(w, r, http.StatusTooManyRequests, "Fragments are rendered alone a few times a minute per visitor: try again in a moment.")
+			return
+		}
 	}
 	values := map[string]string{}
 	for k, vs := range r.URL.Query() {
@@ -201,7 +253,7 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 			values[k] = vs[0]
 		}
 	}
-	d := s.fragmentDetail(site, f, values)
+	d := s.fragmentDetail(site, f, values, admin)
 	res := &templates.RenderResult{}
 	d.Render = res
 	status := http.StatusOK
@@ -226,7 +278,7 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 		res.Took = ms(time.Since(t0))
 		if err != nil {
 			status = http.StatusBadGateway
-			res.Error = "The fragment failed: " + err.Error()
+			res.Error = "The fragment failed: " + failure(err, f.Settings.Timeout, admin)
 			Logger(r.Context()).Warn("web: render alone failed", "fragment", f.Spec.Name, "err", err)
 			break
 		}
@@ -256,7 +308,7 @@ func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, ma
 		var res result
 		defer func() {
 			if v := recover(); v != nil {
-				res = result{err: fmt.Errorf("panic: %v", v)}
+				res = result{err: fmt.Errorf("%w: %v", errPanicked, v)}
 			}
 			done <- res
 		}()
@@ -273,8 +325,27 @@ func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, ma
 	case res := <-done:
 		return res.html, res.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("timed out after %s", f.Settings.Timeout)
+		return nil, fmt.Errorf("timed out after %s: %w", f.Settings.Timeout, context.DeadlineExceeded)
 	}
+}
+
+// failure says why a call failed: the error's text for the admin, its
+// kind for anyone else (the text may name a fragment service's host or
+// other internals; the log has it).
+func failure(err error, timeout time.Duration, admin bool) string {
+	switch {
+	case admin:
+		return err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "it did not answer within its timeout (" + timeout.String() + ")."
+	case errors.Is(err, errTooLarge):
+		return "its output was over the size limit."
+	case errors.Is(err, composer.ErrNotFound):
+		return "it found nothing for these params."
+	case errors.Is(err, errPanicked):
+		return "it panicked."
+	}
+	return "it returned an error (its text is shown to the admin only)."
 }
 
 type capped struct {
@@ -282,7 +353,10 @@ type capped struct {
 	max int
 }
 
-var errTooLarge = errors.New("output over the size limit")
+var (
+	errTooLarge = errors.New("output over the size limit")
+	errPanicked = errors.New("panic")
+)
 
 func (c *capped) Write(p []byte) (int, error) {
 	if len(c.buf)+len(p) > c.max {

@@ -4,7 +4,8 @@
 //
 // Two handlers: the Server itself (public pages, explorer, and — unless
 // Options.SeparateAdmin — the admin page and /metrics) and AdminHandler
-// (admin page, /metrics and pprof, for a separate listener).
+// (admin page, /metrics, /_/events and pprof behind the admin token, for a
+// separate listener).
 package web
 
 import (
@@ -12,6 +13,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,9 +25,11 @@ import (
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/events"
+	"github.com/broadsheet/broadsheet/internal/clientip"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
+	"github.com/broadsheet/broadsheet/web/session"
 	"github.com/broadsheet/broadsheet/web/static"
 )
 
@@ -42,6 +46,15 @@ type Server struct {
 	draining atomic.Bool
 	// readerKey signs reader cookies.
 	readerKey []byte
+	// sessions holds admin sessions, readerOuts signed-out reader cookies.
+	sessions, readerOuts session.Store
+	// logins throttles wrong admin tokens; renders, the explorer's calls
+	// of a fragment alone by visitors other than the admin.
+	logins  *backoff
+	renders *rates
+	// requests limits each client's request rate (Options.ClientRate);
+	// nil: no limit.
+	requests *rates
 }
 
 // Options are what a Server serves beside pages. The zero value serves
@@ -86,6 +99,26 @@ type Options struct {
 	// ReaderSecret signs the reader cookie; empty: a random secret per
 	// process.
 	ReaderSecret []byte
+	// ReaderPrevious is the reader key being rotated out: cookies it
+	// signed are accepted until they expire; it signs none.
+	ReaderPrevious []byte
+	// Sessions holds admin sessions and signed-out reader cookies; nil:
+	// this process's memory (10,000 sessions, 100,000 sign-outs). With a
+	// store every instance shares (session.Redis), a log-out on one is a
+	// log-out on all.
+	Sessions session.Store
+	// ClientIPHeader names the header a trusted proxy in front sets to the
+	// client's address (X-Forwarded-For, X-Real-IP…), for per-client
+	// limits; empty: the connection's peer address. Set it only behind
+	// such a proxy: anywhere else a client could pick its own address.
+	ClientIPHeader string
+	// ClientRate is how many requests a second one client (see
+	// ClientIPHeader) may make on average, ClientBurst how many at once;
+	// beyond, 429 with Retry-After. 0: no limit.
+	ClientRate  float64
+	ClientBurst int
+	// Now is the clock of cookies and backoffs; nil: time.Now.
+	Now func() time.Time
 }
 
 // New returns a Server for comp's current site, with no admin page and no
@@ -99,7 +132,19 @@ func NewWithOptions(comp *composer.Composer, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{comp: comp, log: opts.Logger, opts: opts, readerKey: readerSecret(opts.ReaderSecret)}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{comp: comp, log: opts.Logger, opts: opts, readerKey: readerSecret(opts.ReaderSecret),
+		sessions: opts.Sessions, readerOuts: opts.Sessions, logins: loginBackoff(opts.Now),
+		renders: newRates(renderRate, renderBurst, renderOverall, renderOverallB, opts.Now)}
+	if opts.ClientRate > 0 {
+		s.requests = newRates(opts.ClientRate, opts.ClientBurst, 0, 0, opts.Now)
+	}
+	if opts.Sessions == nil {
+		s.sessions = session.NewMemory(10000, opts.Now)
+		s.readerOuts = session.NewMemory(100000, opts.Now)
+	}
 	s.admin = s.adminRoutes()
 	s.router.Store(s.routes(comp.Site()))
 	return s
@@ -136,10 +181,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
+	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
 	r.Use(securityHeaders)
+	if s.requests != nil {
+		r.Use(s.limitClients)
+	}
 	r.Use(guard(s.opts.Guard, s.errorPage))
 	r.Use(middleware.GetHead)
 	r.Get("/healthz", s.healthz)
@@ -148,13 +196,10 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.With(http.NewCrossOriginProtection().Handler).Post("/account", s.signIn)
 	r.With(http.NewCrossOriginProtection().Handler).Post("/account/signout", s.signOut)
 	r.Get("/_/pages", s.pagesIndex)
-	r.Get("/_/fragments", s.fragmentsIndex)
-	r.Get("/_/fragments/{name}", s.fragmentPage)
-	r.Get("/_/fragments/{name}/render", s.renderAlone)
-	r.Get("/_/fragments/{name}/source", s.fragmentSource)
+	r.With(s.explorerAccess).Group(s.explorerRoutes)
 	if !s.opts.SeparateAdmin {
 		if s.opts.Events != nil {
-			r.With(s.requireToken).Post("/_/events", s.opts.Events.ServeHTTP)
+			r.Post("/_/events", s.events().ServeHTTP)
 		}
 		r.Mount("/_/admin", s.admin)
 		if s.opts.Metrics != nil {
@@ -187,13 +232,10 @@ func staticHandler() http.Handler {
 func (s *Server) page(p *composer.Page) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start, _ := r.Context().Value(startKey{}).(time.Time)
-		route := map[string]string{}
-		if rc := chi.RouteContext(r.Context()); rc != nil {
-			for i, k := range rc.URLParams.Keys {
-				if k != "*" {
-					route[k] = rc.URLParams.Values[i]
-				}
-			}
+		route, ok := routeValues(r)
+		if !ok {
+			s.errorPage(w, r, http.StatusBadRequest, "This address is not valid.")
+			return
 		}
 		q := r.URL.Query()
 		// The per-include overlay is for sites that allow it (site.yaml's
@@ -209,6 +251,33 @@ func (s *Server) page(p *composer.Page) http.HandlerFunc {
 			Reader: s.readerOf(r),
 		})
 	}
+}
+
+// routeValues returns the route's values as the client meant them, decoded
+// exactly once. chi matches the escaped path when the request's path has
+// escapes of its own (r.URL.RawPath), and its values are then still
+// escaped: "x%3Fy" would reach a fragment, and a remote fragment's URL as
+// "x%253Fy". ok is false for a value that does not decode.
+func routeValues(r *http.Request) (map[string]string, bool) {
+	route := map[string]string{}
+	rc := chi.RouteContext(r.Context())
+	if rc == nil {
+		return route, true
+	}
+	for i, k := range rc.URLParams.Keys {
+		if k == "*" {
+			continue
+		}
+		v := rc.URLParams.Values[i]
+		if r.URL.RawPath != "" {
+			var err error
+			if v, err = url.PathUnescape(v); err != nil {
+				return nil, false
+			}
+		}
+		route[k] = v
+	}
+	return route, true
 }
 
 // healthz is liveness: the process answers requests. It says nothing of
@@ -329,6 +398,13 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+// clientKey names r's client for per-client limits (clientip.OfRequest).
+func (s *Server) clientKey(r *http.Request) string {
+	return clientip.OfRequest(r, s.opts.ClientIPHeader)
 }
 
 // Site returns the configuration in force.

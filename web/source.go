@@ -12,9 +12,14 @@ import (
 )
 
 // relSource is a fragment's source path from the repository root
-// ("fragments/score.go"): the build machine's absolute path means nothing
-// to a reader.
+// ("fragments/score.go"), else its file name alone: the build machine's
+// absolute path means nothing to a reader and tells an attacker about the
+// machine. Builds with -trimpath (Dockerfile, make build) record
+// module-relative paths to begin with.
 func relSource(abs string) string {
+	if abs == "" {
+		return ""
+	}
 	if i := strings.LastIndex(abs, "/fragments/"); i >= 0 {
 		return abs[i+1:]
 	}

@@ -133,8 +133,13 @@ func (w *Window) fiveXX() int {
 // windowRun drives url at rate for d with loadtest (open loop, bounded to
 // rate × d requests) and returns the window.
 func windowRun(ctx context.Context, client *http.Client, url string, rate int, d time.Duration, expect int) (*Window, error) {
+	return windowRunURLs(ctx, client, []string{url}, rate, d, expect)
+}
+
+// windowRunURLs is windowRun over urls, in turn.
+func windowRunURLs(ctx context.Context, client *http.Client, urls []string, rate int, d time.Duration, expect int) (*Window, error) {
 	rep, err := loadtest.Run(ctx, loadtest.Config{
-		URLs:           []string{url},
+		URLs:           urls,
 		Rate:           rate,
 		Duration:       d,
 		MaxRequests:    int(float64(rate)*d.Seconds()) + 1,
@@ -230,16 +235,17 @@ func (b *releasingBody) Close() error {
 // sampler scrapes a composer's /metrics every interval and records the
 // breaker's transitions with their time.
 type sampler struct {
-	c      *composerProc
-	start  time.Time
-	stopc  chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	last   harness.Metrics
-	trans  []Transition
-	state  string
-	maxRSS int64
-	maxGo  float64
+	c       *composerProc
+	start   time.Time
+	stopc   chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	last    harness.Metrics
+	trans   []Transition
+	state   string
+	maxRSS  int64
+	maxGo   float64
+	maxOpen float64 // broadsheet_connections_open
 }
 
 // Transition is a breaker state change seen by the sampler.
@@ -277,6 +283,7 @@ func startSampler(ctx context.Context, c *composerProc, start time.Time, interva
 					}
 				}
 				s.maxGo = max(s.maxGo, m["go_goroutines"])
+				s.maxOpen = max(s.maxOpen, m["broadsheet_connections_open"])
 				s.mu.Unlock()
 			}
 			if mem, err := harness.ReadMem(c.PID()); err == nil {
@@ -294,6 +301,13 @@ func startSampler(ctx context.Context, c *composerProc, start time.Time, interva
 		}
 	})
 	return s
+}
+
+// metrics returns the last scrape.
+func (s *sampler) metrics() harness.Metrics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 func (s *sampler) stop() {

@@ -45,6 +45,12 @@
 //	          while a reader asks for the front page 10 times a second:
 //	          peak RSS against the caches + 256 MiB, the front page's p99
 //	          against its budget, RSS after 10 s at rest
+//	slowloris (issue 20) a normal client on the front page, from its own
+//	          loopback address, alone, then while -slow-conns connections
+//	          send their request head a line a second (reopened as closed),
+//	          then while -slow-readers connections ask for a large page and
+//	          never read it: its status codes and p99, connections shed,
+//	          goroutines and RSS during and after each attack
 //
 // Scenarios 2 (misbehaving fragments under load) and 5 (client disconnect,
 // goleak) run in-process as Go tests in this package: go test ./cmd/chaos.
@@ -69,7 +75,7 @@ import (
 	"github.com/broadsheet/broadsheet/internal/harness"
 )
 
-var allScenarios = []string{"redis", "herd", "overload", "overload-cold", "shutdown", "memory"}
+var allScenarios = []string{"redis", "herd", "overload", "overload-cold", "shutdown", "memory", "slowloris"}
 
 type options struct {
 	scenarios   []string
@@ -91,9 +97,12 @@ type options struct {
 	herd                   int
 	memoryFor              time.Duration
 	memoryArgs             []string
-	jsonPath               string
-	mdPath                 string
-	keepLogs               bool
+	// The slowloris scenario's attack (slowloris.go).
+	slowConns, slowIPs, slowReaders, readerIPs, readerSize, normalRate, slowPerIP int
+	attackFor                                                                     time.Duration
+	jsonPath                                                                      string
+	mdPath                                                                        string
+	keepLogs                                                                      bool
 }
 
 func main() {
@@ -132,6 +141,14 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.herd, "herd", 1000, "requests released together in the herd scenario")
 	fs.DurationVar(&o.memoryFor, "memory-for", 60*time.Second, "length of the memory scenario's attack")
 	memArgs := fs.String("memory-args", "", "extra composer `flags` for the memory scenario, space-separated (default: none, the composer's defaults)")
+	fs.IntVar(&o.slowConns, "slow-conns", 5000, "slowloris: connections sending their request head a line a second, reopened as closed")
+	fs.IntVar(&o.slowIPs, "slow-ips", 1, "slowloris: loopback addresses the slow heads come from")
+	fs.IntVar(&o.slowReaders, "slow-readers", 100, "slowloris: connections asking for the scores page of -reader-size and never reading it")
+	fs.IntVar(&o.readerIPs, "reader-ips", 10, "slowloris: loopback addresses the slow readers come from")
+	fs.IntVar(&o.readerSize, "reader-size", 18000, "slowloris: the slow readers' page size (?size=; 18,000 is some 3.5 MB, more than the kernel's socket buffers take)")
+	fs.IntVar(&o.normalRate, "normal-rate", 50, "slowloris: the normal client's rate on the front page (req/s)")
+	fs.IntVar(&o.slowPerIP, "slow-per-ip", 64, "slowloris: composer -max-conns-per-ip (-1: not given, for a composer without the flag)")
+	fs.DurationVar(&o.attackFor, "attack-for", 15*time.Second, "slowloris: length of each attack")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&o.mdPath, "md", "", "write the Markdown summary to `file`")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configurations")
@@ -155,6 +172,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.coldSize < 1 || o.coldMaxPages < 1 || o.herd < 1 || o.maxRate < 1 || o.memoryFor <= 0 {
 		return nil, errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
+	}
+	if o.slowConns < 1 || o.slowIPs < 1 || o.slowReaders < 0 || o.readerIPs < 1 || o.readerSize < 1 || o.normalRate < 1 || o.attackFor <= 0 || o.slowPerIP < -1 {
+		return nil, errors.New("-slow-conns, -slow-ips, -reader-ips, -normal-rate and -attack-for must be positive, -slow-readers not negative, -slow-per-ip at least -1")
 	}
 	if o.maxConns < 0 {
 		return nil, errors.New("-max-conns must not be negative")
@@ -189,8 +209,10 @@ type Results struct {
 	OverloadCold *Overload `json:"overload_cold,omitempty"`
 	Shutdown     *Shutdown `json:"shutdown,omitempty"`
 	Memory       *Memory   `json:"memory,omitempty"`
-	Errors       []string  `json:"errors,omitempty"`
-	Seconds      float64   `json:"seconds"`
+	// Slowloris is the slow-client scenario (issue 20).
+	Slowloris *Slowloris `json:"slowloris,omitempty"`
+	Errors    []string   `json:"errors,omitempty"`
+	Seconds   float64    `json:"seconds"`
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -204,6 +226,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if !o.keepLogs {
 		defer os.RemoveAll(dir)
+	}
+	// The load comes from one address, as through a proxy: the composers
+	// get no bound per client unless a scenario sets one (its flag wins
+	// over the environment; a composer without the flag ignores it).
+	if _, ok := os.LookupEnv("BROADSHEET_MAX_CONNS_PER_IP"); !ok {
+		os.Setenv("BROADSHEET_MAX_CONNS_PER_IP", "0")
 	}
 	e := &env{o: o, dir: dir, log: os.Stderr}
 	if e.site, err = os.ReadFile(o.site); err != nil {
@@ -238,6 +266,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			res.Shutdown, err = e.shutdown(ctx, shutdownDrain)
 		case "memory":
 			res.Memory, err = e.memory(ctx, e.o.memoryFor)
+		case "slowloris":
+			res.Slowloris, err = e.slowloris(ctx)
 		}
 		if err != nil {
 			fmt.Fprintf(e.log, "%s: %v\n", s, err)

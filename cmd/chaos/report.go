@@ -5,7 +5,9 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 func verdict(ok bool) string {
@@ -149,9 +151,45 @@ func writeMarkdown(w io.Writer, r *Results) {
 		fmt.Fprintf(w, "| RSS idle → peak → %.0f s after | %.0f → %.0f → %.0f MiB (limit: caches + 256 = %d MiB) |\n| verdict | %s |\n\n",
 			memoryRest.Seconds(), float64(m.RSSIdleKiB)/1024, float64(m.RSSPeakKiB)/1024, float64(m.RSSAfterKiB)/1024, m.LimitMiB, verdict(m.Held))
 	}
+	if s := r.Slowloris; s != nil {
+		writeSlowloris(w, s)
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "- error: %s\n", e)
 	}
+}
+
+// writeSlowloris writes the slow-client scenario's table: the normal
+// client's figures alone and during each attack, and what the composer
+// shed and held.
+func writeSlowloris(w io.Writer, s *Slowloris) {
+	perIP := strconv.Itoa(s.PerIP)
+	if s.PerIP < 0 {
+		perIP = "(not given)"
+	}
+	fmt.Fprintf(w, "## Slow clients (-max-conns %d, -max-conns-per-ip %s; the normal client's pages have budgets of %.0f ms and more)\n\n", s.MaxConns, perIP, s.BudgetMS)
+	fmt.Fprintf(w, "| phase | attack | normal client: status | transport errors | TTLB p50 / p99 ms | within budget | attack: opened / answered 503 / closed unanswered | composer: shed (per IP) | open conns peak | goroutines peak / at end / 3 s after | RSS idle → peak MiB |\n|---|---|---|---:|---|---|---|---|---:|---|---|\n")
+	row := func(phase, attack string, n *Window, a *Attack) {
+		within := "yes"
+		if n.TTLB.P99 > time.Duration(s.BudgetMS)*time.Millisecond || n.fiveXX() > 0 || n.Transport > 0 {
+			within = "**no**"
+		}
+		if a == nil {
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %.1f / %.1f | %s | | | | | |\n", phase, attack, statusText(n.Status), n.Transport, ms(n.TTLB.P50), ms(n.TTLB.P99), within)
+			return
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %.1f / %.1f | %s | %d / %d / %d | %.0f (%.0f) | %.0f | %.0f / %.0f / %.0f | %.0f → %.0f |\n",
+			phase, attack, statusText(n.Status), n.Transport, ms(n.TTLB.P50), ms(n.TTLB.P99), within,
+			a.Opened, a.Got503, a.ClosedBy, a.ShedConns, a.ShedPerIP, a.OpenPeak, a.GoPeak, a.GoEnd, a.GoAfter,
+			float64(a.RSSIdleKiB)/1024, float64(a.RSSPeakKiB)/1024)
+	}
+	row("alone", "none", s.Baseline, nil)
+	for _, a := range []*Attack{s.Headers, s.Readers} {
+		if a != nil && a.Normal != nil {
+			row(a.Kind, fmt.Sprintf("%d conns from %d addresses, %.0f s", a.Conns, a.IPs, a.Seconds), a.Normal, a)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // errorText lists transport error samples, most frequent first, each

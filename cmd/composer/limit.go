@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/broadsheet/broadsheet/internal/clientip"
 )
 
 // connLimit bounds the connections a listener keeps open at once. A
@@ -17,15 +20,31 @@ import (
 // later" in milliseconds instead of timing out, and the composer's memory
 // and goroutines stay bounded by the limit rather than by the offered load.
 //
+// The same holds per client: at most perIP connections from one address
+// (an IPv6 one by its /64, clientip.OfAddr), so that one client holding
+// slow connections — sending its request a byte at a time, or never
+// reading its answer — cannot take the slots every other client needs.
+// Its connections past perIP are not answered at once but held in a
+// tarpit for a while (tarpit.go), so that reconnecting as fast as it is
+// refused costs it more than it costs the composer.
+//
 // The answers themselves are bounded too: at most maxShedding are being
 // written at once (each a small goroutine, for at most shedWrite +
 // shedRead); beyond that, extra connections are closed without a word. A connLimit is safe for concurrent use.
 type connLimit struct {
-	max      int64
+	max      int64 // 0: no bound overall
+	perIP    int64 // 0: no bound per client
 	open     atomic.Int64
 	shedding atomic.Int64
-	Shed     atomic.Int64 // connections over the bound: answered 503, or closed
-	Dropped  atomic.Int64 // of those, closed unanswered (maxShedding reached)
+	Shed     atomic.Int64 // connections over a bound: answered 503, or closed
+	ShedIP   atomic.Int64 // of those, over perIP
+	Dropped  atomic.Int64 // of those, closed unanswered (maxShedding reached, or the tarpit full)
+	// hold is how long the tarpit holds a connection (0: tarpitHold).
+	hold time.Duration
+
+	mu     sync.Mutex
+	byIP   map[string]int64 // open connections per client, when perIP > 0
+	tarpit *tarpit          // made with byIP
 }
 
 const (
@@ -54,9 +73,10 @@ var shedResponse = []byte("HTTP/1.1 503 Service Unavailable\r\n" +
 	shedBody)
 
 // limitListener wraps l so that at most lim.max of its connections are
-// open at once; lim.max <= 0 returns l unchanged.
+// open at once, and lim.perIP of one client's; without either bound it
+// returns l unchanged.
 func limitListener(l net.Listener, lim *connLimit) net.Listener {
-	if lim == nil || lim.max <= 0 {
+	if lim == nil || (lim.max <= 0 && lim.perIP <= 0) {
 		return l
 	}
 	return &limitedListener{Listener: l, lim: lim}
@@ -75,11 +95,61 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.lim.open.Add(1) <= l.lim.max {
-			return &limitedConn{Conn: c, lim: l.lim}, nil
+		if l.lim.open.Add(1) > l.lim.max && l.lim.max > 0 {
+			l.lim.open.Add(-1)
+			l.lim.shed(c)
+			continue
 		}
-		l.lim.open.Add(-1)
-		l.lim.shed(c)
+		ip := ""
+		if l.lim.perIP > 0 {
+			ip = clientip.OfAddr(c.RemoteAddr())
+			if !l.lim.takeIP(ip) {
+				l.lim.open.Add(-1)
+				l.lim.Shed.Add(1)
+				l.lim.ShedIP.Add(1)
+				if !l.lim.tarpit.add(c) {
+					l.lim.Dropped.Add(1)
+				}
+				continue
+			}
+		}
+		return &limitedConn{Conn: c, lim: l.lim, ip: ip}, nil
+	}
+}
+
+// Close closes the listener and lets go of the connections in the
+// tarpit.
+func (l *limitedListener) Close() error {
+	err := l.Listener.Close()
+	l.lim.mu.Lock()
+	t := l.lim.tarpit
+	l.lim.mu.Unlock()
+	if t != nil {
+		t.stop()
+	}
+	return err
+}
+
+// takeIP counts one more connection of client ip, unless it has perIP.
+func (lim *connLimit) takeIP(ip string) bool {
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if lim.byIP[ip] >= lim.perIP {
+		return false
+	}
+	if lim.byIP == nil {
+		lim.byIP = map[string]int64{}
+		lim.tarpit = &tarpit{hold: cmp.Or(lim.hold, tarpitHold), max: maxTarpit}
+	}
+	lim.byIP[ip]++
+	return true
+}
+
+func (lim *connLimit) releaseIP(ip string) {
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if lim.byIP[ip]--; lim.byIP[ip] <= 0 {
+		delete(lim.byIP, ip)
 	}
 }
 
@@ -124,39 +194,54 @@ func readHead(c net.Conn) {
 	}
 }
 
-// limitedConn gives its slot back when closed (once, however often Close
+// limitedConn gives its slots back when closed (once, however often Close
 // is called).
 type limitedConn struct {
 	net.Conn
 	lim  *connLimit
+	ip   string // its client's key, when counted per client
 	once sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.lim.open.Add(-1) })
+	c.once.Do(func() {
+		c.lim.open.Add(-1)
+		if c.ip != "" {
+			c.lim.releaseIP(c.ip)
+		}
+	})
 	return err
 }
 
-// shedLoad and openLoad read the counters for /metrics; nil without a
-// limit.
+// shedLoad, shedIPLoad, droppedLoad and openLoad read the counters for
+// /metrics; nil without a limit.
 func (lim *connLimit) shedLoad() func() int64 {
-	if lim == nil || lim.max <= 0 {
+	if !lim.on() {
 		return nil
 	}
 	return lim.Shed.Load
 }
 
+func (lim *connLimit) shedIPLoad() func() int64 {
+	if !lim.on() || lim.perIP <= 0 {
+		return nil
+	}
+	return lim.ShedIP.Load
+}
+
 func (lim *connLimit) droppedLoad() func() int64 {
-	if lim == nil || lim.max <= 0 {
+	if !lim.on() {
 		return nil
 	}
 	return lim.Dropped.Load
 }
 
 func (lim *connLimit) openLoad() func() int64 {
-	if lim == nil || lim.max <= 0 {
+	if !lim.on() {
 		return nil
 	}
 	return lim.open.Load
 }
+
+func (lim *connLimit) on() bool { return lim != nil && (lim.max > 0 || lim.perIP > 0) }

@@ -18,13 +18,7 @@ import (
 func TestListenerRefusesOversizedHeaders(t *testing.T) {
 	called := 0
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called++; w.Write([]byte("ok")) })
-	l, err := newListener("public", "127.0.0.1:0", h, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	l.serve(errc)
-	defer l.hs.Close()
+	l := startListener(t, h, nil)
 
 	status := func(headerBytes int) int {
 		t.Helper()
@@ -80,13 +74,7 @@ func TestListenerShedsConnectionsOverLimit(t *testing.T) {
 		<-release
 		w.Write([]byte("ok"))
 	})
-	l, err := newListener("public", "127.0.0.1:0", h, lim, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	l.serve(errc)
-	defer l.hs.Close()
+	l := startListener(t, h, lim)
 	addr := l.ln.Addr().String()
 
 	get := func() (net.Conn, *http.Response) {
@@ -158,4 +146,17 @@ func TestListenerShedsConnectionsOverLimit(t *testing.T) {
 	if len(entered) != 1 {
 		t.Errorf("handler entered %d more times, want once (the last request only)", len(entered))
 	}
+}
+
+// startListener serves h (through lim, when not nil) with newListener's
+// server on a free loopback port until the test ends.
+func startListener(t *testing.T, h http.Handler, lim *connLimit) *listener {
+	t.Helper()
+	l, err := newListener("public", "127.0.0.1:0", h, lim, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.serve(make(chan error, 1))
+	t.Cleanup(func() { l.hs.Close() })
+	return l
 }

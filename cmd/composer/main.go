@@ -17,10 +17,10 @@
 // live overrides, and refuses those it did not sign (see
 // redisstore.Keys); from the environment only, never a flag.
 //
-// Live tuning (/_/admin) is off unless -admin-token is set. With
-// -admin-addr, the admin page, /metrics and pprof are served on that
-// address only; without it, /_/admin and /metrics are on the public
-// address and pprof is not served at all.
+// Live tuning (/_/admin) is off unless -admin-token (or -admin-token-file)
+// is set. With -admin-addr, the admin page, /metrics and pprof (behind the
+// admin token) are served on that address only; without it, /_/admin and
+// /metrics are on the public address and pprof is not served at all.
 package main
 
 import (
@@ -52,6 +52,7 @@ import (
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
 	"github.com/broadsheet/broadsheet/web"
+	"github.com/broadsheet/broadsheet/web/session"
 )
 
 func main() {
@@ -93,6 +94,8 @@ type options struct {
 	drain        time.Duration
 	requireRedis bool
 	healthcheck  bool
+	secretOptions
+	clientOptions
 }
 
 // flagNames lists the composer's flags.
@@ -108,6 +111,7 @@ func parseFlags(args []string) (*options, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	o.noteCommandLine(fs)
 	if err := envFlags(fs); err != nil {
 		return nil, err
 	}
@@ -150,6 +154,8 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.DurationVar(&o.drain, "drain", 5*time.Second, "on SIGTERM, fail /readyz at once and go on serving for this long before shutting down, so that load balancers stop sending requests first (0: shut down at once)")
 	fs.BoolVar(&o.requireRedis, "require-redis", false, "fail /readyz while Redis is unavailable (its circuit breaker open); pages render without it either way")
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET /readyz of the composer at -addr and exit 0 if it is ready, 1 if not (a container health check for images without curl)")
+	addSecretFlags(fs, &o.secretOptions)
+	addClientFlags(fs, &o.clientOptions)
 	return fs, o
 }
 
@@ -198,6 +204,13 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := o.loadSecrets(); err != nil {
+		return err
+	}
+	if err := o.clientOptions.check(); err != nil {
+		return err
+	}
+	o.warnCommandLine(log)
 	if o.gcHeadroomMB < 0 {
 		return fmt.Errorf("-gc-headroom-mb: %d is negative", o.gcHeadroomMB)
 	}
@@ -246,7 +259,7 @@ func run(args []string) error {
 	if o.redis != "" {
 		client, err = redisstore.NewClient(o.redis)
 		if err != nil {
-			return fmt.Errorf("-redis: %w", err)
+			return fmt.Errorf("-redis: %s", scrub(err.Error(), urlSecrets(o.redis)...))
 		}
 		defer client.Close()
 		if storeKeys, err = redisstore.ParseKeys(os.Getenv("BROADSHEET_STORE_KEY")); err != nil {
@@ -265,8 +278,8 @@ func run(args []string) error {
 
 	var tstore tuning.Store = &tuning.Memory{}
 	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
-		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), SourceURL: o.sourceURL,
-		RequireRedis: o.requireRedis}
+		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), ReaderPrevious: []byte(o.readerPrevious), SourceURL: o.sourceURL,
+		RequireRedis: o.requireRedis, ClientIPHeader: o.clientIPHeader, ClientRate: o.ratePerIP, ClientBurst: o.burstPerIP}
 
 	// Events: a Redis stream for the deployment, or this instance alone.
 	var bus events.Publisher
@@ -294,6 +307,7 @@ func run(args []string) error {
 		defer sub.Close()
 		tstore = tuning.NewRedis(client, log).Signed(storeKeys)
 		wopts.Shared, wopts.Redis = true, store
+		wopts.Sessions = session.NewRedis(client)
 		log.Info("cache: in-process tier, then Redis", "l1_mb", o.l1MB, "redis", redactURL(o.redis))
 	} else {
 		log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)
@@ -302,7 +316,7 @@ func run(args []string) error {
 	if store != nil {
 		statsStore = store
 	}
-	conns := &connLimit{max: int64(o.maxConns)}
+	conns := &connLimit{max: int64(o.maxConns), perIP: int64(o.maxConnsPerIP)}
 	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, rc, conns, log); err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -55,6 +54,7 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		{"broadsheet_pages_refused_total", "Pages refused (503) because the includes they were expected to have did not fit beside those in flight (-includes-in-flight).", st.Refused.Load},
 		{"broadsheet_fragment_calls_busy_total", "Fragment calls refused because the results being made held -compose-mb already.", st.Busy.Load},
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
+		{"broadsheet_connections_shed_per_ip_total", "Connections over -max-conns-per-ip (of broadsheet_connections_shed_total): one client's connections past its share, held a few seconds, then answered 503 with Retry-After.", conns.shedIPLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},
 	} {
 		if c.load == nil {
@@ -127,9 +127,9 @@ func newListener(name, addr string, h http.Handler, lim *connLimit, log *slog.Lo
 	}
 	ln = limitListener(ln, lim)
 	return &listener{name: name, ln: ln, hs: &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		Handler:           writeDeadlines(h, writeTimeout),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}, nil

@@ -20,28 +20,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/logbuf"
 	"github.com/broadsheet/broadsheet/remote"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestTraceReachesRemoteFragment wires a remote fragment as the composer
 // and fragmentd do with tracing on: the composer's remote client with
@@ -59,7 +42,7 @@ func TestTraceReachesRemoteFragment(t *testing.T) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	defer func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) }()
 
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	log, err := NewLogger(&logs, "json", "info")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dialFrom connects to addr from the loopback address src (127.0.0.2 and
+// the like are loopback on Linux: distinct clients on one machine).
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test, not the run
+	return c
+}
+
+func readStatus(t *testing.T, c net.Conn) int {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestListenerLimitsConnectionsPerClient: with -max-conns-per-ip 2 and
+// two of 127.0.0.1's connections busy in the handler, a third from
+// 127.0.0.1 is held in the tarpit, then answered 503 with Retry-After and
+// closed, while one from 127.0.0.2 is served at once; once the two close,
+// 127.0.0.1 is served again.
+func TestListenerLimitsConnectionsPerClient(t *testing.T) {
+	lim := &connLimit{max: 100, perIP: 2, hold: 50 * time.Millisecond}
+	entered := make(chan struct{}, 4)
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered <- struct{}{}
+			<-release
+		}
+		w.Write([]byte("ok"))
+	})
+	l := startListener(t, h, lim)
+	addr := l.ln.Addr().String()
+
+	var busy []net.Conn
+	for range 2 {
+		c := dialFrom(t, "127.0.0.1", addr)
+		busy = append(busy, c)
+		c.Write([]byte("GET /block HTTP/1.1\r\nHost: x\r\n\r\n"))
+		<-entered
+	}
+	c := dialFrom(t, "127.0.0.1", addr) // its request head is never sent: a slowloris
+	other := dialFrom(t, "127.0.0.2", addr)
+	other.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if st := readStatus(t, other); st != 200 {
+		t.Errorf("a connection from 127.0.0.2: %d, want 200", st)
+	}
+	other.Close()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("the held connection was not closed after its 503")
+	}
+	c.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third connection from 127.0.0.1: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if lim.ShedIP.Load() != 1 || lim.Shed.Load() != 1 || lim.tarpit.len() != 0 {
+		t.Errorf("shed %d, per IP %d, still held %d; want 1, 1 and 0", lim.Shed.Load(), lim.ShedIP.Load(), lim.tarpit.len())
+	}
+	close(release)
+	for _, b := range busy {
+		if st := readStatus(t, b); st != 200 {
+			t.Errorf("busy connection: %d", st)
+		}
+		b.Close()
+	}
+	// The server closes its side once it reads the clients' EOF.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		lim.mu.Lock()
+		n := len(lim.byIP)
+		lim.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients still counted after every connection closed", n)
+		}
+	}
+	c = dialFrom(t, "127.0.0.1", addr)
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if st := readStatus(t, c); st != 200 {
+		t.Errorf("127.0.0.1 after its connections closed: %d, want 200", st)
+	}
+	c.Close()
+}
+
+// TestSlowReaderIsReleased: a client that asks for a long streamed answer
+// and never reads it holds its handler only until a write waits longer
+// than the write deadline: the write fails and the handler returns.
+func TestSlowReaderIsReleased(t *testing.T) {
+	returned := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 4096 { // 256 MiB: far more than the socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				returned <- err
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+		returned <- nil
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: writeDeadlines(h, 100*time.Millisecond)}
+	go hs.Serve(ln)
+	defer hs.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) // and never read
+	select {
+	case err := <-returned:
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("the handler returned with %v, want a write timeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handler still writes to a client that reads nothing")
+	}
+}
+
+// TestSlowHeaderIsCutOff: through newListener's server, a client that
+// sends its request head a little at a time is disconnected (with a 4xx
+// at most) once the header timeout passes, without the handler ever
+// running.
+func TestSlowHeaderIsCutOff(t *testing.T) {
+	called := make(chan struct{}, 1)
+	l := startListener(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called <- struct{}{} }), nil)
+	c, err := net.Dial("tcp", l.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n"))
+	closed := make(chan error, 1)
+	go func() {
+		// Until the server closes: an EOF, or a reset (closed with our
+		// bytes unread); a timeout is our own deadline, not a close.
+		b, err := io.ReadAll(c)
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+		case err != nil:
+			err = nil
+		case len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 4"):
+			err = errors.New("answered " + string(b))
+		}
+		closed <- err
+	}()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(called) != 0 {
+				t.Fatal("the handler ran")
+			}
+			return
+		case <-tick.C:
+			if i > 60 {
+				t.Fatal("a head sent a byte every half second is still being read after 30 s")
+			}
+			c.Write([]byte("X")) // a header line that never ends
+		}
+	}
+}
+
+// TestTarpit: held connections hear nothing until their hold ends, then a
+// 503 and the close; past its bound the tarpit closes a connection at
+// once; stopped, it closes what it holds.
+func TestTarpit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pair := func() (client, server net.Conn) {
+		t.Helper()
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, err = ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client.SetDeadline(time.Now().Add(10 * time.Second))
+		return client, server
+	}
+	tp := &tarpit{hold: 100 * time.Millisecond, max: 2}
+	var clients []net.Conn
+	for range 3 {
+		c, s := pair()
+		clients = append(clients, c)
+		tp.add(s)
+	}
+	if b, err := io.ReadAll(clients[2]); err != nil || len(b) != 0 {
+		t.Fatalf("over the bound: read %q, %v; want closed at once, unanswered", b, err)
+	}
+	for i, c := range clients[:2] {
+		b, err := io.ReadAll(c)
+		if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 503") {
+			t.Fatalf("held connection %d: %q, %v; want a 503, then the close", i, b, err)
+		}
+	}
+	if tp.len() != 0 {
+		t.Fatalf("%d still held", tp.len())
+	}
+	tp = &tarpit{hold: time.Hour, max: 2}
+	c, s := pair()
+	tp.add(s)
+	tp.stop()
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("after stop: %q, %v; want closed unanswered", b, err)
+	}
+	_, s = pair()
+	if tp.add(s) {
+		t.Fatal("a stopped tarpit took a connection")
+	}
+}
+
+// TestNewFlagsFromEnvironment: the per-client and secret flags are set
+// from BROADSHEET_ variables like every other flag.
+func TestNewFlagsFromEnvironment(t *testing.T) {
+	for k, v := range map[string]string{
+		"BROADSHEET_MAX_CONNS_PER_IP":       "7",
+		"BROADSHEET_RATE_PER_IP":            "2.5",
+		"BROADSHEET_BURST_PER_IP":           "9",
+		"BROADSHEET_CLIENT_IP_HEADER":       "X-Real-Ip",
+		"BROADSHEET_ADMIN_TOKEN_FILE":       "/run/secrets/token",
+		"BROADSHEET_READER_SECRET_FILE":     "/run/secrets/reader",
+		"BROADSHEET_READER_SECRET_PREVIOUS": "old",
+	} {
+		t.Setenv(k, v)
+	}
+	o, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.maxConnsPerIP != 7 || o.ratePerIP != 2.5 || o.burstPerIP != 9 || o.clientIPHeader != "X-Real-Ip" ||
+		o.adminTokenFile != "/run/secrets/token" || o.readerSecretFile != "/run/secrets/reader" || o.readerPrevious != "old" {
+		t.Errorf("options from the environment: %+v %+v", o.clientOptions, o.secretOptions)
+	}
+	if len(o.onCommandLine) != 0 {
+		t.Errorf("secrets from the environment reported as on the command line: %v", o.onCommandLine)
+	}
+}

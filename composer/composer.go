@@ -143,6 +143,7 @@ type Composer struct {
 	composing byteBudget          // bytes of results being made (ComposeBytes)
 	admission admission           // includes of the pages in flight (MaxIncludesInFlight)
 	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
+	groups    sync.Map            // Spec.Group → *semaphore.Weighted (GroupLimit)
 	log       *slog.Logger
 	stats     Stats
 	batcher   IncludeBatcher // opts.Observer, when it takes batches
@@ -529,16 +530,19 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int, m
 }
 
 // acquire takes a slot of the fragment's own (MaxConcurrent, else a
-// quarter of MaxInFlight) and then a global one, each waiting no longer
+// quarter of MaxInFlight), then one of its Group's (GroupLimit: a remote
+// service's requests in flight), then a global one, each waiting no longer
 // than ctx allows (until the includes waiting for the call give up): a
 // call that cannot start in time is refused, and its include gets its
-// fallback, rather than queueing past its deadline.
-func (c *Composer) acquire(ctx context.Context, f *Fragment) (*semaphore.Weighted, error) {
-	// The fragment's own slot first, then one of the composer's: a call
-	// waiting for its fragment's slot must not hold one of the composer's
-	// meanwhile. It did: a 10,000-include page's score calls, queued
-	// behind score's quarter of the slots, held the rest, and the page's
-	// scoreboard — another fragment, a primary — was refused (a 503).
+// fallback, rather than queueing past its deadline. The wait is the
+// composer's queueing, not the fragment's slowness: the call's timeout
+// starts after it (see callNow).
+func (c *Composer) acquire(ctx context.Context, f *Fragment) (slots, error) {
+	// The fragment's own slot first, then its group's, then one of the
+	// composer's: a call waiting for a narrower slot must not hold a
+	// wider one meanwhile. It did: a 10,000-include page's score calls,
+	// queued behind score's quarter of the slots, held the rest, and the
+	// page's scoreboard — another fragment, a primary — was refused (a 503).
 	v, ok := c.perFrag.Load(f.Spec.Name)
 	if !ok {
 		limit := f.Spec.MaxConcurrent
@@ -549,27 +553,48 @@ func (c *Composer) acquire(ctx context.Context, f *Fragment) (*semaphore.Weighte
 		}
 		v, _ = c.perFrag.LoadOrStore(f.Spec.Name, semaphore.NewWeighted(int64(limit)))
 	}
-	sem := v.(*semaphore.Weighted)
-	if !sem.TryAcquire(1) {
-		if err := sem.Acquire(ctx, 1); err != nil {
-			c.stats.Overloaded.Add(1)
-			return nil, errOverloaded
+	var sl slots
+	for _, sem := range [...]*semaphore.Weighted{v.(*semaphore.Weighted), c.group(f.Spec), c.runs} {
+		if sem == nil {
+			continue
 		}
-	}
-	if !c.runs.TryAcquire(1) {
-		if err := c.runs.Acquire(ctx, 1); err != nil {
-			sem.Release(1)
-			c.stats.Overloaded.Add(1)
-			return nil, errOverloaded
+		if !sem.TryAcquire(1) {
+			if err := sem.Acquire(ctx, 1); err != nil {
+				c.release(sl)
+				c.stats.Overloaded.Add(1)
+				return slots{}, errOverloaded
+			}
 		}
+		sl.held[sl.n] = sem
+		sl.n++
 	}
-	return sem, nil
+	return sl, nil
+}
+
+// slots are the semaphores acquire took, to be released together.
+type slots struct {
+	held [3]*semaphore.Weighted
+	n    int
+}
+
+// group returns the semaphore of s's Group (nil: none). A group's limit
+// is its first fragment's GroupLimit.
+func (c *Composer) group(s *Spec) *semaphore.Weighted {
+	if s.Group == "" || s.GroupLimit <= 0 {
+		return nil
+	}
+	if v, ok := c.groups.Load(s.Group); ok {
+		return v.(*semaphore.Weighted)
+	}
+	v, _ := c.groups.LoadOrStore(s.Group, semaphore.NewWeighted(int64(s.GroupLimit)))
+	return v.(*semaphore.Weighted)
 }
 
 // release gives back the slots acquire took.
-func (c *Composer) release(sem *semaphore.Weighted) {
-	sem.Release(1)
-	c.runs.Release(1)
+func (c *Composer) release(sl slots) {
+	for _, sem := range sl.held[:sl.n] {
+		sem.Release(1)
+	}
 }
 
 // renderFragment calls the fragment and renders its component, refusing

@@ -97,3 +97,55 @@ func TestOneFragmentsQueueDoesNotStarveOthers(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupQueueIsNotTheFragmentsTime: fragments of one Group (a remote
+// service's) share its GroupLimit slots. A call waiting for one is queued
+// in the composer, not slow: with one slot and three 30 ms calls of a
+// 40 ms timeout, all three are served, one after another, while the page
+// has budget; with too little budget the last is shed when the page ends,
+// on time.
+func TestGroupQueueIsNotTheFragmentsTime(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		budget time.Duration
+		took   time.Duration
+		served int
+	}{
+		{"served in turn", time.Second, 90 * time.Millisecond, 3},
+		{"shed at the budget", 70 * time.Millisecond, 70 * time.Millisecond, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var running, most atomic.Int32
+				var specs []*Spec
+				for _, name := range []string{"a", "b", "c"} {
+					s := static(name, "<p>"+name+"</p>")
+					s.Group, s.GroupLimit = "remote http://svc", 1
+					s.Defaults.Timeout = 40 * time.Millisecond
+					s.Render = func(context.Context, Params) (templ.Component, error) {
+						n := running.Add(1)
+						for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+						}
+						time.Sleep(30 * time.Millisecond)
+						running.Add(-1)
+						return text("<p>" + name + "</p>"), nil
+					}
+					specs = append(specs, s)
+				}
+				c := newTestComposer(t, testSite(specs, tc.budget, "a", "b", "c"), Options{})
+				t0 := time.Now()
+				rec := serve(c, "")
+				if took := time.Since(t0); took != tc.took {
+					t.Errorf("page took %v, want %v", took, tc.took)
+				}
+				if got := strings.Count(body(rec), "</p>"); got != tc.served {
+					t.Errorf("%d includes served, want %d: %s", got, tc.served, body(rec))
+				}
+				if most.Load() != 1 {
+					t.Errorf("%d calls of the group ran at once, want 1", most.Load())
+				}
+				synctest.Wait()
+			})
+		})
+	}
+}

@@ -147,6 +147,13 @@ type Spec struct {
 	// MaxConcurrent bounds the calls of this fragment in flight, across all
 	// requests (0 means no bound beyond the composer's).
 	MaxConcurrent int
+	// Group names the fragments whose calls share GroupLimit slots, such
+	// as the fragments of one remote service (its requests in flight).
+	// Waiting for a group's slot is queueing inside the composer: it
+	// delays an include within its page's budget and does not count
+	// against the fragment's timeout. "" or a GroupLimit of 0: no group.
+	Group      string
+	GroupLimit int
 	// PerUser marks output that varies per reader: it is never cached, in
 	// any tier, and its calls are never shared between requests.
 	PerUser bool

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 
@@ -79,6 +80,14 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 	t, err := ParseTemplate(cfg.URL, s.Params)
 	if err != nil {
 		return nil, err
+	}
+	// The host's requests in flight are bounded in the composer, which
+	// queues a call for one of the host's slots before the call's timeout
+	// starts: a page of a thousand includes of one service waits for its
+	// turn within the page's budget instead of timing out in a queue.
+	if u, err := url.Parse(cfg.URL); err == nil {
+		s.Group = "remote " + u.Scheme + "://" + u.Host
+		s.GroupLimit = c.opts.MaxInFlightPerHost
 	}
 	var bt *batcher
 	if cfg.Batch {

@@ -200,5 +200,10 @@ func TestScoreboardSizes(t *testing.T) {
 		if n != c.want {
 			t.Errorf("%v: %d score includes, want %d", c.raw, n, c.want)
 		}
+		// The largest size the scores page advertises must fit the
+		// scoreboard's own cap, or the page is a 503.
+		if max := s.Defaults.EffectiveMaxBytes(composer.DefaultLimits); buf.Len() > max {
+			t.Errorf("%v: %d bytes, over the scoreboard's max_bytes of %d", c.raw, buf.Len(), max)
+		}
 	}
 }

@@ -103,7 +103,7 @@ type instanceOpts struct {
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
 	t.Helper()
-	reg := config.Registry{Specs: tuneSpecs(), Layouts: templates.Layouts()}
+	reg := config.Registry{Specs: tuneSpecs(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots()}
 	site, err := config.Parse("site.yaml", []byte(tuneYAML), reg)
 	if err != nil {
 		t.Fatal(err)

@@ -30,13 +30,13 @@ func (s *Server) fragmentsIndex(w http.ResponseWriter, r *http.Request) {
 	ceilings := budgetCeilings(site)
 	rows := make([]templates.FragmentRow, 0, len(site.Fragments))
 	for _, name := range site.FragmentNames() {
-		rows = append(rows, s.fragmentRow(site.Fragments[name], ceilings[name]))
+		rows = append(rows, s.fragmentRow(site.Limits, site.Fragments[name], ceilings[name]))
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	s.render(w, r, templates.FragmentsIndex(rows))
 }
 
-func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration) templates.FragmentRow {
+func (s *Server) fragmentRow(lim composer.Limits, f *composer.Fragment, ceiling time.Duration) templates.FragmentRow {
 	row := templates.FragmentRow{
 		Name:      f.Spec.Name,
 		Doc:       f.Spec.Doc,
@@ -49,6 +49,7 @@ func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration) templa
 		Fallback:  f.Settings.Fallback,
 		Primary:   f.Settings.Primary,
 		Disabled:  f.Settings.Disabled,
+		MaxBytes:  strconv.Itoa(f.Settings.EffectiveMaxBytes(lim)),
 		Origin:    f.Origin,
 		Includes:  f.Spec.Includes,
 	}
@@ -145,7 +146,7 @@ func budgetCeilings(site *composer.Site) map[string]time.Duration {
 
 func (s *Server) fragmentDetail(site *composer.Site, f *composer.Fragment, values map[string]string) templates.FragmentDetail {
 	ceiling := budgetCeilings(site)[f.Spec.Name]
-	d := templates.FragmentDetail{Row: s.fragmentRow(f, ceiling)}
+	d := templates.FragmentDetail{Row: s.fragmentRow(site.Limits, f, ceiling)}
 	d.Live = d.Row.Live
 	for _, e := range f.Spec.Events {
 		d.Events = append(d.Events, e.Topic)
@@ -222,7 +223,7 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 		res.Note = "The kill switch is on: this is the fallback, the fragment was not called."
 	default:
 		t0 := time.Now()
-		html, err := renderOnce(r.Context(), f, p, site.Limits.MaxFragmentBytes)
+		html, err := renderOnce(r.Context(), f, p, f.Settings.EffectiveMaxBytes(site.Limits))
 		res.Took = ms(time.Since(t0))
 		if err != nil {
 			status = http.StatusBadGateway
@@ -240,11 +241,8 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 
 // renderOnce calls f under its timeout on a goroutine of its own, so that a
 // fragment ignoring its context costs the request no more than the timeout;
-// a panic is an error.
+// a panic is an error, and so is output over max bytes.
 func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, max int) ([]byte, error) {
-	if max <= 0 {
-		max = composer.DefaultLimits.MaxFragmentBytes
-	}
 	ctx, cancel := context.WithTimeout(ctx, f.Settings.Timeout)
 	defer cancel()
 	type result struct {
@@ -266,7 +264,9 @@ func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, ma
 			return
 		}
 		w := &capped{max: max}
-		res.err = c.Render(ctx, w)
+		if res.err = c.Render(ctx, w); errors.Is(res.err, errTooLarge) {
+			res.err = fmt.Errorf("its output is over its max_bytes of %d", max)
+		}
 		res.html = w.buf
 	}()
 	select {

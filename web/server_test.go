@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 // demo starts the demo site, as cmd/composer does, on a loopback server.
 func demo(t *testing.T) (*httptest.Server, *composer.Site) {
 	t.Helper()
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots()}
 	site, err := config.Parse("site.yaml", broadsheet.DefaultSite, reg)
 	if err != nil {
 		t.Fatal(err)

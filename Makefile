@@ -16,7 +16,7 @@ new-fragment: ## scaffold a fragment: make new-fragment NAME=traffic [PARAMS="ci
 	@test -n "$(NAME)" || { echo 'usage: make new-fragment NAME=traffic [PARAMS="city=london road=m25"]'; exit 2; }
 	go run ./cmd/broadsheet new fragment $(NAME) $(foreach p,$(PARAMS),-param $(p))
 
-check-fragments: ## the every-fragment check and the fragments' own tests
+check-fragments: ## what a new fragment or page can break: fragments, layouts and pages (broadsheet check)
 	go run ./cmd/broadsheet check
 
 generate: ## regenerate templ files (commit the result)

@@ -15,8 +15,11 @@
 // restarts the composer, and reloads the browser. A build or start failure
 // is shown in the browser instead of a dead server. It binds 127.0.0.1 only.
 //
-// check runs the every-fragment check (TestEveryFragment) and the fragments'
-// tests.
+// check runs what a new fragment or page can break, in well under a
+// minute: it regenerates the templ code (as dev mode does), then runs
+// gofmt and go vet over the fragments, templates and web packages, and
+// their tests — the every-fragment check, each fragment's own test, and
+// every page of site.yaml loaded and checked (main landmark, h1, outcomes).
 //
 // Run it from the repository (any directory inside it).
 package main
@@ -26,7 +29,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -57,15 +62,68 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "dev":
 		return devCmd(ctx, args[1:], stdout, stderr)
 	case "check":
-		root, err := moduleRoot()
-		if err != nil {
-			return err
-		}
-		return runIn(root, stdout, stderr, "go", "test", "-count=1", "./fragments/...")
+		return checkCmd(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// checkPackages are the packages a new fragment or page can break: the
+// fragments' own tests and the every-fragment check, the layouts, and the
+// pages of site.yaml served whole (TestEveryPage, the indexes).
+var checkPackages = []string{"./fragments/...", "./templates/...", "./web/..."}
+
+// checkCmd runs broadsheet check in the module's root.
+func checkCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("check takes no arguments, got %q", args)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		what string
+		cmd  []string
+	}{
+		{"templ generate", append(templBinary(root), "generate", "-log-level", "warn")},
+		{"go vet", append([]string{"go", "vet"}, checkPackages...)},
+		{"go test", append([]string{"go", "test", "-count=1"}, checkPackages...)},
+	}
+	for i, st := range steps {
+		fmt.Fprintf(stdout, "== %s\n", st.what)
+		if err := runIn(root, stdout, stderr, st.cmd[0], st.cmd[1:]...); err != nil {
+			return fmt.Errorf("check: %s: %w", st.what, err)
+		}
+		if i == 0 {
+			if err := checkFormat(root, stdout); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintln(stdout, "check: all good")
+	return nil
+}
+
+// checkFormat fails when gofmt would change a Go file of the checked
+// packages, naming them (CI refuses them too).
+func checkFormat(root string, stdout io.Writer) error {
+	fmt.Fprintln(stdout, "== gofmt")
+	var dirs []string
+	for _, p := range checkPackages {
+		dirs = append(dirs, strings.TrimSuffix(p, "/..."))
+	}
+	cmd := exec.Command("gofmt", append([]string{"-l"}, dirs...)...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("check: gofmt: %w", err)
+	}
+	if files := strings.TrimSpace(string(out)); files != "" {
+		return fmt.Errorf("check: gofmt would change:\n%s\n(run gofmt -w on them)", files)
+	}
+	return nil
 }

@@ -127,6 +127,26 @@ func newCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("the new fragment's test failed: %w", err)
 		}
 	}
+	fmt.Fprintf(stdout, `
+Fragment %[1]q is registered and tested. Next:
+  1. Write its work in fragments/%[2]s.go (and its Doc, params, defaults)
+     and its markup in fragments/%[2]s.templ.
+  2. Place it on a page: add this page to the pages of site.yaml (or an
+     include to a page there, in a slot of the page's layout):
+%[3]s
+  3. Watch it while you work: make dev, then open
+       http://127.0.0.1:7331/_/fragments#f-%[1]s
+  4. Check it: go run ./cmd/broadsheet check (every test a new fragment
+     or page can break; add -update to a go test run to accept a
+     deliberate change of its golden HTML).
+`, plan.Name, plan.File, pageSnippet(plan))
+	return nil
+}
+
+// pageSnippet is the site.yaml page the scaffold suggests for plan: its
+// fragment alone, with its example params, on a page of the single layout
+// at /try/NAME. The text is indented to be appended to the pages list.
+func pageSnippet(plan *fragmentPlan) string {
 	var example []string
 	for _, p := range plan.Params {
 		example = append(example, p.Name+": "+p.Example)
@@ -136,24 +156,15 @@ func newCmd(args []string, stdout, stderr io.Writer) error {
 		inc += ", params: {" + strings.Join(example, ", ") + "}"
 	}
 	inc += "}"
-	fmt.Fprintf(stdout, `
-Fragment %[1]q is registered and tested. Next:
-  1. Write its work in fragments/%[2]s.go (and its Doc, params, defaults)
-     and its markup in fragments/%[2]s.templ.
-  2. Place it on a page in site.yaml (a slot of the page's layout), e.g.:
-       - name: %[1]s
-         path: /try/%[1]s
-         layout: plain
-         includes:
-           - {fragment: nav, slot: nav}
-           - %[3]s
-           - {fragment: footer, slot: footer}
-  3. Watch it while you work: make dev, then open
-       http://127.0.0.1:7331/_/fragments#f-%[1]s
-  4. Test it: go test ./fragments -run '^(%[4]s|TestEveryFragment)$'
-     (add -update to accept a deliberate change of its golden HTML).
-`, plan.Name, plan.File, inc, plan.Test)
-	return nil
+	return fmt.Sprintf(`  - name: %[1]s
+    path: /try/%[1]s
+    title: %[2]q
+    layout: single
+    includes:
+      - {fragment: nav, slot: nav}
+      - %[3]s
+      - {fragment: footer, slot: footer}
+`, plan.Name, plan.Title, inc)
 }
 
 // planFragment validates name and params and derives the Go names and files.

@@ -146,7 +146,7 @@ func budgetCeilings(site *composer.Site) map[string]time.Duration {
 
 func (s *Server) fragmentDetail(site *composer.Site, f *composer.Fragment, values map[string]string) templates.FragmentDetail {
 	ceiling := budgetCeilings(site)[f.Spec.Name]
-	d := templates.FragmentDetail{Row: s.fragmentRow(site.Limits, f, ceiling)}
+	d := templates.FragmentDetail{Row: s.fragmentRow(site.Limits, f, ceiling), Cache: cacheNote(f)}
 	d.Live = d.Row.Live
 	for _, e := range f.Spec.Events {
 		d.Events = append(d.Events, e.Topic)

@@ -109,10 +109,8 @@ func TestEveryFragment(t *testing.T) {
 // specNamed returns the registered Spec of fragment name.
 func specNamed(t testing.TB, name string) *composer.Spec {
 	t.Helper()
-	mu.Lock()
-	defer mu.Unlock()
-	s, ok := registry[name]
-	if !ok {
+	s := registry.Lookup(name)
+	if s == nil {
 		t.Fatalf("no fragment %q is registered", name)
 	}
 	return s

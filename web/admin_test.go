@@ -84,7 +84,7 @@ pages:
       - {fragment: echo, slot: main, params: {word: "{route.word}"}}
 `
 
-// instance is one composer with its web server, as cmd/composer wires it.
+// instance is one composer with its web server, as package server wires it.
 type instance struct {
 	ts     *httptest.Server // public handler
 	admin  *httptest.Server // AdminHandler, when separate

@@ -65,10 +65,11 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	root, err := moduleRoot()
+	proj, err := findProject()
 	if err != nil {
 		return err
 	}
+	root := proj.root
 	tmp, err := os.MkdirTemp("", "broadsheet-dev-")
 	if err != nil {
 		return err
@@ -79,9 +80,10 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	d := &devServer{
 		root:   root,
 		tmp:    tmp,
-		target: "./cmd/composer",
-		// The explorer links each fragment to dev mode's source viewer.
-		childArgs: append([]string{"-config", *config, "-source-url", "/_dev/source/"}, fs.Args()...),
+		target: proj.target(),
+		// The explorer links each fragment to dev mode's source viewer;
+		// a child stops at once, with no drain (nothing balances to it).
+		childArgs: append([]string{"-config", *config, "-source-url", "/_dev/source/", "-drain", "0"}, fs.Args()...),
 		out:       stdout,
 		errOut:    stderr,
 		log:       log,

@@ -73,7 +73,13 @@ func TestPlanFragmentRefuses(t *testing.T) {
 
 func TestCheckClashes(t *testing.T) {
 	dir := filepath.Join("..", "..", "fragments")
-	registered := registeredNames()
+	registered, err := registeredNames(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(registered, "weather") || !slices.Contains(registered, "city-list") || slices.Contains(registered, "") {
+		t.Fatalf("registeredNames(fragments) = %q", registered)
+	}
 	for _, c := range []struct{ name, want string }{
 		{"weather", `"weather" is already registered`},
 		{"city-list", `"city-list" is already registered`},
@@ -158,7 +164,7 @@ func TestScaffoldInACopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snippet := pageSnippet(plan)
+	snippet := pageSnippet(&project{demo: true}, plan)
 	if !strings.Contains(scaffoldOut, snippet) {
 		t.Fatalf("the scaffold's output does not suggest the page\n%s\n%s", snippet, scaffoldOut)
 	}

@@ -1,16 +1,18 @@
-# Broadsheet. The README's two commands are `go run ./cmd/composer` and
-# `./scripts/test.sh`; these targets are shortcuts around them.
+# Broadsheet. The README's two commands build and run bin/composer and run
+# ./scripts/test.sh; these targets are shortcuts around them.
 
 .PHONY: run test generate bench fmt dev new-fragment check-fragments
 
-run: ## serve the demo site on http://127.0.0.1:8080 (with the runtime setting of the Dockerfile)
-	GODEBUG=adaptivestackstart=1 go run ./cmd/composer
+run: ## build and serve the demo site on http://127.0.0.1:8080 (the Dockerfile's runtime setting; Ctrl-C stops it at once)
+	go build -o bin/composer ./cmd/composer
+	GODEBUG=adaptivestackstart=1 bin/composer -drain 0
 
 test: ## the whole suite, as CI runs it
 	./scripts/test.sh
 
 dev: ## develop fragments: rebuild, restart and reload the browser on save (http://127.0.0.1:7331)
-	go run ./cmd/broadsheet dev
+	go build -o bin/broadsheet ./cmd/broadsheet
+	bin/broadsheet dev
 
 new-fragment: ## scaffold a fragment: make new-fragment NAME=traffic [PARAMS="city=london"]
 	@test -n "$(NAME)" || { echo 'usage: make new-fragment NAME=traffic [PARAMS="city=london road=m25"]'; exit 2; }

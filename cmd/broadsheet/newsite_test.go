@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -44,9 +45,10 @@ func TestPlanSiteRefuses(t *testing.T) {
 // TestNewSite makes a site of its own with `broadsheet new site`, outside
 // the repository, and checks what its README promises: go vet and go test
 // pass in it; its binary serves its page, the explorer, live tuning,
-// events and the Redis tier (a real redis-server); and go tool broadsheet
-// scaffolds a fragment there, whose suggested page broadsheet check
-// passes.
+// events and the Redis tier (a real redis-server); dev mode serves an edit
+// of a fragment's text without a build and an edit of its Go code with
+// one; and go tool broadsheet scaffolds a fragment there, whose suggested
+// page broadsheet check passes.
 func TestNewSite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a site module (~1 min)")
@@ -162,6 +164,8 @@ func TestNewSite(t *testing.T) {
 		t.Errorf("the site did not use its Redis tier:\n%s", log.String())
 	}
 
+	devLoop(t, ctx, dir, env)
+
 	// The author's loop in the site: a new fragment, the page the scaffold
 	// suggests, broadsheet check.
 	out := run(dir, "go", "tool", "broadsheet", "new", "fragment", "traffic", "-param", "city=london")
@@ -180,5 +184,109 @@ func TestNewSite(t *testing.T) {
 	}
 	if out := run(dir, "go", "tool", "broadsheet", "check"); !strings.Contains(out, "check: all good") {
 		t.Errorf("broadsheet check in the site:\n%s", out)
+	}
+}
+
+// devLoop runs the site's broadsheet dev in dir and edits its fragment: a
+// change of the markup's text is served with no new binary, a change of
+// its Go code with one.
+func devLoop(t *testing.T, ctx context.Context, dir string, env []string) {
+	t.Helper()
+	tool := filepath.Join(dir, "bin", "broadsheet")
+	build := exec.CommandContext(ctx, "go", "build", "-o", tool, "github.com/broadsheet/broadsheet/cmd/broadsheet")
+	build.Dir, build.Env = dir, env
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the site's broadsheet: %v\n%s", err, out)
+	}
+	// The edits are undone once dev mode has stopped (check regenerates
+	// the templ code).
+	for _, f := range []string{"fragments/greeting.templ", "fragments/greeting.go"} {
+		path := filepath.Join(dir, f)
+		orig, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := os.WriteFile(path, orig, 0o644); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := exec.Command(tool, "dev", "-addr", addr)
+	dev.Dir, dev.Env = dir, env
+	log := &tailBuffer{max: 1 << 20}
+	dev.Stdout, dev.Stderr = log, log
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- dev.Wait() }()
+	defer func() {
+		_ = dev.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = dev.Process.Kill()
+			<-exited
+		}
+	}()
+	type status struct {
+		OK       bool `json:"ok"`
+		Binaries int  `json:"binaries"`
+	}
+	// until polls dev mode until page shows want and its status is ok.
+	until := func(page, want string) status {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			select {
+			case err := <-exited:
+				t.Fatalf("dev mode exited: %v\n%s", err, log.String())
+			default:
+			}
+			var st status
+			if res, err := http.Get("http://" + addr + "/_dev/status"); err == nil {
+				_ = json.NewDecoder(res.Body).Decode(&st)
+				res.Body.Close()
+			}
+			if !st.OK {
+				continue
+			}
+			res, err := http.Get("http://" + addr + page)
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if strings.Contains(string(b), want) {
+				return st
+			}
+		}
+		t.Fatalf("dev mode never served %q on %s:\n%s", want, page, log.String())
+		return status{}
+	}
+	edit := func(file, old, new string) {
+		t.Helper()
+		path := filepath.Join(dir, file)
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(b), old) {
+			t.Fatalf("%s lacks %q: %v", file, old, err)
+		}
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first := until("/", "<dd>world</dd>")
+	edit("fragments/greeting.templ", "<dt>name</dt>", "<dt>to</dt>")
+	if st := until("/", "<dt>to</dt>"); st.Binaries != first.Binaries {
+		t.Errorf("a change of text alone built %d binaries", st.Binaries-first.Binaries)
+	}
+	edit("fragments/greeting.go", `greetingView(p.Get("name"))`, `greetingView(p.Get("name") + "!")`)
+	if st := until("/", "<dd>world!</dd>"); st.Binaries != first.Binaries+1 {
+		t.Errorf("a change of Go code built %d binaries, want 1", st.Binaries-first.Binaries)
 	}
 }

@@ -289,9 +289,6 @@ func Run(ctx context.Context, site Site, args []string) error {
 
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	// Once the first signal has started the drain, the next one stops the
-	// process at once (the signals' default action again).
-	defer context.AfterFunc(ctx, cancel)()
 
 	obs := metrics.New(cfg, metrics.Options{})
 	copts := composer.Options{
@@ -397,14 +394,19 @@ func Run(ctx context.Context, site Site, args []string) error {
 	if o.adminToken == "" {
 		log.Info("admin: off (no -admin-token)")
 	}
-	return serve(ctx, o, srv, conns, log)
+	// Once the first signal has started the drain, the next one stops the
+	// process at once: serve gives the signals their default action again.
+	return serve(ctx, o, srv, conns, log, cancel)
 }
 
 // serve runs the public listener (and the admin one, with -admin-addr)
 // until ctx ends, then drains (/readyz fails, everything is still served,
 // responses close their connections) for o.drain, and shuts them down
 // gracefully.
-func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger) error {
+//
+// When ctx ends, serve calls stopSignals before anything else (signal
+// handling returns to the default: a second SIGINT or SIGTERM kills).
+func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger, stopSignals func()) error {
 	public, err := newListener("public", o.addr, telemetry.Handler(srv, "composer", o.otlp != ""), conns, log)
 	if err != nil {
 		return err
@@ -432,6 +434,7 @@ func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, l
 	case runErr = <-errc:
 	case <-ctx.Done():
 	}
+	stopSignals()
 	if runErr == nil && o.drain > 0 {
 		log.Info("composer: draining (a second signal stops at once)", "for", o.drain)
 		srv.Drain()

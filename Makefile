@@ -1,10 +1,11 @@
-# Broadsheet. The README's two commands are `go run ./cmd/composer` and
-# `./scripts/test.sh`; these targets are shortcuts around them.
+# Broadsheet. The README's two commands build and run bin/composer and run
+# ./scripts/test.sh; these targets are shortcuts around them.
 
 .PHONY: run build test generate bench fmt dev new-fragment check-fragments
 
-run: ## serve the demo site on http://127.0.0.1:8080 (with the runtime setting of the Dockerfile)
-	GODEBUG=adaptivestackstart=1 go run ./cmd/composer
+run: ## build and serve the demo site on http://127.0.0.1:8080 (the Dockerfile's runtime setting; Ctrl-C stops it at once)
+	go build -o bin/composer ./cmd/composer
+	GODEBUG=adaptivestackstart=1 bin/composer -drain 0
 
 build: ## the composer and the load tool in bin/, as the Dockerfile builds them (-trimpath: no build machine paths in the binary)
 	CGO_ENABLED=0 go build -trimpath -o bin/composer ./cmd/composer
@@ -14,13 +15,14 @@ test: ## the whole suite, as CI runs it
 	./scripts/test.sh
 
 dev: ## develop fragments: rebuild, restart and reload the browser on save (http://127.0.0.1:7331)
-	go run ./cmd/broadsheet dev
+	go build -o bin/broadsheet ./cmd/broadsheet
+	bin/broadsheet dev
 
 new-fragment: ## scaffold a fragment: make new-fragment NAME=traffic [PARAMS="city=london"]
 	@test -n "$(NAME)" || { echo 'usage: make new-fragment NAME=traffic [PARAMS="city=london road=m25"]'; exit 2; }
 	go run ./cmd/broadsheet new fragment $(NAME) $(foreach p,$(PARAMS),-param $(p))
 
-check-fragments: ## the every-fragment check and the fragments' own tests
+check-fragments: ## what a new fragment or page can break: fragments, layouts and pages (broadsheet check)
 	go run ./cmd/broadsheet check
 
 generate: ## regenerate templ files (commit the result)

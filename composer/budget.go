@@ -92,17 +92,33 @@ func (cb *callBytes) done() {
 }
 
 // limitedBuffer collects a fragment's output, refusing it past max bytes
-// (errOversized) or past what the budget allows the call (errBusy).
+// (the call is then an *OversizeError) or past what the budget allows the
+// call (errBusy).
 type limitedBuffer struct {
 	buf bytes.Buffer
 	max int
 	mem *callBytes
+	// over counts what was written in all once it is past max: nothing
+	// more is kept, and counting stops at oversizeCount, so that the
+	// error can say how big the output was.
+	over int
 }
+
+// oversizeCount is how far an oversized output is still counted.
+const oversizeCount = MaxFragmentBytes
 
 func (w *limitedBuffer) Write(p []byte) (int, error) {
 	n := w.buf.Len() + len(p)
-	if n > w.max {
-		return 0, errOversized
+	if w.over > 0 || n > w.max {
+		if w.over == 0 {
+			w.over = w.buf.Len()
+			w.buf = bytes.Buffer{}
+		}
+		if w.over+len(p) > max(oversizeCount, w.max) {
+			return 0, errOversized
+		}
+		w.over += len(p)
+		return len(p), nil
 	}
 	if n > w.buf.Cap() && w.mem != nil && !w.mem.grow(int64(max(2*w.buf.Cap(), n))) {
 		// bytes.Buffer doubles its capacity as it grows: the

@@ -165,7 +165,7 @@ type Stats struct {
 	// to keep the result (see flight.shedIfLate).
 	Shed      atomic.Int64
 	InFlight  atomic.Int64 // fragment calls running now
-	Oversized atomic.Int64 // results over MaxFragmentBytes
+	Oversized atomic.Int64 // results over their cap (Settings.EffectiveMaxBytes)
 	Refreshes atomic.Int64 // stale-while-revalidate refresh calls made here
 	StoreHits atomic.Int64
 	StoreMiss atomic.Int64
@@ -420,7 +420,7 @@ func (c *Composer) callNow(s *start) {
 	t0 := time.Now()
 	mem := &callBytes{b: &c.composing}
 	defer mem.done()
-	html, spans, raw, err := c.render(ctx, f, s.p, s.site.Limits.MaxFragmentBytes, mem)
+	html, spans, raw, err := c.render(ctx, f, s.p, f.Settings.EffectiveMaxBytes(s.site.Limits), mem)
 	var segs []segment
 	if err == nil {
 		segs, err = parseBounded(mem, s.site, f.Spec, html, spans)
@@ -520,11 +520,14 @@ func (c *Composer) render(ctx context.Context, f *Fragment, p Params, max int, m
 		// Normalizing adds the end tags a value left out: a few bytes,
 		// which must not take it over the limit either.
 		if html, spans, err = c.normalize(html); err == nil && len(html) > max {
-			html, spans, raw, err = nil, nil, nil, errOversized
+			html, spans, raw, err = nil, nil, nil, &OversizeError{Fragment: f.Spec.Name, Size: len(html), Max: max}
 		}
 	}
-	if errors.Is(err, errOversized) {
+	var oe *OversizeError
+	if errors.As(err, &oe) {
 		c.stats.Oversized.Add(1)
+		c.log.Warn("composer: fragment output over its max_bytes: not served",
+			"fragment", f.Spec.Name, "bytes", oe.Size, "at_least", oe.AtLeast, "max_bytes", oe.Max)
 	}
 	return html, spans, raw, err
 }
@@ -598,7 +601,8 @@ func (c *Composer) release(sl slots) {
 }
 
 // renderFragment calls the fragment and renders its component, refusing
-// output over max bytes, or over what mem allows (nil: no bound).
+// output over max bytes (with an *OversizeError), or over what mem allows
+// (nil: no bound).
 func renderFragment(ctx context.Context, s *Spec, p Params, max int, mem *callBytes) ([]byte, *Raw, error) {
 	comp, err := s.Render(ctx, p)
 	if err != nil {
@@ -609,7 +613,7 @@ func renderFragment(ctx context.Context, s *Spec, p Params, max int, mem *callBy
 	}
 	if raw, ok := comp.(*Raw); ok {
 		if len(raw.HTML) > max {
-			return nil, nil, errOversized
+			return nil, nil, &OversizeError{Fragment: s.Name, Size: len(raw.HTML), Max: max}
 		}
 		if mem != nil && !mem.grow(int64(cap(raw.HTML))) {
 			return nil, nil, errBusy
@@ -617,16 +621,40 @@ func renderFragment(ctx context.Context, s *Spec, p Params, max int, mem *callBy
 		return raw.HTML, raw, nil
 	}
 	w := &limitedBuffer{max: max, mem: mem}
-	if err := comp.Render(ctx, w); err != nil {
-		for _, known := range []error{errOversized, errBusy} {
-			if errors.Is(err, known) {
-				return nil, nil, known
-			}
-		}
+	err = comp.Render(ctx, w)
+	if errors.Is(err, errBusy) {
+		return nil, nil, errBusy
+	}
+	if w.over > 0 {
+		return nil, nil, &OversizeError{Fragment: s.Name, Size: w.over, AtLeast: errors.Is(err, errOversized), Max: max}
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	return w.buf.Bytes(), nil, nil
 }
+
+// OversizeError is the error of a fragment call whose output is over its
+// cap (Settings.MaxBytes, else Limits.MaxFragmentBytes).
+type OversizeError struct {
+	Fragment string
+	// Size is how many bytes the fragment wrote; when AtLeast, it wrote
+	// more, and counting stopped there.
+	Size    int
+	AtLeast bool
+	Max     int
+}
+
+func (e *OversizeError) Error() string {
+	more := ""
+	if e.AtLeast {
+		more = " or more"
+	}
+	return fmt.Sprintf("composer: fragment %q wrote %d bytes%s, over its max_bytes of %d", e.Fragment, e.Size, more, e.Max)
+}
+
+// Unwrap makes errors.Is(err, errOversized) hold.
+func (e *OversizeError) Unwrap() error { return errOversized }
 
 // refresh starts a background refresh of stale entry e unless a call for
 // its key is in flight. Nothing of it runs on the caller's goroutine. The

@@ -2,6 +2,7 @@ package composer
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -146,6 +147,60 @@ func TestGroupQueueIsNotTheFragmentsTime(t *testing.T) {
 				}
 				synctest.Wait()
 			})
+		})
+	}
+}
+
+// TestOutputCap: a call's HTML over its cap — the fragment's MaxBytes,
+// else the site's MaxFragmentBytes — is not served, and the log says how
+// big it was and what the cap is; a fragment whose MaxBytes allows it is
+// served.
+func TestOutputCap(t *testing.T) {
+	big := strings.Repeat("x", 3000)
+	for _, tt := range []struct {
+		name     string
+		maxBytes int // the fragment's
+		raw      bool
+		served   bool
+		logged   string
+	}{
+		{"over the site's cap", 0, false, false, "bytes=3000 at_least=false max_bytes=2048"},
+		{"raw, over the site's cap", 0, true, false, "bytes=3000 at_least=false max_bytes=2048"},
+		{"within its own cap", 4096, false, true, ""},
+		{"over its own cap", 1024, false, false, "bytes=3000 at_least=false max_bytes=1024"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := static("big", "")
+			f.Render = func(context.Context, Params) (templ.Component, error) {
+				if tt.raw {
+					return &Raw{HTML: []byte(big)}, nil
+				}
+				return text(big), nil
+			}
+			f.Defaults.Fallback = "<i>fallback</i>"
+			f.Defaults.MaxBytes = tt.maxBytes
+			site := testSite([]*Spec{f}, time.Second, "big")
+			site.Limits.MaxFragmentBytes = 2048
+			// The call logs before its include resolves, so the log is
+			// complete once the page is.
+			var log strings.Builder
+			c := newTestComposer(t, site, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+			b := body(serve(c, ""))
+			if got := strings.Contains(b, big); got != tt.served {
+				t.Fatalf("served = %v, want %v: %.200s", got, tt.served, b)
+			}
+			if tt.logged == "" {
+				if strings.Contains(log.String(), "max_bytes") {
+					t.Errorf("logged an oversize: %s", log.String())
+				}
+				return
+			}
+			if !strings.Contains(b, "<i>fallback</i>") {
+				t.Errorf("no fallback: %s", b)
+			}
+			if !strings.Contains(log.String(), "fragment=big "+tt.logged) || c.Stats().Oversized.Load() != 1 {
+				t.Errorf("log %q, %d oversized; want %q", log.String(), c.Stats().Oversized.Load(), tt.logged)
+			}
 		})
 	}
 }

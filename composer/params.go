@@ -114,6 +114,9 @@ func ValidateSpec(s *Spec) error {
 	if s.Defaults.Fresh < 0 || s.Defaults.Stale < 0 {
 		return fmt.Errorf("composer: fragment %q: negative TTL", s.Name)
 	}
+	if m := s.Defaults.MaxBytes; m != 0 && (m < MinFragmentBytes || m > MaxFragmentBytes) {
+		return fmt.Errorf("composer: fragment %q: MaxBytes %d out of range %d..%d (0: the site's)", s.Name, m, MinFragmentBytes, MaxFragmentBytes)
+	}
 	if s.Example != nil {
 		if _, err := NewParams(s, s.Example); err != nil {
 			return fmt.Errorf("composer: fragment %q: example params: %w", s.Name, err)

@@ -1,7 +1,13 @@
 package composer
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/a-h/templ"
@@ -35,6 +41,13 @@ type Limits struct {
 	// admin token's holders only.
 	PublicExplorer bool
 }
+
+// The bounds of a fragment's output cap, site-wide
+// (Limits.MaxFragmentBytes) or its own (Settings.MaxBytes).
+const (
+	MinFragmentBytes = 1 << 10
+	MaxFragmentBytes = 64 << 20
+)
 
 // DefaultLimits are used where the configuration is silent.
 var DefaultLimits = Limits{
@@ -108,6 +121,9 @@ type View struct {
 	slots  map[string][]int
 	// Nonce is the Content-Security-Policy nonce for inline scripts.
 	Nonce string
+	// asked, when set, hears every slot name the layout asks about
+	// (CheckLayout).
+	asked func(slot string)
 }
 
 // Param returns a route or query value of the request (already validated by
@@ -117,8 +133,48 @@ func (v *View) Param(name string) string { return v.params[name] }
 // Slot renders the includes of the named slot. A slot with no includes
 // renders nothing.
 func (v *View) Slot(name string) templ.Component {
+	if v.asked != nil {
+		v.asked(name)
+	}
 	return slotComponent(v.slots[name])
 }
 
 // HasSlot reports whether the named slot has includes.
-func (v *View) HasSlot(name string) bool { return len(v.slots[name]) > 0 }
+func (v *View) HasSlot(name string) bool {
+	if v.asked != nil {
+		v.asked(name)
+	}
+	return len(v.slots[name]) > 0
+}
+
+// CheckLayout renders layout with one include in each of slots and reports
+// a slot of slots that it does not place and a slot it asks about (with
+// Slot or HasSlot) that slots does not list: the list the configuration
+// checks pages against (config.Registry.Slots) must be the layout's own.
+// It is meant for a layout's tests.
+func CheckLayout(layout Layout, slots []string) error {
+	v := &View{Page: &Page{Name: "check", Title: "Check"}, Title: "Check", slots: map[string][]int{}}
+	for i, s := range slots {
+		v.slots[s] = []int{i}
+	}
+	var unlisted []string
+	v.asked = func(s string) {
+		if _, ok := v.slots[s]; !ok && !slices.Contains(unlisted, s) {
+			unlisted = append(unlisted, s)
+		}
+	}
+	var b bytes.Buffer
+	if err := layout(v).Render(context.Background(), &b); err != nil {
+		return fmt.Errorf("composer: layout check: %w", err)
+	}
+	var errs []error
+	for i, s := range slots {
+		if !bytes.Contains(b.Bytes(), []byte(`page-index="`+strconv.Itoa(i)+`"`)) {
+			errs = append(errs, fmt.Errorf("composer: layout does not place listed slot %q", s))
+		}
+	}
+	for _, s := range unlisted {
+		errs = append(errs, fmt.Errorf("composer: layout places slot %q, which is not listed", s))
+	}
+	return errors.Join(errs...)
+}

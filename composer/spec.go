@@ -92,6 +92,24 @@ type Settings struct {
 	// (MaxInFlight) or abandoned by its clients is not a failure of the
 	// key and is not held. 0 means DefaultFailHold; negative turns it off.
 	FailHold time.Duration
+	// MaxBytes caps the HTML one call may produce: a larger output is an
+	// error (logged with its size), never served or cached. 0 means the
+	// site's Limits.MaxFragmentBytes. A fragment whose params can ask for
+	// a large output (a scoreboard of 20,000 matches) declares what its
+	// largest needs.
+	MaxBytes int
+}
+
+// EffectiveMaxBytes is s's MaxBytes with the site's cap applied when it
+// sets none.
+func (s *Settings) EffectiveMaxBytes(lim Limits) int {
+	if s.MaxBytes > 0 {
+		return s.MaxBytes
+	}
+	if lim.MaxFragmentBytes > 0 {
+		return lim.MaxFragmentBytes
+	}
+	return DefaultLimits.MaxFragmentBytes
 }
 
 // DefaultFailHold is the FailHold of a fragment that sets none: off. A

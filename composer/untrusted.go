@@ -31,19 +31,15 @@ const storeClockSkew = 5 * time.Second
 // admitStored reports whether e, read from the Store for key and version,
 // may be served for fragment f of site at now: it is the entry asked for,
 // not expired, and within the limits a fresh render of f would meet —
-// its HTML within the site's MaxFragmentBytes, its fresh and stale times
+// its HTML within f's cap (Settings.EffectiveMaxBytes), its fresh and stale times
 // within f's (see lifetimes), its assets allowed to f (AssetAllowed). A
 // refused entry is counted in Stats.StoreRefused and is a miss.
 func (c *Composer) admitStored(site *Site, f *Fragment, key, version string, e *Entry, now time.Time) bool {
 	if e == nil || e.Key != key || e.Version != version || !now.Before(e.StaleUntil) {
 		return false
 	}
-	maxBytes := site.Limits.MaxFragmentBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultLimits.MaxFragmentBytes
-	}
 	fresh, stale := lifetimes(f)
-	ok := len(e.HTML) <= maxBytes && !e.Created.After(now.Add(storeClockSkew)) &&
+	ok := len(e.HTML) <= f.Settings.EffectiveMaxBytes(site.Limits) && !e.Created.After(now.Add(storeClockSkew)) &&
 		e.FreshUntil.Sub(e.Created) <= fresh && e.StaleUntil.Sub(e.FreshUntil) <= stale
 	for _, a := range e.Assets {
 		ok = ok && AssetAllowed(f.Spec, a)

@@ -20,6 +20,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -34,6 +35,11 @@ import (
 type Registry struct {
 	Specs   []*composer.Spec
 	Layouts map[string]composer.Layout
+	// Slots lists, by layout name, the slots each layout of Layouts
+	// places. Every include's slot must be one of its page layout's: an
+	// include in a slot the layout does not place would render nothing.
+	// A layout with no entry here is a registry error.
+	Slots map[string][]string
 	// Remote builds the Spec of a fragment that the configuration declares
 	// remote (fragments.NAME.remote), from its remote section and the
 	// registered Spec of that name (nil when there is none). The Spec it
@@ -53,8 +59,6 @@ const (
 	maxTimeout       = 30 * time.Second
 	maxDepthLimit    = 16
 	maxIncludesLimit = 100000
-	minFragmentBytes = 1 << 10
-	maxFragmentBytes = 64 << 20
 	maxFallbackBytes = 64 << 10
 )
 
@@ -122,6 +126,7 @@ func (p *parser) parse(data []byte, reg Registry) *composer.Site {
 			Origin: map[string]string{
 				"timeout": OriginCode, "fresh": OriginCode, "stale": OriginCode,
 				"fallback": OriginCode, "primary": OriginCode, "disabled": OriginCode,
+				"max_bytes": OriginCode,
 			},
 		}
 	}
@@ -133,9 +138,10 @@ func (p *parser) parse(data []byte, reg Registry) *composer.Site {
 		// fragment's HTML, so that it cannot break them either.
 		f.Settings.Fallback = composer.NormalizeHTML(f.Settings.Fallback)
 	}
+	layouts := p.layouts(reg)
 	g := p.graph(specs)
 	if e, ok := top["pages"]; ok {
-		site.Pages = p.pages(e.val, site, specs, reg.Layouts, g)
+		site.Pages = p.pages(e.val, site, specs, layouts, g)
 	}
 	return site
 }
@@ -155,6 +161,28 @@ func (p *parser) registry(reg Registry) map[string]*composer.Spec {
 		}
 	}
 	return specs
+}
+
+// layouts maps each layout of reg to its slots, sorted. Problems with
+// the registry itself are reported without a line, as in registry.
+func (p *parser) layouts(reg Registry) map[string][]string {
+	out := make(map[string][]string, len(reg.Layouts))
+	for name, l := range reg.Layouts {
+		slots, ok := reg.Slots[name]
+		switch {
+		case l == nil:
+			p.errorf(nil, "registry", "layout %q is nil", name)
+		case !ok:
+			p.errorf(nil, "registry", "layout %q has no slots listed (Registry.Slots)", name)
+		}
+		out[name] = slices.Sorted(slices.Values(slots))
+	}
+	for name := range reg.Slots {
+		if _, ok := reg.Layouts[name]; !ok {
+			p.errorf(nil, "registry", "slots listed for layout %q, which is not registered", name)
+		}
+	}
+	return out
 }
 
 // limits applies the site section to lim.
@@ -177,7 +205,7 @@ func (p *parser) limits(n *yaml.Node, lim *composer.Limits) {
 		}
 	}
 	if e, ok := f["max_fragment_bytes"]; ok {
-		if v, ok := p.integer(e.val, join(path, e.name), minFragmentBytes, maxFragmentBytes); ok {
+		if v, ok := p.integer(e.val, join(path, e.name), composer.MinFragmentBytes, composer.MaxFragmentBytes); ok {
 			lim.MaxFragmentBytes = v
 		}
 	}
@@ -216,7 +244,7 @@ func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment, sp
 	entries := p.entries(n, "fragments")
 	for _, e := range entries {
 		path := join("fragments", e.name)
-		f := p.fields(e.val, path, "timeout", "fresh", "stale", "fail_hold", "fallback", "primary", "disabled", "remote")
+		f := p.fields(e.val, path, "timeout", "fresh", "stale", "fail_hold", "fallback", "primary", "disabled", "max_bytes", "remote")
 		if r, ok := f["remote"]; ok {
 			p.remote(e.name, r, join(path, "remote"), frags, specs, entries, remote)
 		}
@@ -264,6 +292,10 @@ func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment, sp
 		})
 		set("primary", func(n *yaml.Node, path string) (ok bool) {
 			s.Primary, ok = p.boolean(n, path)
+			return ok
+		})
+		set("max_bytes", func(n *yaml.Node, path string) (ok bool) {
+			s.MaxBytes, ok = p.integer(n, path, composer.MinFragmentBytes, composer.MaxFragmentBytes)
 			return ok
 		})
 		set("disabled", func(n *yaml.Node, path string) (ok bool) {

@@ -34,12 +34,12 @@ func TestParseValid(t *testing.T) {
 
 	score := site.Fragments["score"]
 	wantScore := composer.Settings{Timeout: 60 * time.Millisecond, Fresh: 5 * time.Second, Stale: 2 * time.Minute,
-		Fallback: `<span class="bs-fallback">–</span>`, Primary: true}
+		Fallback: `<span class="bs-fallback">–</span>`, Primary: true, MaxBytes: 4096}
 	if score.Settings != wantScore {
 		t.Errorf("score settings = %+v, want %+v", score.Settings, wantScore)
 	}
 	for k, want := range map[string]string{"timeout": OriginFile, "fresh": OriginFile, "stale": OriginFile,
-		"fallback": OriginFile, "primary": OriginFile, "disabled": OriginCode} {
+		"fallback": OriginFile, "primary": OriginFile, "disabled": OriginCode, "max_bytes": OriginFile} {
 		if score.Origin[k] != want {
 			t.Errorf("score origin[%s] = %q, want %q", k, score.Origin[k], want)
 		}
@@ -49,7 +49,7 @@ func TestParseValid(t *testing.T) {
 		nav.Settings.Timeout != 100*time.Millisecond {
 		t.Errorf("nav = %+v %v", nav.Settings, nav.Origin)
 	}
-	if story := site.Fragments["story"]; story.Spec.Name != "story" || len(story.Origin) != 6 {
+	if story := site.Fragments["story"]; story.Spec.Name != "story" || len(story.Origin) != 7 {
 		t.Errorf("story = %+v", story)
 	}
 
@@ -58,7 +58,7 @@ func TestParseValid(t *testing.T) {
 	}
 	front := site.Pages[0]
 	wantFront := &composer.Page{
-		Name: "front", Path: "/", Title: "Broadsheet", Layout: "front", Budget: 300 * time.Millisecond, Line: 18,
+		Name: "front", Path: "/", Title: "Broadsheet", Layout: "front", Budget: 300 * time.Millisecond, Line: 19,
 		Includes: []*composer.PageInclude{
 			{Fragment: "nav", Slot: "header"},
 			{Fragment: "story", Slot: "top", Primary: true, Params: []composer.Binding{
@@ -156,6 +156,9 @@ func TestParseInvalid(t *testing.T) {
 		{"fragment fallback map", "fragments:\n  score:\n    fallback: {a: b}\n", 3, "fragments.score.fallback", "want a string"},
 		{"fragment fallback huge", "fragments:\n  score:\n    fallback: " + strings.Repeat("x", 65<<10) + "\n", 3, "fragments.score.fallback", "over the maximum of 65536"},
 		{"fragment primary", "fragments:\n  score:\n    primary: 1\n", 3, "fragments.score.primary", "want true or false"},
+		{"fragment max_bytes small", "fragments:\n  score:\n    max_bytes: 100\n", 3, "fragments.score.max_bytes", "100 is out of range 1024..67108864"},
+		{"fragment max_bytes huge", "fragments:\n  score:\n    max_bytes: 67108865\n", 3, "fragments.score.max_bytes", "out of range 1024..67108864"},
+		{"fragment max_bytes unit", "fragments:\n  score:\n    max_bytes: 2MiB\n", 3, "fragments.score.max_bytes", "want an integer from 1024 to 67108864"},
 		{"fragment unknown field", "fragments:\n  score:\n    ttl: 1s\n", 3, "fragments.score.ttl", "unknown field"},
 		{"pages not list", "pages: {}\n", 1, "pages", "want a list"},
 		{"page not mapping", "pages:\n  - front\n", 2, "pages[0]", "want a mapping"},
@@ -182,6 +185,8 @@ func TestParseInvalid(t *testing.T) {
 		{"include fragment missing", page("/", "      - slot: a\n"), 6, "pages[0].includes[0].fragment", "required field is missing"},
 		{"include slot missing", page("/", "      - fragment: nav\n"), 6, "pages[0].includes[0].slot", "required field is missing"},
 		{"include slot invalid", page("/", "      - {fragment: nav, slot: Top}\n"), 6, "pages[0].includes[0].slot", "invalid slot name"},
+		{"include slot typo", page("/", "      - {fragment: nav, slot: mian}\n"), 6, "pages[0].includes[0].slot", `layout "front" has no slot "mian" (did you mean "main"?); its slots: a, b, header, main, top, x`},
+		{"include slot of another layout", "pages:\n  - name: p\n    path: /\n    layout: article\n    includes:\n      - {fragment: nav, slot: top}\n", 6, "pages[0].includes[0].slot", `layout "article" has no slot "top"; its slots: main`},
 		{"include primary", page("/", "      - {fragment: nav, slot: a, primary: yes please}\n"), 6, "pages[0].includes[0].primary", "want true or false"},
 		{"include unknown field", page("/", "      - fragment: nav\n        slot: a\n        param: {}\n"), 8, "pages[0].includes[0].param", `did you mean "params"?`},
 		{"param undeclared", page("/", "      - fragment: score\n        slot: a\n        params:\n          match: m1\n          mtch: m2\n"), 10, "pages[0].includes[0].params.mtch", `fragment "score" has no param "mtch" (did you mean "match"?)`},
@@ -275,6 +280,17 @@ func TestParseRegistryErrors(t *testing.T) {
 	var list List
 	if !errors.As(err, &list) || len(list) != 2 || list[0].Field != "registry" || list[1].Field != "registry" {
 		t.Fatalf("got %v, want two registry errors", err)
+	}
+
+	// Layouts and their slots must agree: a layout without its slot list
+	// could not have its pages' includes checked.
+	reg = testRegistry()
+	reg.Slots = map[string][]string{"front": {"a"}, "plain": {"main"}}
+	_, err = Parse("site.yaml", []byte("pages: []\n"), reg)
+	for _, want := range []string{`layout "article" has no slots listed`, `slots listed for layout "plain", which is not registered`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error with %q", err, want)
+		}
 	}
 }
 

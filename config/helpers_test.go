@@ -45,5 +45,6 @@ func testRegistry(extra ...*composer.Spec) Registry {
 	return Registry{
 		Specs:   append(specs, extra...),
 		Layouts: map[string]composer.Layout{"front": layout, "article": layout},
+		Slots:   map[string][]string{"front": {"a", "b", "header", "main", "top", "x"}, "article": {"main"}},
 	}
 }

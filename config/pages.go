@@ -19,10 +19,13 @@ type pageCtx struct {
 	g      *graph
 	keys   []string // the page path's placeholders
 	routed bool     // whether the path parsed, so that keys can be trusted
+	layout string   // the page's layout, "" when unknown (already reported)
+	slots  []string // the slots it places, sorted
 }
 
 // pages reads the pages section.
-func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*composer.Spec, layouts map[string]composer.Layout, g *graph) []*composer.Page {
+// layouts maps each layout's name to the slots it places, sorted.
+func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*composer.Spec, layouts map[string][]string, g *graph) []*composer.Page {
 	c := &pageCtx{site: site, specs: specs, g: g}
 	for name := range specs {
 		c.names = append(c.names, name)
@@ -74,10 +77,13 @@ func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*comp
 		if e, ok := f["title"]; ok {
 			page.Title, _ = p.str(e.val, join(path, "title"))
 		}
+		c.layout, c.slots = "", nil
 		if v, vn, ok := p.required(pn, f, path, "layout"); ok {
 			page.Layout = v
-			if _, ok := layouts[v]; !ok {
+			if slots, ok := layouts[v]; !ok {
 				p.errorf(vn, join(path, "layout"), "unknown layout %q%s", v, suggest(v, layoutNames))
+			} else {
+				c.layout, c.slots = v, slots
 			}
 		}
 		if e, ok := f["budget"]; ok {
@@ -136,8 +142,11 @@ func (p *parser) includes(n *yaml.Node, path string, c *pageCtx) []*composer.Pag
 		}
 		if v, vn, ok := p.required(in, f, path, "slot"); ok {
 			inc.Slot = v
-			if !identifier.MatchString(v) {
+			switch {
+			case !identifier.MatchString(v):
 				p.errorf(vn, join(path, "slot"), "invalid slot name %q: want lowercase letters, digits, '-' or '_', starting with a letter", v)
+			case c.layout != "" && !slices.Contains(c.slots, v):
+				p.errorf(vn, join(path, "slot"), "layout %q has no slot %q%s; its slots: %s", c.layout, v, suggest(v, c.slots), strings.Join(c.slots, ", "))
 			}
 		}
 		if e, ok := f["primary"]; ok {

@@ -156,7 +156,7 @@ func TestKubernetesBase(t *testing.T) {
 			if f != "site.yaml" {
 				continue
 			}
-			reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
+			reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots()}
 			if _, err := config.Load(filepath.Join("kubernetes", f), reg); err != nil {
 				t.Errorf("kubernetes/site.yaml does not validate: %v", err)
 			}

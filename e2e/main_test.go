@@ -131,7 +131,7 @@ func run(m *testing.M) int {
 // show, not how fast they are (-race slows fragments down).
 func startDemo() (stop func(), err error) {
 	log := slog.New(slog.DiscardHandler)
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots()}
 	site, err := config.Parse("site.yaml (built in)", broadsheet.DefaultSite, reg)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 // it thousands of times: the feed's answer (no simulated latency here)
 // and the row rendered.
 func BenchmarkScore(b *testing.B) {
-	p, err := composer.NewParams(registry["score"], map[string]string{"match": "m0042"})
+	p, err := composer.NewParams(registry.Lookup("score"), map[string]string{"match": "m0042"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -109,10 +109,8 @@ func TestEveryFragment(t *testing.T) {
 // specNamed returns the registered Spec of fragment name.
 func specNamed(t testing.TB, name string) *composer.Spec {
 	t.Helper()
-	mu.Lock()
-	defer mu.Unlock()
-	s, ok := registry[name]
-	if !ok {
+	s := registry.Lookup(name)
+	if s == nil {
 		t.Fatalf("no fragment %q is registered", name)
 	}
 	return s
@@ -199,6 +197,11 @@ func TestScoreboardSizes(t *testing.T) {
 		n := bytes.Count(buf.Bytes(), []byte(`<bs-include fragment="score"`))
 		if n != c.want {
 			t.Errorf("%v: %d score includes, want %d", c.raw, n, c.want)
+		}
+		// The largest size the scores page advertises must fit the
+		// scoreboard's own cap, or the page is a 503.
+		if max := s.Defaults.EffectiveMaxBytes(composer.DefaultLimits); buf.Len() > max {
+			t.Errorf("%v: %d bytes, over the scoreboard's max_bytes of %d", c.raw, buf.Len(), max)
 		}
 	}
 }

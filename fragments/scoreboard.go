@@ -26,6 +26,9 @@ func init() {
 			Fresh:    30 * time.Second,
 			Stale:    10 * time.Minute,
 			Fallback: `<p class="bs-fallback">Scores are taking a moment… please refresh.</p>`,
+			// 20,000 matches (?size=20000) write 1.1 MB, over the site's
+			// 1 MiB default: room for them (TestScoreboardSizes).
+			MaxBytes: 2 << 20,
 		},
 		Example: map[string]string{"size": "40", "league": "premier"},
 	})

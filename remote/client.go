@@ -6,7 +6,7 @@
 //
 // The lifecycle of a remote fragment:
 //
-//  1. cmd/composer makes one Client and hands its Spec method to the
+//  1. Package server makes one Client and hands its Spec method to the
 //     configuration (config.Registry.Remote).
 //  2. For each fragment that site.yaml declares remote, the configuration
 //     calls Spec with the URL template, the params and the includes; the
@@ -93,7 +93,7 @@ type Options struct {
 	// set MaxConnsPerHost and DialTimeout are not used.
 	Transport http.RoundTripper
 	// WrapTransport, when set, wraps the transport every request goes
-	// through (cmd/composer: otelhttp's, when tracing is on, to send the
+	// through (package server: otelhttp's, when tracing is on, to send the
 	// W3C traceparent). The wrapper must not modify the requests it is
 	// given (otelhttp's clones them before adding its headers). nil costs
 	// nothing per request.

@@ -28,7 +28,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // fragments fetched through c.
 func newSite(tb testing.TB, c *remote.Client, yaml string) *composer.Site {
 	tb.Helper()
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(),
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots(),
 		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
 			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize})
 		}}
@@ -229,7 +229,7 @@ func findSpec(specs []*composer.Spec, name string) *composer.Spec {
 func TestBatchConfigRefused(t *testing.T) {
 	c := remote.New(remote.Options{Logger: quiet})
 	defer c.Close()
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(),
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots(),
 		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
 			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize})
 		}}

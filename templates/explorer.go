@@ -53,6 +53,9 @@ type FragmentDetail struct {
 	// the last one that refreshed it on this instance ("" if none).
 	Events    []string
 	LastEvent string
+	// Cache says how long cached entries are served and when a change of
+	// the settings reaches them.
+	Cache string
 }
 
 // FormField is one param input of the render form.
@@ -106,6 +109,9 @@ type AdminFragment struct {
 	Stats *LiveStats
 	// Live says some field is overridden live.
 	Live bool
+	// Cache says how long cached entries are served and when a change
+	// reaches them.
+	Cache string
 }
 
 // origin returns where a setting of f came from, "code" when unrecorded.

@@ -13,15 +13,18 @@ import (
 //	front:  nav, ticker, lead, top, list, weather, scores, mostread, footer
 //	scores: nav, board, footer
 //	city:   nav, weather, forecast, cities, footer
+//	single: nav, main, footer
 //	plain:  nav, main, footer
 //
-// The plain layout has no h1 of its own: the first include of its main slot
-// provides it (the article fragment does).
+// The single layout's h1 is the page's title, and the fragments of its main
+// slot start at h2. The plain layout has no h1 of its own: the first
+// include of its main slot provides it (the article fragment does).
 func Layouts() map[string]composer.Layout {
 	return map[string]composer.Layout{
 		"front":  frontLayout,
 		"scores": scoresLayout,
 		"city":   cityLayout,
+		"single": singleLayout,
 		"plain":  plainLayout,
 	}
 }
@@ -33,6 +36,7 @@ func LayoutSlots() map[string][]string {
 		"front":  {"nav", "ticker", "lead", "top", "list", "weather", "scores", "mostread", "footer"},
 		"scores": {"nav", "board", "footer"},
 		"city":   {"nav", "weather", "forecast", "cities", "footer"},
+		"single": {"nav", "main", "footer"},
 		"plain":  {"nav", "main", "footer"},
 	}
 }

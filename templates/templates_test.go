@@ -40,12 +40,21 @@ func TestLayoutsAreDocuments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLayoutSlots checks that LayoutSlots, which the configuration checks
+// every include's slot against, lists exactly the slots each layout places.
+func TestLayoutSlots(t *testing.T) {
 	if len(Layouts()) != len(LayoutSlots()) {
 		t.Error("Layouts and LayoutSlots disagree")
 	}
-	for name := range Layouts() {
-		if LayoutSlots()[name] == nil {
+	for name, layout := range Layouts() {
+		slots := LayoutSlots()[name]
+		if slots == nil {
 			t.Errorf("layout %s has no slot list", name)
+		}
+		if err := composer.CheckLayout(layout, slots); err != nil {
+			t.Errorf("layout %s: %v", name, err)
 		}
 	}
 }

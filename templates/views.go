@@ -29,9 +29,11 @@ type FragmentRow struct {
 	FailHold          string
 	Fallback          string // shown as text, never rendered as HTML
 	Primary, Disabled bool
+	// MaxBytes is the effective cap of one call's HTML, in bytes.
+	MaxBytes string
 	// Origin maps a setting name (timeout, fresh, stale, fail_hold,
-	// fallback, primary, disabled) to where its value came from: "code",
-	// "site.yaml" or "live".
+	// fallback, primary, disabled, max_bytes) to where its value came
+	// from: "code", "site.yaml" or "live".
 	Origin   map[string]string
 	Includes []string
 	// Live holds the fragment's figures over the rolling window; nil when

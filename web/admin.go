@@ -25,7 +25,7 @@ import (
 //	GET  /_/admin                          the admin page (401 and a login form without credentials)
 //	POST /_/admin/login                    token=… → session cookie, 303 to /_/admin
 //	POST /_/admin/logout                   drops the cookie
-//	POST /_/admin/fragments/{name}         timeout, fresh, stale, fail_hold, fallback, primary, disabled
+//	POST /_/admin/fragments/{name}         timeout, fresh, stale, fail_hold, fallback, primary, disabled; purge=on also purges its entries
 //	POST /_/admin/fragments/{name}/reset   back to site.yaml
 //	POST /_/admin/fragments/{name}/purge   drops the fragment's cache entries everywhere
 //
@@ -40,7 +40,10 @@ import (
 //
 // A POST to /fragments/{name} changes only the fields it carries. The form
 // sends each checkbox as a hidden "off" followed by the checkbox's "on", and
-// the last value wins.
+// the last value wins. A change applies from the fragment's next call:
+// entries already cached keep the times they were made with (cacheNote);
+// purge=on applies it to them in the same step, by purging them after the
+// change is in force.
 
 const (
 	sessionCookie = "bs_admin"
@@ -366,6 +369,7 @@ func (s *Server) adminView(ctx context.Context) templates.AdminView {
 			Disabled: f.Settings.Disabled,
 			Origin:   f.Origin,
 			Base:     map[string]string{},
+			Cache:    cacheNote(f),
 		}
 		if bf := base.Fragments[name]; bf != nil {
 			for _, field := range tuning.Fields {
@@ -415,11 +419,40 @@ func (s *Server) adminUpdate(w http.ResponseWriter, r *http.Request) {
 		s.adminFail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, err := s.opts.Tuner.Update(r.Context(), who(r), name, want); err != nil {
+	changes, err := s.opts.Tuner.Update(r.Context(), who(r), name, want)
+	if err != nil {
 		s.adminError(w, r, err)
 		return
 	}
+	if vs := r.PostForm["purge"]; len(vs) > 0 && vs[len(vs)-1] == "on" {
+		// Logged with the change's time, so that the page reports both
+		// as one action.
+		at := time.Now()
+		if len(changes) > 0 {
+			at = changes[0].At
+		}
+		if err := s.purge(r, name, at); err != nil {
+			s.adminFail(w, r, http.StatusServiceUnavailable, "The change is in force, but the purge of its cached entries could not be announced; try Purge cache.")
+			return
+		}
+	}
 	http.Redirect(w, r, "/_/admin?changed="+name+"#f-"+name, http.StatusSeeOther)
+}
+
+// cacheNote says how long f's cached entries are served, and that a change
+// of its settings reaches them only once they are replaced or purged.
+func cacheNote(f *composer.Fragment) string {
+	st := f.Settings
+	if f.Spec.PerUser || f.Spec.NeedsReader {
+		return "Its output varies per reader and is never cached: a change applies from its next call."
+	}
+	if st.Fresh+st.Stale <= 0 {
+		return "Its results are not cached (fresh and stale are 0): a change applies from its next call."
+	}
+	return fmt.Sprintf("Cached entries are served for up to %s after they were made (fresh %s, then stale %s while one refresh runs). "+
+		"A change of timeout, fresh, stale or fail_hold applies from its next call; entries already cached keep their times until they are "+
+		"replaced, so a lowered timeout or a new fallback may not show for up to %s. Purge its entries to apply a change to them at once.",
+		st.Fresh+st.Stale, st.Fresh, st.Stale, st.Fresh+st.Stale)
 }
 
 func (s *Server) adminError(w http.ResponseWriter, r *http.Request, err error) {
@@ -500,14 +533,23 @@ func (s *Server) adminPurge(w http.ResponseWriter, r *http.Request) {
 		s.adminFail(w, r, http.StatusNotFound, fmt.Sprintf("There is no fragment %q.", name))
 		return
 	}
+	if err := s.purge(r, name, time.Now()); err != nil {
+		s.adminFail(w, r, http.StatusServiceUnavailable, "The purge could not be announced; try again.")
+		return
+	}
+	http.Redirect(w, r, "/_/admin?changed="+name+"#f-"+name, http.StatusSeeOther)
+}
+
+// purge invalidates fragment name's entries on every instance and records
+// it in the change log at time at.
+func (s *Server) purge(r *http.Request, name string, at time.Time) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	gen, err := s.comp.PurgeFragment(ctx, name)
 	if err != nil {
 		Logger(r.Context()).Error("web: purge failed", "fragment", name, "err", err)
-		s.adminFail(w, r, http.StatusServiceUnavailable, "The purge could not be announced; try again.")
-		return
+		return err
 	}
-	s.opts.Tuner.Record(r.Context(), tuning.Change{At: time.Now(), Who: who(r), Fragment: name, Field: "purge", Old: "", New: fmt.Sprintf("generation %d", gen)})
-	http.Redirect(w, r, "/_/admin?changed="+name+"#f-"+name, http.StatusSeeOther)
+	s.opts.Tuner.Record(r.Context(), tuning.Change{At: at, Who: who(r), Fragment: name, Field: "purge", Old: "", New: fmt.Sprintf("generation %d", gen)})
+	return nil
 }

@@ -86,7 +86,7 @@ pages:
       - {fragment: echo, slot: main, params: {word: "{route.word}"}}
 `
 
-// instance is one composer with its web server, as cmd/composer wires it.
+// instance is one composer with its web server, as package server wires it.
 type instance struct {
 	ts     *httptest.Server // public handler
 	admin  *httptest.Server // AdminHandler, when separate
@@ -113,7 +113,7 @@ type instanceOpts struct {
 
 func newInstance(t *testing.T, o instanceOpts) *instance {
 	t.Helper()
-	reg := config.Registry{Specs: append(tuneSpecs(), o.extra...), Layouts: templates.Layouts()}
+	reg := config.Registry{Specs: append(tuneSpecs(), o.extra...), Layouts: templates.Layouts(), Slots: templates.LayoutSlots()}
 	if o.yaml == "" {
 		o.yaml = tuneYAML
 	}
@@ -291,6 +291,53 @@ func TestKillSwitchAndPurge(t *testing.T) {
 	log := doc(t, admin).Find(".bs-table--changes").Text()
 	if !strings.Contains(log, "disabled") || !strings.Contains(log, "purge") {
 		t.Errorf("change log lacks the kill switch or the purge:\n%s", log)
+	}
+}
+
+// TestTuningAndCachedEntries: a change applies from the next call — a
+// cached entry is served on, as the admin page and the explorer say — and
+// "apply to cached entries" (purge=on) applies it to them in the same step.
+func TestTuningAndCachedEntries(t *testing.T) {
+	in := newInstance(t, instanceOpts{token: token})
+	outcome := func() (string, string) {
+		_, page := get(t, in.ts.URL+"/slow?debug=1")
+		d := doc(t, page)
+		return d.Find(`bs-frag[data-fragment="slow"]`).AttrOr("data-outcome", ""), d.Find(".slow-done, .slow-fallback").AttrOr("class", "")
+	}
+	change := func(form url.Values) {
+		t.Helper()
+		if res, body := post(t, in.ts.URL+"/_/admin/fragments/slow", form, bearer()); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST %v: %d\n%s", form, res.StatusCode, body)
+		}
+	}
+
+	change(url.Values{"fresh": {"1m"}})
+	outcome() // a call, cached
+	if o, got := outcome(); o != "hit" || got != "slow-done" {
+		t.Fatalf("after one call: %s %s, want a hit", o, got)
+	}
+	for _, page := range []string{"/_/admin", "/_/fragments/slow"} {
+		_, body := getWith(t, in.ts.URL+page, bearer())
+		if note := doc(t, body).Find(".bs-cache-note").Text(); !strings.Contains(note, "up to 1m0s") || !strings.Contains(note, "keep their times") {
+			t.Errorf("%s does not say what happens to cached entries: %q", page, note)
+		}
+	}
+
+	// A timeout far below the fragment's latency: the cached entry is
+	// still served.
+	change(url.Values{"timeout": {"20ms"}})
+	if o, got := outcome(); o != "hit" || got != "slow-done" {
+		t.Errorf("after lowering the timeout alone: %s %s, want the cached entry (a hit)", o, got)
+	}
+
+	// The same step with purge=on: the change reaches the cached entry.
+	change(url.Values{"timeout": {"10ms"}, "purge": {"on"}})
+	if o, got := outcome(); got != "slow-fallback" {
+		t.Errorf("after lowering the timeout with purge=on: %s %s, want the fallback", o, got)
+	}
+	_, admin := getWith(t, in.ts.URL+"/_/admin?changed=slow", bearer())
+	if f := doc(t, admin).Find(".bs-flash").Text(); !strings.Contains(f, "timeout 20ms → 10ms") || !strings.Contains(f, "cache purged") {
+		t.Errorf("feedback %q, want the timeout change and the purge as one action", f)
 	}
 }
 

@@ -67,7 +67,7 @@ func (s *Server) fragmentsIndex(w http.ResponseWriter, r *http.Request) {
 	rows := make([]templates.FragmentRow, 0, len(site.Fragments))
 	admin := s.isAdmin(r)
 	for _, name := range site.FragmentNames() {
-		rows = append(rows, s.fragmentRow(site.Fragments[name], ceilings[name], admin))
+		rows = append(rows, s.fragmentRow(site.Limits, site.Fragments[name], ceilings[name], admin))
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	s.render(w, r, templates.FragmentsIndex(rows))
@@ -75,7 +75,7 @@ func (s *Server) fragmentsIndex(w http.ResponseWriter, r *http.Request) {
 
 // fragmentRow is f's row in the explorer; admin says whether the viewer
 // may read error texts.
-func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration, admin bool) templates.FragmentRow {
+func (s *Server) fragmentRow(lim composer.Limits, f *composer.Fragment, ceiling time.Duration, admin bool) templates.FragmentRow {
 	row := templates.FragmentRow{
 		Name:      f.Spec.Name,
 		Doc:       f.Spec.Doc,
@@ -88,6 +88,7 @@ func (s *Server) fragmentRow(f *composer.Fragment, ceiling time.Duration, admin 
 		Fallback:  f.Settings.Fallback,
 		Primary:   f.Settings.Primary,
 		Disabled:  f.Settings.Disabled,
+		MaxBytes:  strconv.Itoa(f.Settings.EffectiveMaxBytes(lim)),
 		Origin:    f.Origin,
 		Includes:  f.Spec.Includes,
 	}
@@ -187,7 +188,7 @@ func budgetCeilings(site *composer.Site) map[string]time.Duration {
 
 func (s *Server) fragmentDetail(site *composer.Site, f *composer.Fragment, values map[string]string, admin bool) templates.FragmentDetail {
 	ceiling := budgetCeilings(site)[f.Spec.Name]
-	d := templates.FragmentDetail{Row: s.fragmentRow(f, ceiling, admin)}
+	d := templates.FragmentDetail{Row: s.fragmentRow(site.Limits, f, ceiling, admin), Cache: cacheNote(f)}
 	d.Live = d.Row.Live
 	for _, e := range f.Spec.Events {
 		d.Events = append(d.Events, e.Topic)
@@ -274,7 +275,7 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 		res.Note = "The kill switch is on: this is the fallback, the fragment was not called."
 	default:
 		t0 := time.Now()
-		html, err := renderOnce(r.Context(), f, p, site.Limits.MaxFragmentBytes)
+		html, err := renderOnce(r.Context(), f, p, f.Settings.EffectiveMaxBytes(site.Limits))
 		res.Took = ms(time.Since(t0))
 		if err != nil {
 			status = http.StatusBadGateway
@@ -292,11 +293,8 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 
 // renderOnce calls f under its timeout on a goroutine of its own, so that a
 // fragment ignoring its context costs the request no more than the timeout;
-// a panic is an error.
+// a panic is an error, and so is output over max bytes.
 func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, max int) ([]byte, error) {
-	if max <= 0 {
-		max = composer.DefaultLimits.MaxFragmentBytes
-	}
 	ctx, cancel := context.WithTimeout(ctx, f.Settings.Timeout)
 	defer cancel()
 	type result struct {
@@ -318,7 +316,9 @@ func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, ma
 			return
 		}
 		w := &capped{max: max}
-		res.err = c.Render(ctx, w)
+		if res.err = c.Render(ctx, w); errors.Is(res.err, errTooLarge) {
+			res.err = fmt.Errorf("its output is over its max_bytes of %d", max)
+		}
 		res.html = w.buf
 	}()
 	select {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,10 +40,20 @@ func TestMain(m *testing.M) {
 // demo starts the demo site, as cmd/composer does, on a loopback server.
 func demo(t *testing.T) (*httptest.Server, *composer.Site) {
 	t.Helper()
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
+	return demoOf(t, nil)
+}
+
+// demoOf is demo with the site's fragments and pages narrowed to the named
+// ones (all of them when keep is nil).
+func demoOf(t *testing.T, keep *siteNames) (*httptest.Server, *composer.Site) {
+	t.Helper()
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots()}
 	site, err := config.Parse("site.yaml", broadsheet.DefaultSite, reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if keep != nil {
+		keep.narrow(t, site)
 	}
 	// Tests assert content, not speed (-race slows fragments tenfold).
 	site.Limits.Budget = 10 * time.Second
@@ -107,6 +119,9 @@ func TestEveryPage(t *testing.T) {
 			if d.Find("main").Length() != 1 || d.Find("h1").Length() < 1 {
 				t.Errorf("page lacks its main landmark or h1")
 			}
+			for _, problem := range headingProblems(d) {
+				t.Error(problem)
+			}
 			d.Find("bs-frag").Each(func(_ int, s *goquery.Selection) {
 				o, _ := s.Attr("data-outcome")
 				if o != "miss" && o != "hit" && o != "stale" {
@@ -119,6 +134,29 @@ func TestEveryPage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// headingProblems applies the browser audit's heading rules (e2e) to a
+// page without a browser: one h1, first; no level skipped on the way
+// down. A new fragment's page is checked by them in broadsheet check.
+func headingProblems(d *goquery.Document) []string {
+	var out []string
+	if n := d.Find("h1").Length(); n != 1 {
+		out = append(out, fmt.Sprintf("want exactly one h1, have %d", n))
+	}
+	prev := 0
+	d.Find("h1, h2, h3, h4, h5, h6").Each(func(_ int, h *goquery.Selection) {
+		level := int(goquery.NodeName(h)[1] - '0')
+		text := strings.Join(strings.Fields(h.Text()), " ")
+		switch {
+		case prev == 0 && level != 1:
+			out = append(out, fmt.Sprintf("the first heading is <h%d> %q, not an h1", level, text))
+		case prev != 0 && level > prev+1:
+			out = append(out, fmt.Sprintf("heading <h%d> %q skips from h%d", level, text, prev))
+		}
+		prev = level
+	})
+	return out
 }
 
 // examplePath fills the demo's route placeholders with valid values.
@@ -217,23 +255,64 @@ func TestIndexes(t *testing.T) {
 	}
 }
 
+// siteNames names the fragments and pages a golden index shows.
+type siteNames struct{ fragments, pages []string }
+
+// goldenSite is what the golden indexes (/_/fragments, /_/pages) list: the
+// demo's fragments and pages as they are in testdata, so that a fragment
+// or page added to the site (by `broadsheet new fragment`) leaves them as
+// they are. TestIndexes checks that every registered fragment and every
+// configured page is listed. A fragment or page that should be in the
+// golden files too is added here, then go test ./web -update.
+var goldenSite = &siteNames{
+	fragments: []string{"article", "city-list", "footer", "forecast", "latest-scores", "lead", "market",
+		"most-read", "my-teams", "nav", "score", "scoreboard", "story", "top-stories", "weather"},
+	pages: []string{"front", "news", "section", "scores", "city", "story"},
+}
+
+// narrow leaves in site only the fragments and pages of n, each of which
+// must be there.
+func (n *siteNames) narrow(t *testing.T, site *composer.Site) {
+	t.Helper()
+	frags := map[string]*composer.Fragment{}
+	for _, name := range n.fragments {
+		if frags[name] = site.Fragments[name]; frags[name] == nil {
+			t.Fatalf("golden fragment %q is not registered: take it out of goldenSite", name)
+		}
+	}
+	var pages []*composer.Page
+	for _, name := range n.pages {
+		i := slices.IndexFunc(site.Pages, func(p *composer.Page) bool { return p.Name == name })
+		if i < 0 {
+			t.Fatalf("golden page %q is not in site.yaml: take it out of goldenSite", name)
+		}
+		pages = append(pages, site.Pages[i])
+	}
+	site.Fragments, site.Pages = frags, pages
+}
+
 // TestGolden compares whole pages with testdata/*.html (go test -update
 // rewrites them). The feed's clock is fixed, so pages are deterministic
-// but for per-request timings, which are masked.
+// but for per-request timings, which are masked. The indexes are of
+// goldenSite.
 func TestGolden(t *testing.T) {
 	ts, _ := demo(t)
-	for _, g := range []struct{ name, path string }{
-		{"front", "/"},
-		{"city", "/weather/london"},
-		{"scores-5", "/sport/football/scores?size=5"},
-		{"not-found", "/weather/atlantis"},
-		{"pages", "/_/pages"},
-		{"fragments", "/_/fragments"},
-		{"debug-city", "/weather/paris?debug=1"},
+	indexes, _ := demoOf(t, goldenSite)
+	for _, g := range []struct {
+		name, path string
+		srv        *httptest.Server
+	}{
+		{"front", "/", ts},
+		{"city", "/weather/london", ts},
+		{"scores-5", "/sport/football/scores?size=5", ts},
+		{"not-found", "/weather/atlantis", ts},
+		{"pages", "/_/pages", indexes},
+		{"fragments", "/_/fragments", indexes},
+		{"debug-city", "/weather/paris?debug=1", ts},
 	} {
 		name, path := g.name, g.path
 		t.Run(name, func(t *testing.T) {
-			_, body := get(t, ts.URL+path)
+			_, body := get(t, g.srv.URL+path)
 			body = maskTimings(body)
 			file := filepath.Join("testdata", name+".html")
 			if *update {

@@ -29,7 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // registry and remote fragments fetched by c.
 func parseRemoteSite(t *testing.T, c *remote.Client, base string, includes int, timeout time.Duration) *composer.Site {
 	t.Helper()
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(),
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots(),
 		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
 			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local})
 		}}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"html"
@@ -21,7 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/a-h/templ/cmd/templ/generatecmd/proxy"
@@ -31,23 +28,34 @@ import (
 // devCmd runs the development loop until ctx ends:
 //
 //  1. It serves -addr (127.0.0.1:7331) with templ's reloading proxy in front
-//     of a composer child on -app-addr (a free loopback port by default).
+//     of a composer child on a free loopback port (or -app-addr). Children
+//     run with templ's development mode on (TEMPL_DEV_MODE): the text of
+//     every templ component is read from a file dev mode writes, outside
+//     the tree, when it renders.
 //  2. On a change of a watched file (.go but tests and generated code, .templ,
-//     .yaml, static .css/.js) it waits for 100ms of quiet, runs templ generate
-//     on the changed .templ files (production output, so the committed
-//     *_templ.go stay current), builds ./cmd/composer to a new binary, stops
-//     the running child and starts the new one.
-//  3. When the child answers /healthz, every open page reloads. When the build
-//     fails or the child exits at start (a fragment's Spec panics in init, a
-//     bad site.yaml), every page shows the output instead, and reloads again
-//     once a later change fixes it.
+//     .yaml, static .css/.js) it waits for 50ms of quiet, then does the
+//     least the change needs:
+//     - .templ: it regenerates the changed files in-process (production
+//     output: the committed *_templ.go stay current) and writes their text.
+//     When only text changed, the Go code is the same and nothing is built.
+//     - .go, static files, or a .templ whose Go code changed: it builds
+//     ./cmd/composer to a new binary.
+//     - .yaml: nothing is built (the child reloads its configuration
+//     itself; the restart shows a bad file in the browser).
+//     Then it starts a new child beside the running one, and once the new
+//     one answers /healthz it sends the browsers' requests to it, reloads
+//     every open page and stops the old one: no page waits for a shutdown.
+//  3. When generation or the build fails, or the new child exits at start
+//     (a fragment's Spec panics in init, a bad site.yaml), every page shows
+//     the output instead, and reloads again once a later change fixes it.
 //
-// It stops its child, by the PID it started, when it returns.
+// Each cycle logs its phases (dev: ready in … (generate, build, start)).
+// It stops its children, by the PIDs it started, when it returns.
 func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:7331", "address of the reloading proxy, the one to open in the browser (loopback only)")
-	appAddr := fs.String("app-addr", "127.0.0.1:0", "address of the composer behind it (loopback only; port 0: a free port)")
+	appAddr := fs.String("app-addr", "127.0.0.1:0", "address of the composer behind it (loopback only; port 0: a free port for each child, so that a new one starts beside the old)")
 	config := fs.String("config", "site.yaml", "site configuration passed to the composer")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,14 +65,11 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	root, err := moduleRoot()
+	proj, err := findProject()
 	if err != nil {
 		return err
 	}
-	app, err := resolvePort(*appAddr)
-	if err != nil {
-		return err
-	}
+	root := proj.root
 	tmp, err := os.MkdirTemp("", "broadsheet-dev-")
 	if err != nil {
 		return err
@@ -73,26 +78,31 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d := &devServer{
-		root:    root,
-		tmp:     tmp,
-		appAddr: app,
-		// The explorer links each fragment to dev mode's source viewer.
-		childArgs: append([]string{"-addr", app, "-config", *config, "-source-url", "/_dev/source/"}, fs.Args()...),
+		root:   root,
+		tmp:    tmp,
+		target: proj.target(),
+		// The explorer links each fragment to dev mode's source viewer;
+		// a child stops at once, with no drain (nothing balances to it).
+		childArgs: append([]string{"-config", *config, "-source-url", "/_dev/source/", "-drain", "0"}, fs.Args()...),
 		out:       stdout,
 		errOut:    stderr,
-		templ:     templBinary(root),
+		log:       log,
+	}
+	if _, port, _ := net.SplitHostPort(*appAddr); port != "0" {
+		d.fixedAddr = *appAddr
 	}
 	front, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
 	host, port, _ := net.SplitHostPort(front.Addr().String())
-	portN, _ := strconv.Atoi(port)
-	d.proxy = proxy.New(log, host, portN, &url.URL{Scheme: "http", Host: app})
+	d.host = host
+	d.port, _ = strconv.Atoi(port)
+	d.proxy = proxy.New(log, host, d.port, &url.URL{Scheme: "http", Host: "127.0.0.1:1"})
 	hs := &http.Server{Handler: d, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(front) }()
 	defer hs.Close()
-	defer d.stopChild()
+	defer d.stopAll()
 
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -103,7 +113,7 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	fmt.Fprintf(stdout, "dev: open http://%s/ (fragment explorer: http://%s/_/fragments); composer on %s; watching %s\n", front.Addr(), front.Addr(), app, root)
+	fmt.Fprintf(stdout, "dev: open http://%s/ (fragment explorer: http://%s/_/fragments); watching %s\n", front.Addr(), front.Addr(), root)
 	d.cycle(ctx, nil)
 
 	changed := map[string]bool{}
@@ -127,7 +137,7 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				continue
 			}
 			changed[ev.Name] = true
-			quiet.Reset(100 * time.Millisecond)
+			quiet.Reset(quietFor)
 		case <-quiet.C:
 			files := make([]string, 0, len(changed))
 			for f := range changed {
@@ -140,29 +150,45 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 }
 
-// devServer is the state of the development loop. Its fields after proxy are
+// quietFor is how long dev mode waits after a change for the next one, so
+// that an editor's burst of writes (a temporary file, a rename, a chmod) is
+// one cycle.
+const quietFor = 50 * time.Millisecond
+
+// devServer is the state of the development loop. Its fields after log are
 // guarded by mu.
 type devServer struct {
-	root, tmp, appAddr string
-	childArgs          []string
-	out, errOut        io.Writer
-	templ              []string // the command that runs templ
-	proxy              *proxy.Handler
+	root, tmp   string
+	target      string // the main package dev mode builds, e.g. ./cmd/composer
+	fixedAddr   string // -app-addr when it names a port; "" for a free port per child
+	host        string // the proxy's
+	port        int
+	childArgs   []string // the composer's flags but -addr
+	out, errOut io.Writer
+	proxy       *proxy.Handler // the browsers': reload script and events
+	gen         *templGen
+	log         *slog.Logger
 
 	mu       sync.Mutex
-	builds   int    // builds started
-	serving  int    // builds that started serving
+	builds   int    // cycles started
+	serving  int    // cycles that ended serving
+	binaries int    // cycles that built a binary
 	failure  string // what the browser is shown instead of the site, if any
 	detail   string
-	child    *exec.Cmd
-	exited   chan struct{} // closed when child has exited
-	stopping bool
-	tail     *tailBuffer
-	readyAt  time.Time
+	bin      string // the latest binary that built
+	current  *child // the child the browsers' requests go to
 }
 
-// cycle regenerates, rebuilds and restarts after files changed (all files
-// when files is nil), then reloads the browsers.
+// need is what a change needs done, from the least to the most.
+type need int
+
+const (
+	needRestart need = iota // a new child of the same binary
+	needBuild               // a new binary
+)
+
+// cycle regenerates, rebuilds if it must, and starts a new child after files
+// changed (everything when files is nil), then reloads the browsers.
 func (d *devServer) cycle(ctx context.Context, files []string) {
 	start := time.Now()
 	if files != nil {
@@ -175,44 +201,97 @@ func (d *devServer) cycle(ctx context.Context, files []string) {
 		}
 		fmt.Fprintf(d.out, "dev: changed %s\n", strings.Join(rel, ", "))
 	}
-	if out, err := d.generate(files); err != nil {
-		d.fail("templ generate failed", out)
-		return
-	}
 	d.mu.Lock()
 	d.builds++
-	bin := filepath.Join(d.tmp, fmt.Sprintf("composer-%d", d.builds))
+	n, bin := d.builds, d.bin
 	d.mu.Unlock()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/composer")
-	build.Dir = d.root
-	if out, err := build.CombinedOutput(); err != nil {
-		if ctx.Err() != nil {
+
+	var phases []string
+	what := classify(files)
+	if d.gen == nil || files == nil {
+		gen, err := newTemplGen(ctx, d.root, d.target, d.tmp, writeIfChanged, d.log)
+		if err != nil {
+			d.fail("templ generate failed", err.Error())
 			return
 		}
-		d.fail("go build ./cmd/composer failed", string(out)+err.Error())
-		return
+		d.gen = gen
+		what = needBuild
+	} else {
+		t0 := time.Now()
+		goChanged, err := d.gen.update(ctx, files)
+		if err != nil {
+			d.fail("templ generate failed", err.Error())
+			return
+		}
+		if goChanged {
+			what = needBuild
+		}
+		if slices.ContainsFunc(files, func(f string) bool { return strings.HasSuffix(f, ".templ") }) {
+			phases = append(phases, "generate "+since(t0))
+		}
 	}
-	built := time.Since(start)
-	d.stopChild()
-	if err := d.startChild(bin); err != nil {
-		d.fail("the composer did not start", err.Error())
-		return
-	}
-	if err := d.waitHealthy(ctx, 20*time.Second); err != nil {
+	if what == needBuild || bin == "" {
+		t0 := time.Now()
+		bin = filepath.Join(d.tmp, fmt.Sprintf("composer-%d", n))
+		if out, err := d.build(ctx, bin); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.fail("go build "+d.target+" failed", out+err.Error())
+			return
+		}
+		phases = append(phases, "build "+since(t0))
 		d.mu.Lock()
-		tail := d.tail
+		old := d.bin
+		d.bin = bin
+		d.binaries++
 		d.mu.Unlock()
-		d.fail("the composer did not start", tail.String()+"\n"+err.Error())
+		if old != "" {
+			defer os.Remove(old) // its child, if any, runs on: Linux keeps the file it executes
+		}
+	} else {
+		phases = append(phases, "no build")
+	}
+	t0 := time.Now()
+	if err := d.replaceChild(ctx, bin); err != nil {
+		if ctx.Err() == nil {
+			d.fail("the composer did not start", err.Error())
+		}
 		return
 	}
+	phases = append(phases, "start "+since(t0))
 	d.mu.Lock()
 	d.failure, d.detail = "", ""
-	d.readyAt = time.Now()
 	d.serving++
 	d.mu.Unlock()
-	fmt.Fprintf(d.out, "dev: ready in %v (build %v)\n", time.Since(start).Round(time.Millisecond), built.Round(time.Millisecond))
+	fmt.Fprintf(d.out, "dev: ready in %s (%s)\n", since(start), strings.Join(phases, ", "))
 	d.proxy.SendSSE("message", "reload")
 }
+
+// classify says what files need at least: a build for Go code and the
+// static files the binary embeds, a restart for configuration. A .templ
+// file needs what its generation says (templGen.update).
+func classify(files []string) need {
+	for _, f := range files {
+		switch filepath.Ext(f) {
+		case ".go", ".css", ".js":
+			return needBuild
+		}
+	}
+	return needRestart
+}
+
+// build compiles the target package to bin: without VCS stamping (a git
+// call per build) and without the symbol table and DWARF (a third of the
+// link's time), which a development binary does without.
+func (d *devServer) build(ctx context.Context, bin string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, d.target)
+	cmd.Dir = d.root
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
 
 // fail shows title and output in every browser until the next good cycle.
 func (d *devServer) fail(title, output string) {
@@ -223,120 +302,12 @@ func (d *devServer) fail(title, output string) {
 	d.proxy.SendSSE("message", "reload")
 }
 
-// generate runs templ generate on the changed .templ files (every file when
-// files is nil) and removes the generated code of deleted ones.
-func (d *devServer) generate(files []string) (string, error) {
-	var out bytes.Buffer
-	run := func(args ...string) error {
-		cmd := exec.Command(d.templ[0], append(slices.Clone(d.templ[1:]), args...)...)
-		cmd.Dir = d.root
-		cmd.Stdout, cmd.Stderr = &out, &out
-		return cmd.Run()
-	}
-	var templs []string
-	for _, f := range files {
-		if strings.HasSuffix(f, ".templ") {
-			templs = append(templs, f)
-		}
-	}
-	if files == nil || len(templs) > 4 {
-		// One run over the tree beats a start-up per file.
-		return out.String(), run("generate", "-log-level", "warn")
-	}
-	for _, f := range templs {
-		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
-			_ = os.Remove(strings.TrimSuffix(f, ".templ") + "_templ.go")
-			continue
-		}
-		if err := run("generate", "-log-level", "warn", "-f", f); err != nil {
-			return out.String(), err
-		}
-	}
-	return out.String(), nil
-}
-
-func (d *devServer) startChild(bin string) error {
-	cmd := exec.Command(bin, d.childArgs...)
-	cmd.Dir = d.root
-	tail := &tailBuffer{max: 32 << 10}
-	cmd.Stdout = io.MultiWriter(d.out, tail)
-	cmd.Stderr = io.MultiWriter(d.errOut, tail)
-	setDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	d.mu.Lock()
-	d.child, d.exited, d.tail, d.stopping = cmd, exited, tail, false
-	d.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		close(exited)
-		d.mu.Lock()
-		unexpected := d.child == cmd && !d.stopping
-		ready := !d.readyAt.IsZero()
-		d.mu.Unlock()
-		if unexpected && ready {
-			d.fail("the composer exited", tail.String()+"\n"+err.Error())
-		}
-	}()
-	return nil
-}
-
-// stopChild stops the running composer, if any: SIGTERM to the PID it
-// started, then SIGKILL after 3s.
-func (d *devServer) stopChild() {
-	d.mu.Lock()
-	cmd, exited := d.child, d.exited
-	d.stopping = true
-	d.readyAt = time.Time{}
-	d.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(3 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	if path := cmd.Path; strings.HasPrefix(path, d.tmp) {
-		_ = os.Remove(path)
-	}
-}
-
-func (d *devServer) waitHealthy(ctx context.Context, limit time.Duration) error {
-	d.mu.Lock()
-	exited := d.exited
-	d.mu.Unlock()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("it exited")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		resp, err := client.Get("http://" + d.appAddr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("no answer from http://%s/healthz within %v", d.appAddr, limit)
-}
-
 // ServeHTTP serves the reload script and events, /_dev/status,
 // /_dev/source/ (see serveSource), the failure
 // page while there is a failure, and otherwise the site through the proxy.
 func (d *devServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
-	failure, detail, builds, serving := d.failure, d.detail, d.builds, d.serving
+	failure, detail, builds, serving, binaries, cur := d.failure, d.detail, d.builds, d.serving, d.binaries, d.current
 	d.mu.Unlock()
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/_templ/"):
@@ -345,18 +316,22 @@ func (d *devServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.serveSource(w, r)
 	case r.URL.Path == "/_dev/status":
 		w.Header().Set("Content-Type", "application/json")
-		// ok: the latest build is serving.
+		// ok: the latest cycle is serving. builds counts cycles (a
+		// change, with or without a build), binaries those that built.
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"ok": failure == "" && serving > 0 && serving == builds, "failure": failure, "detail": detail,
-			"builds": builds, "serving": serving,
+			"builds": builds, "serving": serving, "binaries": binaries,
 		})
 	case failure != "" && !strings.HasPrefix(r.URL.Path, "/static/"):
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusInternalServerError)
 		fmt.Fprintf(w, failurePage, html.EscapeString(failure), html.EscapeString(failure), html.EscapeString(detail))
+	case cur == nil:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "dev: the composer is starting; this page reloads by itself", http.StatusServiceUnavailable)
 	default:
-		d.proxy.ServeHTTP(w, r)
+		cur.proxy.ServeHTTP(w, r)
 	}
 }
 
@@ -440,20 +415,6 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("dev: address %q: dev mode binds loopback addresses only (127.0.0.1)", addr)
 	}
 	return nil
-}
-
-// resolvePort replaces port 0 with a free port, so that the proxy's target
-// stays the same across restarts.
-func resolvePort(addr string) (string, error) {
-	if _, port, _ := net.SplitHostPort(addr); port != "0" {
-		return addr, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // templBinary returns the command that runs the templ pinned in go.mod: its

@@ -14,16 +14,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 
 	"github.com/broadsheet/broadsheet/composer"
-	"github.com/broadsheet/broadsheet/fragments"
 )
 
-//go:embed scaffold/*.tmpl
+//go:embed scaffold/*.tmpl scaffold/site
 var scaffoldFS embed.FS
 
 var scaffold = template.Must(template.ParseFS(scaffoldFS, "scaffold/*.tmpl"))
@@ -63,8 +62,11 @@ func (p *paramFlags) String() string     { return strings.Join(*p, ",") }
 func (p *paramFlags) Set(v string) error { *p = append(*p, v); return nil }
 
 func newCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "site" {
+		return newSiteCmd(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "fragment" {
-		return errors.New("usage: broadsheet new fragment NAME [-param name=example]... [-doc text] [-no-test]")
+		return errors.New("usage: broadsheet new fragment NAME [-param name=example]... [-doc text] [-no-test]\n       " + newSiteUsage)
 	}
 	fs := flag.NewFlagSet("new fragment", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -95,16 +97,21 @@ func newCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("new fragment: a NAME is required")
 	}
 
-	root, err := moduleRoot()
+	proj, err := findProject()
 	if err != nil {
 		return err
 	}
+	root := proj.root
 	dir := filepath.Join(root, "fragments")
 	plan, err := planFragment(name, params, *doc)
 	if err != nil {
 		return err
 	}
-	if err := checkClashes(plan, dir, registeredNames()); err != nil {
+	registered, err := registeredNames(dir)
+	if err != nil {
+		return err
+	}
+	if err := checkClashes(plan, dir, registered); err != nil {
 		return err
 	}
 	written, err := writeFragment(plan, dir)
@@ -127,6 +134,27 @@ func newCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("the new fragment's test failed: %w", err)
 		}
 	}
+	fmt.Fprintf(stdout, `
+Fragment %[1]q is registered and tested. Next:
+  1. Write its work in fragments/%[2]s.go (and its Doc, params, defaults)
+     and its markup in fragments/%[2]s.templ.
+  2. Place it on a page: add this page to the pages of site.yaml (or an
+     include to a page there, in a slot of the page's layout):
+%[3]s
+  3. Watch it while you work: %[4]s dev, then open
+       http://127.0.0.1:7331/_/fragments#f-%[1]s
+  4. Check it: %[4]s check (every test a new fragment
+     or page can break; add -update to a go test run to accept a
+     deliberate change of its golden HTML).
+`, plan.Name, plan.File, pageSnippet(proj, plan), proj.tool())
+	return nil
+}
+
+// pageSnippet is the site.yaml page the scaffold suggests for plan: its
+// fragment alone, with its example params, at /try/NAME, on a page whose
+// layout's h1 is the page title (proj.pageLayout). The text is indented to
+// be appended to the pages list.
+func pageSnippet(proj *project, plan *fragmentPlan) string {
 	var example []string
 	for _, p := range plan.Params {
 		example = append(example, p.Name+": "+p.Example)
@@ -136,24 +164,13 @@ func newCmd(args []string, stdout, stderr io.Writer) error {
 		inc += ", params: {" + strings.Join(example, ", ") + "}"
 	}
 	inc += "}"
-	fmt.Fprintf(stdout, `
-Fragment %[1]q is registered and tested. Next:
-  1. Write its work in fragments/%[2]s.go (and its Doc, params, defaults)
-     and its markup in fragments/%[2]s.templ.
-  2. Place it on a page in site.yaml (a slot of the page's layout), e.g.:
-       - name: %[1]s
-         path: /try/%[1]s
-         layout: plain
-         includes:
-           - {fragment: nav, slot: nav}
-           - %[3]s
-           - {fragment: footer, slot: footer}
-  3. Watch it while you work: make dev, then open
-       http://127.0.0.1:7331/_/fragments#f-%[1]s
-  4. Test it: go test ./fragments -run '^(%[4]s|TestEveryFragment)$'
-     (add -update to accept a deliberate change of its golden HTML).
-`, plan.Name, plan.File, inc, plan.Test)
-	return nil
+	layout, before, after := proj.pageLayout()
+	var b strings.Builder
+	fmt.Fprintf(&b, "  - name: %s\n    path: /try/%s\n    title: %q\n    layout: %s\n    includes:\n", plan.Name, plan.Name, plan.Title, layout)
+	for _, in := range slices.Concat(before, []string{inc}, after) {
+		fmt.Fprintf(&b, "      - %s\n", in)
+	}
+	return b.String()
 }
 
 // planFragment validates name and params and derives the Go names and files.
@@ -271,13 +288,46 @@ func camelCase(name string) string {
 	return b.String()
 }
 
-// registeredNames lists the fragments compiled into this binary.
-func registeredNames() []string {
-	var names []string
-	for _, s := range fragments.All() {
-		names = append(names, s.Name)
+// registeredNames lists the fragments registered in dir, a fragments
+// package: the Name of every composer.Spec literal in its Go files.
+func registeredNames(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, err
 	}
-	return names
+	fset := token.NewFileSet()
+	var names []string
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, fmt.Errorf("reading package fragments: %w", err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			if sel, ok := lit.Type.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Spec" {
+				return true
+			}
+			for _, e := range lit.Elts {
+				kv, ok := e.(*ast.KeyValueExpr)
+				if key, _ := kv.Key.(*ast.Ident); ok && key != nil && key.Name == "Name" {
+					if v, ok := kv.Value.(*ast.BasicLit); ok && v.Kind == token.STRING {
+						if name, err := strconv.Unquote(v.Value); err == nil {
+							names = append(names, name)
+						}
+					}
+				}
+			}
+			return true
+		})
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // checkClashes refuses a plan whose name is registered, whose files exist, or
@@ -393,30 +443,6 @@ func writeFragment(p *fragmentPlan, dir string) ([]string, error) {
 	}
 	return written, nil
 }
-
-// moduleRoot finds the Broadsheet module from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil {
-			if m := regexp.MustCompile(`(?m)^module\s+(\S+)`).FindSubmatch(data); m != nil && string(m[1]) == modulePath {
-				return dir, nil
-			}
-			return "", fmt.Errorf("%s/go.mod is not module %s: run from the Broadsheet repository", dir, modulePath)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod found: run from the Broadsheet repository")
-		}
-		dir = parent
-	}
-}
-
-const modulePath = "github.com/broadsheet/broadsheet"
 
 // runIn runs a command in dir with the output going to stdout and stderr.
 func runIn(dir string, stdout, stderr io.Writer, name string, args ...string) error {

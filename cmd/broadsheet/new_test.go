@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +73,13 @@ func TestPlanFragmentRefuses(t *testing.T) {
 
 func TestCheckClashes(t *testing.T) {
 	dir := filepath.Join("..", "..", "fragments")
-	registered := registeredNames()
+	registered, err := registeredNames(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(registered, "weather") || !slices.Contains(registered, "city-list") || slices.Contains(registered, "") {
+		t.Fatalf("registeredNames(fragments) = %q", registered)
+	}
 	for _, c := range []struct{ name, want string }{
 		{"weather", `"weather" is already registered`},
 		{"city-list", `"city-list" is already registered`},
@@ -93,24 +101,39 @@ func TestCheckClashes(t *testing.T) {
 	if err := checkClashes(p, t.TempDir(), []string{"city_list"}); err == nil || !strings.Contains(err.Error(), "same Go name") {
 		t.Errorf("same Go name: %v", err)
 	}
-	p, _ = planFragment("traffic", nil, "")
-	if err := checkClashes(p, dir, registered); err != nil {
-		t.Errorf("traffic: %v", err)
+	// A name nothing uses yet (the test must not depend on which
+	// fragments an author has added).
+	free := "traffic"
+	for i := 2; slices.Contains(registered, free) || fileExists(filepath.Join(dir, strings.ReplaceAll(free, "-", "_")+".go")); i++ {
+		free = fmt.Sprintf("traffic%d", i)
 	}
+	p, _ = planFragment(free, nil, "")
+	if err := checkClashes(p, dir, registered); err != nil {
+		t.Errorf("%s: %v", free, err)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // TestScaffoldInACopy runs the scaffold in a temporary copy of the module and
 // checks that its output compiles, registers, renders and passes its own test
-// and the every-fragment check, and that a second run refuses the name.
+// and the every-fragment check; that with the page it suggests added to
+// site.yaml, broadsheet check (every test a new fragment or page can break)
+// passes; and that a second run refuses the name.
 func TestScaffoldInACopy(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the module in a copy (~10s)")
+		t.Skip("builds the module in a copy (~1 min)")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command")
 	}
 	dir := copyModule(t, filepath.Join("..", ".."))
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Generous: the copy is built from scratch, on a machine other tests
+	// keep busy.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	run := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "go", args...)
@@ -125,6 +148,7 @@ func TestScaffoldInACopy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scaffold: %v\n%s", err, out)
 	}
+	scaffoldOut := out
 	t.Logf("scaffold with its test: %v", time.Since(start).Round(time.Millisecond))
 	for _, f := range []string{"traffic.go", "traffic.templ", "traffic_templ.go", "traffic_test.go", "testdata/traffic.golden.html"} {
 		if _, err := os.Stat(filepath.Join(dir, "fragments", f)); err != nil {
@@ -135,18 +159,35 @@ func TestScaffoldInACopy(t *testing.T) {
 	if !bytes.Contains(golden, []byte("<dd>london</dd>")) {
 		t.Errorf("golden HTML lacks the example param: %s", golden)
 	}
-	if out, err := run("vet", "./fragments/"); err != nil {
-		t.Fatalf("go vet: %v\n%s", err, out)
-	}
-	out, err = run("test", "-count=1", "-v", "-run", "Traffic|CheckAll|Every", "./fragments/")
+	// The page the scaffold suggests, added to site.yaml as printed.
+	plan, err := planFragment("traffic", []string{"city=london"}, "")
 	if err != nil {
-		t.Fatalf("go test: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	for _, want := range []string{"--- PASS: TestTraffic ", "--- PASS: TestEveryFragment/traffic ", "--- PASS: TestEveryFragmentFuncIsRegistered"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("go test output lacks %q:\n%s", want, out)
+	snippet := pageSnippet(&project{demo: true}, plan)
+	if !strings.Contains(scaffoldOut, snippet) {
+		t.Fatalf("the scaffold's output does not suggest the page\n%s\n%s", snippet, scaffoldOut)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "site.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("\n" + snippet); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	start = time.Now()
+	out, err = run("run", "./cmd/broadsheet", "check")
+	if err != nil {
+		t.Fatalf("broadsheet check after scaffolding traffic and its page: %v\n%s", err, out)
+	}
+	t.Logf("broadsheet check: %v", time.Since(start).Round(time.Millisecond))
+	for _, pkg := range []string{"fragments", "templates", "web"} {
+		if want := "ok  \tgithub.com/broadsheet/broadsheet/" + pkg; !strings.Contains(out, want) {
+			t.Errorf("broadsheet check did not test %s:\n%s", pkg, out)
 		}
 	}
+
 	if out, err := run("run", "./cmd/broadsheet", "new", "fragment", "traffic"); err == nil || !strings.Contains(out, "already") {
 		t.Errorf("a second scaffold of traffic: %v\n%s", err, out)
 	}

@@ -119,7 +119,7 @@ func TestTwoFragmentServers(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rc := remote.New(remote.Options{BreakerFailures: 3, BreakerOpen: 200 * time.Millisecond, Logger: log})
 	defer rc.Close()
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(),
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots(),
 		Remote: func(name string, c config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
 			return rc.Spec(remote.Config{Name: name, URL: c.URL, Params: c.Params, Includes: c.Includes, Local: local, Batch: c.Batch})
 		}}

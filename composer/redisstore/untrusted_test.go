@@ -68,11 +68,19 @@ func TestStoreValuesMeetAFreshRendersLimits(t *testing.T) {
 		// keys the composer's Store has; written the way the value is
 		// written: nil for Encode as it is, else signed with them.
 		keys, signedWith *redisstore.Keys
-		served           bool
+		// maxBytes is the fragment's own cap (Settings.MaxBytes).
+		maxBytes int
+		served   bool
 	}{
 		{name: "well-formed, no keys", e: hostile(nil), served: true},
 		{name: "over the size cap", e: hostile(func(e *composer.Entry) {
 			e.HTML = []byte("<p>" + strings.Repeat("x", composer.DefaultLimits.MaxFragmentBytes) + "</p>")
+		})},
+		{name: "over the site's cap, within its own max_bytes", maxBytes: 2 << 20, served: true, e: hostile(func(e *composer.Entry) {
+			e.HTML = []byte("<p>planted" + strings.Repeat("x", composer.DefaultLimits.MaxFragmentBytes) + "</p>")
+		})},
+		{name: "over its own max_bytes", maxBytes: 4096, e: hostile(func(e *composer.Entry) {
+			e.HTML = []byte("<p>planted" + strings.Repeat("x", 5000) + "</p>")
 		})},
 		{name: "fresh for ten years", e: hostile(func(e *composer.Entry) {
 			e.FreshUntil = e.Created.Add(10 * 365 * 24 * time.Hour)
@@ -105,7 +113,9 @@ func TestStoreValuesMeetAFreshRendersLimits(t *testing.T) {
 			} else if err := writer.SetMulti(context.Background(), []*composer.Entry{tc.e}); err != nil {
 				t.Fatal(err)
 			}
-			c := composer.New(untrustedSite(), composer.Options{Store: store, Layouts: layouts})
+			site := untrustedSite()
+			site.Fragments["item"].Settings.MaxBytes = tc.maxBytes
+			c := composer.New(site, composer.Options{Store: store, Layouts: layouts})
 			t.Cleanup(c.Close)
 			rec := httptest.NewRecorder()
 			c.Serve(rec, httptest.NewRequest("GET", "/", nil), composer.Request{Page: c.Site().Pages[0], Start: time.Now()})

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -267,7 +267,7 @@ func TestNewFlagsFromEnvironment(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	o, err := parseFlags(nil)
+	o, err := parseFlags(Site{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

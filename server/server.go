@@ -1,16 +1,32 @@
-// Command composer serves Broadsheet's pages.
+// Package server runs a Broadsheet site: the composer, its cache tiers
+// (in-process, and Redis with -redis), live tuning, the fragment explorer,
+// events, metrics and tracing, configured by flags and BROADSHEET_
+// environment variables. A site brings its fragments, its layouts and its
+// site.yaml (a Site); Main serves it:
 //
-//	go run ./cmd/composer [-addr 127.0.0.1:8080] [-config site.yaml]
+//	func main() {
+//		server.Main(server.Site{
+//			Name:      "news",
+//			Fragments: fragments.All(),
+//			Layouts:   layouts.Layouts(),
+//			Slots:     layouts.Slots(),
+//			Config:    siteYAML, // the built-in site.yaml (go:embed)
+//		})
+//	}
+//
+// The binary then takes the flags of Broadsheet's composer:
+//
+//	news [-addr 127.0.0.1:8080] [-config site.yaml]
 //	    [-redis redis://127.0.0.1:6379/0 | redis+cluster://n1:7000,n2:7001,n3:7002]
 //	    [-admin-token T] [-admin-addr 127.0.0.1:9090]
 //	    [-otlp-endpoint http://127.0.0.1:4318]
 //
-// Every flag can also be set from the environment as BROADSHEET_ and the
-// flag's name in upper case with '-' as '_' (BROADSHEET_ADDR,
-// BROADSHEET_CONFIG, BROADSHEET_FEED_LATENCY…); a flag on the command line
-// wins. Without -config the composer serves the demo site built into the
-// binary; with it, the file is watched and reloaded on change (a bad reload
-// keeps the last good configuration and logs why).
+// Every flag but -version and -healthcheck can also be set from the
+// environment as BROADSHEET_ and the flag's name in upper case with '-' as
+// '_' (BROADSHEET_ADDR, BROADSHEET_CONFIG…), a site's own flags (Site.Flags)
+// too; a flag on the command line wins. Without -config the server serves
+// Site.Config; with it, the file is watched and reloaded on change (a bad
+// reload keeps the last good configuration and logs why).
 //
 // BROADSHEET_STORE_KEY, when set, is the key (or two keys, comma-separated,
 // the signing one first) with which the Redis tier signs its entries and
@@ -21,9 +37,13 @@
 // is set. With -admin-addr, the admin page, /metrics and pprof (behind the
 // admin token) are served on that address only; without it, /_/admin and
 // /metrics are on the public address and pprof is not served at all.
-package main
+//
+// SIGINT (Ctrl-C) or SIGTERM drains for -drain, then shuts down
+// gracefully; a second signal meanwhile stops the process at once.
+package server
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -36,15 +56,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/broadsheet/broadsheet"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/a-h/templ"
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/config"
 	"github.com/broadsheet/broadsheet/events"
-	"github.com/broadsheet/broadsheet/fragments"
-	"github.com/broadsheet/broadsheet/fragments/feed"
 	"github.com/broadsheet/broadsheet/internal/buildinfo"
 	"github.com/broadsheet/broadsheet/internal/telemetry"
 	"github.com/broadsheet/broadsheet/metrics"
@@ -55,11 +74,56 @@ import (
 	"github.com/broadsheet/broadsheet/web/session"
 )
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "composer:", err)
+// Site is what a Broadsheet site brings to the server. Fragments, Layouts,
+// Slots and Config are required.
+type Site struct {
+	// Name names the binary in its messages and -version ("composer").
+	Name string
+	// Fragments are the site's fragments (a composer.Registry's All).
+	Fragments []*composer.Spec
+	// Layouts are the page layouts site.yaml may name, and Slots the
+	// slots each places (config.Registry).
+	Layouts map[string]composer.Layout
+	Slots   map[string][]string
+	// ErrorPage renders the readable page of a 4xx or 5xx answer; nil:
+	// Broadsheet's own (templates.ErrorPage).
+	ErrorPage func(status int, title, message string) templ.Component
+	// Config is the site.yaml served without -config, usually embedded in
+	// the binary; ConfigName names it in errors ("site.yaml (built in)"
+	// when empty).
+	Config     []byte
+	ConfigName string
+	// Flags, when set, defines the site's own flags on fs, beside the
+	// server's (each also read from its BROADSHEET_ variable).
+	Flags func(fs *flag.FlagSet)
+	// Start, when set, runs once the server is wired, before it serves:
+	// for the site's own work in the background, until ctx ends (the
+	// demo's league publishes its goals). It must not block.
+	Start func(ctx context.Context, env Env)
+}
+
+// Env is what Site.Start is given.
+type Env struct {
+	// Events publishes events (the Redis stream with -redis, else this
+	// instance's handler).
+	Events events.Publisher
+	Logger *slog.Logger
+}
+
+// Main runs site with the command line's arguments until SIGINT or SIGTERM
+// and exits with status 1, after printing the error, if it fails.
+func Main(site Site) {
+	if err := Run(context.Background(), site, os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", site.name(), err)
 		os.Exit(1)
 	}
+}
+
+func (s Site) name() string {
+	if s.Name == "" {
+		return "broadsheet"
+	}
+	return s.Name
 }
 
 type options struct {
@@ -73,12 +137,7 @@ type options struct {
 	memLimitMB   int64
 	logFormat    string
 	logLevel     string
-	feedLatency  time.Duration
-	feedSlow     int
-	feedSlowFor  time.Duration
-	feedHang     int
 	eventsGroup  string
-	league       int
 	maxPages     int
 	schedTarget  time.Duration
 	maxConns     int
@@ -98,16 +157,16 @@ type options struct {
 	clientOptions
 }
 
-// flagNames lists the composer's flags.
-func flagNames() []string {
-	fs, _ := newFlagSet()
+// flagNames lists the server's flags and site's.
+func flagNames(site Site) []string {
+	fs, _ := newFlagSet(site)
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	return names
 }
 
-func parseFlags(args []string) (*options, error) {
-	fs, o := newFlagSet()
+func parseFlags(site Site, args []string) (*options, error) {
+	fs, o := newFlagSet(site)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -118,8 +177,8 @@ func parseFlags(args []string) (*options, error) {
 	return o, nil
 }
 
-func newFlagSet() (*flag.FlagSet, *options) {
-	fs := flag.NewFlagSet("composer", flag.ContinueOnError)
+func newFlagSet(site Site) (*flag.FlagSet, *options) {
+	fs := flag.NewFlagSet(site.name(), flag.ContinueOnError)
 	o := &options{}
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&o.config, "config", "", "site configuration file (default: the demo site built in)")
@@ -132,12 +191,7 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.Int64Var(&o.gcHeadroomMB, "gc-headroom-mb", 64, "let the heap grow by at least this many MiB between garbage collections (0: Go's default pace; ignored when GOGC is set)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&o.feedLatency, "feed-latency", 2*time.Millisecond, "demo feed: latency of every call")
-	fs.IntVar(&o.feedSlow, "feed-slow-every", 50, "demo feed: one call in N is slow (0: never)")
-	fs.DurationVar(&o.feedSlowFor, "feed-slow-latency", 120*time.Millisecond, "demo feed: extra latency of a slow call")
-	fs.IntVar(&o.feedHang, "feed-hang-every", 0, "demo feed: one call in N hangs until its timeout (0: never)")
 	fs.StringVar(&o.eventsGroup, "events-group", "broadsheet", "the deployment's consumer group on the Redis event stream (one per deployment)")
-	fs.IntVar(&o.league, "demo-league", 2000, "demo: publish match.updated for goals in the first N matches (0: off)")
 	fs.DurationVar(&o.schedTarget, "sched-target", 40*time.Millisecond, "lower the limit of fragment calls in flight while goroutines wait longer than this to run (p90 over 50 ms), so that pages are not queued behind calls the CPU cannot keep up with (0: no adaptive limit)")
 	fs.IntVar(&o.maxPages, "max-pages", defaultMaxPages, "pages composed at once before quick 503s with Retry-After (0: no limit)")
 	fs.IntVar(&o.maxConns, "max-conns", defaultMaxConns, "connections open at once on -addr; each one over it is answered 503 with Retry-After and closed (0: no limit)")
@@ -156,6 +210,9 @@ func newFlagSet() (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET /readyz of the composer at -addr and exit 0 if it is ready, 1 if not (a container health check for images without curl)")
 	addSecretFlags(fs, &o.secretOptions)
 	addClientFlags(fs, &o.clientOptions)
+	if site.Flags != nil {
+		site.Flags(fs)
+	}
 	return fs, o
 }
 
@@ -185,13 +242,17 @@ func envFlags(fs *flag.FlagSet) error {
 // scenario of cmd/chaos sheds from there).
 const defaultMaxPages = 64
 
-func run(args []string) error {
-	o, err := parseFlags(args)
+// Run serves site with the flags in args until ctx ends or the process
+// gets SIGINT or SIGTERM, then drains and shuts down. It returns an error
+// for bad flags or configuration (naming the line and field), or when a
+// listener fails.
+func Run(ctx context.Context, site Site, args []string) error {
+	o, err := parseFlags(site, args)
 	if err != nil {
 		return err
 	}
 	if o.version {
-		fmt.Println(buildinfo.Read().Line("composer"))
+		fmt.Println(buildinfo.Read().Line(site.name()))
 		return nil
 	}
 	if o.healthcheck {
@@ -219,27 +280,30 @@ func run(args []string) error {
 	_, gomemlimitSet := os.LookupEnv("GOMEMLIMIT")
 	defer setMemoryLimit(memoryLimit(max(o.l1MB, 0)<<20+max(o.stitchMB, 0)<<20, max(o.composeMB, 0)<<20, o.memLimitMB), gomemlimitSet, log)()
 
-	feed.Configure(feed.Options{Latency: o.feedLatency, SlowEvery: o.feedSlow, SlowLatency: o.feedSlowFor, HangEvery: o.feedHang})
-
-	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts()}
+	reg := config.Registry{Specs: site.Fragments, Layouts: site.Layouts, Slots: site.Slots}
 	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log, WrapTransport: telemetry.Transport(o.otlp != ""),
 		BreakerFailures: o.breaker.BreakerFailures, BreakerOpen: o.breaker.BreakerOpen, BreakerProbes: o.breaker.BreakerProbes})
 	defer rc.Close()
 	reg.Remote = remoteFactory(rc)
-	var site *composer.Site
+	var cfg *composer.Site
 	if o.config == "" {
-		site, err = config.Parse("site.yaml (built in)", broadsheet.DefaultSite, reg)
+		name := cmp.Or(site.ConfigName, "site.yaml (built in)")
+		cfg, err = config.Parse(name, site.Config, reg)
 	} else {
-		site, err = config.Load(o.config, reg)
+		cfg, err = config.Load(o.config, reg)
 	}
 	if err != nil {
 		return err
 	}
+	errorPage := site.ErrorPage
+	if errorPage == nil {
+		errorPage = templates.ErrorPage
+	}
 
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	obs := metrics.New(site, metrics.Options{})
+	obs := metrics.New(cfg, metrics.Options{})
 	copts := composer.Options{
 		L1Bytes:             l1Bytes(o.l1MB),
 		StitchBytes:         l1Bytes(o.stitchMB),
@@ -247,7 +311,7 @@ func run(args []string) error {
 		MaxIncludesInFlight: noLimit(o.includesIn),
 		SchedTarget:         schedTarget(o.schedTarget),
 		Layouts:             reg.Layouts,
-		ErrorPage:           templates.ErrorPage,
+		ErrorPage:           errorPage,
 		Logger:              log,
 		Observer:            obs,
 	}
@@ -273,7 +337,7 @@ func run(args []string) error {
 		return err
 	}
 	defer stopTracing()
-	comp := composer.New(site, copts)
+	comp := composer.New(cfg, copts)
 	defer comp.Close()
 
 	var tstore tuning.Store = &tuning.Memory{}
@@ -299,8 +363,8 @@ func run(args []string) error {
 	handler.OnVisible = obs.EventVisible
 	wopts.Events = events.HTTPHandler(bus, func(*http.Request) bool { return true }) // web checks the admin token first
 	wopts.LastEvent = handler.Last
-	if o.league > 0 {
-		go runLeague(ctx, bus, o.league, log)
+	if site.Start != nil {
+		site.Start(ctx, Env{Events: bus, Logger: log})
 	}
 	if client != nil {
 		sub := redisstore.Attach(ctx, comp, client, log)
@@ -324,7 +388,7 @@ func run(args []string) error {
 	// The Manager puts base config + live overrides in force through
 	// srv.Reload; srv shows the Manager's state on the admin page.
 	var srv *web.Server
-	tuner := tuning.NewManager(site, tstore, func(s *composer.Site) { srv.Reload(s) }, log)
+	tuner := tuning.NewManager(cfg, tstore, func(s *composer.Site) { srv.Reload(s) }, log)
 	wopts.Tuner = tuner
 	srv = web.NewWithOptions(comp, wopts)
 	stopTuning := tuner.Start(ctx)
@@ -344,14 +408,19 @@ func run(args []string) error {
 	if o.adminToken == "" {
 		log.Info("admin: off (no -admin-token)")
 	}
-	return serve(ctx, o, srv, conns, log)
+	// Once the first signal has started the drain, the next one stops the
+	// process at once: serve gives the signals their default action again.
+	return serve(ctx, o, srv, conns, log, cancel)
 }
 
 // serve runs the public listener (and the admin one, with -admin-addr)
 // until ctx ends, then drains (/readyz fails, everything is still served,
 // responses close their connections) for o.drain, and shuts them down
 // gracefully.
-func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger) error {
+//
+// When ctx ends, serve calls stopSignals before anything else (signal
+// handling returns to the default: a second SIGINT or SIGTERM kills).
+func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger, stopSignals func()) error {
 	public, err := newListener("public", o.addr, telemetry.Handler(srv, "composer", o.otlp != ""), conns, log)
 	if err != nil {
 		return err
@@ -379,8 +448,9 @@ func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, l
 	case runErr = <-errc:
 	case <-ctx.Done():
 	}
+	stopSignals()
 	if runErr == nil && o.drain > 0 {
-		log.Info("composer: draining", "for", o.drain)
+		log.Info("composer: draining (a second signal stops at once)", "for", o.drain)
 		srv.Drain()
 		public.hs.SetKeepAlivesEnabled(false)
 		t := time.NewTimer(o.drain)

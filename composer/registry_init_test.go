@@ -1,0 +1,3 @@
+package composer
+
+func init() { registerThrough(minimalSpec("from-init")) }

@@ -138,4 +138,3 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Errorf("the composer did not use Redis:\n%s", out)
 	}
 }
-

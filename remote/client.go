@@ -60,15 +60,27 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 )
 
+// DefaultMaxConnsPerHost is the default bound of a host's connections and
+// requests in flight: wide enough that a page of a thousand includes of a
+// 5 ms service is fetched in eight rounds (about 40 ms), narrow enough
+// that the service, and this process, answer each request quickly rather
+// than all of them late. A cold 1,000-include page from a loopback
+// service on two busy cores kept 5–20% of its includes at 1,024 in
+// flight (the rest over their 50 ms timeout), 55–80% at 128 and 85–95%
+// at 64.
+const DefaultMaxConnsPerHost = 128
+
 // Options configure a Client. The zero value is usable.
 type Options struct {
 	// MaxConnsPerHost bounds the connections to one host, dialing, active
 	// and idle; idle ones are kept up to the same number, so that a page
 	// of a thousand includes of one service reuses its connections on the
-	// next cold page. 0 means 1024.
+	// next cold page. 0 means DefaultMaxConnsPerHost.
 	MaxConnsPerHost int
-	// MaxInFlightPerHost bounds the requests to one host in flight; more
-	// wait (no longer than their deadline) for a slot. 0 means
+	// MaxInFlightPerHost bounds the requests to one host in flight. The
+	// composer queues a fragment's calls for them (Spec.Group) before the
+	// call's timeout starts, within its page's budget; a call made through
+	// Fetch directly waits no longer than its deadline. 0 means
 	// MaxConnsPerHost.
 	MaxInFlightPerHost int
 	// MaxBodyBytes caps a response body; a longer one is an error, read no
@@ -169,7 +181,7 @@ type counters struct {
 // New returns a Client.
 func New(o Options) *Client {
 	if o.MaxConnsPerHost <= 0 {
-		o.MaxConnsPerHost = 1024
+		o.MaxConnsPerHost = DefaultMaxConnsPerHost
 	}
 	if o.MaxInFlightPerHost <= 0 {
 		o.MaxInFlightPerHost = o.MaxConnsPerHost

@@ -146,3 +146,47 @@ func TestDownHostOpensAndRecovers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHostQueueIsNotTimeout: a page of more includes of one service than
+// the host's requests in flight (2 here) waits for the host's slots in
+// the composer, within its budget, and every include is served: a call's
+// 300 ms timeout starts with its request (100 ms), not while it waits its
+// turn (up to 500 ms).
+func TestHostQueueIsNotTimeout(t *testing.T) {
+	var mu sync.Mutex
+	n, peak := 0, 0
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		peak = max(peak, n)
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond) // the service's own work
+		mu.Lock()
+		n--
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=30")
+		fmt.Fprintf(w, `<p class="frag">%s</p>`, strings.TrimPrefix(r.URL.Path, "/frag/"))
+	}))
+	defer svc.Close()
+	c := remote.New(remote.Options{Logger: quiet, MaxConnsPerHost: 2})
+	defer c.Close()
+	yaml := strings.Replace(flatYAML(svc.URL, 12, "10s"), "timeout: 500ms", "timeout: 300ms", 1)
+	comp := composer.New(newSite(t, c, yaml), composer.Options{Layouts: templates.Layouts(), Logger: quiet})
+	defer comp.Close()
+	srv := httptest.NewServer(pageHandler(comp))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/flat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if got := strings.Count(string(body), `class="frag"`); got != 12 {
+		t.Errorf("%d of 12 includes served:\n%s", got, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if peak > 2 {
+		t.Errorf("%d requests in flight at once, want at most 2", peak)
+	}
+}

@@ -200,7 +200,7 @@ func newFlagSet(site Site) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.adminToken, "admin-token", "", "token that turns on live tuning at /_/admin (empty: admin off)")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "separate listen address for /_/admin, /metrics and pprof; bind it to a private interface (empty: admin and /metrics on -addr, no pprof)")
 	fs.StringVar(&o.otlp, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318 (empty: tracing off)")
-	fs.IntVar(&o.remoteConns, "remote-max-conns-per-host", 1024, "remote fragments: connections (and requests in flight) per fragment service")
+	fs.IntVar(&o.remoteConns, "remote-max-conns-per-host", remote.DefaultMaxConnsPerHost, "remote fragments: connections (and requests in flight) per fragment service; calls over it wait in the composer, within their page's budget, before their timeouts start")
 	fs.IntVar(&o.breaker.BreakerFailures, "remote-breaker-failures", 5, "remote fragments: host failures in a row (refused or reset connections, 5xx, 429; never timeouts) that open a host's breaker")
 	fs.DurationVar(&o.breaker.BreakerOpen, "remote-breaker-open", time.Second, "remote fragments: how long an open breaker fails calls before probing the host")
 	fs.IntVar(&o.breaker.BreakerProbes, "remote-breaker-probes", 3, "remote fragments: requests a half-open breaker lets through; as many successes in a row close it")

@@ -279,3 +279,62 @@ func TestNewFlagsFromEnvironment(t *testing.T) {
 		t.Errorf("secrets from the environment reported as on the command line: %v", o.onCommandLine)
 	}
 }
+
+// TestListenerEvictsTheLongestWaiting: at -max-conns 2, with one
+// connection busy in the handler and one that never sends its request
+// head (a slowloris from another address), a new connection takes the
+// slow one's slot and is served; the slow one is closed. Next, the
+// served connection, idle between requests, gives its slot to another.
+func TestListenerEvictsTheLongestWaiting(t *testing.T) {
+	lim := &connLimit{max: 2}
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered <- struct{}{}
+			<-release
+		}
+		w.Write([]byte("ok"))
+	})
+	l := startListener(t, h, lim)
+	addr := l.ln.Addr().String()
+
+	busy := dialFrom(t, "127.0.0.1", addr)
+	defer busy.Close()
+	busy.Write([]byte("GET /block HTTP/1.1\r\nHost: x\r\n\r\n"))
+	<-entered
+	slow := dialFrom(t, "127.0.0.2", addr)
+	defer slow.Close()
+	slow.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
+	for deadline := time.Now().Add(10 * time.Second); lim.open.Load() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow connection was never accepted")
+		}
+	}
+
+	normal := dialFrom(t, "127.0.0.3", addr)
+	defer normal.Close()
+	normal.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if st := readStatus(t, normal); st != 200 {
+		t.Fatalf("a new connection beside a slow one at the limit: %d, want 200", st)
+	}
+	if _, err := slow.Read(make([]byte, 1)); err == nil {
+		t.Error("the slow connection was not closed")
+	}
+	other := dialFrom(t, "127.0.0.4", addr)
+	defer other.Close()
+	other.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if st := readStatus(t, other); st != 200 {
+		t.Errorf("a new connection beside an idle one at the limit: %d, want 200", st)
+	}
+	if _, err := normal.Read(make([]byte, 1)); err == nil {
+		t.Error("the idle connection was not closed")
+	}
+	if lim.Evicted.Load() != 2 || lim.Shed.Load() != 0 {
+		t.Errorf("evicted %d, shed %d; want 2 and 0", lim.Evicted.Load(), lim.Shed.Load())
+	}
+	close(release)
+	if st := readStatus(t, busy); st != 200 {
+		t.Errorf("the busy connection: %d, want 200", st)
+	}
+}

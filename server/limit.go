@@ -3,7 +3,10 @@ package server
 import (
 	"bytes"
 	"cmp"
+	"container/list"
+	"context"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +31,15 @@ import (
 // tarpit for a while (tarpit.go), so that reconnecting as fast as it is
 // refused costs it more than it costs the composer.
 //
+// At the bound, a new connection takes the slot of the connection that
+// has waited longest without a request in its handler — one still sending
+// its request head, or idle between requests — which is closed: slow
+// connections from many addresses then cost each other their slots, not a
+// normal client, whose request reaches the handler in a moment. Only when
+// every connection has a request in its handler is the new one shed.
+// (Closing an idle keep-alive connection is allowed by HTTP; clients
+// retry an idempotent request on a new one.)
+//
 // The answers themselves are bounded too: at most maxShedding are being
 // written at once (each a small goroutine, for at most shedWrite +
 // shedRead); beyond that, extra connections are closed without a word. A connLimit is safe for concurrent use.
@@ -45,6 +57,10 @@ type connLimit struct {
 	mu     sync.Mutex
 	byIP   map[string]int64 // open connections per client, when perIP > 0
 	tarpit *tarpit          // made with byIP
+	// waiting lists the open connections with no request in a handler,
+	// longest waiting first: those a new connection may take the slot of.
+	waiting list.List    // of *limitedConn
+	Evicted atomic.Int64 // connections closed for a new one's sake
 }
 
 const (
@@ -97,8 +113,11 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		}
 		if l.lim.open.Add(1) > l.lim.max && l.lim.max > 0 {
 			l.lim.open.Add(-1)
-			l.lim.shed(c)
-			continue
+			if !l.lim.evict() {
+				l.lim.shed(c)
+				continue
+			}
+			l.lim.open.Add(1)
 		}
 		ip := ""
 		if l.lim.perIP > 0 {
@@ -113,8 +132,71 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 				continue
 			}
 		}
-		return &limitedConn{Conn: c, lim: l.lim, ip: ip}, nil
+		lc := &limitedConn{Conn: c, lim: l.lim, ip: ip}
+		l.lim.mu.Lock()
+		lc.elem = l.lim.waiting.PushBack(lc)
+		l.lim.mu.Unlock()
+		return lc, nil
 	}
+}
+
+// evict closes the connection that has waited longest without a request
+// in its handler, if there is one, giving its slot back.
+func (lim *connLimit) evict() bool {
+	lim.mu.Lock()
+	e := lim.waiting.Front()
+	if e == nil {
+		lim.mu.Unlock()
+		return false
+	}
+	c := lim.waiting.Remove(e).(*limitedConn)
+	c.elem = nil
+	lim.mu.Unlock()
+	lim.Evicted.Add(1)
+	c.Close()
+	return true
+}
+
+// busy marks c as having one more (n 1) or one fewer (n -1) request in a
+// handler; a connection with none may be evicted, the longest waiting
+// first.
+func (lim *connLimit) busy(c *limitedConn, n int) {
+	lim.mu.Lock()
+	defer lim.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.active += n
+	switch {
+	case c.active > 0 && c.elem != nil:
+		lim.waiting.Remove(c.elem)
+		c.elem = nil
+	case c.active == 0 && c.elem == nil:
+		c.elem = lim.waiting.PushBack(c)
+	}
+}
+
+type connKey struct{}
+
+// connContext is the http.Server's ConnContext: it keeps the connection
+// for markBusy.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if lc, ok := c.(*limitedConn); ok {
+		return context.WithValue(ctx, connKey{}, lc)
+	}
+	return ctx
+}
+
+// markBusy marks the request's connection busy while h handles it (see
+// connLimit.busy).
+func markBusy(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lc, ok := r.Context().Value(connKey{}).(*limitedConn); ok {
+			lc.lim.busy(lc, 1)
+			defer lc.lim.busy(lc, -1)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Close closes the listener and lets go of the connections in the
@@ -201,11 +283,23 @@ type limitedConn struct {
 	lim  *connLimit
 	ip   string // its client's key, when counted per client
 	once sync.Once
+	// Guarded by lim.mu: requests in a handler, the place in lim.waiting
+	// (nil while busy or once closed), and whether it was closed.
+	active int
+	elem   *list.Element
+	closed bool
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.lim.mu.Lock()
+		if c.elem != nil {
+			c.lim.waiting.Remove(c.elem)
+			c.elem = nil
+		}
+		c.closed = true
+		c.lim.mu.Unlock()
 		c.lim.open.Add(-1)
 		if c.ip != "" {
 			c.lim.releaseIP(c.ip)
@@ -228,6 +322,13 @@ func (lim *connLimit) shedIPLoad() func() int64 {
 		return nil
 	}
 	return lim.ShedIP.Load
+}
+
+func (lim *connLimit) evictedLoad() func() int64 {
+	if !lim.on() || lim.max <= 0 {
+		return nil
+	}
+	return lim.Evicted.Load
 }
 
 func (lim *connLimit) droppedLoad() func() int64 {

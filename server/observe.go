@@ -55,6 +55,7 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metric
 		{"broadsheet_fragment_calls_busy_total", "Fragment calls refused because the results being made held -compose-mb already.", st.Busy.Load},
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
 		{"broadsheet_connections_shed_per_ip_total", "Connections over -max-conns-per-ip (of broadsheet_connections_shed_total): one client's connections past its share, held a few seconds, then answered 503 with Retry-After.", conns.shedIPLoad()},
+		{"broadsheet_connections_evicted_total", "Connections closed at -max-conns to make room for a new one: the longest waiting without a request in a handler (sending a request head, or idle).", conns.evictedLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},
 	} {
 		if c.load == nil {
@@ -126,8 +127,13 @@ func newListener(name, addr string, h http.Handler, lim *connLimit, log *slog.Lo
 		return nil, fmt.Errorf("%s listener: %w", name, err)
 	}
 	ln = limitListener(ln, lim)
+	h = writeDeadlines(h, writeTimeout)
+	if lim.on() && lim.max > 0 {
+		h = markBusy(h)
+	}
 	return &listener{name: name, ln: ln, hs: &http.Server{
-		Handler:           writeDeadlines(h, writeTimeout),
+		Handler:           h,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,

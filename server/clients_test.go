@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -280,13 +281,15 @@ func TestNewFlagsFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestListenerEvictsTheLongestWaiting: at -max-conns 2, with one
-// connection busy in the handler and one that never sends its request
-// head (a slowloris from another address), a new connection takes the
-// slow one's slot and is served; the slow one is closed. Next, the
-// served connection, idle between requests, gives its slot to another.
+// TestListenerEvictsTheLongestWaiting: at -max-conns 3, with one
+// connection busy in the handler, one idle after a request and one that
+// never sends its request head (a slowloris from another address), a new
+// connection takes the slow one's slot — though the idle one waited
+// longer — and is served; the slow one is closed, the idle one serves on.
+// With no slow one left, the next new connection takes the slot of the
+// connection idle longest.
 func TestListenerEvictsTheLongestWaiting(t *testing.T) {
-	lim := &connLimit{max: 2}
+	lim := &connLimit{max: 3}
 	entered := make(chan struct{}, 1)
 	release := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -298,37 +301,53 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	})
 	l := startListener(t, h, lim)
 	addr := l.ln.Addr().String()
+	get := func(c net.Conn) int {
+		t.Helper()
+		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		return readStatus(t, c)
+	}
+	closed := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+	}
 
 	busy := dialFrom(t, "127.0.0.1", addr)
 	defer busy.Close()
 	busy.Write([]byte("GET /block HTTP/1.1\r\nHost: x\r\n\r\n"))
 	<-entered
-	slow := dialFrom(t, "127.0.0.2", addr)
+	idle := dialFrom(t, "127.0.0.2", addr)
+	defer idle.Close()
+	if st := get(idle); st != 200 {
+		t.Fatalf("idle connection's first request: %d", st)
+	}
+	slow := dialFrom(t, "127.0.0.3", addr)
 	defer slow.Close()
 	slow.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
-	for deadline := time.Now().Add(10 * time.Second); lim.open.Load() != 2; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); lim.open.Load() != 3; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the slow connection was never accepted")
 		}
 	}
 
-	normal := dialFrom(t, "127.0.0.3", addr)
+	normal := dialFrom(t, "127.0.0.4", addr)
 	defer normal.Close()
-	normal.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-	if st := readStatus(t, normal); st != 200 {
-		t.Fatalf("a new connection beside a slow one at the limit: %d, want 200", st)
+	if st := get(normal); st != 200 {
+		t.Fatalf("a new connection at the limit: %d, want 200", st)
 	}
-	if _, err := slow.Read(make([]byte, 1)); err == nil {
+	if !closed(slow) {
 		t.Error("the slow connection was not closed")
 	}
-	other := dialFrom(t, "127.0.0.4", addr)
-	defer other.Close()
-	other.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-	if st := readStatus(t, other); st != 200 {
-		t.Errorf("a new connection beside an idle one at the limit: %d, want 200", st)
+	if st := get(idle); st != 200 {
+		t.Errorf("the idle connection after the slow one was closed: %d, want 200", st)
 	}
-	if _, err := normal.Read(make([]byte, 1)); err == nil {
-		t.Error("the idle connection was not closed")
+	other := dialFrom(t, "127.0.0.5", addr)
+	defer other.Close()
+	if st := get(other); st != 200 {
+		t.Errorf("a new connection beside idle ones at the limit: %d, want 200", st)
+	}
+	if !closed(normal) {
+		t.Error("the connection idle longest was not closed")
 	}
 	if lim.Evicted.Load() != 2 || lim.Shed.Load() != 0 {
 		t.Errorf("evicted %d, shed %d; want 2 and 0", lim.Evicted.Load(), lim.Shed.Load())

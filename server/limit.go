@@ -31,11 +31,12 @@ import (
 // tarpit for a while (tarpit.go), so that reconnecting as fast as it is
 // refused costs it more than it costs the composer.
 //
-// At the bound, a new connection takes the slot of the connection that
-// has waited longest without a request in its handler — one still sending
-// its request head, or idle between requests — which is closed: slow
-// connections from many addresses then cost each other their slots, not a
-// normal client, whose request reaches the handler in a moment. Only when
+// At the bound, a new connection takes the slot of one without a request
+// in its handler, which is closed: first the one that has waited longest
+// for its first request head, else the one idle longest between requests.
+// Slow request heads from many addresses then cost each other their
+// slots, not a normal client, whose request reaches the handler in a
+// moment and whose keep-alive connection has served a request. Only when
 // every connection has a request in its handler is the new one shed.
 // (Closing an idle keep-alive connection is allowed by HTTP; clients
 // retry an idempotent request on a new one.)
@@ -57,10 +58,11 @@ type connLimit struct {
 	mu     sync.Mutex
 	byIP   map[string]int64 // open connections per client, when perIP > 0
 	tarpit *tarpit          // made with byIP
-	// waiting lists the open connections with no request in a handler,
-	// longest waiting first: those a new connection may take the slot of.
-	waiting list.List    // of *limitedConn
-	Evicted atomic.Int64 // connections closed for a new one's sake
+	// fresh lists the open connections that have not had a request in a
+	// handler yet, and idle those between requests, longest waiting
+	// first: those a new connection may take the slot of.
+	fresh, idle list.List    // of *limitedConn
+	Evicted     atomic.Int64 // connections closed for a new one's sake
 }
 
 const (
@@ -134,7 +136,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		}
 		lc := &limitedConn{Conn: c, lim: l.lim, ip: ip}
 		l.lim.mu.Lock()
-		lc.elem = l.lim.waiting.PushBack(lc)
+		l.lim.park(lc, &l.lim.fresh)
 		l.lim.mu.Unlock()
 		return lc, nil
 	}
@@ -144,13 +146,16 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 // in its handler, if there is one, giving its slot back.
 func (lim *connLimit) evict() bool {
 	lim.mu.Lock()
-	e := lim.waiting.Front()
+	e := lim.fresh.Front()
+	if e == nil {
+		e = lim.idle.Front()
+	}
 	if e == nil {
 		lim.mu.Unlock()
 		return false
 	}
-	c := lim.waiting.Remove(e).(*limitedConn)
-	c.elem = nil
+	c := e.Value.(*limitedConn)
+	lim.unpark(c)
 	lim.mu.Unlock()
 	lim.Evicted.Add(1)
 	c.Close()
@@ -168,11 +173,23 @@ func (lim *connLimit) busy(c *limitedConn, n int) {
 	}
 	c.active += n
 	switch {
-	case c.active > 0 && c.elem != nil:
-		lim.waiting.Remove(c.elem)
-		c.elem = nil
-	case c.active == 0 && c.elem == nil:
-		c.elem = lim.waiting.PushBack(c)
+	case c.active > 0:
+		lim.unpark(c)
+	case c.active == 0 && c.in == nil:
+		lim.park(c, &lim.idle)
+	}
+}
+
+// park puts c at the back of l; unpark takes it out of its list, if it is
+// in one. Both with lim.mu held.
+func (lim *connLimit) park(c *limitedConn, l *list.List) {
+	c.in, c.elem = l, l.PushBack(c)
+}
+
+func (lim *connLimit) unpark(c *limitedConn) {
+	if c.in != nil {
+		c.in.Remove(c.elem)
+		c.in, c.elem = nil, nil
 	}
 }
 
@@ -283,9 +300,11 @@ type limitedConn struct {
 	lim  *connLimit
 	ip   string // its client's key, when counted per client
 	once sync.Once
-	// Guarded by lim.mu: requests in a handler, the place in lim.waiting
-	// (nil while busy or once closed), and whether it was closed.
+	// Guarded by lim.mu: requests in a handler, the list it waits in
+	// (lim.fresh or lim.idle; nil while busy or once closed) and its place
+	// there, and whether it was closed.
 	active int
+	in     *list.List
 	elem   *list.Element
 	closed bool
 }
@@ -294,10 +313,7 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.lim.mu.Lock()
-		if c.elem != nil {
-			c.lim.waiting.Remove(c.elem)
-			c.elem = nil
-		}
+		c.lim.unpark(c)
 		c.closed = true
 		c.lim.mu.Unlock()
 		c.lim.open.Add(-1)

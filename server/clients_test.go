@@ -36,6 +36,19 @@ func readStatus(t *testing.T, c net.Conn) int {
 	return resp.StatusCode
 }
 
+// blockingHandler answers "ok", except to /block, which it answers once
+// release is closed, after a send on entered.
+func blockingHandler() (h http.Handler, entered chan struct{}, release chan struct{}) {
+	entered, release = make(chan struct{}, 4), make(chan struct{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered <- struct{}{}
+			<-release
+		}
+		w.Write([]byte("ok"))
+	}), entered, release
+}
+
 // TestListenerLimitsConnectionsPerClient: with -max-conns-per-ip 2 and
 // two of 127.0.0.1's connections busy in the handler, a third from
 // 127.0.0.1 is held in the tarpit, then answered 503 with Retry-After and
@@ -43,15 +56,7 @@ func readStatus(t *testing.T, c net.Conn) int {
 // 127.0.0.1 is served again.
 func TestListenerLimitsConnectionsPerClient(t *testing.T) {
 	lim := &connLimit{max: 100, perIP: 2, hold: 50 * time.Millisecond}
-	entered := make(chan struct{}, 4)
-	release := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/block" {
-			entered <- struct{}{}
-			<-release
-		}
-		w.Write([]byte("ok"))
-	})
+	h, entered, release := blockingHandler()
 	l := startListener(t, h, lim)
 	addr := l.ln.Addr().String()
 
@@ -290,15 +295,7 @@ func TestNewFlagsFromEnvironment(t *testing.T) {
 // connection idle longest.
 func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	lim := &connLimit{max: 3}
-	entered := make(chan struct{}, 1)
-	release := make(chan struct{})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/block" {
-			entered <- struct{}{}
-			<-release
-		}
-		w.Write([]byte("ok"))
-	})
+	h, entered, release := blockingHandler()
 	l := startListener(t, h, lim)
 	addr := l.ln.Addr().String()
 	get := func(c net.Conn) int {

@@ -38,14 +38,14 @@ func (c *Composer) callNow(s *start) {
 	// the includes waiting for the call wait, not by the fragment's
 	// timeout. At the deadline the flight expires, even if the fragment
 	// ignores its context.
-	ctx := newCallCtx(s.ctx, fl.waitFor(now, f.Settings.Timeout), func() {
+	ctx := newCallCtx(s.ctx, fl.WaitFor(now, f.Settings.Timeout), func() {
 		now := time.Now()
-		if fl.expire(now, now.Add(retryAfterTimeouts*f.Settings.Timeout)) {
+		if fl.Expire(now, now.Add(retryAfterTimeouts*f.Settings.Timeout)) {
 			c.stats.Abandoned.Add(1)
 		}
 	})
 	defer ctx.stop()
-	if !fl.running(ctx.abandon) {
+	if !fl.Running(ctx.abandon) {
 		c.unlock(s) // abandoned before it started
 		return
 	}
@@ -56,7 +56,7 @@ func (c *Composer) callNow(s *start) {
 		err = errOverloaded
 	}
 	if err != nil {
-		fl.complete(nil, err)
+		fl.Complete(nil, err)
 		c.unlock(s)
 		return
 	}
@@ -77,7 +77,7 @@ func (c *Composer) callNow(s *start) {
 	}
 	if err != nil {
 		if errors.Is(ctx.Cause(), errAbandoned) || errors.Is(err, errBusy) {
-			fl.complete(nil, err)
+			fl.Complete(nil, err)
 			c.countRefused(ctx.Cause())
 			c.unlock(s)
 			return
@@ -100,10 +100,10 @@ func (c *Composer) callNow(s *start) {
 	if !cacheable {
 		e.written.Store(true)
 	}
-	late := fl.wasExpired() // its first waiters had their answer: no level writes it
-	first := fl.complete(e, nil)
+	late := fl.WasExpired() // its first waiters had their answer: no level writes it
+	first := fl.Complete(e, nil)
 	if !cacheable || c.l1 == nil {
-		fl.forget()
+		fl.Forget()
 	} else if first {
 		c.l1w.add(e, fl)
 	} else {
@@ -130,7 +130,7 @@ func (c *Composer) failed(s *start, err error) {
 	if s.event {
 		hold = 0
 	}
-	s.fl.fail(err, hold)
+	s.fl.Fail(err, hold)
 	if hold > 0 {
 		c.stats.FailHolds.Add(1)
 		c.holdFailure(s, hold)
@@ -223,7 +223,6 @@ func (c *Composer) release(sl slots) {
 const retryAfterTimeouts = 10
 
 var (
-	errTimeout    = errors.New("composer: fragment timed out")
 	errOverloaded = errors.New("composer: too many fragment calls in flight")
 	errOversized  = errors.New("composer: fragment output over the size limit")
 )

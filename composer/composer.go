@@ -255,7 +255,7 @@ func (c *Composer) Site() *Site { return c.site.Load() }
 func (c *Composer) SetSite(s *Site) {
 	c.site.Store(s)
 	c.siteAt.Store(time.Now().UnixNano())
-	c.flights.dropHolds()
+	c.flights.DropHolds()
 }
 
 // Stats returns the composer's counters.

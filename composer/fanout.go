@@ -61,14 +61,14 @@ func (r *request) fetch(n *node, starts *[]*start, joined *[]*flight) {
 		}
 	}
 	created := false
-	fl := r.c.flights.join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, time.Time{}, waiter{r: r, n: n}, func(fl *flight) {
+	fl := r.c.flights.Join(r.party, key, r.start.Add(n.deadlineOf()), n.primary, time.Time{}, waiter{r: r, n: n}, func(fl *flight) {
 		created = true
 		*starts = append(*starts, &start{fl: fl, site: r.site, f: f,
 			p: n.ref.params, key: key, version: r.c.version(f), node: n, primary: n.primary})
 	}, recheck)
 	if fl != nil {
 		*joined = append(*joined, fl)
-		if !created && fl.wasExpired() {
+		if !created && fl.WasExpired() {
 			r.joinedLate(n, time.Now())
 		}
 	}
@@ -124,7 +124,7 @@ func (r *request) rejoin(n *node, now time.Time) bool {
 	var starts []*start
 	var joined []*flight
 	r.fetch(n, &starts, &joined)
-	r.party.addAll(joined)
+	r.party.AddAll(joined)
 	if len(starts) > 0 {
 		// done must not block: launch may take a lock in the Store. In
 		// c.bg, as above.

@@ -158,7 +158,7 @@ func (w *l1Writer) add(e *Entry, fl *flight) {
 func (w *l1Writer) put(p parked) {
 	w.l1.setUnlessNewer(p.e)
 	if p.fl != nil {
-		p.fl.forget()
+		p.fl.Forget()
 	}
 }
 

@@ -133,7 +133,7 @@ func (c *Composer) honoursHold(s *start, l LockState) bool {
 // failed, and nobody calls the key meanwhile.
 func (c *Composer) heldElsewhere(s *start, hold time.Duration) {
 	c.stats.RemoteFailures.Add(1)
-	s.fl.fail(errFailedElsewhere, hold)
+	s.fl.Fail(errFailedElsewhere, hold)
 }
 
 // holdFailure turns the lock s's failed call held into the key's failure

@@ -69,7 +69,7 @@ func (r *request) resolve(levels [][]node) {
 			for _, n := range misses {
 				r.fetch(n, &starts, &joined)
 			}
-			r.party.addAll(joined)
+			r.party.AddAll(joined)
 			local, remote := r.c.split(r.ctx, starts)
 			if lvl := r.newLevel(len(local)); lvl != nil {
 				for _, s := range local {

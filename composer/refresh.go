@@ -86,7 +86,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 	// A namespace of its own, and a call that starts after this one was
 	// asked for: a call started before the event may have read the data
 	// from before the change.
-	c.flights.join(nil, "!"+t.Key, time.Time{}, false, time.Now(), waiter{fn: func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }}, func(fl *flight) {
+	c.flights.Join(nil, "!"+t.Key, time.Time{}, false, time.Now(), waiter{fn: func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }}, func(fl *flight) {
 		c.call(&start{fl: fl, site: site, f: f, p: t.Params,
 			key: t.Key, version: c.version(f), event: true})
 	}, nil)
@@ -151,7 +151,7 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 			return nil
 		}
 	}
-	c.flights.join(nil, e.Key, time.Time{}, false, time.Time{}, waiter{}, func(fl *flight) {
+	c.flights.Join(nil, e.Key, time.Time{}, false, time.Time{}, waiter{}, func(fl *flight) {
 		c.refreshes.add(c, &start{fl: fl, site: site, f: f, p: p,
 			key: e.Key, version: version, since: e.Created, refresh: true})
 	}, recheck)

@@ -70,7 +70,7 @@ func (c *Composer) pollRemote() {
 			rw.waiting, rw.polling = nil, false
 			rw.mu.Unlock()
 			for _, s := range waiting {
-				s.fl.complete(nil, errTimeout)
+				s.fl.Complete(nil, errTimeout)
 			}
 			return
 		}
@@ -96,7 +96,7 @@ func (c *Composer) pollRemote() {
 func (c *Composer) lookRemote(waiting []*start) []*start {
 	live := waiting[:0]
 	for _, s := range waiting {
-		if !s.fl.isDone() { // abandoned: nobody wants it any more
+		if !s.fl.IsDone() { // abandoned: nobody wants it any more
 			live = append(live, s)
 		}
 	}
@@ -173,10 +173,10 @@ func (c *Composer) collectRemote(waiting []*start) []*start {
 			defer c.bg.Done()
 			e.segs = c.storeSegments(s.site, s.f.Spec, e)
 			e.written.Store(true) // it came from the Store
-			if s.fl.complete(e, nil) && c.l1w != nil {
+			if s.fl.Complete(e, nil) && c.l1w != nil {
 				c.l1w.add(e, s.fl)
 			} else {
-				s.fl.forget()
+				s.fl.Forget()
 			}
 		}()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/broadsheet/broadsheet/composer/render"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -224,5 +225,5 @@ const retryAfterTimeouts = 10
 
 var (
 	errOverloaded = errors.New("composer: too many fragment calls in flight")
-	errOversized  = errors.New("composer: fragment output over the size limit")
+	errOversized  = render.ErrOversized
 )

@@ -53,6 +53,10 @@ type Options struct {
 	Layouts map[string]Layout
 	// ErrorPage renders the readable page of a 4xx or 5xx answer.
 	ErrorPage func(status int, title, message string) templ.Component
+	// Overlay renders the debug overlay of a page composed with
+	// Request.Debug (nil: the page has its include markers and no
+	// overlay).
+	Overlay func(Overlay) templ.Component
 	// Observer receives per-include and per-page figures; nil ignores them.
 	Observer Observer
 	Logger   *slog.Logger

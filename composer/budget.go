@@ -1,11 +1,11 @@
 package composer
 
 import (
-	"bytes"
 	"errors"
 	"sync/atomic"
 
 	"github.com/broadsheet/broadsheet/composer/htmlnorm"
+	"github.com/broadsheet/broadsheet/composer/render"
 )
 
 // The memory of results being made.
@@ -36,7 +36,7 @@ const callAllowance = 64 << 10
 const parseBytesPerInclude = 640
 
 // errBusy refuses a call whose output the budget has no room for.
-var errBusy = errors.New("composer: too many bytes being composed")
+var errBusy = render.ErrBusy
 
 // byteBudget is the bytes the calls in flight may hold beyond their
 // allowances; limit 0 is no limit. Safe for concurrent use.
@@ -71,9 +71,9 @@ type callBytes struct {
 	taken int64 // of which taken from the budget
 }
 
-// grow accounts for the call holding n bytes in all, and reports whether
-// they fit.
-func (cb *callBytes) grow(n int64) bool {
+// Grow accounts for the call holding n bytes in all, and reports whether
+// they fit (see render.Budget).
+func (cb *callBytes) Grow(n int64) bool {
 	if n <= cb.made {
 		return true
 	}
@@ -91,50 +91,13 @@ func (cb *callBytes) done() {
 	cb.taken = 0
 }
 
-// limitedBuffer collects a fragment's output, refusing it past max bytes
-// (the call is then an *OversizeError) or past what the budget allows the
-// call (errBusy).
-type limitedBuffer struct {
-	buf bytes.Buffer
-	max int
-	mem *callBytes
-	// over counts what was written in all once it is past max: nothing
-	// more is kept, and counting stops at oversizeCount, so that the
-	// error can say how big the output was.
-	over int
-}
-
-// oversizeCount is how far an oversized output is still counted.
-const oversizeCount = MaxFragmentBytes
-
-func (w *limitedBuffer) Write(p []byte) (int, error) {
-	n := w.buf.Len() + len(p)
-	if w.over > 0 || n > w.max {
-		if w.over == 0 {
-			w.over = w.buf.Len()
-			w.buf = bytes.Buffer{}
-		}
-		if w.over+len(p) > max(oversizeCount, w.max) {
-			return 0, errOversized
-		}
-		w.over += len(p)
-		return len(p), nil
-	}
-	if n > w.buf.Cap() && w.mem != nil && !w.mem.grow(int64(max(2*w.buf.Cap(), n))) {
-		// bytes.Buffer doubles its capacity as it grows: the
-		// call holds its capacity, not its length.
-		return 0, errBusy
-	}
-	return w.buf.Write(p)
-}
-
 // parseBounded is parseSegments for a call's output, within the call's
 // share of the budget.
 func parseBounded(mem *callBytes, site *Site, parent *Spec, html []byte, spans []htmlnorm.Span) ([]segment, error) {
 	if len(spans) == 0 {
 		return nil, nil
 	}
-	if !mem.grow(mem.made + int64(len(spans))*parseBytesPerInclude) {
+	if !mem.Grow(mem.made + int64(len(spans))*parseBytesPerInclude) {
 		return nil, errBusy
 	}
 	return segmentsAt(site, parent, html, spans), nil

@@ -256,7 +256,7 @@ func TestLateCallIsShed(t *testing.T) {
 					p = newParty(t.Context())
 				}
 				got := make(chan error, 1)
-				c.flights.join(p, "f", until, false, time.Time{}, waiter{fn: func(_ *Entry, err error, _ bool, _ time.Time) { got <- err }}, func(fl *flight) {
+				c.flights.Join(p, "f", until, false, time.Time{}, waiter{fn: func(_ *Entry, err error, _ bool, _ time.Time) { got <- err }}, func(fl *flight) {
 					c.call(&start{fl: fl, site: c.Site(), f: f, key: "f", version: c.version(f)})
 				}, nil)
 				err := <-got
@@ -273,7 +273,7 @@ func TestLateCallIsShed(t *testing.T) {
 				}
 				// The key is free: the next request with time left calls.
 				if !tc.wantCall {
-					c.flights.join(newParty(t.Context()), "f", time.Now().Add(time.Second), false, time.Time{}, waiter{fn: func(_ *Entry, err error, _ bool, _ time.Time) { got <- err }}, func(fl *flight) {
+					c.flights.Join(newParty(t.Context()), "f", time.Now().Add(time.Second), false, time.Time{}, waiter{fn: func(_ *Entry, err error, _ bool, _ time.Time) { got <- err }}, func(fl *flight) {
 						c.call(&start{fl: fl, site: c.Site(), f: f, key: "f", version: c.version(f)})
 					}, nil)
 					if err := <-got; err != nil || calls.Load() != 1 {

@@ -1,7 +1,6 @@
 package composer
 
 import (
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +158,7 @@ func (w *l1Writer) add(e *Entry, fl *flight) {
 func (w *l1Writer) put(p parked) {
 	w.l1.setUnlessNewer(p.e)
 	if p.fl != nil {
-		p.fl.forget()
+		p.fl.Forget()
 	}
 }
 
@@ -185,33 +184,4 @@ func (w *l1Writer) loop() {
 func (w *l1Writer) close() {
 	close(w.done)
 	w.wg.Wait()
-}
-
-// parsedEntry is an entry's parse, valid for the Site it was made with.
-type parsedEntry struct {
-	site *Site
-	segs []segment
-}
-
-// storeSegments parses an entry read from the Store. With an in-process
-// tier the entry (and its parse) is kept there; without one, a page's
-// parents (a scoreboard with 2,000 includes) would be parsed again on every
-// request, so their parses — not their content — are kept in a small cache
-// keyed by what makes an entry unique: its version, key and creation time.
-func (c *Composer) storeSegments(site *Site, parent *Spec, e *Entry) []segment {
-	if e.Leaf || !MayInclude(e.HTML) {
-		// A leaf, the common case: known from the Store's record, or
-		// scanned once here and not again by parseSegments.
-		return nil
-	}
-	if c.l1 != nil {
-		return parseSegments(site, parent, e.HTML)
-	}
-	k := e.Version + "\x00" + e.Key + "\x00" + strconv.FormatInt(e.Created.UnixNano(), 10)
-	if p, ok := c.parsed.GetIfPresent(k); ok && p.site == site {
-		return p.segs
-	}
-	segs := parseSegments(site, parent, e.HTML)
-	c.parsed.Set(k, parsedEntry{site: site, segs: segs})
-	return segs
 }

@@ -176,7 +176,7 @@ const launchKeep = 4096
 // shed drops s's call if every include waiting for it has given up (and
 // no cache tier would keep the result): see flight.shedIfLate.
 func (c *Composer) shed(s *start, now time.Time) bool {
-	if !s.fl.shedIfLate(now, c.keeps(s.f)) {
+	if !s.fl.ShedIfLate(now, c.keeps(s.f)) {
 		return false
 	}
 	c.stats.Shed.Add(1)

@@ -106,7 +106,7 @@ func joinStarts(t *testing.T, c *Composer, first int, untils []time.Time, done c
 			t.Fatal(err)
 		}
 		key := Key("f", p)
-		c.flights.join(newParty(t.Context()), key, until, false, time.Time{}, waiter{fn: func(_ *Entry, err error, _ bool, _ time.Time) { done <- err }}, func(fl *flight) {
+		c.flights.Join(newParty(t.Context()), key, until, false, time.Time{}, waiter{fn: func(_ *Entry, err error, _ bool, _ time.Time) { done <- err }}, func(fl *flight) {
 			starts = append(starts, &start{fl: fl, site: c.Site(), f: f, p: p, key: key, version: c.version(f)})
 		}, nil)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -85,7 +86,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 	// A namespace of its own, and a call that starts after this one was
 	// asked for: a call started before the event may have read the data
 	// from before the change.
-	c.flights.join(nil, "!"+t.Key, time.Time{}, false, time.Now(), waiter{fn: func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }}, func(fl *flight) {
+	c.flights.Join(nil, "!"+t.Key, time.Time{}, false, time.Now(), waiter{fn: func(e *Entry, err error, _ bool, _ time.Time) { ch <- result{e, err} }}, func(fl *flight) {
 		c.call(&start{fl: fl, site: site, f: f, p: t.Params,
 			key: t.Key, version: c.version(f), event: true})
 	}, nil)
@@ -123,4 +124,75 @@ func (c *Composer) DropKey(key string, made time.Time) bool {
 	}
 	_, dropped := c.l1.c.Invalidate(key)
 	return dropped
+}
+
+// refresh starts a background refresh of stale entry e unless a call for
+// its key is in flight. Nothing of it runs on the caller's goroutine. The
+// refresh takes the key's cross-instance lock like any call: an instance
+// that does not get it makes no call, keeps serving e, and picks up the
+// holder's newer entry from the Store (see waitRemote). The refresh is no
+// client's: it is never cancelled because one leaves.
+func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	version := c.version(f)
+	var recheck func() *Entry
+	if c.l1 != nil {
+		// The caller read e a moment ago; a refresh of it may have
+		// completed (and left the group) since: then there is nothing
+		// left to refresh.
+		recheck = func() *Entry {
+			if cur := c.l1.get(e.Key, version); cur != nil && cur.Created.After(e.Created) {
+				return cur
+			}
+			return nil
+		}
+	}
+	c.flights.Join(nil, e.Key, time.Time{}, false, time.Time{}, waiter{}, func(fl *flight) {
+		c.refreshes.add(c, &start{fl: fl, site: site, f: f, p: p,
+			key: e.Key, version: version, since: e.Created, refresh: true})
+	}, recheck)
+}
+
+// refreshWindow is how long refreshes gather before they are launched
+// together: the stale includes of one page level (a scoreboard's thousand
+// scores) then take their locks in one round trip rather than one each.
+const refreshWindow = time.Millisecond
+
+// refreshQueue gathers refreshes for one launch.
+type refreshQueue struct {
+	mu      sync.Mutex
+	pending []*start
+	armed   bool
+}
+
+func (q *refreshQueue) add(c *Composer, s *start) {
+	q.mu.Lock()
+	q.pending = append(q.pending, s)
+	arm := !q.armed
+	q.armed = true
+	q.mu.Unlock()
+	if !arm {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		t := time.NewTimer(refreshWindow)
+		select {
+		case <-t.C:
+		case <-c.closed:
+			t.Stop()
+		}
+		q.mu.Lock()
+		batch := q.pending
+		q.pending, q.armed = nil, false
+		q.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), remoteLook)
+		defer cancel()
+		c.launch(ctx, batch)
+	}()
 }

@@ -344,13 +344,7 @@ func TestStitchedPageKeepsIncludeLimits(t *testing.T) {
 func waitInL1(t *testing.T, c *Composer) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		n := 0
-		for i := range c.flights.shards {
-			sh := &c.flights.shards[i]
-			sh.mu.Lock()
-			n += len(sh.m)
-			sh.mu.Unlock()
-		}
+		n := c.flights.Len()
 		if n == 0 {
 			return
 		}

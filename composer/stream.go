@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
-	"time"
 )
 
 // writePage streams the layout's segments in document order, waiting for
@@ -336,62 +334,6 @@ func (n *node) name() string {
 		return n.ref.fragment
 	}
 	return "include"
-}
-
-// writeOverlay writes the debug overlay: the phases, the outcome counts and
-// the slowest includes.
-func (r *request) writeOverlay(bw *bufio.Writer, tops []node, t timing, nonce string) {
-	var counts [len(outcomeNames)]int
-	type slow struct {
-		name string
-		o    Outcome
-		d    time.Duration
-	}
-	var slowest []slow
-	eachSettled(tops, func(n *node) {
-		counts[n.outcome]++
-		if len(slowest) < 10 || n.dur > slowest[len(slowest)-1].d {
-			slowest = append(slowest, slow{n.name(), n.outcome, n.dur})
-			slices.SortFunc(slowest, func(a, b slow) int { return int(b.d - a.d) })
-			if len(slowest) > 10 {
-				slowest = slowest[:10]
-			}
-		}
-	})
-	total := 0
-	for _, c := range counts {
-		total += c
-	}
-	var b strings.Builder
-	b.WriteString(`<aside class="bs-debug-overlay" aria-label="Composition details"><details><summary>`)
-	b.WriteString(strconv.Itoa(total))
-	b.WriteString(" includes · ")
-	b.WriteString(ms(t.total))
-	b.WriteString(` ms</summary><dl class="bs-debug-phases">`)
-	for _, p := range []struct {
-		name string
-		d    time.Duration
-	}{{"plan", t.plan}, {"cache lookup", t.lookup}, {"primaries", t.primaries}, {"stream", t.total - t.plan - t.lookup - t.primaries}, {"total", t.total}} {
-		b.WriteString("<dt>" + p.name + "</dt><dd>" + ms(p.d) + " ms</dd>")
-	}
-	b.WriteString(`</dl><ul class="bs-debug-outcomes">`)
-	for i, c := range counts {
-		if c == 0 {
-			continue
-		}
-		b.WriteString(`<li data-outcome="` + outcomeNames[i] + `">` + outcomeNames[i] + " <b>" + strconv.Itoa(c) + "</b></li>")
-	}
-	b.WriteString(`</ul><ol class="bs-debug-slowest">`)
-	for _, s := range slowest {
-		b.WriteString("<li>" + html.EscapeString(s.name) + " <i>" + s.o.String() + "</i> " + ms(s.d) + " ms</li>")
-	}
-	b.WriteString(`</ol><p class="bs-debug-hint">Hover an outlined include to see why it was served that way.</p><button type="button" id="bs-debug-toggle" aria-pressed="false">Outline includes</button></details></aside>`)
-	b.WriteString(`<script nonce="` + html.EscapeString(nonce) + `">(function(){var b=document.getElementById("bs-debug-toggle");b.addEventListener("click",function(){var on=document.body.classList.toggle("bs-debug-on");b.setAttribute("aria-pressed",on?"true":"false")});document.body.classList.add("bs-debug-on");b.setAttribute("aria-pressed","true")})();</script>`)
-	bw.WriteString(b.String())
-}
-
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64)
 }
 
 func escapeText(s string) string { return html.EscapeString(s) }

@@ -142,3 +142,72 @@ func (w *writeBack) close() {
 	close(w.done)
 	w.wg.Wait()
 }
+
+// level collects the fresh results of the calls one page level made, so
+// that they go to the Store in one pipeline when those calls have settled.
+// Only calls this instance makes count: includes waiting for another
+// request's call, or for another instance's (which holds the key's lock),
+// do not hold the level back — two instances each holding part of the
+// other's level would otherwise wait for each other until their timeouts.
+type level struct {
+	c       *Composer
+	pending atomic.Int32
+	mu      sync.Mutex
+	fresh   []*Entry
+	flushed atomic.Bool
+}
+
+func (r *request) newLevel(n int) *level {
+	if r.c.wb == nil || n == 0 {
+		return nil
+	}
+	l := &level{c: r.c}
+	l.pending.Store(int32(n))
+	r.mu.Lock()
+	r.levels = append(r.levels, l)
+	r.mu.Unlock()
+	return l
+}
+
+// settle records that one of the level's includes has settled, with e when
+// it was rendered for this level (and nobody else has written it).
+func (l *level) settle(e *Entry) {
+	if e != nil && e.written.CompareAndSwap(false, true) {
+		l.mu.Lock()
+		if l.flushed.Load() {
+			// The level was flushed already (its request ended first):
+			// e goes on its own.
+			l.mu.Unlock()
+			l.c.wb.add(e)
+		} else {
+			l.fresh = append(l.fresh, e)
+			l.mu.Unlock()
+		}
+	}
+	if l.pending.Add(-1) == 0 {
+		l.flush()
+	}
+}
+
+func (l *level) flush() {
+	l.mu.Lock()
+	if !l.flushed.CompareAndSwap(false, true) {
+		l.mu.Unlock()
+		return
+	}
+	batch := l.fresh
+	l.fresh = nil
+	l.mu.Unlock()
+	if len(batch) > 0 {
+		l.c.wb.write(batch)
+	}
+}
+
+// writeLater queues an entry no page level will write: a background
+// refresh, or a call that finished after every include waiting for it had
+// given up.
+func (c *Composer) writeLater(e *Entry) {
+	if c.wb != nil && e.written.CompareAndSwap(false, true) {
+		c.wb.add(e)
+	}
+}

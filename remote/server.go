@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/broadsheet/broadsheet/composer"
+	frag "github.com/broadsheet/broadsheet/composer/render"
 )
 
 // ServerOptions configure a Handler. The zero value is usable.
@@ -153,7 +153,7 @@ type outcome struct {
 	html         []byte
 	cacheControl []string
 	links        []string
-	buf          *capped // holds html until release
+	buf          *renderBuf // holds html until release
 }
 
 // release returns the render buffer to its pool; html is then invalid.
@@ -186,8 +186,7 @@ func (s *server) run(parent context.Context, name string, u *url.URL) outcome {
 	}
 	ctx, cancel := context.WithTimeout(parent, spec.Defaults.Timeout)
 	defer cancel()
-	buf := renderBufs.Get().(*capped)
-	buf.max = s.o.MaxBodyBytes
+	buf := renderBufs.Get().(*renderBuf)
 	o := outcome{name: name, status: http.StatusOK, buf: buf}
 	html, rr, err := s.render(ctx, spec, p, buf)
 	switch {
@@ -270,7 +269,7 @@ func firstValues(u *url.URL) map[string]string {
 }
 
 // renderBufs hold fragments' HTML between rendering and writing it.
-var renderBufs = sync.Pool{New: func() any { return new(capped) }}
+var renderBufs = sync.Pool{New: func() any { return new(renderBuf) }}
 
 // timers are the stopped timers of Latency (a timer reset after Stop
 // never delivers a stale value).
@@ -280,9 +279,9 @@ var timers = sync.Pool{New: func() any {
 	return t
 }}
 
-// render waits Latency, then runs the fragment and renders its output,
-// turning a panic into an error.
-func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Params, w *capped) (html []byte, raw *composer.Raw, err error) {
+// render waits Latency, then calls the fragment through package render (a
+// panic is an error, output over MaxBodyBytes too) into w.
+func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Params, w *renderBuf) (html []byte, raw *composer.Raw, err error) {
 	if d := s.o.Latency; d > 0 {
 		t := timers.Get().(*time.Timer)
 		t.Reset(d)
@@ -295,46 +294,25 @@ func (s *server) render(ctx context.Context, spec *composer.Spec, p composer.Par
 			return nil, nil, ctx.Err()
 		}
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			s.o.Logger.ErrorContext(ctx, "fragmentd: fragment panicked", "fragment", spec.Name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			html, raw, err = nil, nil, fmt.Errorf("remote: fragment %q panicked", spec.Name)
-		}
-	}()
-	comp, err := spec.Render(ctx, p)
+	html, comp, err := frag.Call(ctx, spec.Render, p, frag.Options{Name: spec.Name, Max: s.o.MaxBodyBytes, Buf: &w.buf})
+	var pe *frag.PanicError
+	if errors.As(err, &pe) {
+		s.o.Logger.ErrorContext(ctx, "fragmentd: fragment panicked", "fragment", spec.Name, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if comp == nil {
-		return nil, nil, nil
-	}
-	if r, ok := comp.(*composer.Raw); ok {
-		if len(r.HTML) > s.o.MaxBodyBytes {
-			return nil, nil, errors.New("remote: fragment output over the size limit")
-		}
-		return r.HTML, r, nil
-	}
-	if err := comp.Render(ctx, w); err != nil {
-		return nil, nil, err
+	if raw, ok := comp.(*composer.Raw); ok {
+		return html, raw, nil
 	}
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
-	return w.buf.Bytes(), nil, nil
+	return html, nil, nil
 }
 
-// capped is a buffer that refuses to grow past max.
-type capped struct {
-	buf bytes.Buffer
-	max int
-}
-
-func (w *capped) Write(p []byte) (int, error) {
-	if w.buf.Len()+len(p) > w.max {
-		return 0, errors.New("remote: fragment output over the size limit")
-	}
-	return w.buf.Write(p)
-}
+// renderBuf holds a fragment's HTML between rendering and writing it.
+type renderBuf struct{ buf bytes.Buffer }
 
 // cacheControl states the fragment's lifetimes: its own, or those of the
 // Raw it returned.

@@ -312,6 +312,7 @@ func Run(ctx context.Context, site Site, args []string) error {
 		SchedTarget:         schedTarget(o.schedTarget),
 		Layouts:             reg.Layouts,
 		ErrorPage:           errorPage,
+		Overlay:             templates.DebugOverlay,
 		Logger:              log,
 		Observer:            obs,
 	}

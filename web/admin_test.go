@@ -126,7 +126,7 @@ func newInstance(t *testing.T, o instanceOpts) *instance {
 		log = slog.New(slog.DiscardHandler)
 	}
 	in := &instance{obs: metrics.New(site, metrics.Options{})}
-	copts := composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage, Observer: in.obs, Logger: log}
+	copts := composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage, Overlay: templates.DebugOverlay, Observer: in.obs, Logger: log}
 	var store tuning.Store = &tuning.Memory{}
 	var rs *redisstore.Store
 	if o.redis != nil {

@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/composer/render"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
@@ -291,42 +291,12 @@ func (s *Server) renderAlone(w http.ResponseWriter, r *http.Request) {
 	s.renderStatus(w, r, status, templates.FragmentPage(d))
 }
 
-// renderOnce calls f under its timeout on a goroutine of its own, so that a
-// fragment ignoring its context costs the request no more than the timeout;
-// a panic is an error, and so is output over max bytes.
+// renderOnce calls f under its timeout through package render, so that
+// a fragment ignoring its context costs the request no more than the
+// timeout; a panic is an error, and so is output over max bytes.
 func renderOnce(ctx context.Context, f *composer.Fragment, p composer.Params, max int) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.Settings.Timeout)
-	defer cancel()
-	type result struct {
-		html []byte
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var res result
-		defer func() {
-			if v := recover(); v != nil {
-				res = result{err: fmt.Errorf("%w: %v", errPanicked, v)}
-			}
-			done <- res
-		}()
-		var c templ.Component
-		c, res.err = f.Spec.Render(ctx, p)
-		if res.err != nil || c == nil {
-			return
-		}
-		w := &capped{max: max}
-		if res.err = c.Render(ctx, w); errors.Is(res.err, errTooLarge) {
-			res.err = fmt.Errorf("its output is over its max_bytes of %d", max)
-		}
-		res.html = w.buf
-	}()
-	select {
-	case res := <-done:
-		return res.html, res.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("timed out after %s: %w", f.Settings.Timeout, context.DeadlineExceeded)
-	}
+	html, _, err := render.Call(ctx, f.Spec.Render, p, render.Options{Name: f.Spec.Name, Max: max, Timeout: f.Settings.Timeout})
+	return html, err
 }
 
 // failure says why a call failed: the error's text for the admin, its
@@ -338,30 +308,12 @@ func failure(err error, timeout time.Duration, admin bool) string {
 		return err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "it did not answer within its timeout (" + timeout.String() + ")."
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, render.ErrOversized):
 		return "its output was over the size limit."
 	case errors.Is(err, composer.ErrNotFound):
 		return "it found nothing for these params."
-	case errors.Is(err, errPanicked):
+	case errors.As(err, new(*render.PanicError)):
 		return "it panicked."
 	}
 	return "it returned an error (its text is shown to the admin only)."
-}
-
-type capped struct {
-	buf []byte
-	max int
-}
-
-var (
-	errTooLarge = errors.New("output over the size limit")
-	errPanicked = errors.New("panic")
-)
-
-func (c *capped) Write(p []byte) (int, error) {
-	if len(c.buf)+len(p) > c.max {
-		return 0, errTooLarge
-	}
-	c.buf = append(c.buf, p...)
-	return len(p), nil
 }

@@ -121,7 +121,7 @@ func TestReaderSeesOnlyTheirTeams(t *testing.T) {
 func TestDebugOverlayNeedsSiteOrToken(t *testing.T) {
 	_, site := demo(t)
 	site.Limits.Debug = false
-	comp := composer.New(site, composer.Options{Layouts: templates.Layouts(), ErrorPage: templates.ErrorPage})
+	comp := composer.New(site, composer.Options{Layouts: templates.Layouts(), ErrorPage: templates.ErrorPage, Overlay: templates.DebugOverlay})
 	defer comp.Close()
 	srv := web.NewWithOptions(comp, web.Options{AdminToken: "tok"})
 	for _, tc := range []struct {

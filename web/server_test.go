@@ -63,7 +63,7 @@ func demoOf(t *testing.T, keep *siteNames) (*httptest.Server, *composer.Site) {
 	for _, f := range site.Fragments {
 		f.Settings.Timeout = 5 * time.Second
 	}
-	comp := composer.New(site, composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage})
+	comp := composer.New(site, composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage, Overlay: templates.DebugOverlay})
 	srv := web.New(comp, slog.New(slog.DiscardHandler))
 	srv.SetReady(true)
 	ts := httptest.NewServer(srv)

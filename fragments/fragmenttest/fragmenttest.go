@@ -21,20 +21,19 @@
 package fragmenttest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/composer/render"
 )
 
 var update = flag.Bool("update", false, "fragmenttest: rewrite the golden files under testdata/")
@@ -108,64 +107,36 @@ func Render(t testing.TB, spec *composer.Spec, params map[string]string, opts ..
 	return run(o.ctx, spec, p, o.timeout)
 }
 
+// run renders through package render, the composer's own render path,
+// on a goroutine of its own under timeout.
 func run(parent context.Context, spec *composer.Spec, p composer.Params, timeout time.Duration) Result {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 
-	type done struct {
-		html string
-		err  error
-	}
-	ch := make(chan done, 1) // buffered: an abandoned run never blocks
 	start := time.Now()
-	go func() {
-		var d done
-		defer func() {
-			if v := recover(); v != nil {
-				d = done{err: fmt.Errorf("%w: %v\n%s", ErrPanic, v, debug.Stack())}
-			}
-			ch <- d
-		}()
-		c, err := spec.Render(ctx, p)
-		if err != nil {
-			d.err = err
-			return
+	html, comp, err := render.Call(ctx, spec.Render, p, render.Options{Name: spec.Name, Timeout: timeout})
+	r := Result{Duration: time.Since(start)}
+	var pe *render.PanicError
+	switch {
+	case errors.As(err, &pe):
+		r.Outcome, r.Err = composer.OutcomeError, fmt.Errorf("%w: %v\n%s", ErrPanic, pe.Value, pe.Stack)
+	case err == nil && comp == nil:
+		r.Outcome, r.Err = composer.OutcomeError, errors.New("fragmenttest: Render returned a nil component and no error")
+	case err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// Done, but only after its deadline: the composer would not have
+		// waited for it.
+		r.Outcome, r.Err = composer.OutcomeTimeout, fmt.Errorf("fragmenttest: %s finished after its %v deadline", spec.Name, timeout)
+	case err == nil:
+		r.Outcome, r.HTML = composer.OutcomeMiss, string(html)
+	case errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		r.Outcome, r.Err = composer.OutcomeTimeout, fmt.Errorf("fragmenttest: %w", err)
+		if r.Duration > timeout {
+			r.Duration = timeout
 		}
-		if c == nil {
-			d.err = errors.New("fragmenttest: Render returned a nil component and no error")
-			return
-		}
-		var buf bytes.Buffer
-		if err := c.Render(ctx, &buf); err != nil {
-			d.err = fmt.Errorf("fragmenttest: writing the component: %w", err)
-			return
-		}
-		d.html = buf.String()
-	}()
-
-	select {
-	case d := <-ch:
-		r := Result{Duration: time.Since(start)}
-		switch {
-		case d.err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-			// Done, but only after its deadline: the composer would not
-			// have waited for it.
-			r.Outcome, r.Err = composer.OutcomeTimeout, fmt.Errorf("fragmenttest: %s finished after its %v deadline", spec.Name, timeout)
-		case d.err == nil:
-			r.Outcome, r.HTML = composer.OutcomeMiss, d.html
-		case errors.Is(d.err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
-			r.Outcome, r.Err = composer.OutcomeTimeout, d.err
-		default:
-			r.Outcome, r.Err = composer.OutcomeError, d.err
-		}
-		return r
-	case <-ctx.Done():
-		err := fmt.Errorf("fragmenttest: %s: not done within %v: %w", spec.Name, timeout, ctx.Err())
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return Result{Outcome: composer.OutcomeError, Err: err, Duration: time.Since(start)}
-		}
-		return Result{Outcome: composer.OutcomeTimeout, Err: err, Duration: timeout}
+	default:
+		r.Outcome, r.Err = composer.OutcomeError, err
 	}
+	return r
 }
 
 // Golden compares html with testdata/NAME.golden.html (relative to the test's

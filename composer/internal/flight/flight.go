@@ -1,4 +1,14 @@
-package composer
+// Package flight coalesces calls: concurrent look-ups of one key share one
+// call, and every caller is told its result. It is groupcache's
+// singleflight grown for pages of thousands of includes: waiters are
+// callbacks rather than parked goroutines, a call completes at its timeout
+// whether or not the callee returns, a failed call's error is the answer
+// for a hold, and a request whose client leaves takes its waiters out of
+// the calls it joined (a Party), cancelling those nobody else waits for.
+//
+// The one comment that matters is Join's: why the cache is looked at again
+// under the group's lock before a new call starts.
+package flight
 
 import (
 	"context"
@@ -8,7 +18,7 @@ import (
 	"time"
 )
 
-// flights deduplicates fragment calls: concurrent lookups of one key share
+// Group deduplicates fragment calls: concurrent lookups of one key share
 // one call. It differs from x/sync/singleflight in two ways that matter at
 // thousands of includes per page: waiters are callbacks, not goroutines
 // blocked on a channel (a cold 2,000-include page would otherwise park
@@ -18,7 +28,7 @@ import (
 // their own deadlines instead of piling new calls on a struggling
 // fragment), until retryAt: then a new call may replace it, so that one
 // call that hangs for ever does not hold its key for ever. A call that
-// failed stays too, done, for its fragment's FailHold (see flight.fail):
+// failed stays too, done, for its fragment's FailHold (see Flight.Fail):
 // the requests of a herd arriving after a failure get it at once rather
 // than each calling again.
 //
@@ -28,35 +38,35 @@ import (
 // lock stalled every other page's joins behind it (a mutex profile of
 // 16 concurrent 10,000-include pages showed that lock as nearly all of the
 // composer's lock waiting).
-type flights struct {
-	shards [flightShards]flightShard
+type Group[E any, W Waiter[E]] struct {
+	shards [flightShards]shard[E, W]
 }
 
 const flightShards = 64
 
-// flightShard is one lock's part of the group; a key's flights always live
+// shard is one lock's part of the group; a key's flights always live
 // in the same shard, so everything said of "the group's lock" holds per key.
-type flightShard struct {
+type shard[E any, W Waiter[E]] struct {
 	mu sync.Mutex
-	m  map[string]*flight
+	m  map[string]*Flight[E, W]
 	_  [64 - 16]byte // one cache line each: shards are locked from both cores
 }
 
 var flightSeed = maphash.MakeSeed()
 
-func (g *flights) shard(key string) *flightShard {
+func (g *Group[E, W]) shardOf(key string) *shard[E, W] {
 	return &g.shards[maphash.String(flightSeed, key)%flightShards]
 }
 
-// flight is one fragment call and the callbacks waiting for it.
-type flight struct {
+// Flight is one fragment call and the callbacks waiting for it.
+type Flight[E any, W Waiter[E]] struct {
 	once    sync.Once
-	g       *flightShard
+	g       *shard[E, W]
 	key     string
 	mu      sync.Mutex
-	waiters []waiter
+	waiters []W
 	done    bool
-	entry   *Entry
+	entry   *E
 	err     error
 	// expired is set when the call passed its timeout; retryAt is when a
 	// new call may replace it.
@@ -67,7 +77,7 @@ type flight struct {
 	// done, and joiners get its error at once instead of a new call.
 	heldUntil time.Time
 	// parties counts the waiters that came with a request still there;
-	// pinned is set by a waiter without one (see flights).
+	// pinned is set by a waiter without one (see Group).
 	parties int32
 	pinned  bool
 	// until is the latest deadline of the includes waiting (see shedIfLate);
@@ -81,40 +91,35 @@ type flight struct {
 	started time.Time
 }
 
-// errAbandoned completes a flight whose waiters all went away.
-var errAbandoned = errors.New("composer: every request waiting for the call went away")
+var (
+	// ErrAbandoned completes a flight whose waiters all went away.
+	ErrAbandoned = errors.New("flight: every request waiting for the call went away")
+	// ErrTimeout completes a call at its timeout (see Flight.Expire), or
+	// one shed because its waiters had all given up (see ShedIfLate).
+	ErrTimeout = errors.New("flight: call timed out")
+)
 
-// waiter is told a call's result: an include of a page (r and n — the
-// common case, thousands per page, told without a closure of its own) or
-// any other caller (fn). parked reports that the call had already
-// completed and its entry was on its way into L1: for the waiter it is as
+// Waiter is told a call's result. The composer's is an include of a page
+// (thousands per page, told without a closure of their own) or any other
+// caller's callback. parked reports that the call had already completed
+// and its entry was on its way into the cache: for the waiter it is as
 // good as a cache hit. now is when the result came (read once for all of a
-// call's waiters: a shared score has one per page in flight).
-type waiter struct {
-	r  *request
-	n  *node
-	fn func(e *Entry, err error, parked bool, now time.Time)
+// call's waiters: a shared score has one per page in flight). None
+// reports the zero waiter: nobody to tell (a refresh's call).
+type Waiter[E any] interface {
+	None() bool
+	Tell(e *E, err error, parked bool, now time.Time)
 }
 
-func (w waiter) none() bool { return w.r == nil && w.fn == nil }
-
-func (w waiter) tell(e *Entry, err error, parked bool, now time.Time) {
-	if w.r != nil {
-		w.r.done(w.n, e, err, parked, now)
-		return
-	}
-	w.fn(e, err, parked, now)
-}
-
-// join adds cb to the call for key, starting it with start when there is
+// Join adds cb to the call for key, starting it with start when there is
 // none. cb runs exactly once: on the goroutine that completes the call (so
 // it must not block), or at once when the call is parked.
 //
 // p is the waiting request (nil for work no client waits for, which pins
-// the flight: see flights); until is when it stops waiting (see
+// the flight: see Group); until is when it stops waiting (see
 // shedIfLate).
 // When p's waiter was counted in a flight, join returns that flight: the
-// caller hands it to p.addAll (one lock for a level's includes, not one
+// caller hands it to p.AddAll (one lock for a level's includes, not one
 // each).
 //
 // recheck, when not nil, is asked for a cached entry before a new call
@@ -134,11 +139,11 @@ func (w waiter) tell(e *Entry, err error, parked bool, now time.Time) {
 // whose primary fails is a 503, so it calls again — one call at a time,
 // shared with every request that comes while it runs — rather than fail
 // every page for the rest of the hold.
-func (g *flights) join(p *party, key string, until time.Time, primary bool, since time.Time, cb waiter, start func(*flight), recheck func() *Entry) (counted *flight) {
-	sh := g.shard(key)
+func (g *Group[E, W]) Join(p *Party[E, W], key string, until time.Time, primary bool, since time.Time, cb W, start func(*Flight[E, W]), recheck func() *E) (counted *Flight[E, W]) {
+	sh := g.shardOf(key)
 	sh.mu.Lock()
 	if sh.m == nil {
-		sh.m = make(map[string]*flight)
+		sh.m = make(map[string]*Flight[E, W])
 	}
 	if f, ok := sh.m[key]; ok && !since.IsZero() {
 		f.mu.Lock()
@@ -153,7 +158,7 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, sinc
 	} else if ok {
 		f.mu.Lock()
 		if !f.done && !f.shed && !(f.expired && time.Now().After(f.retryAt)) {
-			if !cb.none() {
+			if !cb.None() {
 				f.waiters = append(f.waiters, cb)
 			}
 			counted = f.count(p, cb, until)
@@ -166,8 +171,8 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, sinc
 		if e != nil {
 			// Done, and parked until its entry is in L1: take it.
 			sh.mu.Unlock()
-			if !cb.none() {
-				cb.tell(e, nil, true, time.Now())
+			if !cb.None() {
+				cb.Tell(e, nil, true, time.Now())
 			}
 			return nil
 		}
@@ -175,8 +180,8 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, sinc
 			// Failed a moment ago: its failure is the answer until the
 			// hold ends (a refresh, cb nil, is simply not made).
 			sh.mu.Unlock()
-			if !cb.none() {
-				cb.tell(nil, err, false, time.Now())
+			if !cb.None() {
+				cb.Tell(nil, err, false, time.Now())
 			}
 			return nil
 		}
@@ -186,14 +191,14 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, sinc
 	if recheck != nil {
 		if e := recheck(); e != nil {
 			sh.mu.Unlock()
-			if !cb.none() {
-				cb.tell(e, nil, true, time.Now())
+			if !cb.None() {
+				cb.Tell(e, nil, true, time.Now())
 			}
 			return nil
 		}
 	}
-	f := &flight{g: sh, key: key}
-	if !cb.none() {
+	f := &Flight[E, W]{g: sh, key: key}
+	if !cb.None() {
 		f.waiters = append(f.waiters, cb)
 	}
 	counted = f.count(p, cb, until)
@@ -206,8 +211,8 @@ func (g *flights) join(p *party, key string, until time.Time, primary bool, sinc
 // count records a new waiter (with f.mu held): a party's is counted (f is
 // returned, for the party to remember) and f waits at least until its
 // deadline; any other pins f.
-func (f *flight) count(p *party, cb waiter, until time.Time) *flight {
-	if p == nil || cb.none() || until.IsZero() {
+func (f *Flight[E, W]) count(p *Party[E, W], cb W, until time.Time) *Flight[E, W] {
+	if p == nil || cb.None() || until.IsZero() {
 		f.pinned = true
 		return nil
 	}
@@ -218,16 +223,16 @@ func (f *flight) count(p *party, cb waiter, until time.Time) *flight {
 	return f
 }
 
-// shedIfLate decides, as the call is about to start, not to make it: when
+// ShedIfLate decides, as the call is about to start, not to make it: when
 // every include waiting for it had passed its deadline by now — on a
 // saturated machine a call's goroutine can start long after its page gave
 // up on it — and keep is false (no cache tier would keep the result for
 // the next request), the call is work nobody can use. f is then completed with
-// errTimeout (the waiters' own deadlines have settled them already, or
+// ErrTimeout (the waiters' own deadlines have settled them already, or
 // will) and leaves the group; a request joining meanwhile starts a new
 // call, with its own deadline. A pinned flight (a refresh, an event's
 // call) is always made. It reports whether the call was shed.
-func (f *flight) shedIfLate(now time.Time, keep bool) bool {
+func (f *Flight[E, W]) ShedIfLate(now time.Time, keep bool) bool {
 	f.mu.Lock()
 	if keep || f.pinned || f.done || f.until.IsZero() || now.Before(f.until) {
 		f.mu.Unlock()
@@ -235,25 +240,25 @@ func (f *flight) shedIfLate(now time.Time, keep bool) bool {
 	}
 	f.shed = true
 	f.mu.Unlock()
-	f.complete(nil, errTimeout)
+	f.Complete(nil, ErrTimeout)
 	return true
 }
 
-// waitFor is how long the call, starting at now, may wait for the
+// WaitFor is how long the call, starting at now, may wait for the
 // composer's slots: until the last include waiting for it gives up, and
 // at least the fragment's timeout (a call no request waits for — a
 // refresh, an event's — or one whose result a cache tier keeps).
-func (f *flight) waitFor(now time.Time, timeout time.Duration) time.Duration {
+func (f *Flight[E, W]) WaitFor(now time.Time, timeout time.Duration) time.Duration {
 	f.mu.Lock()
 	until := f.until
 	f.mu.Unlock()
 	return max(until.Sub(now), timeout)
 }
 
-// running hands the flight its call's cancel function as the call starts.
+// Running hands the flight its call's cancel function as the call starts.
 // It reports false when the flight was abandoned (or completed) before the
 // call started: then there is nothing to call for.
-func (f *flight) running(cancel context.CancelCauseFunc) bool {
+func (f *Flight[E, W]) Running(cancel context.CancelCauseFunc) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.done {
@@ -266,12 +271,12 @@ func (f *flight) running(cancel context.CancelCauseFunc) bool {
 
 // leave tells f that one of its party waiters' client went away. When it
 // was the last waiter and nothing pins f, the call is abandoned: f
-// completes with errAbandoned (so it leaves the group, and the next
+// completes with ErrAbandoned (so it leaves the group, and the next
 // request starts afresh) and then its call's context is cancelled. A call
 // past its timeout is left alone: its context has ended already, and it
 // keeps its key until retryAt, so that leaving clients cannot make a hung
 // fragment be called again and again.
-func (f *flight) leave() {
+func (f *Flight[E, W]) leave() {
 	f.mu.Lock()
 	if f.done || f.expired || f.pinned {
 		f.mu.Unlock()
@@ -284,45 +289,46 @@ func (f *flight) leave() {
 	}
 	cancel := f.cancel
 	f.mu.Unlock()
-	if f.complete(nil, errAbandoned) && cancel != nil {
-		cancel(errAbandoned)
+	if f.Complete(nil, ErrAbandoned) && cancel != nil {
+		cancel(ErrAbandoned)
 	}
 }
 
-// isDone reports whether the flight has completed.
-func (f *flight) isDone() bool {
+// IsDone reports whether the flight has completed.
+func (f *Flight[E, W]) IsDone() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.done
 }
 
-// party is one request's membership of the flights it waits for. When the
+// Party is one request's membership of the Group it waits for. When the
 // request's context ends because its client went away, the party leaves
 // every flight it joined (see flight.leave); when it ends because the page
-// was served (cause errServed), it leaves none: calls still running for
+// was served (cause ErrServed), it leaves none: calls still running for
 // includes that missed their deadline finish in the background to fill
 // the cache, bounded by their timeouts.
 //
-// The zero party is unusable; newParty binds one to its request's context.
+// The zero Party is unusable; NewParty binds one to its request's context.
 // A party is safe for concurrent use (a page's levels join flights from
 // several goroutines).
-type party struct {
+type Party[E any, W Waiter[E]] struct {
 	ctx  context.Context
 	mu   sync.Mutex
-	fls  []*flight
+	fls  []*Flight[E, W]
 	stop func() bool
 	gone bool
 }
 
-// errServed is the cause with which Serve ends a request's context once
+// ErrServed is the cause with which Serve ends a request's context once
 // the page has been written, as opposed to the client going away.
-var errServed = errors.New("composer: page served")
+var ErrServed = errors.New("flight: request served")
 
-func newParty(ctx context.Context) *party { return &party{ctx: ctx} }
+// NewParty returns the party of a request whose context is ctx.
+func NewParty[E any, W Waiter[E]](ctx context.Context) *Party[E, W] { return &Party[E, W]{ctx: ctx} }
 
-// addAll remembers that the party waits for fls (the flights join counted
+// AddAll remembers that the party waits for fls (the flights Join counted
 // it in); the first add starts watching the request's context.
-func (p *party) addAll(fls []*flight) {
+func (p *Party[E, W]) AddAll(fls []*Flight[E, W]) {
 	if len(fls) == 0 {
 		return
 	}
@@ -344,8 +350,8 @@ func (p *party) addAll(fls []*flight) {
 }
 
 // leave runs once the request's context has ended.
-func (p *party) leave() {
-	if errors.Is(context.Cause(p.ctx), errServed) {
+func (p *Party[E, W]) leave() {
+	if errors.Is(context.Cause(p.ctx), ErrServed) {
 		return
 	}
 	p.mu.Lock()
@@ -358,29 +364,29 @@ func (p *party) leave() {
 	}
 }
 
-// complete records the call's result and runs the waiters. Only the first
+// Complete records the call's result and runs the waiters. Only the first
 // completion counts (the fragment returning, or its timeout); complete
 // reports whether this one did. A flight completed with an entry stays in
 // the group (parked) until forget: joiners get its entry at once, so no
 // second call starts between the result and its arrival in L1.
-func (f *flight) complete(e *Entry, err error) (first bool) {
+func (f *Flight[E, W]) Complete(e *E, err error) (first bool) {
 	return f.completeHeld(e, err, 0)
 }
 
-// fail completes the flight with err and, for hold > 0, keeps it in the
+// Fail completes the flight with err and, for hold > 0, keeps it in the
 // group for hold (see heldUntil): until then its key is not called again
 // here, and joiners get err at once. It reports whether this completion
 // was the first; a later one changes nothing.
-func (f *flight) fail(err error, hold time.Duration) (first bool) {
+func (f *Flight[E, W]) Fail(err error, hold time.Duration) (first bool) {
 	return f.completeHeld(nil, err, hold)
 }
 
-func (f *flight) completeHeld(e *Entry, err error, hold time.Duration) (first bool) {
+func (f *Flight[E, W]) completeHeld(e *E, err error, hold time.Duration) (first bool) {
 	f.once.Do(func() {
 		first = true
 		held := e == nil && hold > 0
 		if e == nil && !held {
-			f.forget()
+			f.Forget()
 		}
 		now := time.Now()
 		f.mu.Lock()
@@ -393,20 +399,20 @@ func (f *flight) completeHeld(e *Entry, err error, hold time.Duration) (first bo
 		f.mu.Unlock()
 		if held {
 			// Leave the group when the hold ends, unless replaced by then.
-			time.AfterFunc(hold, f.forget)
+			time.AfterFunc(hold, f.Forget)
 		}
 		for _, cb := range ws {
-			cb.tell(e, err, false, now)
+			cb.Tell(e, err, false, now)
 		}
 	})
 	return first
 }
 
-// expire tells the waiters so far that the call timed out (at now), and
+// Expire tells the waiters so far that the call timed out (at now), and
 // keeps the flight joinable until retryAt (or until the call returns). It
 // reports whether it did anything (the call had not completed or expired
 // yet).
-func (f *flight) expire(now, retryAt time.Time) bool {
+func (f *Flight[E, W]) Expire(now, retryAt time.Time) bool {
 	f.mu.Lock()
 	if f.done || f.expired {
 		f.mu.Unlock()
@@ -417,21 +423,21 @@ func (f *flight) expire(now, retryAt time.Time) bool {
 	f.waiters = nil
 	f.mu.Unlock()
 	for _, cb := range ws {
-		cb.tell(nil, errTimeout, false, now)
+		cb.Tell(nil, ErrTimeout, false, now)
 	}
 	return true
 }
 
-// wasExpired reports whether the call passed its timeout before returning.
-func (f *flight) wasExpired() bool {
+// WasExpired reports whether the call passed its timeout before returning.
+func (f *Flight[E, W]) WasExpired() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.expired
 }
 
-// dropHolds removes from the group every flight on hold after a failed
+// DropHolds removes from the group every flight on hold after a failed
 // call, so that the next request for its key calls again.
-func (g *flights) dropHolds() {
+func (g *Group[E, W]) DropHolds() {
 	for i := range g.shards {
 		sh := &g.shards[i]
 		sh.mu.Lock()
@@ -447,11 +453,24 @@ func (g *flights) dropHolds() {
 	}
 }
 
-// forget removes the flight from its group (if it is still the one there).
-func (f *flight) forget() {
+// Forget removes the flight from its group (if it is still the one there).
+func (f *Flight[E, W]) Forget() {
 	f.g.mu.Lock()
 	if f.g.m[f.key] == f {
 		delete(f.g.m, f.key)
 	}
 	f.g.mu.Unlock()
+}
+
+// Len returns how many flights the group holds: running, parked until
+// their entry is cached, or on hold after a failure.
+func (g *Group[E, W]) Len() int {
+	n := 0
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
 }

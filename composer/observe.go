@@ -1,0 +1,109 @@
+package composer
+
+import (
+	"sync"
+	"time"
+)
+
+// observeBatch is the most includes handed to an IncludeBatcher at once.
+const observeBatch = 512
+
+var observePool = sync.Pool{New: func() any {
+	b := make([]IncludeEvent, 0, observeBatch)
+	return &b
+}}
+
+func eventOf(n *node) IncludeEvent {
+	return IncludeEvent{Fragment: n.ref.fragment, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Err: n.err}
+}
+
+// observeInclude reports a settled include to the Observer. With an
+// IncludeBatcher, includes settled while the page is being served are
+// left to observeTree, which reports them together when the page ends.
+func (r *request) observeInclude(n *node) {
+	c := r.c
+	if c.opts.Observer == nil || n.ref == nil {
+		return
+	}
+	if c.batcher != nil {
+		// The walk stores obsDone before it looks at the nodes' states,
+		// and n was stored done before this load: if obsDone is unset
+		// here, the walk will see n done and report it.
+		if !r.obsDone.Load() || !n.observed.CompareAndSwap(false, true) {
+			return
+		}
+	}
+	c.opts.Observer.Include(eventOf(n))
+	if n.stitch != nil {
+		for _, fc := range n.stitch.counts {
+			c.opts.Observer.Include(stitchedEvent(n, fc))
+		}
+	}
+}
+
+// stitchedEvent stands for the includes of one fragment in n's stitched
+// subtree: served with n, as n was.
+func stitchedEvent(n *node, fc fragmentCount) IncludeEvent {
+	return IncludeEvent{Fragment: fc.name, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Count: fc.n}
+}
+
+// observeTree hands every include of the page settled by now to the
+// IncludeBatcher, in batches, once the page has ended. When no node was
+// ever handed to a fragment call nothing can settle concurrently, and no
+// node needs marking.
+func (r *request) observeTree() {
+	b := r.c.batcher
+	if b == nil {
+		return
+	}
+	r.obsDone.Store(true)
+	shared := r.escaped.Load()
+	p := observePool.Get().(*[]IncludeEvent)
+	evs := (*p)[:0]
+	add := func(ev IncludeEvent) {
+		evs = append(evs, ev)
+		if len(evs) == observeBatch {
+			b.Includes(evs)
+			evs = evs[:0]
+		}
+	}
+	eachSettled(r.tops, func(n *node) {
+		if n.ref == nil || (shared && !n.observed.CompareAndSwap(false, true)) {
+			return
+		}
+		add(eventOf(n))
+		if n.stitch != nil {
+			for _, fc := range n.stitch.counts {
+				add(stitchedEvent(n, fc))
+			}
+		}
+	})
+	if len(evs) > 0 {
+		b.Includes(evs)
+	}
+	clear(evs[:cap(evs)]) // drop the errors' references
+	*p = evs[:0]
+	observePool.Put(p)
+}
+
+// eachSettled calls f for every settled node of the tree under nodes, in
+// document order. A node's children are set before it settles, so they are
+// visited only once it has.
+func eachSettled(nodes []node, f func(n *node)) {
+	for i := range nodes {
+		n := &nodes[i]
+		if n.state.Load() != done {
+			continue
+		}
+		f(n)
+		if n.children != nil {
+			eachSettled(n.children, f)
+		}
+	}
+}
+
+func (c *Composer) observePage(page string, status int, d time.Duration) {
+	if c.opts.Observer != nil {
+		c.opts.Observer.Page(page, status, d)
+	}
+}

@@ -35,8 +35,12 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: bench-suite
-bench-suite: ## end-to-end figures for BENCHMARKS.md: every size × state, floor, Redis, remote services, medians of 3 runs (~18 min)
-	go run ./cmd/benchsuite -runs 3 -json bench-suite.json -md bench-suite.md
+bench-suite: ## end-to-end figures for BENCHMARKS.md: every size × state, floor, Redis, remote services, medians of 3 runs (~18 min); writes docs/benchmarks/latest.json and its plots
+	go run ./cmd/benchsuite -runs 3 -json docs/benchmarks/latest.json -plots docs/benchmarks -md bench-suite.md
+
+.PHONY: bench-plots
+bench-plots: ## the tables and plots of docs/benchmarks/latest.json again, without running anything
+	go run ./cmd/benchsuite -from docs/benchmarks/latest.json -plots docs/benchmarks -md bench-suite.md
 
 .PHONY: bench-remote
 bench-remote: ## the remote-fragment-service and cold 10,000 (c=1) workloads of bench-suite alone (~4 min)

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -314,6 +315,37 @@ func TestReportOutput(t *testing.T) {
 	}
 	if decoded["requests"] != 3.0 || decoded["ttlb"].(map[string]any)["p99_ms"] == nil {
 		t.Errorf("json report: %s", raw)
+	}
+}
+
+// TestReportJSONRoundTrip: a report written as JSON reads back as the same
+// report (but its pages), so that a results file can be reported again.
+func TestReportJSONRoundTrip(t *testing.T) {
+	want := &Report{
+		URLs: []string{"http://127.0.0.1:1/p"}, Mode: "closed", Concurrency: 16, Warmup: 1500 * time.Millisecond,
+		Requests: 10, Errors: 3, TransportErrors: 1, Non2xx: 1, Incomplete: 1,
+		Status:       map[int]int{200: 8, 503: 1},
+		ErrorSamples: map[string]int{"connection reset": 1},
+		Outcomes:     map[string]int64{"hit": 40}, Fragments: 40, Markers: map[string]int64{"x": 2}, Bytes: 4096,
+		Elapsed: 4 * time.Second, Throughput: 2.5, BytesPerSecond: 1024,
+		TTFB: Percentiles{P50: 1234567, P90: 2 * time.Millisecond, P99: 3 * time.Millisecond, Max: 4 * time.Millisecond, Mean: 1500 * time.Microsecond},
+		TTLB: Percentiles{P50: 1300001, P90: 2100 * time.Microsecond, P99: 13 * time.Millisecond, Max: time.Second, Mean: 1600 * time.Microsecond},
+	}
+	raw, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Report
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, *want)
+	}
+	for _, bad := range []string{`{"status": {"ok": 1}}`, `{"ttlb": {"p50_ms": "fast"}}`} {
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,18 +29,34 @@ type Percentiles struct {
 	P50, P90, P99, Max, Mean time.Duration
 }
 
+// percentilesJSON is the JSON form of Percentiles, in milliseconds.
+type percentilesJSON struct {
+	P50  float64 `json:"p50_ms"`
+	P90  float64 `json:"p90_ms"`
+	P99  float64 `json:"p99_ms"`
+	Max  float64 `json:"max_ms"`
+	Mean float64 `json:"mean_ms"`
+}
+
 // MarshalJSON writes the percentiles as milliseconds.
 func (p Percentiles) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		P50  float64 `json:"p50_ms"`
-		P90  float64 `json:"p90_ms"`
-		P99  float64 `json:"p99_ms"`
-		Max  float64 `json:"max_ms"`
-		Mean float64 `json:"mean_ms"`
-	}{ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max), ms(p.Mean)})
+	return json.Marshal(percentilesJSON{ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max), ms(p.Mean)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, to the nanosecond.
+func (p *Percentiles) UnmarshalJSON(b []byte) error {
+	var j percentilesJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("loadtest: percentiles: %w", err)
+	}
+	*p = Percentiles{fromMS(j.P50), fromMS(j.P90), fromMS(j.P99), fromMS(j.Max), fromMS(j.Mean)}
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// fromMS is the duration of x milliseconds, rounded to the nanosecond.
+func fromMS(x float64) time.Duration { return time.Duration(math.Round(x * float64(time.Millisecond))) }
 
 // Report holds the figures of one run. Only requests started after the
 // warm-up and completed before the run stopped are counted; requests
@@ -100,6 +118,32 @@ type Report struct {
 	TTFB, TTLB Percentiles
 }
 
+// reportJSON is the JSON form of a Report: snake_case keys, durations in
+// milliseconds and seconds, status codes as strings.
+type reportJSON struct {
+	URLs            []string         `json:"urls"`
+	Mode            string           `json:"mode"`
+	Concurrency     int              `json:"concurrency"`
+	Rate            int              `json:"rate,omitempty"`
+	WarmupSeconds   float64          `json:"warmup_s"`
+	Requests        int              `json:"requests"`
+	Errors          int              `json:"errors"`
+	TransportErrors int              `json:"transport_errors"`
+	Non2xx          int              `json:"non_2xx"`
+	Incomplete      int              `json:"incomplete"`
+	Status          map[string]int   `json:"status"`
+	ErrorSamples    map[string]int   `json:"error_samples,omitempty"`
+	Outcomes        map[string]int64 `json:"outcomes"`
+	Fragments       int64            `json:"fragments"`
+	Markers         map[string]int64 `json:"markers,omitempty"`
+	Bytes           int64            `json:"bytes"`
+	ElapsedSeconds  float64          `json:"elapsed_s"`
+	Throughput      float64          `json:"throughput_rps"`
+	BytesPerSecond  float64          `json:"bytes_per_s"`
+	TTFB            Percentiles      `json:"ttfb"`
+	TTLB            Percentiles      `json:"ttlb"`
+}
+
 // MarshalJSON writes the report with snake_case keys, durations in
 // milliseconds and seconds.
 func (r *Report) MarshalJSON() ([]byte, error) {
@@ -107,34 +151,39 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	for code, n := range r.Status {
 		status[fmt.Sprint(code)] = n
 	}
-	return json.Marshal(struct {
-		URLs            []string         `json:"urls"`
-		Mode            string           `json:"mode"`
-		Concurrency     int              `json:"concurrency"`
-		Rate            int              `json:"rate,omitempty"`
-		WarmupSeconds   float64          `json:"warmup_s"`
-		Requests        int              `json:"requests"`
-		Errors          int              `json:"errors"`
-		TransportErrors int              `json:"transport_errors"`
-		Non2xx          int              `json:"non_2xx"`
-		Incomplete      int              `json:"incomplete"`
-		Status          map[string]int   `json:"status"`
-		ErrorSamples    map[string]int   `json:"error_samples,omitempty"`
-		Outcomes        map[string]int64 `json:"outcomes"`
-		Fragments       int64            `json:"fragments"`
-		Markers         map[string]int64 `json:"markers,omitempty"`
-		Bytes           int64            `json:"bytes"`
-		ElapsedSeconds  float64          `json:"elapsed_s"`
-		Throughput      float64          `json:"throughput_rps"`
-		BytesPerSecond  float64          `json:"bytes_per_s"`
-		TTFB            Percentiles      `json:"ttfb"`
-		TTLB            Percentiles      `json:"ttlb"`
-	}{
+	return json.Marshal(reportJSON{
 		r.URLs, r.Mode, r.Concurrency, r.Rate, r.Warmup.Seconds(),
 		r.Requests, r.Errors, r.TransportErrors, r.Non2xx, r.Incomplete,
 		status, r.ErrorSamples, r.Outcomes, r.Fragments, r.Markers, r.Bytes,
 		r.Elapsed.Seconds(), r.Throughput, r.BytesPerSecond, r.TTFB, r.TTLB,
 	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (Pages, which it leaves
+// out, stay nil), so that a results file can be reported again.
+func (r *Report) UnmarshalJSON(b []byte) error {
+	var j reportJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("loadtest: report: %w", err)
+	}
+	status := make(map[int]int, len(j.Status))
+	for code, n := range j.Status {
+		c, err := strconv.Atoi(code)
+		if err != nil {
+			return fmt.Errorf("loadtest: report: status code %q: %w", code, err)
+		}
+		status[c] = n
+	}
+	*r = Report{
+		URLs: j.URLs, Mode: j.Mode, Concurrency: j.Concurrency, Rate: j.Rate,
+		Warmup:   time.Duration(math.Round(j.WarmupSeconds * float64(time.Second))),
+		Requests: j.Requests, Errors: j.Errors, TransportErrors: j.TransportErrors, Non2xx: j.Non2xx,
+		Incomplete: j.Incomplete, Status: status, ErrorSamples: j.ErrorSamples, Outcomes: j.Outcomes,
+		Fragments: j.Fragments, Markers: j.Markers, Bytes: j.Bytes,
+		Elapsed:    time.Duration(math.Round(j.ElapsedSeconds * float64(time.Second))),
+		Throughput: j.Throughput, BytesPerSecond: j.BytesPerSecond, TTFB: j.TTFB, TTLB: j.TTLB,
+	}
+	return nil
 }
 
 // WriteText writes the report as an aligned, human-readable table.

@@ -4,7 +4,15 @@
 // Usage:
 //
 //	go run ./cmd/benchsuite [-runs 3] [-sizes 100,1000,2000,5000,10000] [-json bench.json]
-//	    [-only scores,remote,scores-cold-c1]
+//	    [-only scores,remote,scores-cold-c1] [-plots DIR]
+//	go run ./cmd/benchsuite -from bench.json [-md bench.md] [-plots DIR]
+//
+// With -plots it also writes the scores matrix as SVG plots into DIR:
+// scores-latency.svg (each state's TTLB p50 and p99 by size against the
+// budget) and scores-throughput.svg (each state's throughput as a share of
+// the floor's, against the warm target). With -from it runs nothing and
+// reports a results file written by -json again: the same Markdown and
+// the plots, so that they can be redrawn without loading the machine.
 //
 // It builds ./cmd/composer once (or uses -composer), then for every run,
 // every state and every size starts a fresh composer as a child process on a
@@ -110,12 +118,14 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -158,6 +168,8 @@ type options struct {
 	budget      time.Duration
 	jsonPath    string
 	mdPath      string
+	plotsDir    string
+	from        string
 	keepLogs    bool
 
 	// workloads are the workloads to run (-only), in allWorkloads order.
@@ -237,6 +249,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.budget, "budget", 400*time.Millisecond, "the scores page's `budget` (site.yaml), for the target checks")
 	fs.StringVar(&o.jsonPath, "json", "", "write every run's figures and the medians to `file`")
 	fs.StringVar(&o.mdPath, "md", "", "also write the Markdown tables to `file`")
+	fs.StringVar(&o.plotsDir, "plots", "", "write the plots (SVG) of the results into `directory`")
+	fs.StringVar(&o.from, "from", "", "run nothing: report the results `file` written by -json (Markdown, -md, -plots)")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configuration (printed at the end)")
 	only := fs.String("only", "", "comma-separated `workloads` to run (default: all): "+strings.Join(allWorkloads, ", ")+", or remote (the four remote-*)")
 	fs.StringVar(&o.fragsimBin, "fragsim", "", "fragment service `binary` to run (default: build ./cmd/fragsim from -src)")
@@ -335,6 +349,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.from != "" {
+		res, err := readResults(o.from, o)
+		if err != nil {
+			return err
+		}
+		return report(stdout, os.Stderr, res, o)
+	}
 	dir, err := os.MkdirTemp("", "benchsuite-")
 	if err != nil {
 		return err
@@ -380,7 +401,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 
-	res := &results{Machine: describeMachine(o), Options: optionsJSON(o)}
+	res := &results{Machine: describeMachine(o), Options: recordOptions(o)}
 	start := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(s.log, "[%s] "+format+"\n", append([]any{time.Since(start).Round(time.Second)}, args...)...)
@@ -411,7 +432,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	res.Medians = medians(res.Cells, o)
 	res.Finished = time.Now().UTC().Format(time.RFC3339)
+	res.LoadEnd = loadAverage()
+	if err := report(stdout, s.log, res, o); err != nil {
+		return err
+	}
+	if o.keepLogs {
+		fmt.Fprintf(s.log, "logs and configuration kept in %s\n", dir)
+	}
+	return nil
+}
 
+// report writes res as Markdown to stdout and to -md, as JSON to -json and
+// as plots into -plots, naming the plots it wrote on log.
+func report(stdout, log io.Writer, res *results, o *options) error {
 	var md strings.Builder
 	writeMarkdown(&md, res, o)
 	io.WriteString(stdout, md.String())
@@ -429,8 +462,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	if o.keepLogs {
-		fmt.Fprintf(s.log, "logs and configuration kept in %s\n", dir)
+	if o.plotsDir != "" {
+		paths, err := writePlots(o.plotsDir, res, o)
+		if err != nil {
+			return err
+		}
+		for _, p := range paths {
+			fmt.Fprintf(log, "wrote %s\n", p)
+		}
 	}
 	return nil
 }
@@ -732,10 +771,12 @@ type machine struct {
 	Redis    string `json:"redis_server"`
 	Kernel   string `json:"kernel"`
 	Started  string `json:"started"`
+	// LoadStart is the machine's load average when the suite started.
+	LoadStart string `json:"load_start,omitempty"`
 }
 
 func describeMachine(o *options) machine {
-	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Started: time.Now().UTC().Format(time.RFC3339)}
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Started: time.Now().UTC().Format(time.RFC3339), LoadStart: loadAverage()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "model name"); ok {
@@ -761,18 +802,137 @@ func describeMachine(o *options) machine {
 	return m
 }
 
-func optionsJSON(o *options) map[string]any {
-	return map[string]any{
-		"sizes": o.sizes, "states": o.states, "runs": o.runs, "concurrency": o.concurrency,
-		"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "check_s": o.check.Seconds(),
-		"max_requests": o.maxRequests, "cold_latency_ms": ms(o.coldLatency), "hang_every": o.hangEvery,
-		"budget_ms": ms(o.budget), "workloads": o.workloads,
-		"remote_includes": o.remoteIncludes, "remote_timeout_ms": ms(o.remoteTimeout), "remote_flat_timeout_ms": ms(o.remoteFlatTimeout),
-		"remote_budget_ms": ms(o.remoteBudget), "remote_latency_ms": ms(o.remoteLatency), "remote_slow_every": o.remoteSlowEvery,
-		"remote_slow_latency_ms": ms(o.remoteSlowLatency), "remote_bytes": o.remoteBytes, "remote_cache_control": o.remoteCC,
-		"remote_slow_cache_control": o.remoteSlowCC, "remote_down_cache_control": o.remoteDownCC,
-		"remote_first_starts": o.remoteFirstStarts, "remote_h2c": o.remoteH2C,
+// optionsRecord is the options as a results file records them, so that
+// -from can report the file again as it was run.
+type optionsRecord struct {
+	Sizes                  []int    `json:"sizes"`
+	States                 []string `json:"states"`
+	Runs                   int      `json:"runs"`
+	Concurrency            int      `json:"concurrency"`
+	DurationS              float64  `json:"duration_s"`
+	WarmupS                float64  `json:"warmup_s"`
+	CheckS                 float64  `json:"check_s"`
+	MaxRequests            int      `json:"max_requests"`
+	ColdLatencyMS          float64  `json:"cold_latency_ms"`
+	HangEvery              int      `json:"hang_every"`
+	BudgetMS               float64  `json:"budget_ms"`
+	Workloads              []string `json:"workloads,omitempty"`
+	RemoteIncludes         int      `json:"remote_includes,omitempty"`
+	RemoteTimeoutMS        float64  `json:"remote_timeout_ms,omitempty"`
+	RemoteFlatTimeoutMS    float64  `json:"remote_flat_timeout_ms,omitempty"`
+	RemoteBudgetMS         float64  `json:"remote_budget_ms,omitempty"`
+	RemoteLatencyMS        float64  `json:"remote_latency_ms,omitempty"`
+	RemoteSlowEvery        int      `json:"remote_slow_every,omitempty"`
+	RemoteSlowLatencyMS    float64  `json:"remote_slow_latency_ms,omitempty"`
+	RemoteBytes            int      `json:"remote_bytes,omitempty"`
+	RemoteCacheControl     string   `json:"remote_cache_control,omitempty"`
+	RemoteSlowCacheControl string   `json:"remote_slow_cache_control,omitempty"`
+	RemoteDownCacheControl string   `json:"remote_down_cache_control,omitempty"`
+	RemoteFirstStarts      int      `json:"remote_first_starts,omitempty"`
+	RemoteH2C              bool     `json:"remote_h2c,omitempty"`
+}
+
+func recordOptions(o *options) optionsRecord {
+	return optionsRecord{
+		Sizes: o.sizes, States: o.states, Runs: o.runs, Concurrency: o.concurrency,
+		DurationS: o.duration.Seconds(), WarmupS: o.warmup.Seconds(), CheckS: o.check.Seconds(),
+		MaxRequests: o.maxRequests, ColdLatencyMS: ms(o.coldLatency), HangEvery: o.hangEvery,
+		BudgetMS: ms(o.budget), Workloads: o.workloads,
+		RemoteIncludes: o.remoteIncludes, RemoteTimeoutMS: ms(o.remoteTimeout), RemoteFlatTimeoutMS: ms(o.remoteFlatTimeout),
+		RemoteBudgetMS: ms(o.remoteBudget), RemoteLatencyMS: ms(o.remoteLatency), RemoteSlowEvery: o.remoteSlowEvery,
+		RemoteSlowLatencyMS: ms(o.remoteSlowLatency), RemoteBytes: o.remoteBytes, RemoteCacheControl: o.remoteCC,
+		RemoteSlowCacheControl: o.remoteSlowCC, RemoteDownCacheControl: o.remoteDownCC,
+		RemoteFirstStarts: o.remoteFirstStarts, RemoteH2C: o.remoteH2C,
 	}
+}
+
+// apply sets the options a report depends on to those recorded, keeping
+// o's where the record has none (a file written before the field was).
+func (r optionsRecord) apply(o *options) {
+	sec := func(d *time.Duration, s float64) {
+		if s > 0 {
+			*d = time.Duration(math.Round(s * float64(time.Second)))
+		}
+	}
+	msec := func(d *time.Duration, x float64) {
+		if x > 0 {
+			*d = time.Duration(math.Round(x * float64(time.Millisecond)))
+		}
+	}
+	positive := func(n *int, v int) {
+		if v > 0 {
+			*n = v
+		}
+	}
+	if len(r.Sizes) > 0 {
+		o.sizes = r.Sizes
+	}
+	if len(r.States) > 0 {
+		o.states = r.States
+	}
+	if len(r.Workloads) > 0 {
+		o.workloads = r.Workloads
+	}
+	positive(&o.runs, r.Runs)
+	positive(&o.concurrency, r.Concurrency)
+	sec(&o.duration, r.DurationS)
+	sec(&o.warmup, r.WarmupS)
+	sec(&o.check, r.CheckS)
+	positive(&o.maxRequests, r.MaxRequests)
+	msec(&o.coldLatency, r.ColdLatencyMS)
+	positive(&o.hangEvery, r.HangEvery)
+	msec(&o.budget, r.BudgetMS)
+	positive(&o.remoteIncludes, r.RemoteIncludes)
+	msec(&o.remoteTimeout, r.RemoteTimeoutMS)
+	msec(&o.remoteFlatTimeout, r.RemoteFlatTimeoutMS)
+	msec(&o.remoteBudget, r.RemoteBudgetMS)
+	msec(&o.remoteLatency, r.RemoteLatencyMS)
+	positive(&o.remoteSlowEvery, r.RemoteSlowEvery)
+	msec(&o.remoteSlowLatency, r.RemoteSlowLatencyMS)
+	positive(&o.remoteBytes, r.RemoteBytes)
+	for _, c := range []struct {
+		to *string
+		v  string
+	}{
+		{&o.remoteCC, r.RemoteCacheControl}, {&o.remoteSlowCC, r.RemoteSlowCacheControl}, {&o.remoteDownCC, r.RemoteDownCacheControl},
+	} {
+		if c.v != "" {
+			*c.to = c.v
+		}
+	}
+	positive(&o.remoteFirstStarts, r.RemoteFirstStarts)
+	o.remoteH2C = o.remoteH2C || r.RemoteH2C
+}
+
+// readResults reads a results file written by -json, and sets the options
+// its report depends on to those it was run with.
+func readResults(path string, o *options) (*results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("benchsuite: -from: %w", err)
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("benchsuite: -from %s: %w", path, err)
+	}
+	res.Options.apply(o)
+	if len(res.Options.Workloads) == 0 && len(res.Medians) == 0 {
+		// A file that does not say which workloads ran: the scores matrix
+		// ran if it has medians; the others' tables need only their results.
+		o.workloads = slices.DeleteFunc(o.workloads, func(w string) bool { return w == "scores" })
+	}
+	return &res, nil
+}
+
+// loadAverage is the first three fields of /proc/loadavg ("0.52 0.58
+// 0.59"), or "" where there is none.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // fetchReference fetches the page whose bytes the floor serves, trying up

@@ -13,11 +13,13 @@ import (
 
 // results is what -json writes.
 type results struct {
-	Machine  machine        `json:"machine"`
-	Options  map[string]any `json:"options"`
-	Finished string         `json:"finished"`
-	Cells    []cell         `json:"cells"`
-	Medians  []summary      `json:"medians"`
+	Machine  machine       `json:"machine"`
+	Options  optionsRecord `json:"options"`
+	Finished string        `json:"finished"`
+	// LoadEnd is the machine's load average when the suite finished.
+	LoadEnd string    `json:"load_end,omitempty"`
+	Cells   []cell    `json:"cells"`
+	Medians []summary `json:"medians"`
 
 	// The other workloads, one entry per run.
 	Flaky  []flakyResult  `json:"remote_flaky,omitempty"`
@@ -246,8 +248,12 @@ func fmtP(p loadtest.Percentiles) string {
 // the workloads that ran.
 func writeMarkdown(w io.Writer, res *results, o *options) {
 	m := res.Machine
-	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, Go %s, %s, kernel %s; started %s, finished %s.\n",
+	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s, Go %s, %s, kernel %s; started %s, finished %s",
 		m.CPUs, m.CPUModel, m.MemTotal, m.Go, m.Redis, m.Kernel, m.Started, res.Finished)
+	if m.LoadStart != "" {
+		fmt.Fprintf(w, "; load average %s at the start, %s at the end", m.LoadStart, res.LoadEnd)
+	}
+	fmt.Fprintln(w, ".")
 	fmt.Fprintf(w, "Concurrency %d, closed loop; %s measured per run after %s warm-up; median of %d runs; latencies in ms (p50 / p90 / p99 / max).\n\n",
 		o.concurrency, o.duration, o.warmup, o.runs)
 	if o.selected("scores") {

@@ -65,6 +65,14 @@ func TestMedians(t *testing.T) {
 	}
 }
 
+func TestFmtSignedMS(t *testing.T) {
+	for d, want := range map[time.Duration]string{1120 * time.Microsecond: "+1.12", -4860 * time.Microsecond: "−4.86", 0: "+0.00"} {
+		if got := fmtSignedMS(d); got != want {
+			t.Errorf("fmtSignedMS(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"-sizes", "100, 2000", "-states", "l1,hang"})
 	if err != nil {

@@ -240,6 +240,15 @@ func fmtMS(d time.Duration) string {
 	}
 }
 
+// fmtSignedMS writes a difference in milliseconds with its sign: +1.12,
+// −4.86.
+func fmtSignedMS(d time.Duration) string {
+	if d < 0 {
+		return "−" + fmtMS(-d)
+	}
+	return "+" + fmtMS(d)
+}
+
 func fmtP(p loadtest.Percentiles) string {
 	return fmt.Sprintf("%s / %s / %s / %s", fmtMS(p.P50), fmtMS(p.P90), fmtMS(p.P99), fmtMS(p.Max))
 }
@@ -392,12 +401,12 @@ func writeTargets(w io.Writer, ms []summary, o *options) {
 		fmt.Fprintf(w, "| Redis only, 2,000: one round trip per level (2 levels) | MGETs per page: %s alone (c=1); %.2f at c=%d, where concurrent pages share look-ups in flight (all commands: %s) | %s |\n",
 			alone, s.RedisCmds["mget"], o.concurrency, formatCmds(s.RedisCmds), verdict(ok))
 		d := s.TTLB.P50 - s.MGETPage.P50
-		fmt.Fprintf(w, "| Redis only, 2,000: p50 within 2 ms of a bare MGET (c=%d) | %s ms vs %s ms (+%s ms) | %s |\n",
-			o.concurrency, fmtMS(s.TTLB.P50), fmtMS(s.MGETPage.P50), fmtMS(d), verdict(d <= 2*time.Millisecond))
+		fmt.Fprintf(w, "| Redis only, 2,000: p50 within 2 ms of a bare MGET (c=%d) | %s ms vs %s ms (%s ms) | %s |\n",
+			o.concurrency, fmtMS(s.TTLB.P50), fmtMS(s.MGETPage.P50), fmtSignedMS(d), verdict(d <= 2*time.Millisecond))
 		if s.C1TTLB != nil && s.MGET1Page != nil {
 			d := s.C1TTLB.P50 - s.MGET1Page.P50
-			fmt.Fprintf(w, "| (same at c=1) | %s ms vs %s ms (+%s ms) | %s |\n",
-				fmtMS(s.C1TTLB.P50), fmtMS(s.MGET1Page.P50), fmtMS(d), verdict(d <= 2*time.Millisecond))
+			fmt.Fprintf(w, "| (same at c=1) | %s ms vs %s ms (%s ms) | %s |\n",
+				fmtMS(s.C1TTLB.P50), fmtMS(s.MGET1Page.P50), fmtSignedMS(d), verdict(d <= 2*time.Millisecond))
 		}
 	}
 	if s := find("cold", 2000); s != nil {

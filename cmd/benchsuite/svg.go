@@ -104,7 +104,6 @@ func (c *lineChart) writeSVG(w io.Writer) error {
 		}
 		fmt.Fprintf(bw, `<line x1="%d" x2="%d" y1="%s" y2="%s" stroke="#555" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n",
 			marginL, marginL+plotW, num(y(r.Y)), num(y(r.Y)))
-		fmt.Fprintf(bw, `<text x="%d" y="%s" text-anchor="end" fill="#555">%s</text>`+"\n", marginL+plotW-4, num(y(r.Y)-4), esc(r.Label))
 	}
 	for i, s := range c.Series {
 		color := s.Color
@@ -140,6 +139,14 @@ func (c *lineChart) writeSVG(w io.Writer) error {
 		ly := marginT + 8 + i*legendLineH
 		fmt.Fprintf(bw, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", legendX, legendX+24, ly, ly, color, dash)
 		fmt.Fprintf(bw, `<text x="%d" y="%d">%s</text>`+"\n", legendX+30, ly+4, esc(s.Name))
+	}
+	// The rules' labels over the series, haloed so that a line under one
+	// does not hide it.
+	for _, r := range c.Rules {
+		if c.plottable(r.Y) {
+			fmt.Fprintf(bw, `<text x="%d" y="%s" text-anchor="end" fill="#555" stroke="#fff" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
+				marginL+plotW-4, num(y(r.Y)-4), esc(r.Label))
+		}
 	}
 	fmt.Fprintf(bw, "</svg>\n")
 	return bw.Flush()

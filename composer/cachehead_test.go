@@ -267,3 +267,65 @@ func TestPurgerToldOfChanges(t *testing.T) {
 		t.Fatalf("purged %q", got)
 	}
 }
+
+// benchNotModified serves the warm 2,000-include page of benchCompose to
+// a client that holds it: If-None-Match names its ETag, and the answer is
+// a 304 without a body.
+func benchNotModified(b *testing.B, stitch bool) {
+	site := scoresSite(2000, 0)
+	opts := Options{Layouts: testLayouts}
+	if !stitch {
+		opts.StitchBytes = -1
+	}
+	c := New(site, opts)
+	defer c.Close()
+	page := site.Pages[0]
+	w := &discard{h: http.Header{}}
+	req := httptest.NewRequest("GET", "/", nil)
+	c.Serve(w, req, Request{Page: page, Start: time.Now()}) // cold
+	waitInL1Bench(b, c)
+	c.Serve(w, req, Request{Page: page, Start: time.Now()})
+	tag := w.h.Get("ETag")
+	if tag == "" {
+		b.Fatalf("warm page without an ETag: %v", w.h)
+	}
+	req.Header.Set("If-None-Match", tag)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w.n = 0
+		clear(w.h)
+		c.Serve(w, req, Request{Page: page, Start: time.Now()})
+	}
+	b.StopTimer()
+	if w.n != 0 || w.h.Get("ETag") != tag {
+		b.Fatalf("304 with %d bytes, ETag %q", w.n, w.h.Get("ETag"))
+	}
+}
+
+// waitInL1Bench waits until the page's calls have left for L1.
+func waitInL1Bench(b *testing.B, c *Composer) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		n := 0
+		for i := range c.flights.shards {
+			sh := &c.flights.shards[i]
+			sh.mu.Lock()
+			n += len(sh.m)
+			sh.mu.Unlock()
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d calls still on their way to L1", n)
+		}
+	}
+}
+
+// BenchmarkNotModified2000Warm is BenchmarkCompose2000Warm's page
+// answered 304.
+func BenchmarkNotModified2000Warm(b *testing.B) { benchNotModified(b, true) }
+
+// BenchmarkNotModified2000WarmUnstitched is
+// BenchmarkCompose2000WarmUnstitched's page answered 304.
+func BenchmarkNotModified2000WarmUnstitched(b *testing.B) { benchNotModified(b, false) }

@@ -29,6 +29,7 @@ package httpcache
 
 import (
 	"encoding/hex"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -77,18 +78,13 @@ func (t *Tally) Part(fragment, key, version string, created, freshUntil, staleUn
 		t.stale = staleUntil
 	}
 	t.parts++
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.WriteString(key)
-	_, _ = d.WriteString("\x00")
-	_, _ = d.WriteString(version)
-	var b [8]byte
-	n := uint64(created.UnixNano())
-	for i := range b {
-		b[i] = byte(n >> (8 * i))
-	}
-	_, _ = d.Write(b[:])
-	t.sum += d.Sum64()
+	// Summed, so that the order the parts are met in does not matter;
+	// mixed, so that a sum of parts cannot pass for another.
+	h := xxhash.Sum64String(key) ^ bits.RotateLeft64(xxhash.Sum64String(version), 23) ^ uint64(created.UnixNano())*0x9e3779b97f4a7c15
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	t.sum += h
 	t.keys.Add(fragment, key)
 }
 

@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,23 @@ func TestPurgeKeys(t *testing.T) {
 	}
 	if got := FragmentOf("score?match=m1"); got != "score" {
 		t.Errorf("FragmentOf: %q", got)
+	}
+}
+
+// BenchmarkTally2000 tallies a page of 2,000 includes of one fragment
+// and makes its head: what a warm page's head costs beyond its look-up.
+func BenchmarkTally2000(b *testing.B) {
+	keys := make([]string, 2000)
+	for i := range keys {
+		keys[i] = "score?match=m" + strconv.Itoa(10000+i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var t Tally
+		t.Layout([]byte("<html><body><main></main></body></html>"))
+		for _, k := range keys {
+			t.Part("score", k, "1", t0, t0.Add(time.Hour), t0.Add(2*time.Hour))
+		}
+		_ = t.Summary().Head(t0, Policy{}, false)
 	}
 }

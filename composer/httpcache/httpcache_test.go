@@ -135,9 +135,9 @@ func TestNoneMatch(t *testing.T) {
 		{`*`, etag, false, false},
 		{`W/"0123abcd"`, "", true, false},
 		{``, etag, true, false},
-		{`0123abcd`, etag, true, false},     // unquoted: malformed
-		{`"x" W/"0123abcd"`, etag, true, false}, // no comma: malformed
-		{`W/"0123abcd`, etag, true, false},  // unterminated
+		{`0123abcd`, etag, true, false},            // unquoted: malformed
+		{`"x" W/"0123abcd"`, etag, true, false},    // no comma: malformed
+		{`W/"0123abcd`, etag, true, false},         // unterminated
 		{`"a b", W/"0123abcd"`, etag, true, false}, // space inside a tag: malformed, nothing matches
 		{`*, W/"0123abcd"`, etag, true, false},
 		{`w/"0123abcd"`, etag, true, false},

@@ -60,6 +60,14 @@ type Options struct {
 	// Observer receives per-include and per-page figures; nil ignores them.
 	Observer Observer
 	Logger   *slog.Logger
+	// SurrogateKeys is the most include keys a page's Surrogate-Key
+	// lists beside its fragments' names (see httpcache.Keys); 0 means
+	// httpcache.DefaultKeyCap, negative none.
+	SurrogateKeys int
+	// Purger, when set, is told the surrogate keys of what changed: an
+	// include an event refreshed or dropped (DropKey), a fragment purged
+	// (ApplyGeneration).
+	Purger Purger
 }
 
 // Observer is told what happened to every include and page. Its methods are

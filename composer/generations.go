@@ -59,6 +59,7 @@ func (c *Composer) ApplyGeneration(fragment string, gen int64) {
 		break
 	}
 	c.Purge(fragment)
+	c.purgeFragment(fragment)
 }
 
 // SyncGenerations reads every fragment's generation from the Invalidator,

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
+
+	"github.com/broadsheet/broadsheet/composer/httpcache"
 )
 
 // Stitched pages.
@@ -43,6 +45,9 @@ type stitchedPage struct {
 	// preload lists the Link headers the head carried (a page with a
 	// primary sends its head once the includes have settled).
 	preload []string
+	// cache is what the page's caching headers are made of (see
+	// cachehead.go).
+	cache httpcache.Summary
 }
 
 // pageStitch keeps stitched pages.
@@ -179,7 +184,7 @@ func itoa(n int) string {
 
 // servePage serves req's page from its stitched body, if one is kept and
 // still exact; it reports whether it did.
-func (c *Composer) servePage(w http.ResponseWriter, site *Site, req *Request, key string, start time.Time) bool {
+func (c *Composer) servePage(w http.ResponseWriter, hr *http.Request, site *Site, req *Request, key string, start time.Time) bool {
 	ps := c.pages
 	sp, ok := ps.c.GetIfPresent(key)
 	if !ok {
@@ -198,8 +203,11 @@ func (c *Composer) servePage(w http.ResponseWriter, site *Site, req *Request, ke
 	for _, l := range sp.preload {
 		h.Add("Link", l)
 	}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(st.html)
+	r := request{page: req.Page, hr: hr, reader: req.Reader}
+	if !r.cacheHead(w, sp.cache) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(st.html)
+	}
 	c.stats.Stitched.Add(st.includes)
 	c.observeStitchedPage(st, time.Since(start))
 	return true
@@ -307,5 +315,7 @@ func (r *request) stitchPage(key string, segs []segment, tops []node, nonce stri
 		l.stitchBytes.Add(-st.size)
 		return
 	}
-	ps.c.Set(key, &stitchedPage{st: st, preload: preload}) // a replaced or evicted page is counted out (newPageStitch)
+	var tl httpcache.Tally
+	r.tally(&tl, nonce)
+	ps.c.Set(key, &stitchedPage{st: st, preload: preload, cache: tl.Summary()}) // a replaced or evicted page is counted out (newPageStitch)
 }

@@ -114,8 +114,11 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 
 // DropKey removes the in-process entry of key unless it is at least as
 // recent as made (an instance that rendered the new entry itself keeps it).
-// Instances call it when they hear that another instance refreshed key.
+// Instances call it when they hear that another instance refreshed key;
+// then, the new entry being what this instance serves, the Purger (if any)
+// is told to drop the pages showing the old one.
 func (c *Composer) DropKey(key string, made time.Time) bool {
+	defer c.purgeInclude(key)
 	if c.l1 == nil {
 		return false
 	}

@@ -3,6 +3,7 @@ package composer
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,9 @@ type node struct {
 type request struct {
 	c        *Composer
 	site     *Site
+	page     *Page
+	hr       *http.Request // for the head: If-None-Match, HEAD (see cacheHead)
+	nonce    string
 	ctx      context.Context
 	start    time.Time
 	deadline time.Time

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer/httpcache"
 )
 
 // Site is one immutable, validated configuration: limits, the effective
@@ -77,6 +79,8 @@ type Page struct {
 	Budget time.Duration
 	// Includes in the order the layout's slots place them.
 	Includes []*PageInclude
+	// Cache is the page's own HTTP caching policy (site.yaml's cache:).
+	Cache httpcache.Policy
 	// Line is the page's line in the configuration, for errors.
 	Line int
 }

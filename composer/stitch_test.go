@@ -341,7 +341,7 @@ func TestStitchedPageKeepsIncludeLimits(t *testing.T) {
 // waitInL1 waits until every call's result is in L1: until then a page
 // takes results still on their way there from their calls, settling them
 // (and resolving their includes) on other goroutines, in no set order.
-func waitInL1(t *testing.T, c *Composer) {
+func waitInL1(t testing.TB, c *Composer) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		n := c.flights.Len()

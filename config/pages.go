@@ -42,7 +42,7 @@ func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*comp
 	byShape := map[string]*composer.Page{}
 	for i, pn := range p.items(n, "pages") {
 		path := index("pages", i)
-		f := p.fields(pn, path, "name", "path", "title", "layout", "budget", "includes")
+		f := p.fields(pn, path, "name", "path", "title", "layout", "budget", "includes", "cache")
 		if pn.Kind != yaml.MappingNode {
 			continue
 		}
@@ -93,6 +93,9 @@ func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*comp
 		}
 		if e, ok := f["includes"]; ok {
 			page.Includes = p.includes(e.val, join(path, "includes"), c)
+		}
+		if e, ok := f["cache"]; ok {
+			page.Cache = p.pageCache(e.val, join(path, "cache"))
 		}
 	}
 	return out

@@ -2,7 +2,7 @@
 # The whole test suite, as the README and CI run it:
 #   ./scripts/test.sh
 # It installs what the tests need when it is missing (redis-server,
-# Chromium, Prometheus, npm; Debian packages, needs root or sudo) and the
+# Chromium, Prometheus, npm, Varnish with varnish-modules; Debian packages, needs root or sudo) and the
 # browser tests' axe-core (npm ci, pinned by e2e/axe/package-lock.json),
 # checks formatting, vet, staticcheck, that the generated templ files are
 # current and that the Kubernetes manifests build, then runs every test
@@ -15,6 +15,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/prometheus ] || need+=(prometheus)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v varnishd >/dev/null 2>&1 || need+=(varnish)
+ls /usr/lib/*/varnish/vmods/libvmod_xkey.so >/dev/null 2>&1 || need+=(varnish-modules)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo=""

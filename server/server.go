@@ -127,6 +127,7 @@ func (s Site) name() string {
 }
 
 type options struct {
+	cdnOptions
 	addr         string
 	config       string
 	redis        string
@@ -210,6 +211,7 @@ func newFlagSet(site Site) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "GET /readyz of the composer at -addr and exit 0 if it is ready, 1 if not (a container health check for images without curl)")
 	addSecretFlags(fs, &o.secretOptions)
 	addClientFlags(fs, &o.clientOptions)
+	addCDNFlags(fs, &o.cdnOptions)
 	if site.Flags != nil {
 		site.Flags(fs)
 	}
@@ -315,6 +317,13 @@ func Run(ctx context.Context, site Site, args []string) error {
 		Overlay:             templates.DebugOverlay,
 		Logger:              log,
 		Observer:            obs,
+		SurrogateKeys:       o.keyCap(),
+	}
+	if purger, err := o.purger(log); err != nil {
+		return err
+	} else if purger != nil {
+		defer purger.Close()
+		copts.Purger = purger
 	}
 	var (
 		client    redis.UniversalClient

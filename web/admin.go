@@ -18,6 +18,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
+	"github.com/broadsheet/broadsheet/web/csp"
 )
 
 // Live tuning, under /_/admin:
@@ -91,7 +92,7 @@ func (s *Server) AdminHandler() http.Handler {
 	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
-	r.Use(securityHeaders)
+	r.Use(securityHeaders(csp.Base))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/_/admin", http.StatusFound)
 	})

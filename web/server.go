@@ -29,6 +29,7 @@ import (
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
+	"github.com/broadsheet/broadsheet/web/csp"
 	"github.com/broadsheet/broadsheet/web/session"
 	"github.com/broadsheet/broadsheet/web/static"
 )
@@ -184,7 +185,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
-	r.Use(securityHeaders)
+	r.Use(securityHeaders(csp.ForSite(site)))
 	if s.requests != nil {
 		r.Use(s.limitClients)
 	}

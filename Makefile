@@ -50,3 +50,7 @@ bench-remote: ## the remote-fragment-service and cold 10,000 (c=1) workloads of 
 chaos: ## faults, herd, overload (warm and a real 10x cold), shutdown, memory, slow clients against real composer and redis-server processes (~7 min; figures for RELIABILITY.md)
 	go run ./cmd/chaos -json chaos.json -md chaos.md
 	go test -race -count=1 -v -run 'Misbehaving|Disconnect' ./cmd/chaos
+
+.PHONY: lighthouse
+lighthouse: ## Lighthouse mobile performance of the front and scores pages on a local composer (needs npm and /usr/bin/chromium; reports in artifacts/lighthouse/)
+	./scripts/lighthouse.sh

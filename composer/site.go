@@ -24,6 +24,11 @@ type Site struct {
 	Pages     []*Page
 	// Source names the file the Site came from, for the explorer.
 	Source string
+	// CSP lists, by fetch directive ("script-src", "img-src", …; see
+	// package web/csp), the sources the site's Content-Security-Policy
+	// allows besides Broadsheet's own and its fragments' asset origins.
+	// Each is a valid CSP source expression; nil adds none.
+	CSP map[string][]string
 }
 
 // Limits are the site-wide bounds.

@@ -117,7 +117,7 @@ func (p *parser) parse(data []byte, reg Registry) *composer.Site {
 		Source:    p.file,
 	}
 	if e, ok := top["site"]; ok {
-		p.limits(e.val, &site.Limits)
+		p.limits(e.val, &site.Limits, &site.CSP)
 	}
 	for name, s := range specs {
 		site.Fragments[name] = &composer.Fragment{
@@ -185,10 +185,13 @@ func (p *parser) layouts(reg Registry) map[string][]string {
 	return out
 }
 
-// limits applies the site section to lim.
-func (p *parser) limits(n *yaml.Node, lim *composer.Limits) {
+// limits applies the site section to lim and its csp section to csp.
+func (p *parser) limits(n *yaml.Node, lim *composer.Limits, csp *map[string][]string) {
 	const path = "site"
-	f := p.fields(n, path, "budget", "max_depth", "max_includes", "max_fragment_bytes", "debug", "explorer")
+	f := p.fields(n, path, "budget", "max_depth", "max_includes", "max_fragment_bytes", "debug", "explorer", "csp")
+	if e, ok := f["csp"]; ok {
+		*csp = p.csp(e.val, join(path, e.name))
+	}
 	if e, ok := f["budget"]; ok {
 		if d, ok := p.duration(e.val, join(path, e.name), true, maxBudget); ok {
 			lim.Budget = d

@@ -18,6 +18,7 @@ import (
 //	      includes: [other]
 //	      batch: true   # only for Broadsheet's own fragment server
 //	      sanitize: true  # drop scripts, event handlers, javascript: URLs
+//	      asset_origins: ["https://cdn.example"]  # where its Link headers' assets may be
 //	    timeout: 80ms
 //
 // The fragment's other fields (timeout, fresh, stale, fallback, primary,
@@ -38,6 +39,11 @@ type RemoteConfig struct {
 	// Sanitize asks for the fragment's HTML to be sanitized
 	// (remote.Config.Sanitize).
 	Sanitize bool
+	// AssetOrigins are the origins, besides the service's own, from which
+	// the fragment's responses may name stylesheets and scripts in their
+	// Link headers (composer.Spec.AssetOrigins); the site's
+	// Content-Security-Policy allows them.
+	AssetOrigins []string
 }
 
 // RemoteFactory is the type of Registry.Remote.
@@ -50,7 +56,7 @@ const maxParamLen = 4096
 // that factory builds from it. entries are the fragments section's, so
 // that a remote fragment may include another declared later in the file.
 func (p *parser) remote(name string, e entry, path string, frags map[string]*composer.Fragment, specs map[string]*composer.Spec, entries []entry, factory RemoteFactory) {
-	f := p.fields(e.val, path, "url", "params", "includes", "batch", "sanitize")
+	f := p.fields(e.val, path, "url", "params", "includes", "batch", "sanitize", "asset_origins")
 	if p.resolve(e.val).Kind != yaml.MappingNode {
 		return
 	}
@@ -93,6 +99,11 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 	if se, ok := f["sanitize"]; ok {
 		v, good := p.boolean(se.val, join(path, "sanitize"))
 		rc.Sanitize, bad = v, bad || !good
+	}
+	if ae, ok := f["asset_origins"]; ok {
+		var good bool
+		rc.AssetOrigins, good = p.assetOrigins(ae.val, join(path, "asset_origins"))
+		bad = bad || !good
 	}
 	if factory == nil {
 		p.errorf(e.key, path, "remote fragments are not enabled in this program")

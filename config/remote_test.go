@@ -41,6 +41,7 @@ func fakeRemote(name string, rc RemoteConfig, local *composer.Spec) (*composer.S
 	if rc.Includes != nil {
 		s.Includes = rc.Includes
 	}
+	s.AssetOrigins = append([]string{composer.Origin(rc.URL)}, rc.AssetOrigins...)
 	return s, nil
 }
 
@@ -140,6 +141,12 @@ func TestParseRemoteInvalid(t *testing.T) {
 		{"batch null", remoteRegistry(), frag("      url: http://h/x\n      batch:\n"), 5, "fragments.score.remote.batch", "want true or false"},
 		{"sanitize not a bool", remoteRegistry(), frag("      url: http://h/x\n      sanitize: please\n"), 5, "fragments.score.remote.sanitize", "want true or false"},
 		{"batch refused", remoteRegistry(), frag("      url: http://h/nobatch/x\n      batch: true\n"), 5, "fragments.score.remote.batch", "batch: a batched URL"},
+		{"asset_origins not a list", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: https://cdn.example\n"), 5, "fragments.score.remote.asset_origins", "want a list"},
+		{"asset_origins path", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: [https://cdn.example/assets]\n"), 5, "fragments.score.remote.asset_origins[0]", "want an origin"},
+		{"asset_origins scheme", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: ['ftp://cdn.example']\n"), 5, "fragments.score.remote.asset_origins[0]", "want an origin"},
+		{"asset_origins host only", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: [cdn.example]\n"), 5, "fragments.score.remote.asset_origins[0]", "want an origin"},
+		{"asset_origins two", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: ['https://a.example https://b.example']\n"), 5, "fragments.score.remote.asset_origins[0]", "want an origin"},
+		{"asset_origins credentials", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: ['https://u:p@cdn.example']\n"), 5, "fragments.score.remote.asset_origins[0]", "want an origin"},
 		{"cycle", remoteRegistry(), frag("      url: http://h/x\n      includes: [story]\n"), 0, "fragments", "include cycle"},
 	}
 	for _, tt := range tests {

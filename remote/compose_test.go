@@ -30,7 +30,7 @@ func newSite(tb testing.TB, c *remote.Client, yaml string) *composer.Site {
 	tb.Helper()
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots(),
 		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
-			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize})
+			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize, AssetOrigins: rc.AssetOrigins})
 		}}
 	site, err := config.Parse("site.yaml", []byte(yaml), reg)
 	if err != nil {
@@ -231,7 +231,7 @@ func TestBatchConfigRefused(t *testing.T) {
 	defer c.Close()
 	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots(),
 		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
-			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize})
+			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize, AssetOrigins: rc.AssetOrigins})
 		}}
 	yaml := "fragments:\n  score:\n    remote:\n      url: \"http://127.0.0.1:9/score/{match}\"\n      batch: true\n"
 	_, err := config.Parse("site.yaml", []byte(yaml), reg)

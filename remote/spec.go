@@ -40,6 +40,11 @@ type Config struct {
 	// the fragment declares includes. For services trusted to be up, not
 	// to be careful.
 	Sanitize bool
+	// AssetOrigins are origins ("https://cdn.example"), besides the
+	// service's own, from which its responses' Link headers may name
+	// assets (composer.Spec.AssetOrigins): a Tailor-style service whose
+	// assets are on a CDN.
+	AssetOrigins []string
 }
 
 // Spec returns a fragment that fetches cfg.URL, expanded with the
@@ -71,7 +76,7 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 	// Its responses bring their lifetimes and assets: from the service's
 	// own origin (and the site's paths, and the declared assets).
 	s.OwnLifetime = true
-	s.AssetOrigins = []string{composer.Origin(cfg.URL)}
+	s.AssetOrigins = append([]string{composer.Origin(cfg.URL)}, cfg.AssetOrigins...)
 	if s.Example != nil {
 		if _, err := composer.NewParams(s, s.Example); err != nil {
 			s.Example = nil

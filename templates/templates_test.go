@@ -9,6 +9,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/web/static"
 )
 
 func render(t *testing.T, c templ.Component) string {
@@ -29,7 +30,7 @@ func TestLayoutsAreDocuments(t *testing.T) {
 			html := render(t, layout(&composer.View{Title: "Title <&>"}))
 			for _, want := range []string{
 				"<!doctype html>", `<html lang="en">`, "<title>Title &lt;&amp;&gt;</title>",
-				`href="/static/site.css"`, `href="#main"`, `<main id="main"`, "</html>",
+				`href="` + static.Path("site.css") + `"`, `href="#main"`, `<main id="main"`, "</html>",
 			} {
 				if !strings.Contains(strings.ToLower(html), strings.ToLower(want)) {
 					t.Errorf("missing %s", want)

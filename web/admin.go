@@ -18,6 +18,8 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
+	"github.com/broadsheet/broadsheet/web/csp"
+	"github.com/broadsheet/broadsheet/web/static"
 )
 
 // Live tuning, under /_/admin:
@@ -91,11 +93,11 @@ func (s *Server) AdminHandler() http.Handler {
 	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
-	r.Use(securityHeaders)
+	r.Use(securityHeaders(csp.Base))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/_/admin", http.StatusFound)
 	})
-	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
+	r.Handle("/static/*", http.StripPrefix("/static/", static.Handler()))
 	r.Mount("/_/admin", s.admin)
 	if s.opts.Events != nil {
 		r.Post("/_/events", s.events().ServeHTTP)

@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -137,5 +139,37 @@ func TestDebugOverlayNeedsSiteOrToken(t *testing.T) {
 		if got := strings.Contains(rec.Body.String(), "data-outcome="); got != tc.want {
 			t.Errorf("auth %q: overlay %v, want %v", tc.auth, got, tc.want)
 		}
+	}
+}
+
+// TestCSPFollowsTheSite checks that the policy is the site's: the sources
+// site.yaml adds and the origins of its fragments' assets, and that a
+// reload brings the new site's.
+func TestCSPFollowsTheSite(t *testing.T) {
+	_, site := demo(t)
+	site.CSP = map[string][]string{"img-src": {"https://images.example"}}
+	comp := composer.New(site, composer.Options{Layouts: templates.Layouts(), ErrorPage: templates.ErrorPage})
+	defer comp.Close()
+	srv := web.New(comp, nil)
+	policy := func() string {
+		rec := newRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/weather/london", nil))
+		return rec.Header().Get("Content-Security-Policy")
+	}
+	if p := policy(); !strings.Contains(p, "img-src 'self' data: https://images.example;") {
+		t.Errorf("CSP %q", p)
+	}
+	next := *site
+	next.CSP = nil
+	next.Fragments = maps.Clone(site.Fragments)
+	f := *next.Fragments["weather"]
+	spec := *f.Spec
+	spec.AssetOrigins = []string{"https://cdn.example"}
+	f.Spec = &spec
+	next.Fragments["weather"] = &f
+	srv.Reload(&next)
+	if p := policy(); strings.Contains(p, "images.example") || !strings.Contains(p, "style-src 'self' 'unsafe-inline' https://cdn.example;") ||
+		!regexp.MustCompile(`script-src 'self' https://cdn\.example 'nonce-[^']+';`).MatchString(p) {
+		t.Errorf("after reload, CSP %q", p)
 	}
 }

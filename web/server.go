@@ -29,6 +29,7 @@ import (
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
+	"github.com/broadsheet/broadsheet/web/csp"
 	"github.com/broadsheet/broadsheet/web/session"
 	"github.com/broadsheet/broadsheet/web/static"
 )
@@ -184,7 +185,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 	r.Use(requestID)
 	r.Use(s.accessLog)
 	r.Use(s.recoverer)
-	r.Use(securityHeaders)
+	r.Use(securityHeaders(csp.ForSite(site)))
 	if s.requests != nil {
 		r.Use(s.limitClients)
 	}
@@ -206,7 +207,7 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 			r.Handle("/metrics", s.opts.Metrics)
 		}
 	}
-	r.Handle("/static/*", http.StripPrefix("/static/", staticHandler()))
+	r.Handle("/static/*", http.StripPrefix("/static/", static.Handler()))
 	for _, p := range site.Pages {
 		r.Get(p.Path, s.page(p))
 	}
@@ -218,14 +219,6 @@ func (s *Server) routes(site *composer.Site) *chi.Mux {
 		s.errorPage(w, r, http.StatusMethodNotAllowed, "This address only answers GET.")
 	})
 	return r
-}
-
-func staticHandler() http.Handler {
-	fs := http.FileServerFS(static.FS)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		fs.ServeHTTP(w, r)
-	})
 }
 
 // page serves one configured page.

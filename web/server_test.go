@@ -353,8 +353,11 @@ func maskTimings(s string) string {
 	s = nonceRE.ReplaceAllString(s, `nonce="X"`)
 	s = servedRE.ReplaceAllString(s, `data-outcome="served" data-ms`)
 	s = outcomesRE.ReplaceAllString(s, `<ul class="bs-debug-outcomes">(cache-dependent)</ul>`)
+	s = fingerprintRE.ReplaceAllString(s, `/static/$1.HASH.`) // the stylesheet's changes do not change pages
 	return sourceRE.ReplaceAllString(s, `<code>fragments/`)
 }
+
+var fingerprintRE = regexp.MustCompile(`/static/([A-Za-z0-9_-]+)\.[0-9a-f]{8}\.`)
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/a-h/templ"
@@ -342,10 +343,32 @@ func TestBreakerIgnoresClientErrors(t *testing.T) {
 	}
 }
 
+// inMemory sends every request to h on the calling goroutine, with no
+// network: inside a synctest bubble, a request blocked in h is durably
+// blocked, so synctest.Wait shows where every request stands.
+type inMemory http.HandlerFunc
+
+func (h inMemory) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	h(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	return rec.Result(), nil
+}
+
+// TestInFlightLimit runs in a synctest bubble with an in-memory host:
+// once every request is blocked, the host has seen exactly as many as the
+// limit, and the others wait for a slot.
 func TestInFlightLimit(t *testing.T) {
+	synctest.Test(t, testInFlightLimit)
+}
+
+func testInFlightLimit(t *testing.T) {
+	const host = "http://fragments.test"
 	var now, peak atomic.Int64
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := inMemory(func(w http.ResponseWriter, r *http.Request) {
 		n := now.Add(1)
 		defer now.Add(-1)
 		for {
@@ -359,21 +382,16 @@ func TestInFlightLimit(t *testing.T) {
 		case <-r.Context().Done():
 		}
 		_, _ = w.Write([]byte("ok"))
-	}))
-	defer srv.Close()
-	c := newClient(t, Options{MaxConnsPerHost: 8, MaxInFlightPerHost: 3})
+	})
+	c := newClient(t, Options{MaxInFlightPerHost: 3, Transport: handler})
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
 	for i := range errs {
 		wg.Go(func() {
-			_, errs[i] = c.Fetch(context.Background(), srv.URL)
+			_, errs[i] = c.Fetch(context.Background(), host)
 		})
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for peak.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond) // room for a fourth, which must not come
+	synctest.Wait() // every request in the host or waiting for a slot
 	if p := peak.Load(); p != 3 {
 		t.Errorf("peak in flight = %d, want 3", p)
 	}
@@ -386,20 +404,20 @@ func TestInFlightLimit(t *testing.T) {
 	}
 	// A waiter whose deadline passes while waiting gives up.
 	block := make(chan struct{})
-	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c2 := newClient(t, Options{MaxInFlightPerHost: 1, Transport: inMemory(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-block:
 		case <-r.Context().Done():
 		}
-	}))
-	defer srv2.Close()
+	})})
+	var first sync.WaitGroup
+	defer first.Wait()
 	defer close(block)
-	c2 := newClient(t, Options{MaxInFlightPerHost: 1})
-	go func() { _, _ = c2.Fetch(context.Background(), srv2.URL) }()
-	time.Sleep(50 * time.Millisecond)
+	first.Go(func() { _, _ = c2.Fetch(context.Background(), host) })
+	synctest.Wait() // the first request holds the one slot
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := c2.Fetch(ctx, srv2.URL)
+	_, err := c2.Fetch(ctx, host)
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindQueued {
 		t.Errorf("err = %v, want queued: waiting for a slot", err)

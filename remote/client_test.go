@@ -18,6 +18,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 func newClient(t *testing.T, o Options) *Client {
@@ -186,14 +187,10 @@ func TestBreaker(t *testing.T) {
 	// Healthy again: after the open period, the probes (two successes in
 	// a row) close the breaker.
 	healthy.Store(true)
-	deadline := time.Now().Add(5 * time.Second)
-	for c.Stats()[0].Breaker != "closed" {
+	wait.For(t, "the breaker to close", func() bool {
 		_, _ = c.Fetch(context.Background(), srv.URL)
-		if time.Now().After(deadline) {
-			t.Fatal("breaker never closed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.Stats()[0].Breaker == "closed"
+	})
 	if st := c.Stats()[0]; st.OK != 2 || st.Errors["breaker_open"] < 10 || st.Errors["status"] != 3 {
 		t.Errorf("stats = %+v; want 2 probes", st)
 	}
@@ -224,9 +221,8 @@ func TestBreakerHalfOpenTrickle(t *testing.T) {
 		t.Fatalf("breaker %s after 2 502s, want open", st.Breaker)
 	}
 	fail.Store(false)
-	for c.Stats()[0].Breaker == "open" {
-		time.Sleep(10 * time.Millisecond) // the open period passes by the clock
-	}
+	// The open period passes by the clock.
+	wait.For(t, "the breaker to half-open", func() bool { return c.Stats()[0].Breaker != "open" })
 	var wg sync.WaitGroup
 	errs := make(chan error, 10)
 	for range 10 {
@@ -320,10 +316,10 @@ func TestBreakerOpensOnRefusedAndCloses(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	for c.Stats()[0].Breaker != "closed" {
+	wait.For(t, "the breaker to close", func() bool {
 		_, _ = c.Fetch(context.Background(), "http://"+addr+"/f")
-		time.Sleep(10 * time.Millisecond)
-	}
+		return c.Stats()[0].Breaker == "closed"
+	})
 	if _, err := c.Fetch(context.Background(), "http://"+addr+"/f"); err != nil {
 		t.Errorf("after the host came back: %v", err)
 	}

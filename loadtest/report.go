@@ -35,10 +35,12 @@ func (p Percentiles) MarshalJSON() ([]byte, error) {
 		P99  float64 `json:"p99_ms"`
 		Max  float64 `json:"max_ms"`
 		Mean float64 `json:"mean_ms"`
-	}{ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max), ms(p.Mean)})
+	}{Millis(p.P50), Millis(p.P90), Millis(p.P99), Millis(p.Max), Millis(p.Mean)})
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+// Millis returns d in milliseconds to the microsecond, as every report
+// (this package's, the bench suite's, the chaos runs') writes its figures.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Report holds the figures of one run. Only requests started after the
 // warm-up and completed before the run stopped are counted; requests
@@ -217,7 +219,7 @@ func formatLatency(d time.Duration) string {
 	case d >= time.Second:
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2fms", ms(d))
+		return fmt.Sprintf("%.2fms", Millis(d))
 	default:
 		return fmt.Sprintf("%dµs", d.Microseconds())
 	}

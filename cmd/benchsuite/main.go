@@ -399,7 +399,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 					} else {
 						fmt.Fprintf(s.log, "    %.0f req/s (floor %.0f, ratio %.2f)  TTLB p50 %.2fms p99 %.2fms  errors %d  check incomplete %d\n",
 							c.Target.Throughput, c.Floor.Throughput, c.Ratio,
-							ms(c.Target.TTLB.P50), ms(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
+							loadtest.Millis(c.Target.TTLB.P50), loadtest.Millis(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
 					}
 					res.Cells = append(res.Cells, c)
 				}
@@ -721,8 +721,6 @@ func checkErrors(c *cell) int {
 	return c.Check.Errors
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
 // machine describes where the suite ran.
 type machine struct {
 	CPUs     int    `json:"cpus"`
@@ -765,11 +763,11 @@ func optionsJSON(o *options) map[string]any {
 	return map[string]any{
 		"sizes": o.sizes, "states": o.states, "runs": o.runs, "concurrency": o.concurrency,
 		"duration_s": o.duration.Seconds(), "warmup_s": o.warmup.Seconds(), "check_s": o.check.Seconds(),
-		"max_requests": o.maxRequests, "cold_latency_ms": ms(o.coldLatency), "hang_every": o.hangEvery,
-		"budget_ms": ms(o.budget), "workloads": o.workloads,
-		"remote_includes": o.remoteIncludes, "remote_timeout_ms": ms(o.remoteTimeout), "remote_flat_timeout_ms": ms(o.remoteFlatTimeout),
-		"remote_budget_ms": ms(o.remoteBudget), "remote_latency_ms": ms(o.remoteLatency), "remote_slow_every": o.remoteSlowEvery,
-		"remote_slow_latency_ms": ms(o.remoteSlowLatency), "remote_bytes": o.remoteBytes, "remote_cache_control": o.remoteCC,
+		"max_requests": o.maxRequests, "cold_latency_ms": loadtest.Millis(o.coldLatency), "hang_every": o.hangEvery,
+		"budget_ms": loadtest.Millis(o.budget), "workloads": o.workloads,
+		"remote_includes": o.remoteIncludes, "remote_timeout_ms": loadtest.Millis(o.remoteTimeout), "remote_flat_timeout_ms": loadtest.Millis(o.remoteFlatTimeout),
+		"remote_budget_ms": loadtest.Millis(o.remoteBudget), "remote_latency_ms": loadtest.Millis(o.remoteLatency), "remote_slow_every": o.remoteSlowEvery,
+		"remote_slow_latency_ms": loadtest.Millis(o.remoteSlowLatency), "remote_bytes": o.remoteBytes, "remote_cache_control": o.remoteCC,
 		"remote_slow_cache_control": o.remoteSlowCC, "remote_down_cache_control": o.remoteDownCC,
 		"remote_first_starts": o.remoteFirstStarts, "remote_h2c": o.remoteH2C,
 	}

@@ -317,11 +317,7 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	slow := dialFrom(t, "127.0.0.3", addr)
 	defer slow.Close()
 	slow.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
-	for deadline := time.Now().Add(10 * time.Second); lim.open.Load() != 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the slow connection was never accepted")
-		}
-	}
+	wait.For(t, "the slow connection to be accepted", func() bool { return lim.open.Load() == 3 })
 
 	normal := dialFrom(t, "127.0.0.4", addr)
 	defer normal.Close()

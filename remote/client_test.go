@@ -121,9 +121,11 @@ func TestFetchHostile(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
 			c := newClient(t, Options{MaxBodyBytes: max})
+			// The kind shows why each fetch ended: one that hung until
+			// the deadline is a timeout, not the kind wanted (no clock is
+			// read).
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			defer cancel()
-			start := time.Now()
 			raw, err := c.Fetch(ctx, srv.URL+"/f")
 			if raw != nil {
 				t.Errorf("got a result: %q", raw.HTML)
@@ -134,9 +136,6 @@ func TestFetchHostile(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "169.254") {
 				t.Errorf("error text leaks the response: %v", err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("took %v", d)
 			}
 			st := c.Stats()[0]
 			if st.Requests != 1 || st.Errors[tt.kind.String()] != 1 || st.OK != 0 {

@@ -123,33 +123,3 @@ func ExampleComposer_Serve() {
 	// 200
 	// <html><body><ul><li>m1: 1-0</li><li>score unavailable</li></ul></body></html>
 }
-
-// Entries stay fresh for their fragment's Fresh; PurgeFragment moves a
-// fragment to a new generation, which drops every entry of it (on every
-// instance, with a shared Store), so the next page renders it again.
-func ExampleComposer_PurgeFragment() {
-	goals := "1-0"
-	site := exampleSite()
-	site.Fragments["score"].Spec.Render = func(_ context.Context, p composer.Params) (templ.Component, error) {
-		return templ.Raw("<li>" + p.Get("match") + ": " + goals + "</li>"), nil
-	}
-	c := composer.New(site, composer.Options{Layouts: map[string]composer.Layout{"page": exampleLayout}})
-	defer c.Close()
-	page := func() string {
-		rec := httptest.NewRecorder()
-		c.Serve(rec, httptest.NewRequest("GET", "/", nil), composer.Request{Page: site.Pages[0], Start: time.Now()})
-		return rec.Body.String()
-	}
-
-	fmt.Println(page())
-	goals = "2-0"
-	fmt.Println(page()) // still fresh
-	gen, err := c.PurgeFragment(context.Background(), "score")
-	fmt.Println("generation", gen, err)
-	fmt.Println(page())
-	// Output:
-	// <html><body><ul><li>m1: 1-0</li><li>m2: 1-0</li></ul></body></html>
-	// <html><body><ul><li>m1: 1-0</li><li>m2: 1-0</li></ul></body></html>
-	// generation 1 <nil>
-	// <html><body><ul><li>m1: 2-0</li><li>m2: 2-0</li></ul></body></html>
-}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // TestAdmissionByExpectedIncludes: with pages of many includes in
@@ -44,11 +46,7 @@ func TestAdmissionByExpectedIncludes(t *testing.T) {
 	block.Store(true)
 	done := make(chan int)
 	go func() { done <- servePage(big).Code }()
-	for deadline := time.Now().Add(10 * time.Second); c.IncludesInFlight() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the first page was never in flight")
-		}
-	}
+	wait.For(t, "the first page in flight", func() bool { return c.IncludesInFlight() != 0 })
 	rec := servePage(big)
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("a second large page: status %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // TestComposeBytesBoundCallsInFlight: calls making large results at once
@@ -35,15 +37,12 @@ func TestComposeBytesBoundCallsInFlight(t *testing.T) {
 	c := newTestComposer(t, site, Options{ComposeBytes: limit})
 	done := make(chan string)
 	go func() { done <- body(serve(c, "")) }()
-	for deadline := time.Now().Add(10 * time.Second); c.Stats().Busy.Load() == 0 || c.Stats().InFlight.Load()+c.Stats().Busy.Load() < 3; {
+	wait.For(t, "a call refused", func() bool {
 		if used := c.ComposingBytes(); used > limit {
 			t.Fatalf("%d bytes held, limit %d", used, limit)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no call refused: %d in flight, %d refused", c.Stats().InFlight.Load(), c.Stats().Busy.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return c.Stats().Busy.Load() != 0 && c.Stats().InFlight.Load()+c.Stats().Busy.Load() >= 3
+	})
 	if used := c.ComposingBytes(); used > limit || used == 0 {
 		t.Fatalf("%d bytes held by the calls in flight, want some, at most %d", used, limit)
 	}

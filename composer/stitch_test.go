@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // league is a site of nested includes for the stitching tests: the page
@@ -343,16 +345,7 @@ func TestStitchedPageKeepsIncludeLimits(t *testing.T) {
 // (and resolving their includes) on other goroutines, in no set order.
 func waitInL1(t testing.TB, c *Composer) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		n := c.flights.Len()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d calls still on their way to L1", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, "every call's result in L1", func() bool { return c.flights.Len() == 0 })
 }
 
 // TestPerReaderSubtreesAreNotStitched: a subtree holding a per-reader

@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // TestLiveDataRefreshes shows live data changing on reload once its cache
@@ -54,19 +57,15 @@ func TestLiveDataRefreshes(t *testing.T) {
 // entries expire within milliseconds; the wait bounds a slow machine).
 func waitChanged(t *testing.T, tb *tab, path, sel string, before []string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		time.Sleep(5 * time.Millisecond) // past the 2 ms lifetime
+	wait.For(t, fmt.Sprintf("%s to change from %q once its entries expired", path, strings.Join(first(before), " | ")), func() bool {
 		tb.open(path, 200)
 		after := tb.texts(sel)
-		if !slices.Equal(after, before) {
-			t.Logf("%q → %q", first(before), first(after))
-			return
+		if slices.Equal(after, before) {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still %q after its entries expired", path, strings.Join(first(before), " | "))
-		}
-	}
+		t.Logf("%q → %q", first(before), first(after))
+		return true
+	})
 }
 
 // shortTTL makes fragment's entries fresh for a millisecond and stale for

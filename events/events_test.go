@@ -20,6 +20,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/events"
 	"github.com/broadsheet/broadsheet/internal/redistest"
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -95,18 +96,6 @@ func page(c *composer.Composer) string {
 	return rec.Body.String()
 }
 
-// within polls cond for up to d.
-func within(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestLocalEventRefreshesOnlyItsInclude(t *testing.T) {
 	l := newLeague()
 	c := composer.New(l.site(3), composer.Options{Layouts: layouts})
@@ -121,13 +110,13 @@ func TestLocalEventRefreshesOnlyItsInclude(t *testing.T) {
 	if _, err := bus.Publish(context.Background(), events.Event{Topic: "match.updated", Params: map[string]string{"match": "m1"}}); err != nil {
 		t.Fatal(err)
 	}
-	within(t, time.Second, "the goal on the page", func() bool { return strings.Contains(page(c), "<li>m1:1</li>") })
+	wait.For(t, "the goal on the page", func() bool { return strings.Contains(page(c), "<li>m1:1</li>") })
 	if n := l.calls.Load(); n != 4 {
 		t.Fatalf("%d fragment calls, want 4 (3 cold + 1 refresh)", n)
 	}
 	// The entry is in L1 (so on the page) a moment before the handler
 	// records the event as the fragment's last.
-	within(t, time.Second, "the event recorded as the fragment's last", func() bool {
+	wait.For(t, "the event recorded as the fragment's last", func() bool {
 		last, ok := h.Last("score")
 		return ok && last.Key == "score?match=m1"
 	})
@@ -149,23 +138,27 @@ func TestBurstsCoalesce(t *testing.T) {
 	defer c.Close()
 	h := events.NewHandler(c, nil, nil)
 	defer h.Close()
-	bus := events.LocalBus{H: h}
+	// Handle calls done once every render an event causes has ended: after
+	// applied.Wait, a duplicate render would have been counted.
+	var applied sync.WaitGroup
+	publish := func(match string) {
+		applied.Add(1)
+		h.Handle(events.Event{Topic: "match.updated", Params: map[string]string{"match": match}, At: time.Now()}, applied.Done)
+	}
 	// 1,000 events for distinct matches: each re-rendered once.
 	for i := range 1000 {
-		bus.Publish(context.Background(), events.Event{Topic: "match.updated", Params: map[string]string{"match": fmt.Sprintf("m%d", i)}})
+		publish(fmt.Sprintf("m%d", i))
 	}
 	// 200 events for one match: they coalesce.
 	for range 200 {
-		bus.Publish(context.Background(), events.Event{Topic: "match.updated", Params: map[string]string{"match": "m5000"}})
+		publish("m5000")
 	}
-	within(t, 10*time.Second, "all refreshes", func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return len(l.byKey) == 1001
-	})
-	time.Sleep(100 * time.Millisecond) // any duplicate render would land by now
+	applied.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.byKey) != 1001 {
+		t.Fatalf("%d matches rendered, want 1001", len(l.byKey))
+	}
 	for i := range 1000 {
 		if n := l.byKey[fmt.Sprintf("m%d", i)]; n != 1 {
 			t.Fatalf("m%d rendered %d times", i, n)
@@ -179,10 +172,11 @@ func TestBurstsCoalesce(t *testing.T) {
 // instance is one composer with its own Redis client, event handler and
 // bus consumer.
 type instance struct {
-	c    *composer.Composer
-	h    *events.Handler
-	bus  *events.RedisBus
-	stop func()
+	c     *composer.Composer
+	store *redisstore.Store
+	h     *events.Handler
+	bus   *events.RedisBus
+	stop  func()
 }
 
 func start(t *testing.T, srv *redistest.Server, site *composer.Site) *instance {
@@ -202,7 +196,7 @@ func startTB(t testing.TB, srv *redistest.Server, site *composer.Site) *instance
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { bus.Run(ctx, h); close(done) }()
-	in := &instance{c: c, h: h, bus: bus}
+	in := &instance{c: c, store: store, h: h, bus: bus}
 	var once sync.Once
 	in.stop = func() {
 		once.Do(func() {
@@ -223,15 +217,15 @@ func TestGoalReachesEveryInstanceOnce(t *testing.T) {
 	site := l.site(3)
 	a, b := start(t, srv, site), start(t, srv, site)
 	page(a.c)
-	time.Sleep(50 * time.Millisecond) // write-back
-	page(b.c)                         // B warms from Redis
+	wait.For(t, "write-back", func() bool { return a.store.Stats().Sets == 3 })
+	page(b.c) // B warms from Redis
 	before := l.calls.Load()
 	l.goal("m2")
 	if _, err := a.bus.Publish(context.Background(), events.Event{Topic: "match.updated", Params: map[string]string{"match": "m2"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, in := range []*instance{a, b} {
-		within(t, time.Second, "the goal on both instances", func() bool { return strings.Contains(page(in.c), "<li>m2:1</li>") })
+		wait.For(t, "the goal on both instances", func() bool { return strings.Contains(page(in.c), "<li>m2:1</li>") })
 	}
 	if n := l.calls.Load() - before; n != 1 {
 		t.Fatalf("%d fragment calls for one goal on two instances, want 1", n)
@@ -254,10 +248,10 @@ func TestRestartedInstanceCatchesUp(t *testing.T) {
 		}
 	}
 	b := start(t, srv, site) // a new instance of the same deployment
-	within(t, 2*time.Second, "the events published while down applied", func() bool { return b.h.Stats().Events.Load() == 3 })
-	within(t, time.Second, "the goals on the page", func() bool { return strings.Contains(page(b.c), "<li>m1:3</li>") })
+	wait.For(t, "the events published while down applied", func() bool { return b.h.Stats().Events.Load() == 3 })
+	wait.For(t, "the goals on the page", func() bool { return strings.Contains(page(b.c), "<li>m1:3</li>") })
 	// Every event acknowledged: nothing pending for the group.
-	within(t, time.Second, "acks", func() bool {
+	wait.For(t, "acks", func() bool {
 		p, err := client.XPending(context.Background(), events.Stream, "test").Result()
 		return err == nil && p.Count == 0
 	})
@@ -276,7 +270,7 @@ func TestMalformedStreamEntriesAreDropped(t *testing.T) {
 	} {
 		client.XAdd(context.Background(), &redis.XAddArgs{Stream: events.Stream, Values: vals})
 	}
-	within(t, 2*time.Second, "the malformed entries acknowledged", func() bool {
+	wait.For(t, "the malformed entries acknowledged", func() bool {
 		p, err := client.XPending(context.Background(), events.Stream, "test").Result()
 		n, _ := client.XLen(context.Background(), events.Stream).Result()
 		return err == nil && p.Count == 0 && n == 4

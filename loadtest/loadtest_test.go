@@ -328,8 +328,8 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		ErrorSamples: map[string]int{"connection reset": 1},
 		Outcomes:     map[string]int64{"hit": 40}, Fragments: 40, Markers: map[string]int64{"x": 2}, Bytes: 4096,
 		Elapsed: 4 * time.Second, Throughput: 2.5, BytesPerSecond: 1024,
-		TTFB: Percentiles{P50: 1234567, P90: 2 * time.Millisecond, P99: 3 * time.Millisecond, Max: 4 * time.Millisecond, Mean: 1500 * time.Microsecond},
-		TTLB: Percentiles{P50: 1300001, P90: 2100 * time.Microsecond, P99: 13 * time.Millisecond, Max: time.Second, Mean: 1600 * time.Microsecond},
+		TTFB: Percentiles{P50: 1234 * time.Microsecond, P90: 2 * time.Millisecond, P99: 3 * time.Millisecond, Max: 4 * time.Millisecond, Mean: 1500 * time.Microsecond},
+		TTLB: Percentiles{P50: 1301 * time.Microsecond, P90: 2100 * time.Microsecond, P99: 13 * time.Millisecond, Max: time.Second, Mean: 1600 * time.Microsecond},
 	}
 	raw, err := json.Marshal(want)
 	if err != nil {

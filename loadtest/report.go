@@ -40,10 +40,10 @@ type percentilesJSON struct {
 
 // MarshalJSON writes the percentiles as milliseconds.
 func (p Percentiles) MarshalJSON() ([]byte, error) {
-	return json.Marshal(percentilesJSON{ms(p.P50), ms(p.P90), ms(p.P99), ms(p.Max), ms(p.Mean)})
+	return json.Marshal(percentilesJSON{Millis(p.P50), Millis(p.P90), Millis(p.P99), Millis(p.Max), Millis(p.Mean)})
 }
 
-// UnmarshalJSON reads what MarshalJSON writes, to the nanosecond.
+// UnmarshalJSON reads what MarshalJSON writes (to the microsecond).
 func (p *Percentiles) UnmarshalJSON(b []byte) error {
 	var j percentilesJSON
 	if err := json.Unmarshal(b, &j); err != nil {
@@ -53,7 +53,9 @@ func (p *Percentiles) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+// Millis returns d in milliseconds to the microsecond, as every report
+// (this package's, the bench suite's, the chaos runs') writes its figures.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // fromMS is the duration of x milliseconds, rounded to the nanosecond.
 func fromMS(x float64) time.Duration { return time.Duration(math.Round(x * float64(time.Millisecond))) }
@@ -266,7 +268,7 @@ func formatLatency(d time.Duration) string {
 	case d >= time.Second:
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2fms", ms(d))
+		return fmt.Sprintf("%.2fms", Millis(d))
 	default:
 		return fmt.Sprintf("%dµs", d.Microseconds())
 	}

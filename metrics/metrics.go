@@ -29,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/broadsheet/broadsheet/composer"
-	"github.com/broadsheet/broadsheet/composer/redisstore"
 )
 
 // Other is the label value of a fragment or page the Site does not name.
@@ -258,10 +257,15 @@ func (o *Observer) Fragment(name string) (s Snapshot, ok bool) {
 	return f.win.snapshot(o.now()), true
 }
 
-// StoreStats is what the metrics read from the shared cache tier;
-// *redisstore.Store satisfies it.
+// StoreStats is what the metrics read from the shared cache tier at scrape
+// time: running totals and the circuit breaker's state. The Redis store
+// satisfies it (package server wires the two); metrics depends on no store.
 type StoreStats interface {
-	Stats() redisstore.Stats
+	// Lookups returns the keys looked up and found, and those not found.
+	Lookups() (hits, misses int64)
+	// Failures returns the calls that failed (timeout, network, Redis
+	// error), and those the open breaker refused without network access.
+	Failures() (errors, rejected int64)
 	// State is the circuit breaker's state: "closed", "half-open" or "open".
 	State() string
 }
@@ -344,11 +348,12 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.store == nil {
 		return
 	}
-	st := c.store.Stats()
-	ch <- prometheus.MustNewConstMetric(lookupsDesc, prometheus.CounterValue, float64(st.Hits), "redis", "hit")
-	ch <- prometheus.MustNewConstMetric(lookupsDesc, prometheus.CounterValue, float64(st.Misses), "redis", "miss")
-	ch <- prometheus.MustNewConstMetric(redisErrDesc, prometheus.CounterValue, float64(st.Errors))
-	ch <- prometheus.MustNewConstMetric(redisRejDesc, prometheus.CounterValue, float64(st.Rejected))
+	hits, misses := c.store.Lookups()
+	errs, rejected := c.store.Failures()
+	ch <- prometheus.MustNewConstMetric(lookupsDesc, prometheus.CounterValue, float64(hits), "redis", "hit")
+	ch <- prometheus.MustNewConstMetric(lookupsDesc, prometheus.CounterValue, float64(misses), "redis", "miss")
+	ch <- prometheus.MustNewConstMetric(redisErrDesc, prometheus.CounterValue, float64(errs))
+	ch <- prometheus.MustNewConstMetric(redisRejDesc, prometheus.CounterValue, float64(rejected))
 	ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, breakerValue(c.store.State()))
 }
 

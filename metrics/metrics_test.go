@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/broadsheet/broadsheet/composer"
@@ -267,5 +268,43 @@ func TestSeriesOnlyForWhatOccurred(t *testing.T) {
 	const want = 4*(12+3) + (13 + 3) + 3
 	if few != want || many != want {
 		t.Errorf("series with 10 fragment kinds: %d, with 1,000: %d; want %d for both", few, many, want)
+	}
+}
+
+// sharedTier is a shared cache tier with fixed figures.
+type sharedTier struct {
+	hits, misses, errs, rejected int64
+	state                        string
+}
+
+func (s sharedTier) Lookups() (hits, misses int64)      { return s.hits, s.misses }
+func (s sharedTier) Failures() (errors, rejected int64) { return s.errs, s.rejected }
+func (s sharedTier) State() string                      { return s.state }
+
+func TestCacheCollectorReadsTheSharedTier(t *testing.T) {
+	c := &cacheCollector{o: New(testSite(), Options{}), store: sharedTier{hits: 1, misses: 2, errs: 3, rejected: 4, state: "half-open"}}
+	want := `
+# HELP broadsheet_cache_lookups_total Cache look-ups by tier and result (l1: per include; redis: per key).
+# TYPE broadsheet_cache_lookups_total counter
+broadsheet_cache_lookups_total{result="hit",tier="l1"} 0
+broadsheet_cache_lookups_total{result="miss",tier="l1"} 0
+broadsheet_cache_lookups_total{result="hit",tier="redis"} 1
+broadsheet_cache_lookups_total{result="miss",tier="redis"} 2
+# HELP broadsheet_redis_errors_total Redis calls that failed (timeout, network, Redis error).
+# TYPE broadsheet_redis_errors_total counter
+broadsheet_redis_errors_total 3
+# HELP broadsheet_redis_rejected_total Redis calls refused by the open circuit breaker, without network access.
+# TYPE broadsheet_redis_rejected_total counter
+broadsheet_redis_rejected_total 4
+# HELP broadsheet_redis_breaker_state Redis circuit breaker: 0 closed, 1 half-open, 2 open.
+# TYPE broadsheet_redis_breaker_state gauge
+broadsheet_redis_breaker_state 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	// Without a shared tier: the in-process tier's look-ups alone.
+	if n := testutil.CollectAndCount(&cacheCollector{o: New(testSite(), Options{})}); n != 2 {
+		t.Errorf("without a shared tier: %d series, want 2", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/wait"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
 )
@@ -142,9 +143,7 @@ func TestDownHostOpensAndRecovers(t *testing.T) {
 	svc = &http.Server{Handler: flakyService()}
 	go func() { _ = svc.Serve(ln) }()
 	defer svc.Close()
-	for count() != 18 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, "every fragment back", func() bool { return count() == 18 })
 }
 
 // TestHostQueueIsNotTimeout: a page of more includes of one service than

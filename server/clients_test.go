@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // dialFrom connects to addr from the loopback address src (127.0.0.2 and
@@ -97,17 +99,11 @@ func TestListenerLimitsConnectionsPerClient(t *testing.T) {
 		b.Close()
 	}
 	// The server closes its side once it reads the clients' EOF.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	wait.For(t, "no client counted after every connection closed", func() bool {
 		lim.mu.Lock()
-		n := len(lim.byIP)
-		lim.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d clients still counted after every connection closed", n)
-		}
-	}
+		defer lim.mu.Unlock()
+		return len(lim.byIP) == 0
+	})
 	c = dialFrom(t, "127.0.0.1", addr)
 	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	if st := readStatus(t, c); st != 200 {
@@ -321,11 +317,7 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	slow := dialFrom(t, "127.0.0.3", addr)
 	defer slow.Close()
 	slow.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
-	for deadline := time.Now().Add(10 * time.Second); lim.open.Load() != 3; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the slow connection was never accepted")
-		}
-	}
+	wait.For(t, "the slow connection to be accepted", func() bool { return lim.open.Load() == 3 })
 
 	normal := dialFrom(t, "127.0.0.4", addr)
 	defer normal.Close()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // TestListenerRefusesOversizedHeaders: through the composer's own
@@ -132,12 +134,7 @@ func TestListenerShedsConnectionsOverLimit(t *testing.T) {
 		c.Close()
 	}
 	// The server closes its side once it reads the clients' EOF.
-	for deadline := time.Now().Add(10 * time.Second); lim.open.Load() != 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still counted open after the clients closed", lim.open.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.For(t, "no connection counted open after the clients closed", func() bool { return lim.open.Load() == 0 })
 	conn, resp = get()
 	conn.Close()
 	if resp.StatusCode != http.StatusOK {

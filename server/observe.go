@@ -14,17 +14,25 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/internal/buildinfo"
 	"github.com/broadsheet/broadsheet/internal/telemetry"
 	"github.com/broadsheet/broadsheet/metrics"
 )
 
+// The Redis store is the shared tier the metrics read.
+var _ metrics.StoreStats = (*redisstore.Store)(nil)
+
 // metricsHandler registers the observer's and the composer's collectors
-// (and the Redis store's, when there is one), the remote hosts' and the
-// build's on a registry of their own and returns the /metrics handler.
-func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store metrics.StoreStats, rc metrics.RemoteStats, conns *connLimit, log *slog.Logger) (http.Handler, error) {
+// (and the Redis store's, when store is not nil), the remote hosts' and
+// the build's on a registry of their own and returns the /metrics handler.
+func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store *redisstore.Store, rc metrics.RemoteStats, conns *connLimit, log *slog.Logger) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	if err := obs.Register(reg, comp, store); err != nil {
+	var tier metrics.StoreStats // a nil interface, not a nil *Store, without Redis
+	if store != nil {
+		tier = store
+	}
+	if err := obs.Register(reg, comp, tier); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	for _, c := range []prometheus.Collector{buildinfo.Read().Collector(), metrics.RemoteCollector(rc)} {

@@ -386,12 +386,8 @@ func Run(ctx context.Context, site Site, args []string) error {
 	} else {
 		log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)
 	}
-	var statsStore metrics.StoreStats
-	if store != nil {
-		statsStore = store
-	}
 	conns := &connLimit{max: int64(o.maxConns), perIP: int64(o.maxConnsPerIP)}
-	if wopts.Metrics, err = metricsHandler(obs, comp, statsStore, rc, conns, log); err != nil {
+	if wopts.Metrics, err = metricsHandler(obs, comp, store, rc, conns, log); err != nil {
 		return err
 	}
 

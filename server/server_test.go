@@ -21,6 +21,7 @@ import (
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/composer/redisstore"
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -122,27 +123,22 @@ func freeAddr(t *testing.T) string {
 }
 
 // waitReady polls addr's /readyz until it answers 200, failing the test if
-// Run returns first or after a minute.
+// Run returns first or it waits too long (wait.Patience).
 func waitReady(t *testing.T, addr string, done <-chan error) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	wait.For(t, addr+" to be ready", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("Run returned before serving: %v", err)
 		default:
 		}
-		if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within a minute", addr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
 }
 
 func TestBadConfigFailsAtStartNamingLineAndField(t *testing.T) {

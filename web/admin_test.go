@@ -21,6 +21,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/config"
 	"github.com/broadsheet/broadsheet/internal/redistest"
+	"github.com/broadsheet/broadsheet/internal/wait"
 	"github.com/broadsheet/broadsheet/metrics"
 	"github.com/broadsheet/broadsheet/templates"
 	"github.com/broadsheet/broadsheet/tuning"
@@ -227,7 +228,7 @@ func TestTuningReachesOtherInstance(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST timeout on A: %d\n%s", res.StatusCode, body)
 	}
-	waitFor(t, "B to apply timeout 20ms", func() bool {
+	wait.For(t, "B to apply timeout 20ms", func() bool {
 		v, o := settingOf(t, b.ts.URL, "slow", "timeout")
 		return v == "20ms" && o == "live"
 	})
@@ -253,7 +254,7 @@ func TestTuningReachesOtherInstance(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST reset on B: %d\n%s", res.StatusCode, body)
 	}
-	waitFor(t, "A to return to site.yaml", func() bool {
+	wait.For(t, "A to return to site.yaml", func() bool {
 		v, o := settingOf(t, a.ts.URL, "slow", "timeout")
 		return v == "4s" && o == "site.yaml"
 	})
@@ -354,18 +355,6 @@ func getWith(t *testing.T, target string, hdr map[string]string) (*http.Response
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res, string(b)
-}
-
-// waitFor polls cond until it holds, failing the test after a second.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited a second for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestAdminAuth(t *testing.T) {

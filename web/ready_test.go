@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/broadsheet/broadsheet/composer"
-	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/web"
 )
 
@@ -16,8 +15,7 @@ import (
 // all /readyz reads of it.
 type breakerState struct{ state atomic.Value }
 
-func (b *breakerState) Stats() redisstore.Stats { return redisstore.Stats{} }
-func (b *breakerState) State() string           { return b.state.Load().(string) }
+func (b *breakerState) State() string { return b.state.Load().(string) }
 
 // TestReadiness walks /readyz and /healthz through a composer's life:
 // starting, serving, Redis down (required or not), draining. /healthz

@@ -70,8 +70,10 @@ type Options struct {
 	Tuner *tuning.Manager
 	// Shared says the Tuner's Store reaches every instance (Redis).
 	Shared bool
-	// Redis, when the composer has a shared tier, is shown on the admin page.
-	Redis metrics.StoreStats
+	// Redis, when the composer has a shared tier, gives its circuit
+	// breaker's state ("closed", "half-open" or "open"), shown on the admin
+	// page.
+	Redis interface{ State() string }
 	// RequireRedis makes /readyz fail while Redis's circuit breaker is
 	// open. Off by default: pages render without Redis, and taking every
 	// instance out of its load balancer because Redis is down would turn

@@ -116,14 +116,14 @@ func (s *suite) down(ctx context.Context, run int) (r downResult) {
 		return func(p *loadtest.PageResult) bool { return p.Markers[i] > 0 }
 	}
 	if d, ok := firstEnd(rep.Pages, f.killed, f.killed, marker(breakerMarker)); ok {
-		r.BreakerMS = ms(d)
+		r.BreakerMS = loadtest.Millis(d)
 	}
 	if d, ok := firstEnd(rep.Pages, f.back, f.back, marker(gen2)); ok {
-		r.InUseMS = ms(d)
+		r.InUseMS = loadtest.Millis(d)
 	}
 	gi := slices.Index(pr.markers, gen2)
 	if d, ok := firstEnd(rep.Pages, f.back, f.back, func(p *loadtest.PageResult) bool { return p.Markers[gi] >= want }); ok {
-		r.FreshMS = ms(d)
+		r.FreshMS = loadtest.Millis(d)
 	}
 	if r.Breaker, err = breakerEvents(s.composerLog(name), start); err != nil {
 		r.Err = err.Error()
@@ -131,10 +131,10 @@ func (s *suite) down(ctx context.Context, run int) (r downResult) {
 	}
 	r.AtKill = breakerStateAt(r.Breaker, start, f.killed)
 	if d, ok := firstBreakerEvent(r.Breaker, start, f.killed, "open"); ok {
-		r.OpenMS = ms(d)
+		r.OpenMS = loadtest.Millis(d)
 	}
 	if d, ok := firstBreakerEvent(r.Breaker, start, f.back, "closed"); ok {
-		r.ClosedMS = ms(d)
+		r.ClosedMS = loadtest.Millis(d)
 	}
 	return r
 }

@@ -420,7 +420,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 					} else {
 						fmt.Fprintf(s.log, "    %.0f req/s (floor %.0f, ratio %.2f)  TTLB p50 %.2fms p99 %.2fms  errors %d  check incomplete %d\n",
 							c.Target.Throughput, c.Floor.Throughput, c.Ratio,
-							ms(c.Target.TTLB.P50), ms(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
+							loadtest.Millis(c.Target.TTLB.P50), loadtest.Millis(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
 					}
 					res.Cells = append(res.Cells, c)
 				}
@@ -760,8 +760,6 @@ func checkErrors(c *cell) int {
 	return c.Check.Errors
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
 // machine describes where the suite ran.
 type machine struct {
 	CPUs     int    `json:"cpus"`
@@ -836,11 +834,11 @@ func recordOptions(o *options) optionsRecord {
 	return optionsRecord{
 		Sizes: o.sizes, States: o.states, Runs: o.runs, Concurrency: o.concurrency,
 		DurationS: o.duration.Seconds(), WarmupS: o.warmup.Seconds(), CheckS: o.check.Seconds(),
-		MaxRequests: o.maxRequests, ColdLatencyMS: ms(o.coldLatency), HangEvery: o.hangEvery,
-		BudgetMS: ms(o.budget), Workloads: o.workloads,
-		RemoteIncludes: o.remoteIncludes, RemoteTimeoutMS: ms(o.remoteTimeout), RemoteFlatTimeoutMS: ms(o.remoteFlatTimeout),
-		RemoteBudgetMS: ms(o.remoteBudget), RemoteLatencyMS: ms(o.remoteLatency), RemoteSlowEvery: o.remoteSlowEvery,
-		RemoteSlowLatencyMS: ms(o.remoteSlowLatency), RemoteBytes: o.remoteBytes, RemoteCacheControl: o.remoteCC,
+		MaxRequests: o.maxRequests, ColdLatencyMS: loadtest.Millis(o.coldLatency), HangEvery: o.hangEvery,
+		BudgetMS: loadtest.Millis(o.budget), Workloads: o.workloads,
+		RemoteIncludes: o.remoteIncludes, RemoteTimeoutMS: loadtest.Millis(o.remoteTimeout), RemoteFlatTimeoutMS: loadtest.Millis(o.remoteFlatTimeout),
+		RemoteBudgetMS: loadtest.Millis(o.remoteBudget), RemoteLatencyMS: loadtest.Millis(o.remoteLatency), RemoteSlowEvery: o.remoteSlowEvery,
+		RemoteSlowLatencyMS: loadtest.Millis(o.remoteSlowLatency), RemoteBytes: o.remoteBytes, RemoteCacheControl: o.remoteCC,
 		RemoteSlowCacheControl: o.remoteSlowCC, RemoteDownCacheControl: o.remoteDownCC,
 		RemoteFirstStarts: o.remoteFirstStarts, RemoteH2C: o.remoteH2C,
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/broadsheet/broadsheet/loadtest"
 )
 
 // stateColors keeps a state's colour the same on every plot.
@@ -50,7 +52,7 @@ func scoresPlots(res *results, o *options) map[string]*lineChart {
 		X:      x,
 		LogY:   true,
 		Rules: []rule{
-			{Y: ms(o.budget + 10*time.Millisecond), Label: "budget + 10 ms"},
+			{Y: loadtest.Millis(o.budget + 10*time.Millisecond), Label: "budget + 10 ms"},
 			{Y: 10, Label: "10 ms (warm p99 aim)"},
 		},
 	}
@@ -64,8 +66,8 @@ func scoresPlots(res *results, o *options) map[string]*lineChart {
 	for _, state := range o.states {
 		c := stateColors[state]
 		latency.Series = append(latency.Series,
-			series{Name: state + " p99", Color: c, Y: at(state, func(s *summary) float64 { return ms(s.TTLB.P99) })},
-			series{Name: state + " p50", Color: c, Dashed: true, Y: at(state, func(s *summary) float64 { return ms(s.TTLB.P50) })})
+			series{Name: state + " p99", Color: c, Y: at(state, func(s *summary) float64 { return loadtest.Millis(s.TTLB.P99) })},
+			series{Name: state + " p50", Color: c, Dashed: true, Y: at(state, func(s *summary) float64 { return loadtest.Millis(s.TTLB.P50) })})
 		ratio.Series = append(ratio.Series, series{Name: state, Color: c, Y: at(state, func(s *summary) float64 { return s.Ratio })})
 	}
 	return map[string]*lineChart{"scores-latency.svg": latency, "scores-throughput.svg": ratio}

@@ -394,7 +394,7 @@ func (s *suite) firstPage(ctx context.Context, name string, sv *service, pr pres
 	}
 	pg := &rep.Pages[0]
 	after, err := sv.stats(ctx)
-	p = firstPage{TTLBMS: ms(pg.TTLB), Status: pg.Status, Present: pr.sum(pg, pr.present), Missing: pr.sum(pg, pr.missing),
+	p = firstPage{TTLBMS: loadtest.Millis(pg.TTLB), Status: pg.Status, Present: pr.sum(pg, pr.present), Missing: pr.sum(pg, pr.missing),
 		ServiceConns: after.Connections - before.Connections, ServiceRequests: after.Requests - before.Requests}
 	return p, err
 }

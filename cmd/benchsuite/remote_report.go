@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/broadsheet/broadsheet/loadtest"
 )
 
 // writeWorkloadsMarkdown writes the tables of the workloads other than the
@@ -191,7 +193,7 @@ func writeWorkloadTargets(w io.Writer, res *results, o *options) {
 			minPresent = minOr(minPresent, r.Pages.Present.Min)
 			pages += r.Pages.Pages
 			within += r.WithinBudget
-			p50 = append(p50, ms(r.Pages.TTLB.P50))
+			p50 = append(p50, loadtest.Millis(r.Pages.TTLB.P50))
 		}
 		add(fmt.Sprintf("in process, cold %d at c=1: ≥ 99%% of the scores on every page, within the budget", coldC1Size),
 			fmt.Sprintf("fewest scores on a page %d; %d / %d pages within %s ms; TTLB p50 %.0f ms (median of runs)", minPresent, within, pages, fmtMS(o.budget), median(p50)),
@@ -207,7 +209,7 @@ func writeWorkloadTargets(w io.Writer, res *results, o *options) {
 			minPresent = minOr(minPresent, r.Rest.Present.Min)
 			full, okPages = full+r.Rest.Full, okPages+r.Rest.Pages
 			worstP99 = max(worstP99, r.Rest.TTLB.P99)
-			c1 = append(c1, ms(r.C1.TTLB.P50))
+			c1 = append(c1, loadtest.Millis(r.C1.TTLB.P50))
 			c1Fewest = minOr(c1Fewest, r.C1.Present.Min)
 		}
 		add(fmt.Sprintf("flaky service, after the first second: every page holds ≥ %d fragments", want),
@@ -246,7 +248,7 @@ func writeWorkloadTargets(w io.Writer, res *results, o *options) {
 		var ratio, p99 []float64
 		for _, r := range runs {
 			ratio = append(ratio, r.Ratio)
-			p99 = append(p99, ms(r.Target.TTLB.P99))
+			p99 = append(p99, loadtest.Millis(r.Target.TTLB.P99))
 		}
 		add(fmt.Sprintf("flat page of %d remote includes, warm: ≥ 50%% of the floor", o.remoteIncludes),
 			fmt.Sprintf("%.0f%% (median of runs: %s)", 100*median(ratio), fmtRatios(ratio)), median(ratio) >= 0.5)

@@ -232,11 +232,11 @@ var stateTitles = map[string]string{
 func fmtMS(d time.Duration) string {
 	switch {
 	case d >= 100*time.Millisecond:
-		return fmt.Sprintf("%.0f", ms(d))
+		return fmt.Sprintf("%.0f", loadtest.Millis(d))
 	case d >= 10*time.Millisecond:
-		return fmt.Sprintf("%.1f", ms(d))
+		return fmt.Sprintf("%.1f", loadtest.Millis(d))
 	default:
-		return fmt.Sprintf("%.2f", ms(d))
+		return fmt.Sprintf("%.2f", loadtest.Millis(d))
 	}
 }
 

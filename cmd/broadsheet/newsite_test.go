@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/broadsheet/broadsheet/internal/redistest"
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 func TestPlanSiteRefuses(t *testing.T) {
@@ -131,19 +133,20 @@ func TestNewSite(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(b)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+	defer func() {
+		if t.Failed() {
+			t.Logf("the site's log:\n%s", log.String())
+		}
+	}()
+	wait.Within(t, time.Minute, "the site to be ready", func() bool {
 		select {
 		case err := <-exited:
 			t.Fatalf("the site exited: %v\n%s", err, log.String())
 		default:
 		}
-		if code, _ := do("GET", "/readyz", ""); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the site was not ready within a minute:\n%s", log.String())
-		}
-	}
+		code, _ := do("GET", "/readyz", "")
+		return code == 200
+	})
 	for _, c := range []struct {
 		method, path, body string
 		status             int
@@ -241,32 +244,35 @@ func devLoop(t *testing.T, ctx context.Context, dir string, env []string) {
 	// until polls dev mode until page shows want and its status is ok.
 	until := func(page, want string) status {
 		t.Helper()
-		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		defer func() {
+			if t.Failed() {
+				t.Logf("dev mode's log:\n%s", log.String())
+			}
+		}()
+		var st status
+		wait.Within(t, 3*time.Minute, fmt.Sprintf("dev mode to serve %q on %s", want, page), func() bool {
 			select {
 			case err := <-exited:
 				t.Fatalf("dev mode exited: %v\n%s", err, log.String())
 			default:
 			}
-			var st status
+			st = status{}
 			if res, err := http.Get("http://" + addr + "/_dev/status"); err == nil {
 				_ = json.NewDecoder(res.Body).Decode(&st)
 				res.Body.Close()
 			}
 			if !st.OK {
-				continue
+				return false
 			}
 			res, err := http.Get("http://" + addr + page)
 			if err != nil {
-				continue
+				return false
 			}
 			b, _ := io.ReadAll(res.Body)
 			res.Body.Close()
-			if strings.Contains(string(b), want) {
-				return st
-			}
-		}
-		t.Fatalf("dev mode never served %q on %s:\n%s", want, page, log.String())
-		return status{}
+			return strings.Contains(string(b), want)
+		})
+		return st
 	}
 	edit := func(file, old, new string) {
 		t.Helper()

@@ -108,7 +108,7 @@ func (e *env) herd(ctx context.Context) (*Herd, error) {
 		defer cp.Stop()
 		cps = append(cps, cp)
 	}
-	h := &Herd{Instances: len(cps), Requests: o.herd, Includes: o.size + 3, FeedLatencyMS: ms(feedLatency)}
+	h := &Herd{Instances: len(cps), Requests: o.herd, Includes: o.size + 3, FeedLatencyMS: loadtest.Millis(feedLatency)}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: o.herd, DisableCompression: true, IdleConnTimeout: 30 * time.Second}}
 	defer client.CloseIdleConnections()
@@ -220,7 +220,7 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 	r.TTLB = hdrPercentiles(hist)
 	if len(shed) > 0 {
 		sortDurations(shed)
-		r.Shed503P50 = ms(shed[len(shed)/2])
+		r.Shed503P50 = loadtest.Millis(shed[len(shed)/2])
 	}
 	r.Outcomes = map[string]float64{}
 	for i := range cps {

@@ -66,7 +66,7 @@ func (e *env) memory(ctx context.Context, d time.Duration) (*Memory, error) {
 		return nil, err
 	}
 	res := &Memory{Concurrency: memoryConcurrency, MaxSize: memoryMaxSize, L1MiB: memoryL1MiB, StitchMiB: memoryStitchMiB,
-		LimitMiB: memoryL1MiB + memoryStitchMiB + 256, FrontBudgetMS: ms(frontBudget)}
+		LimitMiB: memoryL1MiB + memoryStitchMiB + 256, FrontBudgetMS: loadtest.Millis(frontBudget)}
 	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		res.RSSIdleKiB = m.RSS
 	}

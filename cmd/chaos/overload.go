@@ -193,7 +193,7 @@ func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Ove
 	res.GoroutinesPeak = smp.maxGo
 	if len(probeLat) > 0 {
 		sortDurations(probeLat)
-		res.ShedProbeP99MS = ms(probeLat[min(len(probeLat)-1, len(probeLat)*99/100)])
+		res.ShedProbeP99MS = loadtest.Millis(probeLat[min(len(probeLat)-1, len(probeLat)*99/100)])
 	}
 	after, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
 	if err != nil {

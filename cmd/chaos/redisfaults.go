@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
+	"github.com/broadsheet/broadsheet/loadtest"
 )
 
 // RedisFault is one Redis fault under load (scenario 1).
@@ -184,7 +185,7 @@ func summarizeFault(res *RedisFault, before int) {
 		res.FiveXX += w.fiveXX()
 		res.Transport += w.Transport
 		res.Incomplete += w.Incomplete
-		res.WorstP99 = max(res.WorstP99, ms(w.TTLB.P99))
+		res.WorstP99 = max(res.WorstP99, loadtest.Millis(w.TTLB.P99))
 		if i == before-2 { // the last whole second before the fault (the next one is scraped after it)
 			res.HitRateBefore = w.HitRate()
 		}
@@ -208,10 +209,8 @@ func summarizeFault(res *RedisFault, before int) {
 		res.StableSeconds = round1(w.T + 1 - res.RestoreAt)
 	}
 	res.Held = res.FiveXX == 0 && res.Transport == 0 && res.Incomplete == 0 &&
-		res.WorstP99 <= ms(budget+slack) && res.RecoverySeconds >= 0
+		res.WorstP99 <= loadtest.Millis(budget+slack) && res.RecoverySeconds >= 0
 }
 
 // slack is the "small constant" over budget that p99 may take.
 const slack = 50 * time.Millisecond
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

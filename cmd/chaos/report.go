@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/broadsheet/broadsheet/loadtest"
 )
 
 func verdict(ok bool) string {
@@ -51,7 +53,7 @@ func writeMarkdown(w io.Writer, r *Results) {
 		for _, f := range r.Redis {
 			fmt.Fprintf(w, "\n<details><summary>%s: per second</summary>\n\n| t s | requests | status | p99 ms | Redis hit rate | breaker | goroutines |\n|---:|---:|---|---:|---:|---|---:|\n", f.Fault)
 			for _, x := range f.Windows {
-				fmt.Fprintf(w, "| %.1f | %d | %s | %.1f | %.2f | %s | %.0f |\n", x.T, x.Requests, statusText(x.Status), ms(x.TTLB.P99), x.HitRate(), x.Breaker, x.Goroutines)
+				fmt.Fprintf(w, "| %.1f | %d | %s | %.1f | %.2f | %s | %.0f |\n", x.T, x.Requests, statusText(x.Status), loadtest.Millis(x.TTLB.P99), x.HitRate(), x.Breaker, x.Goroutines)
 			}
 			fmt.Fprintf(w, "\n</details>\n")
 		}
@@ -76,7 +78,7 @@ func writeMarkdown(w io.Writer, r *Results) {
 				oc = append(oc, fmt.Sprintf("%s %.0f", k, x.r.Outcomes[k]))
 			}
 			fmt.Fprintf(w, "| %s | %s | %d | %d | %.1f / %.1f / %.1f | %.0f (%v) | %.0f | %.0f | %.0f / %.0f | %.0f / %.0f | %.0f (%.0f) / %.0f | %s |\n", x.name, statusText(st), x.r.Transport, x.r.Incomplete,
-				ms(x.r.TTLB.P50), ms(x.r.TTLB.P99), ms(x.r.TTLB.Max), x.r.Calls, x.r.PerInstance, x.r.Abandoned, x.r.Refreshes,
+				loadtest.Millis(x.r.TTLB.P50), loadtest.Millis(x.r.TTLB.P99), loadtest.Millis(x.r.TTLB.Max), x.r.Calls, x.r.PerInstance, x.r.Abandoned, x.r.Refreshes,
 				x.r.RemoteWaits, x.r.Takeovers, x.r.FailHolds, x.r.RemoteFailures, x.r.RedisErrors, x.r.RedisStarved, x.r.RedisRejected, strings.Join(oc, ", "))
 		}
 		for _, x := range []struct {
@@ -99,11 +101,11 @@ func writeMarkdown(w io.Writer, r *Results) {
 		}
 		fmt.Fprintf(w, "## 4. Overload (%d score includes, %s; -max-pages %d, -max-conns %d)\n\n| step rate | requests | status | p99 ms |\n|---:|---:|---|---:|\n", ov.Size, state, ov.MaxPages, ov.MaxConns)
 		for _, s := range ov.Steps {
-			fmt.Fprintf(w, "| %d/s | %d | %s | %.1f |\n", s.Rate, s.Requests, statusText(s.Status), ms(s.TTLB.P99))
+			fmt.Fprintf(w, "| %d/s | %d | %s | %.1f |\n", s.Rate, s.Requests, statusText(s.Status), loadtest.Millis(s.TTLB.P99))
 		}
 		if ov.Load != nil {
 			fmt.Fprintf(w, "\nhighest rate within budget: **%d/s**; offered **%d/s** for %.1f s: %d requests, %s, transport errors %d, client TTLB p50 / p99 %.1f / %.1f ms\n\n",
-				ov.MaxRate, ov.Offered, ov.Seconds, ov.Load.Requests, statusText(ov.Load.Status), ov.Load.Transport, ms(ov.Load.TTLB.P50), ms(ov.Load.TTLB.P99))
+				ov.MaxRate, ov.Offered, ov.Seconds, ov.Load.Requests, statusText(ov.Load.Status), ov.Load.Transport, loadtest.Millis(ov.Load.TTLB.P50), loadtest.Millis(ov.Load.TTLB.P99))
 		}
 		within, slack := 0.0, 0.0
 		if ov.Admitted > 0 {
@@ -126,14 +128,14 @@ func writeMarkdown(w io.Writer, r *Results) {
 				answered += n
 			}
 			fmt.Fprintf(w, "| floor: same client, %d/s offered for %.0f s to the page served from memory (composer idle) | %.0f/s answered (%s), %d not sent or failed, TTLB p50 / p99 %.1f / %.1f ms |\n",
-				f.Rate, floorFor.Seconds(), float64(answered)/floorFor.Seconds(), statusText(f.Status), f.Transport, ms(f.TTLB.P50), ms(f.TTLB.P99))
+				f.Rate, floorFor.Seconds(), float64(answered)/floorFor.Seconds(), statusText(f.Status), f.Transport, loadtest.Millis(f.TTLB.P50), loadtest.Millis(f.TTLB.P99))
 		}
 		fmt.Fprintln(w)
 	}
 	if s := r.Shutdown; s != nil {
 		fmt.Fprintf(w, "## 6. Graceful shutdown: SIGTERM during a rolling deploy (-drain %.0f ms)\n\n| figure | value |\n|---|---|\n", s.DrainMS)
 		fmt.Fprintf(w, "| balancer's pages until it took the composer out (%d clients, /readyz probed every %.0f ms) | %d sent, %d failed (%s), %d answered after SIGTERM |\n",
-			balancerClients, ms(probeEvery), s.Requests, s.Failed, errorText(s.Errors), s.AfterSignal)
+			balancerClients, loadtest.Millis(probeEvery), s.Requests, s.Failed, errorText(s.Errors), s.AfterSignal)
 		fmt.Fprintf(w, "| first /readyz after SIGTERM | %s (out of rotation %.0f ms after the signal) |\n", s.ReadyzAfterSignal, s.RemovedAfterMS)
 		fmt.Fprintf(w, "| new connection while draining | %s |\n", s.NewConnDuringDrain)
 		fmt.Fprintf(w, "| page in flight at SIGTERM (calls of %.0f ms) | status %d, complete %v, %.0f ms %s |\n", s.FeedLatencyMS, s.InFlightStatus, s.InFlightComplete, s.InFlightMS, s.InFlightErr)
@@ -143,10 +145,10 @@ func writeMarkdown(w io.Writer, r *Results) {
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "## Memory: %d clients at random sizes 1–%d of the scores page (-l1-mb %d, -stitch-mb %d, otherwise defaults)\n\n| figure | value |\n|---|---|\n", m.Concurrency, m.MaxSize, m.L1MiB, m.StitchMiB)
 		if a := m.Attack; a != nil {
-			fmt.Fprintf(w, "| attack, %.1f s | %d pages (%.1f/s), %s, transport errors %d, TTLB p50 / p99 %.1f / %.1f ms |\n", m.Seconds, a.Requests, a.Completed, statusText(a.Status), a.Transport, ms(a.TTLB.P50), ms(a.TTLB.P99))
+			fmt.Fprintf(w, "| attack, %.1f s | %d pages (%.1f/s), %s, transport errors %d, TTLB p50 / p99 %.1f / %.1f ms |\n", m.Seconds, a.Requests, a.Completed, statusText(a.Status), a.Transport, loadtest.Millis(a.TTLB.P50), loadtest.Millis(a.TTLB.P99))
 		}
 		if f := m.Front; f != nil {
-			fmt.Fprintf(w, "| front page meanwhile, %d/s | %d pages, %s, transport errors %d, TTLB p50 / p99 %.1f / %.1f ms (budget %.0f ms) |\n", f.Rate, f.Requests, statusText(f.Status), f.Transport, ms(f.TTLB.P50), ms(f.TTLB.P99), m.FrontBudgetMS)
+			fmt.Fprintf(w, "| front page meanwhile, %d/s | %d pages, %s, transport errors %d, TTLB p50 / p99 %.1f / %.1f ms (budget %.0f ms) |\n", f.Rate, f.Requests, statusText(f.Status), f.Transport, loadtest.Millis(f.TTLB.P50), loadtest.Millis(f.TTLB.P99), m.FrontBudgetMS)
 		}
 		fmt.Fprintf(w, "| RSS idle → peak → %.0f s after | %.0f → %.0f → %.0f MiB (limit: caches + 256 = %d MiB) |\n| verdict | %s |\n\n",
 			memoryRest.Seconds(), float64(m.RSSIdleKiB)/1024, float64(m.RSSPeakKiB)/1024, float64(m.RSSAfterKiB)/1024, m.LimitMiB, verdict(m.Held))
@@ -175,11 +177,11 @@ func writeSlowloris(w io.Writer, s *Slowloris) {
 			within = "**no**"
 		}
 		if a == nil {
-			fmt.Fprintf(w, "| %s | %s | %s | %d | %.1f / %.1f | %s | | | | | |\n", phase, attack, statusText(n.Status), n.Transport, ms(n.TTLB.P50), ms(n.TTLB.P99), within)
+			fmt.Fprintf(w, "| %s | %s | %s | %d | %.1f / %.1f | %s | | | | | |\n", phase, attack, statusText(n.Status), n.Transport, loadtest.Millis(n.TTLB.P50), loadtest.Millis(n.TTLB.P99), within)
 			return
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %d | %.1f / %.1f | %s | %d / %d / %d | %.0f (%.0f) | %.0f | %.0f / %.0f / %.0f | %.0f → %.0f |\n",
-			phase, attack, statusText(n.Status), n.Transport, ms(n.TTLB.P50), ms(n.TTLB.P99), within,
+			phase, attack, statusText(n.Status), n.Transport, loadtest.Millis(n.TTLB.P50), loadtest.Millis(n.TTLB.P99), within,
 			a.Opened, a.Got503, a.ClosedBy, a.ShedConns, a.ShedPerIP, a.OpenPeak, a.GoPeak, a.GoEnd, a.GoAfter,
 			float64(a.RSSIdleKiB)/1024, float64(a.RSSPeakKiB)/1024)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
+	"github.com/broadsheet/broadsheet/loadtest"
 )
 
 // Shutdown is the graceful-shutdown scenario (6): SIGTERM during a rolling
@@ -113,7 +114,7 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 		return nil, err
 	}
 	defer cp.Stop()
-	res := &Shutdown{FeedLatencyMS: ms(feedLatency), DrainMS: ms(drain), BoundMS: ms(shutdownBound), ExpectedKeys: size + 2}
+	res := &Shutdown{FeedLatencyMS: loadtest.Millis(feedLatency), DrainMS: loadtest.Millis(drain), BoundMS: loadtest.Millis(shutdownBound), ExpectedKeys: size + 2}
 	client := &http.Client{Timeout: 20 * time.Second}
 	defer client.CloseIdleConnections()
 	warmURL := fmt.Sprintf("%s/slow?size=%d", cp.base, warmSize)
@@ -163,7 +164,7 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 	lb.signalled.Store(true)
 	select {
 	case <-lb.removed:
-		res.RemovedAfterMS = ms(time.Since(sig))
+		res.RemovedAfterMS = loadtest.Millis(time.Since(sig))
 		res.Removed = true
 	case <-time.After(shutdownBound):
 	}
@@ -179,14 +180,14 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 	}
 
 	p := <-got
-	res.InFlightStatus, res.InFlightMS = p.status, ms(p.d)
+	res.InFlightStatus, res.InFlightMS = p.status, loadtest.Millis(p.d)
 	res.InFlightComplete = p.err == nil && strings.HasSuffix(strings.TrimSpace(p.body), "</html>")
 	if p.err != nil {
 		res.InFlightErr = p.err.Error()
 	}
 	select {
 	case <-cp.Done():
-		res.ExitMS = ms(time.Since(sig))
+		res.ExitMS = loadtest.Millis(time.Since(sig))
 		res.ExitHeld = time.Since(sig) <= shutdownBound
 		if err := cp.Err(); err != nil {
 			res.ExitErr = err.Error()
@@ -194,7 +195,7 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 			res.ExitErr = "exit 0"
 		}
 	case <-time.After(shutdownBound):
-		res.ExitMS = ms(shutdownBound)
+		res.ExitMS = loadtest.Millis(shutdownBound)
 		res.ExitErr = "still running at the bound"
 	}
 	keys, err := rc.Keys(ctx, "bs1:*").Result()
@@ -209,7 +210,7 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 			res.RedisKeys++
 		}
 	}
-	res.Held = res.Failed == 0 && res.AfterSignal > 0 && res.Removed && res.RemovedAfterMS < ms(shutdownDrain) &&
+	res.Held = res.Failed == 0 && res.AfterSignal > 0 && res.Removed && res.RemovedAfterMS < loadtest.Millis(shutdownDrain) &&
 		strings.HasPrefix(res.NewConnDuringDrain, "served") &&
 		res.InFlightStatus == 200 && res.InFlightComplete && res.ExitHeld && res.ExitErr == "exit 0"
 	return res, nil

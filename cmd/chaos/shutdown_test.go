@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
+	"github.com/broadsheet/broadsheet/loadtest"
 )
 
 // TestShutdownUnderLoad is scenario 6 in the normal suite: a real
@@ -51,7 +52,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	if res.AfterSignal == 0 {
 		t.Error("no page was answered after SIGTERM")
 	}
-	if !res.Removed || res.RemovedAfterMS >= ms(shutdownDrain) {
+	if !res.Removed || res.RemovedAfterMS >= loadtest.Millis(shutdownDrain) {
 		t.Errorf("/readyz failed %.0f ms after SIGTERM (removed %v), want within the drain (%v)", res.RemovedAfterMS, res.Removed, shutdownDrain)
 	}
 	if !strings.HasPrefix(res.NewConnDuringDrain, "served") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/broadsheet/broadsheet/internal/wait"
 	"github.com/broadsheet/broadsheet/server"
 )
 
@@ -39,19 +40,15 @@ func TestDemoServes(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(b)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+	wait.Within(t, time.Minute, "the demo to be ready", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("the demo stopped before serving: %v", err)
 		default:
 		}
-		if code, _ := get("/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the demo was not ready within a minute")
-		}
-	}
+		code, _ := get("/readyz")
+		return code == 200
+	})
 	for path, want := range map[string]string{
 		"/?debug=1":                             `data-fragment="lead"`,
 		"/sport/football/scores?size=5&debug=1": `class="bs-board"`,

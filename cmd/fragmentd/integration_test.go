@@ -20,6 +20,7 @@ import (
 	"github.com/broadsheet/broadsheet/fragments"
 	"github.com/broadsheet/broadsheet/fragments/feed"
 	"github.com/broadsheet/broadsheet/internal/harness"
+	"github.com/broadsheet/broadsheet/internal/wait"
 	"github.com/broadsheet/broadsheet/remote"
 	"github.com/broadsheet/broadsheet/templates"
 )
@@ -212,10 +213,5 @@ pages:
 	}
 
 	start(t, bin, "-addr", scores.addr, "-only", "score")
-	for !healthy() {
-		if ctx.Err() != nil {
-			t.Fatal("score's includes did not recover after restarting its service")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.For(t, "score's includes to recover after restarting its service", healthy)
 }

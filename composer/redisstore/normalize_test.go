@@ -10,6 +10,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/internal/htmltest"
 	"github.com/broadsheet/broadsheet/internal/redistest"
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // TestStoredHTMLIsNormalized: a value read from Redis is trusted no more
@@ -22,7 +23,7 @@ func TestStoredHTMLIsNormalized(t *testing.T) {
 	site := cnt.site(2)
 	a, _, store := instance(t, srv, site, 0, false)
 	page(t, a)
-	eventually(t, "write-back", func() bool { return store.Stats().Sets == 3 }) // the board and its items
+	wait.For(t, "write-back", func() bool { return store.Stats().Sets == 3 }) // the board and its items
 
 	p, err := composer.NewParams(site.Fragments["item"].Spec, map[string]string{"id": "0"})
 	if err != nil {

@@ -155,6 +155,14 @@ func (s *Store) Stats() Stats {
 	}
 }
 
+// Lookups returns Stats' Hits and Misses: the keys looked up and found,
+// and those absent or refused.
+func (s *Store) Lookups() (hits, misses int64) { return s.hits.Load(), s.misses.Load() }
+
+// Failures returns Stats' Errors and Rejected: the calls that failed, and
+// those the open breaker refused without network access.
+func (s *Store) Failures() (errors, rejected int64) { return s.errs.Load(), s.rejected.Load() }
+
 // call runs fn once under the breaker and the per-call timeout (Timeout,
 // plus PerKey for each of the call's keys). It returns
 // ErrOpen without running fn while the breaker refuses calls, and the

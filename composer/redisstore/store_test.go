@@ -15,6 +15,7 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/composer/redisstore"
 	"github.com/broadsheet/broadsheet/internal/redistest"
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -206,18 +207,6 @@ func TestGetMultiEmpty(t *testing.T) {
 	}
 }
 
-// eventually polls cond every few milliseconds until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestBreakerOpensOnKillAndClosesAfterRestart(t *testing.T) {
 	srv := redistest.Start(t)
 	opts := redisstore.Options{Timeout: 500 * time.Millisecond, FailureThreshold: 3, OpenFor: 50 * time.Millisecond}
@@ -252,7 +241,7 @@ func TestBreakerOpensOnKillAndClosesAfterRestart(t *testing.T) {
 	srv.Restart()
 	// Same client, same store: once OpenFor has passed a probe goes through,
 	// and the first probe that reaches the restarted Redis closes the breaker.
-	eventually(t, "breaker to close", func() bool {
+	wait.For(t, "breaker to close", func() bool {
 		_, err := store.GetMulti(ctx, keys)
 		return err == nil && store.State() == "closed"
 	})
@@ -352,26 +341,10 @@ func TestLockExpires(t *testing.T) {
 	if _, ok, err := store.TryLock(ctx, "k", 20*time.Millisecond); !ok || err != nil {
 		t.Fatalf("TryLock = %v, %v", ok, err)
 	}
-	eventually(t, "lock to expire", func() bool {
+	wait.For(t, "lock to expire", func() bool {
 		_, ok, err := store.TryLock(ctx, "k", time.Minute)
 		return ok && err == nil
 	})
-}
-
-// waitFor receives from ch until it yields want or the timeout passes.
-func waitFor(t *testing.T, ch <-chan string, want string, timeout time.Duration) {
-	t.Helper()
-	timer := time.After(timeout)
-	for {
-		select {
-		case got := <-ch:
-			if got == want {
-				return
-			}
-		case <-timer:
-			t.Fatalf("no %q within %v", want, timeout)
-		}
-	}
 }
 
 func TestInvalidatorTwoSubscribers(t *testing.T) {
@@ -394,7 +367,7 @@ func TestInvalidatorTwoSubscribers(t *testing.T) {
 			}
 		})
 		t.Cleanup(sub.Close) // runs before the client's Close
-		waitFor(t, calls[i], redisstore.Subscribed, 5*time.Second)
+		wait.Receive(t, calls[i], redisstore.Subscribed)
 	}
 
 	client, err := redisstore.NewClient(srv.URL())
@@ -414,7 +387,7 @@ func TestInvalidatorTwoSubscribers(t *testing.T) {
 		t.Fatalf("Generation after purge = %d, %v", g, err)
 	}
 	for i := range 2 {
-		waitFor(t, calls[i], "weather", time.Second)
+		wait.Receive(t, calls[i], "weather")
 		if g := <-gens[i]; g != 1 {
 			t.Fatalf("subscriber %d got generation %d, want 1", i, g)
 		}
@@ -433,16 +406,16 @@ func TestSubscriptionResubscribesAndStopsWithContext(t *testing.T) {
 	defer cancel()
 	calls := make(chan string, 16)
 	sub := inv.Subscribe(ctx, func(f string, _ int64) { calls <- f })
-	waitFor(t, calls, redisstore.Subscribed, 5*time.Second)
+	wait.Receive(t, calls, redisstore.Subscribed)
 
 	// Lose the connection; go-redis reconnects and resubscribes by itself
 	// (its health check notices within a few seconds), and says so.
 	srv.Restart()
-	waitFor(t, calls, redisstore.Subscribed, 15*time.Second)
+	wait.Receive(t, calls, redisstore.Subscribed)
 	if _, err := inv.Purge(context.Background(), "news"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, calls, "news", 5*time.Second)
+	wait.Receive(t, calls, "news")
 
 	cancel()
 	select {
@@ -465,5 +438,5 @@ func TestSubscribeBeforeRedisIsUp(t *testing.T) {
 	sub := redisstore.NewInvalidator(client).Subscribe(context.Background(), func(f string, _ int64) { calls <- f })
 	defer sub.Close()
 	srv.Restart()
-	waitFor(t, calls, redisstore.Subscribed, 10*time.Second)
+	wait.Receive(t, calls, redisstore.Subscribed)
 }

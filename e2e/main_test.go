@@ -144,7 +144,7 @@ func startDemo() (stop func(), err error) {
 		f.Settings.Timeout = 5 * time.Second
 	}
 	obs := metrics.New(site, metrics.Options{})
-	comp = composer.New(site, composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage, Logger: log, Observer: obs})
+	comp = composer.New(site, composer.Options{Layouts: reg.Layouts, ErrorPage: templates.ErrorPage, Overlay: templates.DebugOverlay, Logger: log, Observer: obs})
 	var srv *web.Server
 	tuner = tuning.NewManager(site, &tuning.Memory{}, func(s *composer.Site) { srv.Reload(s) }, log)
 	srv = web.NewWithOptions(comp, web.Options{Logger: log, Stats: obs, Tuner: tuner, AdminToken: adminToken})

@@ -21,6 +21,9 @@ import (
 //
 // Calls are started through the launcher (see callAll); callNow is one
 // call's goroutine.
+//
+// It runs past a screen because its steps share the call's context, slots
+// and memory account, each released by a defer in the order taken.
 func (c *Composer) callNow(s *start) {
 	defer c.bg.Done()
 	defer c.finished()
@@ -86,6 +89,13 @@ func (c *Composer) callNow(s *start) {
 		c.failed(s, err)
 		return
 	}
+	c.succeeded(s, t0, html, raw, segs)
+}
+
+// succeeded completes s's flight with the entry its call made at t0, and
+// sends the entry on to L1 and, when no page level will, to the Store.
+func (c *Composer) succeeded(s *start, t0 time.Time, html []byte, raw *Raw, segs []segment) {
+	f, fl := s.f, s.fl
 	fresh, stale := freshness(f, raw)
 	e := &Entry{
 		Key:        s.key,

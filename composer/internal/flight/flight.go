@@ -49,7 +49,6 @@ const flightShards = 64
 type shard[E any, W Waiter[E]] struct {
 	mu sync.Mutex
 	m  map[string]*Flight[E, W]
-	_  [64 - 16]byte // one cache line each: shards are locked from both cores
 }
 
 var flightSeed = maphash.MakeSeed()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/broadsheet/broadsheet/composer/render"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -233,7 +232,4 @@ func (c *Composer) release(sl slots) {
 // key before a new call may replace it.
 const retryAfterTimeouts = 10
 
-var (
-	errOverloaded = errors.New("composer: too many fragment calls in flight")
-	errOversized  = render.ErrOversized
-)
+var errOverloaded = errors.New("composer: too many fragment calls in flight")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/broadsheet/broadsheet/composer/render"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -21,6 +20,9 @@ import (
 //
 // Calls are started through the launcher (see callAll); callNow is one
 // call's goroutine.
+//
+// It runs past a screen because its steps share the call's context, slots
+// and memory account, each released by a defer in the order taken.
 func (c *Composer) callNow(s *start) {
 	defer c.bg.Done()
 	defer c.finished()
@@ -86,6 +88,13 @@ func (c *Composer) callNow(s *start) {
 		c.failed(s, err)
 		return
 	}
+	c.succeeded(s, t0, html, raw, segs)
+}
+
+// succeeded completes s's flight with the entry its call made at t0, and
+// sends the entry on to L1 and, when no page level will, to the Store.
+func (c *Composer) succeeded(s *start, t0 time.Time, html []byte, raw *Raw, segs []segment) {
+	f, fl := s.f, s.fl
 	fresh, stale := freshness(f, raw)
 	e := &Entry{
 		Key:        s.key,
@@ -223,7 +232,4 @@ func (c *Composer) release(sl slots) {
 // key before a new call may replace it.
 const retryAfterTimeouts = 10
 
-var (
-	errOverloaded = errors.New("composer: too many fragment calls in flight")
-	errOversized  = render.ErrOversized
-)
+var errOverloaded = errors.New("composer: too many fragment calls in flight")

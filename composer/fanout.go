@@ -155,3 +155,33 @@ func (r *request) joinedLate(n *node, now time.Time) {
 	n.deadline.Store(int64(min(r.budget, r.at(now)+n.frag.Settings.Timeout)))
 	r.wake() // the writer may be waiting for n, until the budget
 }
+
+// fanOut joins (or starts) the calls for the misses of a level: the
+// calls this instance makes are launched together, after the level's
+// look-ups and locks, and the others wait for another instance's result.
+func (r *request) fanOut(misses []*node) {
+	var starts []*start
+	joined := make([]*flight, 0, len(misses))
+	for _, n := range misses {
+		r.fetch(n, &starts, &joined)
+	}
+	r.party.AddAll(joined)
+	local, remote := r.c.split(r.ctx, starts)
+	if lvl := r.newLevel(len(local)); lvl != nil {
+		for _, s := range local {
+			s.node.lvl.Store(lvl)
+			if s.node.state.Load() != pending {
+				// Settled meanwhile (timed out): its finisher may not
+				// have seen the level.
+				s.node.settleLevel(nil)
+			}
+		}
+	}
+	for _, s := range local {
+		if s.f.Spec.NeedsReader {
+			s.ctx = context.WithValue(context.Background(), readerKey{}, r.reader)
+		}
+	}
+	r.c.callAll(local) // their timeouts count from their starts, after the level's look-ups and locks
+	r.c.waitRemote(remote)
+}

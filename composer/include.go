@@ -160,6 +160,9 @@ func splitAt(src []byte, spans []htmlnorm.Span) []Piece {
 // "<bs-include" — its attributes and the closing "></bs-include>" or "/>"
 // — into t (whose Attrs it reuses). It returns the bytes consumed: all of
 // b for a well-formed tag.
+//
+// It is one scanner loop over the tag's bytes; split, its state would
+// have to travel between the pieces.
 func parseTag(b []byte, t *Tag) (int, error) {
 	limit := len(b)
 	if limit > maxTagLen {

@@ -115,3 +115,29 @@ func FuzzSplitIncludes(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTagNames is what interning the attribute names buys each
+// include tag parsed: a declared name is found in the interned set
+// (interned) instead of copied into a string of its own (copied).
+func BenchmarkTagNames(b *testing.B) {
+	names := [][]byte{[]byte("fragment"), []byte("match"), []byte("page-index")}
+	addNames("match")
+	var sink string
+	b.Run("interned", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, n := range names {
+				sink = internName(n)
+			}
+		}
+	})
+	b.Run("copied", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, n := range names {
+				sink = string(n)
+			}
+		}
+	})
+	_ = sink
+}

@@ -27,73 +27,57 @@ func (r *request) resolve(levels [][]node) {
 			span = r.levelSpan(n)
 		}
 		var next [][]node
-		var misses []*node
 		now := time.Now()
-		for _, nodes := range levels {
-			for i := range nodes {
-				n := &nodes[i]
-				if n.state.Load() != pending {
-					continue
-				}
-				if r.at(now) >= n.deadlineOf() {
-					r.fail(n, OutcomeTimeout, errTimeout, now)
-					continue
-				}
-				if n.frag.Settings.Disabled {
-					r.fail(n, OutcomeFallback, nil, now)
-					continue
-				}
-				if r.c.l1 != nil {
-					if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil {
-						// A stitched subtree is fresh only while e is,
-						// so it is served as e is: a hit.
-						n.stitch = r.stitchedFor(n, e, now)
-						if r.serveCached(n, e, now, TierL1) {
-							if n.children != nil {
-								next = append(next, n.children)
-							}
-							continue
-						}
-						n.stitch = nil
-					}
-				}
-				misses = append(misses, n)
-			}
-		}
+		misses := r.lookupL1(levels, now, &next)
 		if len(misses) > 0 && r.c.store != nil {
 			misses = r.lookupStore(misses, now, &next)
 		}
 		if len(misses) > 0 {
-			var starts []*start
-			joined := make([]*flight, 0, len(misses))
-			for _, n := range misses {
-				r.fetch(n, &starts, &joined)
-			}
-			r.party.AddAll(joined)
-			local, remote := r.c.split(r.ctx, starts)
-			if lvl := r.newLevel(len(local)); lvl != nil {
-				for _, s := range local {
-					s.node.lvl.Store(lvl)
-					if s.node.state.Load() != pending {
-						// Settled meanwhile (timed out): its finisher
-						// may not have seen the level.
-						s.node.settleLevel(nil)
-					}
-				}
-			}
-			for _, s := range local {
-				if s.f.Spec.NeedsReader {
-					s.ctx = context.WithValue(context.Background(), readerKey{}, r.reader)
-				}
-			}
-			r.c.callAll(local) // their timeouts count from their starts, after the level's look-ups and locks
-			r.c.waitRemote(remote)
+			r.fanOut(misses)
 		}
 		if span != nil {
 			span.End()
 		}
 		levels = next
 	}
+}
+
+// lookupL1 settles the levels' pending nodes that need no call (timed
+// out, disabled, or fresh or stale in L1) and returns the others; the
+// children of nodes served are added to next.
+func (r *request) lookupL1(levels [][]node, now time.Time, next *[][]node) (misses []*node) {
+	for _, nodes := range levels {
+		for i := range nodes {
+			n := &nodes[i]
+			if n.state.Load() != pending {
+				continue
+			}
+			if r.at(now) >= n.deadlineOf() {
+				r.fail(n, OutcomeTimeout, errTimeout, now)
+				continue
+			}
+			if n.frag.Settings.Disabled {
+				r.fail(n, OutcomeFallback, nil, now)
+				continue
+			}
+			if r.c.l1 != nil {
+				if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil {
+					// A stitched subtree is fresh only while e is, so it
+					// is served as e is: a hit.
+					n.stitch = r.stitchedFor(n, e, now)
+					if r.serveCached(n, e, now, TierL1) {
+						if n.children != nil {
+							*next = append(*next, n.children)
+						}
+						continue
+					}
+					n.stitch = nil
+				}
+			}
+			misses = append(misses, n)
+		}
+	}
+	return misses
 }
 
 // serveCached finishes n from a cached entry if it is still servable.
@@ -192,6 +176,10 @@ type lookupBatch struct {
 // error for the whole batch (a miss, like GetMulti's); a failure of a
 // look-up it joined is a miss for the keys it waited for. Entries another
 // request looked up are copies: callers may set their unexported fields.
+//
+// It is long because its fast path (no look-up in progress: no map
+// traffic at all) and the shared path are kept in one place, where the
+// active count that chooses between them is.
 func (c *Composer) getMulti(ctx context.Context, keys []string) ([]*Entry, error) {
 	lk := &c.lookups
 	lk.mu.Lock()

@@ -236,6 +236,9 @@ func (c *Composer) observeStitchedPage(st *stitched, d time.Duration) {
 // and tops, its includes) when every include in it was served fresh from
 // a cache tier. preload are the Link headers its head carried. It runs
 // after the page was written, on the request's goroutine.
+//
+// It is long because every check that the page may be kept whole is made
+// in the one pass that writes it out.
 func (r *request) stitchPage(key string, segs []segment, tops []node, nonce string, preload []string) {
 	ps := r.c.pages
 	for i := range tops {

@@ -17,6 +17,10 @@ import (
 // goes away (r's context ends) the request's waiting stops at once, and
 // fragment calls that only it was waiting for are cancelled (see party);
 // calls other requests still wait for, and background refreshes, run on.
+//
+// A request goes through plan.go (params, layout), lookup.go (L1, the
+// Store), fanout.go (joining and starting calls), settle.go, stream.go
+// (the writer), writeback.go and observe.go, in that order.
 func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	site := c.site.Load()
 	page := req.Page
@@ -47,25 +51,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	}
 	ctx, cancel := context.WithCancelCause(hr.Context())
 	defer cancel(errServed) // not the client leaving: see party
-	var r *request
-	defer func() {
-		// Levels the client left before they settled write what they have.
-		r.mu.Lock()
-		for _, l := range r.levels {
-			l.flush()
-		}
-		r.mu.Unlock()
-		c.admission.done(cost, reserved, r.count.Load())
-		r.observeTree()
-		if !r.escaped.Load() {
-			freeNodes(r.tops)
-		}
-		if b := r.layoutBuf; b != nil && b.Cap() <= 256<<10 {
-			b.Reset()
-			layoutBufs.Put(b)
-		}
-	}()
-	r = &request{
+	r := &request{
 		c:        c,
 		site:     site,
 		page:     page,
@@ -80,25 +66,51 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		reader:   req.Reader,
 		party:    newParty(ctx),
 	}
-	status := http.StatusOK
-	defer func() { c.observePage(page.Name, status, time.Since(start)) }()
+	defer r.end(cost, reserved)
+	status := r.compose(w, page, req, pageKey)
+	c.observePage(page.Name, status, time.Since(start))
+}
 
+// end releases what the request held once Serve is done with it.
+func (r *request) end(cost *pageCost, reserved int64) {
+	// Levels the client left before they settled write what they have.
+	r.mu.Lock()
+	for _, l := range r.levels {
+		l.flush()
+	}
+	r.mu.Unlock()
+	r.c.admission.done(cost, reserved, r.count.Load())
+	r.observeTree()
+	if !r.escaped.Load() {
+		freeNodes(r.tops)
+	}
+	if b := r.layoutBuf; b != nil && b.Cap() <= 256<<10 {
+		b.Reset()
+		layoutBufs.Put(b)
+	}
+}
+
+// compose plans, looks up and streams the page, and returns its status.
+//
+// It reads as the request's steps in order (plan, head, look-up,
+// primaries, stream, keep), each a call; what is left here is the timing
+// and the page writer they share.
+func (r *request) compose(w http.ResponseWriter, page *Page, req Request, pageKey string) (status int) {
+	c, start := r.c, r.start
 	// Plan: page includes to (fragment, params) pairs, then the layout.
 	refs, st, msg := r.planPage(page, req)
 	if st != 0 {
-		status = st
 		c.errorPage(w, st, msg)
-		return
+		return st
 	}
 	segs, tops, err := r.renderLayout(page, req, refs)
 	r.tops = tops
 	if err != nil {
-		status = http.StatusInternalServerError
 		c.log.ErrorContext(r.ctx, "composer: layout failed", "page", page.Name, "err", err)
-		c.errorPage(w, status, "This page could not be laid out.")
-		return
+		c.errorPage(w, http.StatusInternalServerError, "This page could not be laid out.")
+		return http.StatusInternalServerError
 	}
-	tPlan := time.Since(start)
+	t := timing{plan: time.Since(start)}
 
 	hasPrimary := false
 	for i := range tops {
@@ -111,62 +123,82 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		pageWriters.Put(bw)
 	}()
 	r.resolve([][]node{tops})
-	tLookup := time.Since(start) - tPlan
+	t.lookup = time.Since(start) - t.plan
 	if !hasPrimary {
 		// Nothing can fail the page: the head goes out now that the cache
 		// tiers have said what they hold (see cachehead.go), with the
 		// page's first bytes, microseconds from now, or when the writer
 		// first has to wait.
-		if !r.writeHeader(w, http.StatusOK, timing{plan: tPlan}) {
-			return
+		if !r.writeHeader(w, http.StatusOK, timing{plan: t.plan}) {
+			return r.headOnly()
 		}
 	}
 
-	var tPrim time.Duration
 	if hasPrimary {
-		for i := range tops {
-			n := &tops[i]
-			if !n.primary {
-				continue
-			}
-			r.await(n, nil)
-			if n.entry == nil {
-				if errors.Is(n.err, ErrNotFound) {
-					status = http.StatusNotFound
-					c.errorPage(w, status, "There is nothing at this address.")
-					return
-				}
-				status = http.StatusServiceUnavailable
-				w.Header().Set("Retry-After", "5")
-				c.errorPage(w, status, "Part of this page is unavailable right now. Please try again in a moment.")
-				return
-			}
+		if st := r.awaitPrimaries(w, tops); st != 0 {
+			return st
 		}
-		tPrim = time.Since(start) - tPlan - tLookup
-		if !r.writeHeader(w, http.StatusOK, timing{plan: tPlan, lookup: tLookup, primaries: tPrim}) {
-			return
+		t.primaries = time.Since(start) - t.plan - t.lookup
+		if !r.writeHeader(w, http.StatusOK, t) {
+			return r.headOnly()
 		}
 	}
 
 	var overlay func(*bufio.Writer)
 	if r.debug {
 		overlay = func(bw *bufio.Writer) {
-			r.writeOverlay(bw, tops, timing{plan: tPlan, lookup: tLookup, primaries: tPrim, total: time.Since(start)}, req.Nonce)
+			t.total = time.Since(start)
+			r.writeOverlay(bw, tops, t, req.Nonce)
 		}
 	}
 	r.writePage(bw, w, segs, tops, overlay)
 	if err := bw.Flush(); err != nil {
-		return // client gone
+		return http.StatusOK // client gone
 	}
 	if pageKey != "" {
 		r.stitchPage(pageKey, segs, tops, req.Nonce, r.preload)
 	}
-	if time.Since(start) > budget+10*time.Millisecond {
+	if time.Since(start) > r.budget+10*time.Millisecond {
 		c.stats.Overruns.Add(1)
 	}
+	return http.StatusOK
+}
+
+// awaitPrimaries waits for the page's primary includes and, when one has
+// no content, writes the error page it makes the page: a 404 when the
+// primary found nothing, else a 503. It returns that status, or 0 when
+// every primary has content.
+func (r *request) awaitPrimaries(w http.ResponseWriter, tops []node) int {
+	for i := range tops {
+		n := &tops[i]
+		if !n.primary {
+			continue
+		}
+		r.await(n, nil)
+		if n.entry != nil {
+			continue
+		}
+		if errors.Is(n.err, ErrNotFound) {
+			r.c.errorPage(w, http.StatusNotFound, "There is nothing at this address.")
+			return http.StatusNotFound
+		}
+		w.Header().Set("Retry-After", "5")
+		r.c.errorPage(w, http.StatusServiceUnavailable, "Part of this page is unavailable right now. Please try again in a moment.")
+		return http.StatusServiceUnavailable
+	}
+	return 0
 }
 
 type timing struct{ plan, lookup, primaries, total time.Duration }
+
+// headOnly is the status of a page whose head was its whole answer (see
+// writeHeader): a 304, or a HEAD request's 200.
+func (r *request) headOnly() int {
+	if r.hr != nil && r.hr.Method == http.MethodHead {
+		return http.StatusOK
+	}
+	return http.StatusNotModified
+}
 
 // writeHeader writes the page's head; it reports whether the body follows
 // (not after a 304, nor for HEAD: see cacheHead).

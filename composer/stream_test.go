@@ -176,3 +176,23 @@ func FuzzItemBounds(f *testing.F) {
 		}
 	})
 }
+
+// TestOverlayIsHandedIn: a debug page's overlay is rendered with
+// Options.Overlay, given the page's figures; without one there is none.
+func TestOverlayIsHandedIn(t *testing.T) {
+	site := testSite([]*Spec{static("a", "<p>a</p>"), static("b", "<p>b</p>")}, time.Second, "a", "b")
+	var got Overlay
+	c := newTestComposer(t, site, Options{Overlay: func(o Overlay) templ.Component {
+		got = o
+		return text(`<aside id="overlay"></aside>`)
+	}})
+	if page := body(serve(c, "debug=1")); !strings.Contains(page, `<aside id="overlay"></aside>`) {
+		t.Fatalf("no overlay on the debug page: %s", page)
+	}
+	if got.Includes != 2 || len(got.Phases) != 5 || len(got.Slowest) != 2 || len(got.Outcomes) == 0 {
+		t.Fatalf("overlay figures %+v: want 2 includes, 5 phases, 2 slowest", got)
+	}
+	if page := body(serve(c, "")); strings.Contains(page, "overlay") {
+		t.Fatalf("overlay on a page without debug: %s", page)
+	}
+}

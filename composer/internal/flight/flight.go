@@ -49,7 +49,6 @@ const flightShards = 64
 type shard[E any, W Waiter[E]] struct {
 	mu sync.Mutex
 	m  map[string]*Flight[E, W]
-	_  [64 - 16]byte // one cache line each: shards are locked from both cores
 }
 
 var flightSeed = maphash.MakeSeed()
@@ -139,6 +138,9 @@ type Waiter[E any] interface {
 // whose primary fails is a 503, so it calls again — one call at a time,
 // shared with every request that comes while it runs — rather than fail
 // every page for the rest of the hold.
+//
+// Join runs past a screen because every case of an existing flight is
+// decided under the one shard lock, which must not be dropped in between.
 func (g *Group[E, W]) Join(p *Party[E, W], key string, until time.Time, primary bool, since time.Time, cb W, start func(*Flight[E, W]), recheck func() *E) (counted *Flight[E, W]) {
 	sh := g.shardOf(key)
 	sh.mu.Lock()

@@ -79,8 +79,13 @@ func TestRecheckUnderLock(t *testing.T) {
 	e := &entry{key: "k"}
 	starts := 0
 	g.Join(nil, "k", time.Time{}, false, time.Time{}, recorder(ch), func(*fl) { starts++ }, func() *entry { return e })
-	if r := <-ch; r.e != e || !r.parked || starts != 0 {
-		t.Fatalf("told %+v after %d calls, want the rechecked entry and no call", r, starts)
+	select {
+	case r := <-ch: // told at once, on this goroutine
+		if r.e != e || !r.parked || starts != 0 {
+			t.Fatalf("told %+v after %d calls, want the rechecked entry and no call", r, starts)
+		}
+	default:
+		t.Fatalf("not told the rechecked entry (%d calls started)", starts)
 	}
 }
 

@@ -120,7 +120,7 @@ func (w *Writer) start() {
 	if !w.header {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.wrote {
+	if w.wrote || w.plain {
 		return
 	}
 	w.wrote = true
@@ -228,7 +228,7 @@ func (w *Writer) WriteWhole(p *Piece) error {
 
 // Flush sends what was written so far to the client (http.Flusher).
 func (w *Writer) Flush() {
-	if w.wrote && !w.plain && !w.whole {
+	if w.start(); !w.plain && !w.whole {
 		switch {
 		case w.fw != nil && w.dirty:
 			w.fw.Flush()
@@ -245,11 +245,12 @@ func (w *Writer) Flush() {
 	}
 }
 
-// Close ends the body (the final block and trailer of the coding) and
-// returns the Writer to its pool; w must not be used after.
+// Close ends the body (the final block and trailer of the coding; a body
+// of no bytes is still a valid stream, sent with status 200 if no status
+// was) and returns the Writer to its pool; w must not be used after.
 func (w *Writer) Close() error {
 	var err error
-	if w.wrote && !w.plain && !w.whole {
+	if w.start(); !w.plain && !w.whole {
 		switch w.coding {
 		case Gzip:
 			if w.fw != nil {

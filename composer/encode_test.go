@@ -49,7 +49,7 @@ func decoded(t *testing.T, rec *httptest.ResponseRecorder) string {
 func TestEncodedPagesDecode(t *testing.T) {
 	lg := newLeague()
 	for _, ae := range []struct{ header, coding string }{
-		{"gzip", "gzip"}, {"gzip, deflate, br, zstd", "zstd"}, {"br", "br"}, {"x-gzip;q=0.5, identity;q=0.1", "gzip"},
+		{"gzip", "gzip"}, {"gzip, deflate, br, zstd", "gzip"}, {"zstd, gzip;q=0.9", "zstd"}, {"br", "br"}, {"x-gzip;q=0.5, identity;q=0.1", "gzip"},
 	} {
 		for _, whole := range []bool{true, false} {
 			plain := newTestComposer(t, patient(lg.site(200, time.Hour)), Options{})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -220,7 +221,7 @@ func (w *Writer) WriteWhole(p *Piece) error {
 	}
 	f := p.form(w.coding)
 	w.whole, w.wrote = true, true
-	w.rw.Header().Set("Content-Length", itoa(len(f)))
+	w.rw.Header().Set("Content-Length", strconv.Itoa(len(f)))
 	w.WriteHeader(http.StatusOK)
 	_, err := w.rw.Write(f)
 	return err
@@ -322,16 +323,3 @@ var zstdWriters = sync.Pool{New: func() any {
 }}
 
 var brWriters = sync.Pool{New: func() any { return brotli.NewWriterLevel(nil, dynamicBrQuality) }}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
-}

@@ -193,3 +193,47 @@ func TestEncodingBadInput(t *testing.T) {
 		t.Fatalf("error page decoded to %q", got)
 	}
 }
+
+// TestCompressedFormsAreCounted: the forms a stitched subtree and a page
+// kept whole make count in the stitched bytes, are not kept past them, and
+// are counted out when their holders go.
+func TestCompressedFormsAreCounted(t *testing.T) {
+	lg := newLeague()
+	c := newTestComposer(t, lg.site(300, time.Hour), Options{})
+	for range 3 {
+		serveWith(c, "")
+		waitInL1(t, c)
+	}
+	plain := c.StitchedBytes()
+	if plain <= 0 {
+		t.Fatal("nothing stitched")
+	}
+	serveWith(c, "", "Accept-Encoding", "gzip")
+	serveWith(c, "", "Accept-Encoding", "zstd")
+	coded := c.StitchedBytes()
+	if coded <= plain {
+		t.Fatalf("stitched bytes %d with compressed forms, %d without: the forms are not counted", coded, plain)
+	}
+	c.l1.c.InvalidateAll()
+	c.pages.c.InvalidateAll()
+	if n := c.StitchedBytes(); n != 0 {
+		t.Fatalf("%d stitched bytes left once nothing is kept", n)
+	}
+
+	// A budget with room for the subtrees but not their forms: pages are
+	// compressed per request, and nothing more is counted.
+	tight := newTestComposer(t, lg.site(300, time.Hour), Options{})
+	for range 3 {
+		serveWith(tight, "")
+		waitInL1(t, tight)
+	}
+	tight.l1.stitchMax = tight.l1.stitchBytes.Load()
+	before := tight.StitchedBytes()
+	want := body(serveWith(tight, ""))
+	if got := decoded(t, serveWith(tight, "", "Accept-Encoding", "gzip")); got != want {
+		t.Fatal("a page whose forms are not kept does not decode to the page")
+	}
+	if after := tight.StitchedBytes(); after != before {
+		t.Fatalf("stitched bytes %d → %d past their bound", before, after)
+	}
+}

@@ -3,6 +3,7 @@ package compress
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"net/http"
 	"strconv"
@@ -15,11 +16,17 @@ import (
 )
 
 // Levels of what a page compresses per request (its dynamic parts): fast,
-// since they are compressed for every reader.
+// since they are compressed for every reader. Deflate is klauspost's
+// stateless compressor, which holds no tables between calls: a deflate
+// writer at any level allocates about 1 MB, which 200 pages starting at
+// once would each take from the heap; the stateless one matches within
+// the last 8 KiB of the page's own text (deflateDict) and costs some ratio
+// on parts that are not kept precompressed.
 const (
-	dynamicFlateLevel = 5
-	dynamicZstdLevel  = zstd.SpeedFastest
-	dynamicBrQuality  = 3
+	dynamicZstdLevel = zstd.SpeedFastest
+	dynamicBrQuality = 3
+	deflateDict      = 8 << 10
+	deflateChunk     = 32 << 10 // text compressed at a time
 )
 
 // Writer is an http.ResponseWriter that sends the body in one coding. Bytes
@@ -48,11 +55,11 @@ type Writer struct {
 	// accounting.
 	Compressed int64
 
-	// gzip: the open deflate writer, the CRC and length of everything.
-	fw    *flate.Writer
-	dirty bool // fw has data since its last flush
-	crc   uint32
-	size  uint32
+	// gzip: the text not compressed yet, the text before it that matches
+	// may refer to (none after a piece), the CRC and length of everything.
+	in, dict *[]byte
+	crc      uint32
+	size     uint32
 	// zstd: the open frame's encoder; zstdAny is set once a frame was
 	// written or opened.
 	zw      *zstd.Encoder
@@ -143,14 +150,22 @@ func (w *Writer) Write(p []byte) (int, error) {
 	w.Compressed += int64(len(p))
 	switch w.coding {
 	case Gzip:
-		if w.fw == nil {
-			w.fw = flateWriters[dynamicFlateLevel].Get().(*flate.Writer)
-			w.fw.Reset(w.out)
+		if w.in == nil {
+			w.in, w.dict = chunks.Get().(*[]byte), chunks.Get().(*[]byte)
 		}
-		w.dirty = true
 		w.crc = crc32.Update(w.crc, crc32.IEEETable, p)
 		w.size += uint32(len(p))
-		return w.fw.Write(p)
+		for n := 0; n < len(p); {
+			k := copy((*w.in)[len(*w.in):deflateChunk], p[n:])
+			*w.in = (*w.in)[:len(*w.in)+k]
+			n += k
+			if len(*w.in) == deflateChunk {
+				if err := w.deflate(); err != nil {
+					return n, err
+				}
+			}
+		}
+		return len(p), nil
 	case Zstd:
 		if w.zw == nil {
 			w.zw = zstdWriters.Get().(*zstd.Encoder)
@@ -167,11 +182,27 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 }
 
-var errWhole = errorString("compress: write after a whole body")
+var errWhole = errors.New("compress: write after a whole body")
 
-type errorString string
+// deflate compresses the pending text into deflate blocks ended with a
+// sync flush (StatelessDeflate aligns them with an empty stored block), so
+// that a piece, a flush or the final block may follow.
+func (w *Writer) deflate() error {
+	if w.in == nil || len(*w.in) == 0 {
+		return nil
+	}
+	err := flate.StatelessDeflate(w.out, *w.in, false, *w.dict)
+	d := append(*w.dict, *w.in...)
+	*w.dict = d[:copy(d, d[max(0, len(d)-deflateDict):])]
+	*w.in = (*w.in)[:0]
+	return err
+}
 
-func (e errorString) Error() string { return string(e) }
+// chunks hold a gzip Writer's pending text and its dictionary.
+var chunks = sync.Pool{New: func() any {
+	b := make([]byte, 0, deflateChunk+deflateDict)
+	return &b
+}}
 
 // WritePiece writes p's bytes into the body: its precompressed form,
 // spliced, in gzip and zstd (made once, when first needed, see Piece);
@@ -184,14 +215,9 @@ func (w *Writer) WritePiece(p *Piece) error {
 	switch w.coding {
 	case Gzip:
 		data, crc, n := splice(p.form(Gzip))
-		if w.fw != nil {
-			// End the deflate data at a byte boundary, and start the next
-			// afresh: its matches must not reach back over the piece.
-			if w.dirty {
-				w.fw.Flush()
-				w.dirty = false
-			}
-			w.fw.Reset(w.out)
+		w.deflate()
+		if w.dict != nil {
+			*w.dict = (*w.dict)[:0] // matches must not reach back over the piece
 		}
 		w.crc = crc32Combine(w.crc, crc, int64(n))
 		w.size += n
@@ -231,9 +257,8 @@ func (w *Writer) WriteWhole(p *Piece) error {
 func (w *Writer) Flush() {
 	if w.start(); !w.plain && !w.whole {
 		switch {
-		case w.fw != nil && w.dirty:
-			w.fw.Flush()
-			w.dirty = false
+		case w.coding == Gzip:
+			w.deflate()
 		case w.zw != nil:
 			w.zw.Flush()
 		case w.bw != nil:
@@ -254,11 +279,8 @@ func (w *Writer) Close() error {
 	if w.start(); !w.plain && !w.whole {
 		switch w.coding {
 		case Gzip:
-			if w.fw != nil {
-				w.fw.Close()
-			} else {
-				w.out.Write(gzipFinal[:])
-			}
+			w.deflate()
+			w.out.Write(gzipFinal[:])
 			var t [8]byte
 			binary.LittleEndian.PutUint32(t[:4], w.crc)
 			binary.LittleEndian.PutUint32(t[4:], w.size)
@@ -293,9 +315,10 @@ var emptyZstd = func() []byte {
 }()
 
 func (w *Writer) release() {
-	if w.fw != nil {
-		w.fw.Reset(nil)
-		flateWriters[dynamicFlateLevel].Put(w.fw)
+	if w.in != nil {
+		*w.in, *w.dict = (*w.in)[:0], (*w.dict)[:0]
+		chunks.Put(w.in)
+		chunks.Put(w.dict)
 	}
 	if w.zw != nil {
 		w.zw.Reset(nil)

@@ -19,13 +19,13 @@ import (
 // since they are compressed for every reader. Deflate is klauspost's
 // stateless compressor, which holds no tables between calls: a deflate
 // writer at any level allocates about 1 MB, which 200 pages starting at
-// once would each take from the heap; the stateless one matches within
-// the last 8 KiB of the page's own text (deflateDict) and costs some ratio
-// on parts that are not kept precompressed.
+// once would each take from the heap; the stateless one compresses each
+// 32 KiB of text (or what a flush ends) on its own, which costs some ratio
+// on parts that are not kept precompressed. (Given a dictionary it copies
+// it with the text on every call: 225 KB a 240 KB page.)
 const (
 	dynamicZstdLevel = zstd.SpeedFastest
 	dynamicBrQuality = 3
-	deflateDict      = 8 << 10
 	deflateChunk     = 32 << 10 // text compressed at a time
 )
 
@@ -55,11 +55,10 @@ type Writer struct {
 	// accounting.
 	Compressed int64
 
-	// gzip: the text not compressed yet, the text before it that matches
-	// may refer to (none after a piece), the CRC and length of everything.
-	in, dict *[]byte
-	crc      uint32
-	size     uint32
+	// gzip: the text not compressed yet, the CRC and length of everything.
+	in   *[]byte
+	crc  uint32
+	size uint32
 	// zstd: the open frame's encoder; zstdAny is set once a frame was
 	// written or opened.
 	zw      *zstd.Encoder
@@ -151,7 +150,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	switch w.coding {
 	case Gzip:
 		if w.in == nil {
-			w.in, w.dict = chunks.Get().(*[]byte), chunks.Get().(*[]byte)
+			w.in = chunks.Get().(*[]byte)
 		}
 		w.crc = crc32.Update(w.crc, crc32.IEEETable, p)
 		w.size += uint32(len(p))
@@ -191,16 +190,14 @@ func (w *Writer) deflate() error {
 	if w.in == nil || len(*w.in) == 0 {
 		return nil
 	}
-	err := flate.StatelessDeflate(w.out, *w.in, false, *w.dict)
-	d := append(*w.dict, *w.in...)
-	*w.dict = d[:copy(d, d[max(0, len(d)-deflateDict):])]
+	err := flate.StatelessDeflate(w.out, *w.in, false, nil)
 	*w.in = (*w.in)[:0]
 	return err
 }
 
-// chunks hold a gzip Writer's pending text and its dictionary.
+// chunks hold a gzip Writer's pending text.
 var chunks = sync.Pool{New: func() any {
-	b := make([]byte, 0, deflateChunk+deflateDict)
+	b := make([]byte, 0, deflateChunk)
 	return &b
 }}
 
@@ -215,10 +212,7 @@ func (w *Writer) WritePiece(p *Piece) error {
 	switch w.coding {
 	case Gzip:
 		data, crc, n := splice(p.form(Gzip))
-		w.deflate()
-		if w.dict != nil {
-			*w.dict = (*w.dict)[:0] // matches must not reach back over the piece
-		}
+		w.deflate() // ends the text's blocks: nothing after the piece refers to them
 		w.crc = crc32Combine(w.crc, crc, int64(n))
 		w.size += n
 		_, err := w.out.Write(data)
@@ -316,9 +310,8 @@ var emptyZstd = func() []byte {
 
 func (w *Writer) release() {
 	if w.in != nil {
-		*w.in, *w.dict = (*w.in)[:0], (*w.dict)[:0]
+		*w.in = (*w.in)[:0]
 		chunks.Put(w.in)
-		chunks.Put(w.dict)
 	}
 	if w.zw != nil {
 		w.zw.Reset(nil)

@@ -209,6 +209,9 @@ type Stats struct {
 	// Stitched counts includes served inside a stitched subtree, with no
 	// look-up of their own (see stitch.go).
 	Stitched atomic.Int64
+	// Compressed counts the bytes compressed per request (see encode.go):
+	// a page's parts that are not kept precompressed.
+	Compressed atomic.Int64
 	// CallLimit is the launcher's limit of calls in flight now, adapted to
 	// the scheduling latency (Options.SchedTarget; see calllimit.go).
 	CallLimit atomic.Int64

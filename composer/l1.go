@@ -100,7 +100,7 @@ func (l *l1) gone(e *Entry) {
 	e.gone.Store(true)
 	l.deletions.Add(1)
 	if st := e.stitched.Swap(nil); st != nil {
-		l.stitchBytes.Add(-st.size)
+		l.unkeep(st)
 	}
 }
 

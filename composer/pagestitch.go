@@ -11,6 +11,7 @@ import (
 
 	"github.com/maypok86/otter/v2"
 
+	"github.com/broadsheet/broadsheet/composer/compress"
 	"github.com/broadsheet/broadsheet/composer/httpcache"
 )
 
@@ -79,9 +80,7 @@ func newPageStitch(l *l1) *pageStitch {
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *stitchedPage]) time.Duration {
 			return max(time.Until(e.Value.st.fresh), time.Millisecond)
 		}),
-		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *stitchedPage]) {
-			l.stitchBytes.Add(-ev.Value.st.size)
-		},
+		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *stitchedPage]) { l.unkeep(ev.Value.st) },
 	})
 	return ps
 }
@@ -205,8 +204,7 @@ func (c *Composer) servePage(w http.ResponseWriter, hr *http.Request, site *Site
 	}
 	r := request{page: req.Page, hr: hr, reader: req.Reader}
 	if !r.cacheHead(w, sp.cache) {
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(st.html)
+		writeWhole(w, st.piece)
 	}
 	c.stats.Stitched.Add(st.includes)
 	c.observeStitchedPage(st, time.Since(start))
@@ -311,6 +309,7 @@ func (r *request) stitchPage(key string, segs []segment, tops []node, nonce stri
 	out = append(out, body[bodyAt:]...)
 	st := b.st
 	st.html = out
+	st.piece = compress.NewPiece(out, ps.l1)
 	st.checked.Store(math.MaxUint64) // its first use checks every part
 	st.size = int64(st.bytes() + strSize(key) + l1Overhead)
 	l := ps.l1

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/broadsheet/broadsheet/composer/compress"
 )
 
 // Request is one page to compose.
@@ -112,6 +114,10 @@ type request struct {
 	// IncludeBatcher (observeTree); includes settled later report
 	// themselves.
 	obsDone atomic.Bool
+
+	// enc, when not nil, codes the body (see encode.go): the writer
+	// splices stitched subtrees into it precompressed.
+	enc *compress.Writer
 
 	// escaped is set once a node is handed to a fragment call (fetch):
 	// then the page's nodes may be touched after Serve returns, and are

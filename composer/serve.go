@@ -32,6 +32,11 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	if budget <= 0 {
 		budget = site.Limits.Budget
 	}
+	// The body goes out in the coding the client prefers (see encode.go).
+	w, enc := c.encode(w, hr)
+	if enc != nil {
+		defer c.encoded(enc)
+	}
 	// A page kept whole (see pagestitch.go) is one look-up and one write.
 	var pageKey string
 	if c.pages != nil && !req.Debug {
@@ -65,6 +70,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		debug:    req.Debug,
 		reader:   req.Reader,
 		party:    newParty(ctx),
+		enc:      enc,
 	}
 	defer r.end(cost, reserved)
 	status := r.compose(w, page, req, pageKey)

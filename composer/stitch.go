@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/broadsheet/broadsheet/composer/compress"
 )
 
 // Stitched subtrees (Russian-doll caching).
@@ -43,6 +45,9 @@ import (
 type stitched struct {
 	site *Site
 	html []byte
+	// piece is html with its compressed forms, made once each, counted in
+	// the stitched bytes as they are made (see l1.Reserve).
+	piece *compress.Piece
 	// assets are the parent's and every part's, in document order, once.
 	assets []string
 	// parts are the entries of every include under the parent.
@@ -137,6 +142,7 @@ func (r *request) stitch(n *node) {
 	st := b.st
 	st.checked.Store(math.MaxUint64) // its first use checks every part
 	st.html = b.buf.Bytes()
+	st.piece = compress.NewPiece(st.html, l)
 	st.size = int64(st.bytes())
 	l.keepStitched(e, st)
 }
@@ -237,7 +243,7 @@ func (l *l1) keepStitched(e *Entry, st *stitched) {
 		return
 	}
 	if old := e.stitched.Swap(st); old != nil {
-		l.stitchBytes.Add(-old.size)
+		l.unkeep(old)
 	}
 	if e.gone.Load() {
 		l.dropStitched(e, st)
@@ -247,6 +253,21 @@ func (l *l1) keepStitched(e *Entry, st *stitched) {
 // dropStitched takes st off e, if it is still there.
 func (l *l1) dropStitched(e *Entry, st *stitched) {
 	if e.stitched.CompareAndSwap(st, nil) {
-		l.stitchBytes.Add(-st.size)
+		l.unkeep(st)
 	}
+}
+
+// unkeep counts out st, no longer kept: its bytes and its compressed forms'.
+func (l *l1) unkeep(st *stitched) {
+	l.stitchBytes.Add(-st.size - st.piece.Release())
+}
+
+// Reserve counts n bytes of a stitched subtree's or page's compressed form
+// in the stitched bytes, if they leave room for them (compress.Budget).
+func (l *l1) Reserve(n int64) bool {
+	if l.stitchBytes.Add(n) > l.stitchMax {
+		l.stitchBytes.Add(-n)
+		return false
+	}
+	return true
 }

@@ -152,6 +152,9 @@ func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
 		r.writeAsset(bw, a)
 	}
 	switch {
+	case n.entry != nil && n.stitch != nil && r.enc != nil:
+		bw.Flush()
+		r.enc.WritePiece(n.stitch.piece)
 	case n.entry != nil && n.stitch != nil:
 		if len(n.stitch.html) > bw.Available() {
 			// Written whole, not a buffer's worth and then the rest:

@@ -69,6 +69,15 @@ type Config struct {
 	Markers []string
 	// KeepPages keeps one PageResult per recorded request in Report.Pages.
 	KeepPages bool
+	// AcceptEncoding, when set, is sent as the Accept-Encoding of every
+	// request. A response with a Content-Encoding (gzip, zstd, br) is then
+	// decoded before it is scanned only with Decode; without it the body
+	// is scanned as sent (Bytes are the bytes on the wire) and is complete
+	// when it was read to its end without error — its </html> and markers
+	// cannot be seen, so ExpectIncludes and Markers need Decode. A coding
+	// the scanner cannot decode is a transport error.
+	AcceptEncoding string
+	Decode         bool
 	// Timeout bounds each request, body included. It is used only when
 	// Client is nil. Zero means DefaultTimeout.
 	Timeout time.Duration
@@ -175,7 +184,7 @@ func runClosed(ctx context.Context, cfg Config, client *http.Client) *Report {
 					return
 				}
 				url := cfg.URLs[(next.Add(1)-1)%uint64(len(cfg.URLs))]
-				res := fetch(ctx, client, url, buf, markers)
+				res := fetch(ctx, client, url, buf, markers, &cfg)
 				if res.err != nil && ctx.Err() != nil {
 					return // aborted by the caller, not a failure of the target
 				}
@@ -205,7 +214,7 @@ func (cfg *Config) markers() [][]byte {
 }
 
 // fetch sends one GET and scans the whole body through buf.
-func fetch(ctx context.Context, client *http.Client, url string, buf []byte, markers [][]byte) result {
+func fetch(ctx context.Context, client *http.Client, url string, buf []byte, markers [][]byte, cfg *Config) result {
 	var (
 		res       result
 		firstByte time.Time
@@ -217,6 +226,9 @@ func fetch(ctx context.Context, client *http.Client, url string, buf []byte, mar
 		res.err = err
 		return res
 	}
+	if cfg.AcceptEncoding != "" {
+		req.Header.Set("Accept-Encoding", cfg.AcceptEncoding)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		res.err = err
@@ -227,7 +239,7 @@ func fetch(ctx context.Context, client *http.Client, url string, buf []byte, mar
 		firstByte = time.Now()
 	}
 	res.status = resp.StatusCode
-	res.err = scanBody(resp.Body, buf, markers, &res.scan)
+	res.err = scanResponse(resp, buf, markers, cfg.Decode, &res.scan)
 	resp.Body.Close()
 	res.ttlb = time.Since(res.start)
 	res.ttfb = firstByte.Sub(res.start)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/broadsheet/broadsheet/composer/compress"
 )
 
 func TestMain(m *testing.M) {
@@ -470,4 +472,34 @@ func BenchmarkRunFloor(b *testing.B) {
 	}
 	b.ReportMetric(rep.Throughput, "req/s")
 	b.ReportMetric(float64(rep.TTLB.P99.Microseconds()), "p99-µs")
+}
+
+// TestAcceptEncoding: the header is sent; a coded body is complete when read
+// to its end, and with Decode its markers are counted as in a plain one.
+func TestAcceptEncoding(t *testing.T) {
+	page := "<html><body>" + strings.Repeat(`<b data-fragment="x" data-outcome="hit">1</b>`, 100) + "</body></html>"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw, enc := compress.Wrap(w, compress.Negotiated(r))
+		io.WriteString(rw, page)
+		if enc != nil {
+			enc.Close()
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		ae        string
+		decode    bool
+		fragments int64
+	}{{"", false, 100}, {"gzip", false, 0}, {"gzip", true, 100}, {"zstd", true, 100}, {"br", true, 100}} {
+		rep, err := Run(context.Background(), Config{URLs: []string{srv.URL}, MaxRequests: 3, AcceptEncoding: tc.ae, Decode: tc.decode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Errors != 0 || rep.Fragments != 3*tc.fragments {
+			t.Errorf("%q decode %v: %d errors, %d fragments, want %d", tc.ae, tc.decode, rep.Errors, rep.Fragments, 3*tc.fragments)
+		}
+		if tc.ae != "" && !tc.decode && rep.Bytes >= 3*int64(len(page)) {
+			t.Errorf("%q: %d bytes counted, not the coded ones", tc.ae, rep.Bytes)
+		}
+	}
 }

@@ -31,6 +31,7 @@ type scanningTransport struct {
 	next    http.RoundTripper
 	ctx     context.Context // the run's context: cancelling it aborts requests
 	markers [][]byte
+	decode  bool // decode coded bodies (Config.Decode)
 	bufs    sync.Pool
 
 	mu    sync.Mutex
@@ -67,7 +68,7 @@ func (t *scanningTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	page.status = resp.StatusCode
 	buf := t.bufs.Get().(*[scanBufferSize]byte)
-	err = scanBody(resp.Body, buf[:], t.markers, &page.scan)
+	err = scanResponse(resp, buf[:], t.markers, t.decode, &page.scan)
 	t.bufs.Put(buf)
 	resp.Body.Close()
 
@@ -125,12 +126,16 @@ func (p *boundedPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, 
 // runRate sends requests at cfg.Rate per second with vegeta's attacker.
 func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 	transport := newScanningTransport(ctx, client.Transport, cfg.markers())
+	transport.decode = cfg.Decode
 	vclient := *client
 	vclient.Transport = transport
 
 	targets := make([]vegeta.Target, len(cfg.URLs))
 	for i, u := range cfg.URLs {
 		targets[i] = vegeta.Target{Method: http.MethodGet, URL: u}
+		if cfg.AcceptEncoding != "" {
+			targets[i].Header = http.Header{"Accept-Encoding": {cfg.AcceptEncoding}}
+		}
 	}
 	attacker := vegeta.NewAttacker(
 		vegeta.Client(&vclient),

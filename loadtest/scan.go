@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+
+	"github.com/broadsheet/broadsheet/composer/compress"
 )
 
 // The markers the composer writes under ?debug=1. Every include is wrapped in
@@ -207,6 +210,32 @@ func scanBody(r io.Reader, buf []byte, markers [][]byte, res *pageScan) error {
 			return err
 		}
 	}
+}
+
+// scanResponse scans resp's body with scanBody: decoded first if it has a
+// Content-Encoding and decode is set, else as sent, a coded body then
+// counting as ending in </html> once read to its end (see
+// Config.AcceptEncoding).
+func scanResponse(resp *http.Response, buf []byte, markers [][]byte, decode bool, res *pageScan) error {
+	ce := resp.Header.Get("Content-Encoding")
+	if ce == "" {
+		return scanBody(resp.Body, buf, markers, res)
+	}
+	if !decode {
+		err := scanBody(resp.Body, buf, markers, res)
+		res.EndsHTML = err == nil
+		return err
+	}
+	c, ok := compress.Parse(ce)
+	if !ok {
+		return fmt.Errorf("loadtest: Content-Encoding %q", ce)
+	}
+	r, err := compress.NewReader(c, resp.Body)
+	if err != nil {
+		return fmt.Errorf("loadtest: %s body: %w", ce, err)
+	}
+	defer r.Close()
+	return scanBody(r, buf, markers, res)
 }
 
 // countNew counts the occurrences of m in w that end past its first carry

@@ -102,6 +102,12 @@
 //	scores-cold-c1  the scores page of 10,000 includes in process, nothing
 //	                cached (-l1-mb 0 -stitch-mb 0, feed -cold-latency, none
 //	                slow), one page at a time with ?debug=1 for -duration.
+//	scores-encoded  the scores page of 2,000 includes warm in L1 (the l1
+//	                state's composer) at -c for -duration per
+//	                Accept-Encoding: none, gzip, zstd, br (bodies counted as
+//	                sent); each coding's page is fetched once and decoded,
+//	                and the uncompressed page's size through `gzip -6` and
+//	                the machine's load average are reported beside.
 //
 // A page's fragments are counted from markers in its body (loadtest's
 // Config.Markers): a fragsim fragment carries data-fragsim=" once; a
@@ -193,8 +199,9 @@ type options struct {
 
 // allWorkloads lists the workloads in the order they run within a run:
 // the scores matrix (every state × size), the remote page's workloads
-// (remote.go) and the cold 10,000-include page alone (coldc1.go).
-var allWorkloads = []string{"scores", "remote-flaky", "remote-down", "remote-flat", "remote-first", "scores-cold-c1"}
+// (remote.go), the cold 10,000-include page alone (coldc1.go) and the warm
+// page in every content coding (encoded.go).
+var allWorkloads = []string{"scores", "remote-flaky", "remote-down", "remote-flat", "remote-first", "scores-cold-c1", "scores-encoded"}
 
 // workloadGroups are names -only accepts for several workloads.
 var workloadGroups = map[string][]string{

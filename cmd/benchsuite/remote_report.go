@@ -109,6 +109,9 @@ func writeWorkloadsMarkdown(w io.Writer, res *results, o *options) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(res.Encoded) > 0 {
+		writeEncodedMarkdown(w, res.Encoded, o)
+	}
 	writeWorkloadTargets(w, res, o)
 }
 
@@ -185,6 +188,22 @@ func writeWorkloadTargets(w io.Writer, res *results, o *options) {
 			v = "met"
 		}
 		rows = append(rows, [3]string{target, figure, v})
+	}
+	if runs := okRuns(res.Encoded, func(r encodedResult) string { return r.Err }); len(runs) > 0 {
+		var ratio, size []float64
+		decodes := true
+		for _, r := range runs {
+			for _, c := range r.Codings {
+				decodes = decodes && c.Decodes
+				if c.AcceptEncoding == "gzip" {
+					ratio = append(ratio, c.Ratio)
+					size = append(size, float64(c.Bytes)/float64(r.Gzip6))
+				}
+			}
+		}
+		add(fmt.Sprintf("warm %d gzip: ≥ 70%% of the uncompressed page's throughput, ≤ 1.3× gzip -6, every coding decodes to the page", encodedSize),
+			fmt.Sprintf("throughput ratio %.2f, %.2f× gzip -6 (medians of runs); decodes %v", median(ratio), median(size), decodes),
+			median(ratio) >= 0.7 && median(size) <= 1.3 && decodes)
 	}
 	if runs := okRuns(res.ColdC1, func(r coldC1Result) string { return r.Err }); len(runs) > 0 {
 		minPresent, pages, within := int64(-1), 0, 0

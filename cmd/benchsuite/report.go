@@ -22,11 +22,12 @@ type results struct {
 	Medians []summary `json:"medians"`
 
 	// The other workloads, one entry per run.
-	Flaky  []flakyResult  `json:"remote_flaky,omitempty"`
-	Down   []downResult   `json:"remote_down,omitempty"`
-	Flat   []flatResult   `json:"remote_flat,omitempty"`
-	First  []firstResult  `json:"remote_first,omitempty"`
-	ColdC1 []coldC1Result `json:"scores_cold_c1,omitempty"`
+	Flaky   []flakyResult   `json:"remote_flaky,omitempty"`
+	Down    []downResult    `json:"remote_down,omitempty"`
+	Flat    []flatResult    `json:"remote_flat,omitempty"`
+	First   []firstResult   `json:"remote_first,omitempty"`
+	ColdC1  []coldC1Result  `json:"scores_cold_c1,omitempty"`
+	Encoded []encodedResult `json:"scores_encoded,omitempty"`
 }
 
 // summary is the median of a state × size over the runs that succeeded;

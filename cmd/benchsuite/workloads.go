@@ -43,6 +43,16 @@ func (s *suite) runWorkloads(ctx context.Context, run int, res *results, logf fu
 			res.First = append(res.First, r)
 			err = r.Err
 			line = fmt.Sprintf("first page median %.1f ms over %d starts", r.MedianMS, len(r.Starts))
+		case "scores-encoded":
+			r := s.encoded(ctx, run)
+			res.Encoded = append(res.Encoded, r)
+			err = r.Err
+			for _, c := range r.Codings {
+				if c.Report != nil {
+					line += fmt.Sprintf("%q %.0f req/s (%.2f) %d bytes; ", c.AcceptEncoding, c.Report.Throughput, c.Ratio, c.Bytes)
+				}
+			}
+			line += fmt.Sprintf("gzip -6 %d bytes; load %.1f/%.1f", r.Gzip6, r.LoadBefore, r.LoadAfter)
 		case "scores-cold-c1":
 			r := s.coldC1(ctx, run)
 			res.ColdC1 = append(res.ColdC1, r)

@@ -37,7 +37,10 @@
 //
 // Requests go only to the URLs given: redirects are not followed (a 3xx
 // counts as a non-2xx error) and proxy settings from the environment are
-// ignored. Responses are requested uncompressed.
+// ignored. Responses are requested uncompressed unless -accept-encoding
+// asks for a coding: a coded body is then scanned as sent (throughput and
+// bytes on the wire; complete when read to its end without error) or,
+// with -decode, decoded first (gzip, zstd, br) and checked as any page.
 //
 // The flags are:
 //
@@ -50,6 +53,8 @@
 //	-warmup D           unrecorded warm-up before the measurement (default 0)
 //	-expect-includes N  minimum data-fragment=" markers in a complete page (default 0)
 //	-timeout D          per-request timeout, body included (default 30s)
+//	-accept-encoding V  send Accept-Encoding: V with every request (default: none)
+//	-decode             decode coded bodies before scanning them
 //	-floor              measure the in-memory floor first and print the ratio
 //	-json               print one JSON object instead of text
 //
@@ -118,6 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		maxRequests    = fs.Int("max-requests", 100000, "stop after `N` recorded requests; 0 means no limit")
 		warmup         = fs.Duration("warmup", 0, "unrecorded warm-up `time` before the measurement")
 		expectIncludes = fs.Int("expect-includes", 0, "minimum data-fragment=\" markers in a complete `page`")
+		acceptEncoding = fs.String("accept-encoding", "", "Accept-Encoding `value` sent with every request (default: none)")
+		decode         = fs.Bool("decode", false, "decode coded bodies before scanning them (needed for -expect-includes with -accept-encoding)")
 	)
 	fs.Var(&urls, "url", "`URL` to request; repeat for several, used round-robin (default "+defaultURL+")")
 	fs.DurationVar(&timeout, "timeout", loadtest.DefaultTimeout, "per-request `timeout`, body included")
@@ -155,6 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Warmup:         *warmup,
 		ExpectIncludes: *expectIncludes,
 		Timeout:        timeout,
+		AcceptEncoding: *acceptEncoding,
+		Decode:         *decode,
 	}
 
 	var out output

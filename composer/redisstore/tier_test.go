@@ -372,7 +372,13 @@ func TestPagesSurviveRedisOutage(t *testing.T) {
 		}
 		c.Purge("item")
 	}
-	wait.For(t, "breaker open", func() bool { return store.State() == "open" })
+	// Pages go on asking while it is down, so that a breaker that has
+	// half-opened after OpenFor opens again.
+	wait.For(t, "breaker open", func() bool {
+		c.Purge("item")
+		page(t, c)
+		return store.State() == "open"
+	})
 	srv.Restart()
 	// The same client reconnects by itself: writes land again.
 	wait.For(t, "Redis back", func() bool {

@@ -302,7 +302,10 @@ func (s *scanner) startTag(i int) (int, bool) {
 	}
 	in := lookup(name)
 	if t := s.top(); t != nil && t.kind == kForeign {
-		if in&(fBreakout|fReject) != 0 {
+		// Only the breakout tags leave foreign content; any other, such as
+		// a <noscript> in an <svg>, is a foreign element whose content is
+		// markup, as a browser (and the tokenizer, tokens.go) reads it.
+		if in&fBreakout != 0 || in&fReject != 0 && !s.lenient {
 			if !s.lenient {
 				return 0, false
 			}

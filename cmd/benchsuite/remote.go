@@ -92,7 +92,7 @@ func (s *suite) startService(ctx context.Context, name string, port int, args []
 		return nil, err
 	}
 	base := "http://" + addr
-	if err := harness.WaitHTTP(ctx, p, base+"/readyz", 10*time.Second); err != nil {
+	if err := harness.WaitHTTP(ctx, p, base+"/healthz", 10*time.Second); err != nil {
 		p.Stop()
 		return nil, err
 	}

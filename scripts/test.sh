@@ -34,8 +34,9 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
-echo "== go vet"
+echo "== go vet (and the dev build's -tags nootlp)"
 go vet ./...
+go vet -tags nootlp ./internal/telemetry ./cmd/composer
 
 echo "== staticcheck"
 go tool staticcheck ./...

@@ -14,7 +14,6 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -82,7 +81,7 @@ func SetupTracing(ctx context.Context, endpoint, service string) (stop func(), e
 	if endpoint == "" {
 		return func() {}, nil
 	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint))
+	exp, err := newExporter(ctx, endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("-otlp-endpoint: %w", err)
 	}

@@ -329,6 +329,11 @@ type firstResult struct {
 	Starts []firstPage `json:"starts"`
 	// MedianMS is the median of the first pages' TTLB.
 	MedianMS float64 `json:"median_ms"`
+	// FloorMS is, for each start, what Go's bare HTTP client took to fetch
+	// the same URLs from a fresh transport just before (see bareFetch);
+	// FloorMedianMS is their median.
+	FloorMS       []float64 `json:"floor_ms"`
+	FloorMedianMS float64   `json:"floor_median_ms"`
 }
 
 // firstPage is a fresh composer's first page.
@@ -360,6 +365,12 @@ func (s *suite) first(ctx context.Context, run int) (r firstResult) {
 	pr := remotePresence()
 	var lat []float64
 	for k := range s.o.remoteFirstStarts {
+		floor, _, err := bareFetch(ctx, sv.base, s.o.remoteIncludes)
+		if err != nil {
+			r.Err = err.Error()
+			return r
+		}
+		r.FloorMS = append(r.FloorMS, loadtest.Millis(floor))
 		p, err := s.firstPage(ctx, fmt.Sprintf("%s-start%d", name, k+1), sv, pr)
 		if err != nil {
 			r.Err = err.Error()
@@ -368,7 +379,7 @@ func (s *suite) first(ctx context.Context, run int) (r firstResult) {
 		r.Starts = append(r.Starts, p)
 		lat = append(lat, p.TTLBMS)
 	}
-	r.MedianMS = median(lat)
+	r.MedianMS, r.FloorMedianMS = median(lat), median(r.FloorMS)
 	return r
 }
 

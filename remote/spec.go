@@ -53,6 +53,43 @@ type Config struct {
 // unless the configuration sets the fragment's fresh or stale time, and
 // places the response's assets.
 func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
+	s := baseSpec(cfg)
+	t, err := ParseTemplate(cfg.URL, s.Params)
+	if err != nil {
+		return nil, err
+	}
+	// The host's requests in flight are bounded in the composer, which
+	// queues a call for one of the host's slots before the call's timeout
+	// starts: a page of a thousand includes of one service waits for its
+	// turn within the page's budget instead of timing out in a queue.
+	if u, err := url.Parse(cfg.URL); err == nil {
+		s.Group = "remote " + u.Scheme + "://" + u.Host
+		s.GroupLimit = c.opts.MaxInFlightPerHost
+	}
+	var bt *batcher
+	if cfg.Batch {
+		base, endpoint, err := batchBase(t)
+		if err != nil {
+			return nil, err
+		}
+		if bt, err = c.batcher(base, endpoint); err != nil {
+			return nil, fmt.Errorf("remote: url %q: batch: %w", cfg.URL, err)
+		}
+	}
+	s.Source = "remote: " + cfg.URL
+	if cfg.Sanitize {
+		s.Source += " (sanitized)"
+	}
+	s.Render = c.render(t, bt, &c.fragment(cfg.Name, cfg.URL).stats, cfg.Sanitize, len(s.Includes) > 0)
+	if err := composer.ValidateSpec(s); err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	return s, nil
+}
+
+// baseSpec returns the Spec of cfg before its Render: what it takes from
+// the local fragment it replaces, if any, and from cfg.
+func baseSpec(cfg Config) *composer.Spec {
 	s := &composer.Spec{Name: cfg.Name, Version: "1", Defaults: composer.Settings{Timeout: DefaultTimeout}}
 	if l := cfg.Local; l != nil {
 		s.Doc = l.Doc
@@ -82,38 +119,18 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 			s.Example = nil
 		}
 	}
-	t, err := ParseTemplate(cfg.URL, s.Params)
-	if err != nil {
-		return nil, err
-	}
-	// The host's requests in flight are bounded in the composer, which
-	// queues a call for one of the host's slots before the call's timeout
-	// starts: a page of a thousand includes of one service waits for its
-	// turn within the page's budget instead of timing out in a queue.
-	if u, err := url.Parse(cfg.URL); err == nil {
-		s.Group = "remote " + u.Scheme + "://" + u.Host
-		s.GroupLimit = c.opts.MaxInFlightPerHost
-	}
-	var bt *batcher
-	if cfg.Batch {
-		base, endpoint, err := batchBase(t)
-		if err != nil {
-			return nil, err
-		}
-		if bt, err = c.batcher(base, endpoint); err != nil {
-			return nil, fmt.Errorf("remote: url %q: batch: %w", cfg.URL, err)
-		}
-	}
 	if s.Doc == "" {
 		s.Doc = "Remote fragment."
 	}
-	s.Source = "remote: " + cfg.URL
-	fc := &c.fragment(cfg.Name, cfg.URL).stats
-	if cfg.Sanitize {
-		s.Source += " (sanitized)"
-	}
-	includes := len(s.Includes) > 0
-	s.Render = func(ctx context.Context, p composer.Params) (templ.Component, error) {
+	return s
+}
+
+// render returns the Render of a remote fragment: t expanded with the
+// include's params, fetched (in bt's batches when bt is not nil) and
+// sanitized when clean is set (keeping include tags when includes is
+// set), counted in fc.
+func (c *Client) render(t *Template, bt *batcher, fc *counters, clean, includes bool) func(context.Context, composer.Params) (templ.Component, error) {
+	return func(ctx context.Context, p composer.Params) (templ.Component, error) {
 		fc.requests.Add(1)
 		u, err := t.Expand(p)
 		if err != nil {
@@ -134,13 +151,9 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 			return nil, err
 		}
 		fc.ok.Add(1)
-		if cfg.Sanitize {
+		if clean {
 			raw.HTML = sanitize(raw.HTML, includes)
 		}
 		return raw, nil
 	}
-	if err := composer.ValidateSpec(s); err != nil {
-		return nil, fmt.Errorf("remote: %w", err)
-	}
-	return s, nil
 }

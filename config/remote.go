@@ -18,6 +18,7 @@ import (
 //	      includes: [other]
 //	      batch: true   # only for Broadsheet's own fragment server
 //	      sanitize: true  # drop scripts, event handlers, javascript: URLs
+//	      h2c: true     # the service speaks HTTP/2 over cleartext (http:// only)
 //	      asset_origins: ["https://cdn.example"]  # where its Link headers' assets may be
 //	    timeout: 80ms
 //
@@ -39,6 +40,9 @@ type RemoteConfig struct {
 	// Sanitize asks for the fragment's HTML to be sanitized
 	// (remote.Config.Sanitize).
 	Sanitize bool
+	// H2C says the service speaks HTTP/2 over cleartext
+	// (remote.Config.H2C).
+	H2C bool
 	// AssetOrigins are the origins, besides the service's own, from which
 	// the fragment's responses may name stylesheets and scripts in their
 	// Link headers (composer.Spec.AssetOrigins); the site's
@@ -56,7 +60,7 @@ const maxParamLen = 4096
 // that factory builds from it. entries are the fragments section's, so
 // that a remote fragment may include another declared later in the file.
 func (p *parser) remote(name string, e entry, path string, frags map[string]*composer.Fragment, specs map[string]*composer.Spec, entries []entry, factory RemoteFactory) {
-	f := p.fields(e.val, path, "url", "params", "includes", "batch", "sanitize", "asset_origins")
+	f := p.fields(e.val, path, "url", "params", "includes", "batch", "sanitize", "h2c", "asset_origins")
 	if p.resolve(e.val).Kind != yaml.MappingNode {
 		return
 	}
@@ -100,6 +104,11 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 		v, good := p.boolean(se.val, join(path, "sanitize"))
 		rc.Sanitize, bad = v, bad || !good
 	}
+	h2cNode := (*yaml.Node)(nil)
+	if he, ok := f["h2c"]; ok {
+		v, good := p.boolean(he.val, join(path, "h2c"))
+		rc.H2C, bad, h2cNode = v, bad || !good, he.val
+	}
 	if ae, ok := f["asset_origins"]; ok {
 		var good bool
 		rc.AssetOrigins, good = p.assetOrigins(ae.val, join(path, "asset_origins"))
@@ -118,6 +127,10 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 		if batchNode != nil && strings.Contains(msg, ": batch: ") {
 			// The URL is fine, but not for batching: point at batch.
 			p.errorf(batchNode, join(path, "batch"), "%s", msg)
+			return
+		}
+		if h2cNode != nil && strings.Contains(msg, ": h2c ") {
+			p.errorf(h2cNode, join(path, "h2c"), "%s", msg)
 			return
 		}
 		p.errorf(urlNode, join(path, "url"), "%s", msg)

@@ -20,6 +20,9 @@ func fakeRemote(name string, rc RemoteConfig, local *composer.Spec) (*composer.S
 	if rc.Batch && strings.Contains(rc.URL, "nobatch") {
 		return nil, errors.New("remote: url " + fmt.Sprintf("%q", rc.URL) + ": batch: a batched URL's path cannot hold a placeholder")
 	}
+	if rc.H2C && !strings.HasPrefix(rc.URL, "http:") {
+		return nil, errors.New("remote: url " + fmt.Sprintf("%q", rc.URL) + ": h2c is HTTP/2 over cleartext: for an http:// URL, and not with batch")
+	}
 	if strings.Contains(rc.URL, "bad") {
 		return nil, errors.New("remote: url " + fmt.Sprintf("%q", rc.URL) + ": want an absolute http:// or https:// URL")
 	}
@@ -29,6 +32,9 @@ func fakeRemote(name string, rc RemoteConfig, local *composer.Spec) (*composer.S
 	}
 	if rc.Sanitize {
 		src += " (sanitized)"
+	}
+	if rc.H2C {
+		src += " (h2c)"
 	}
 	s := &composer.Spec{Name: name, Defaults: composer.Settings{Timeout: 100 * time.Millisecond}, Source: src,
 		Render: func(context.Context, composer.Params) (templ.Component, error) { return nil, nil }}
@@ -67,6 +73,8 @@ func TestParseRemote(t *testing.T) {
       batch: false
   forecast:
     remote: {url: "http://127.0.0.1:9102/fragments/forecast?city={city}", params: [{name: city}], batch: true, sanitize: true}
+  ticker:
+    remote: {url: "http://127.0.0.1:9103/ticker", h2c: true}
 pages:
   - name: p
     path: /w/{city}
@@ -102,6 +110,9 @@ pages:
 	}
 	if fc := site.Fragments["forecast"]; fc == nil || !strings.HasSuffix(fc.Spec.Source, " (batch) (sanitized)") {
 		t.Errorf("forecast was not declared batched and sanitized: %+v", fc)
+	}
+	if tk := site.Fragments["ticker"]; tk == nil || !strings.HasSuffix(tk.Spec.Source, " (h2c)") {
+		t.Errorf("ticker was not declared h2c: %+v", tk)
 	}
 	if strings.Contains(w.Spec.Source, " (batch)") || strings.Contains(score.Spec.Source, " (batch)") {
 		t.Errorf("batch is not the default")
@@ -140,6 +151,8 @@ func TestParseRemoteInvalid(t *testing.T) {
 		{"batch not a bool", remoteRegistry(), frag("      url: http://h/x\n      batch: yes\n"), 5, "fragments.score.remote.batch", "want true or false"},
 		{"batch null", remoteRegistry(), frag("      url: http://h/x\n      batch:\n"), 5, "fragments.score.remote.batch", "want true or false"},
 		{"sanitize not a bool", remoteRegistry(), frag("      url: http://h/x\n      sanitize: please\n"), 5, "fragments.score.remote.sanitize", "want true or false"},
+		{"h2c not a bool", remoteRegistry(), frag("      url: http://h/x\n      h2c: 2\n"), 5, "fragments.score.remote.h2c", "want true or false"},
+		{"h2c on https", remoteRegistry(), frag("      url: https://h/x\n      h2c: true\n"), 5, "fragments.score.remote.h2c", "h2c is HTTP/2 over cleartext"},
 		{"batch refused", remoteRegistry(), frag("      url: http://h/nobatch/x\n      batch: true\n"), 5, "fragments.score.remote.batch", "batch: a batched URL"},
 		{"asset_origins not a list", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: https://cdn.example\n"), 5, "fragments.score.remote.asset_origins", "want a list"},
 		{"asset_origins path", remoteRegistry(), frag("      url: http://h/x\n      asset_origins: [https://cdn.example/assets]\n"), 5, "fragments.score.remote.asset_origins[0]", "want an origin"},

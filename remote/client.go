@@ -124,6 +124,11 @@ type Client struct {
 	// redirect, the redirect loop) would be wasted.
 	rt http.RoundTripper
 	tr *http.Transport // nil when Options.Transport was given
+	// h2c sends the requests of fragments whose service speaks HTTP/2
+	// over cleartext (Config.H2C); made on first use (see h2cTransport).
+	h2c     http.RoundTripper
+	h2cTr   *http.Transport
+	h2cOnce sync.Once
 	// header is the fixed header of every request, shared by all of them
 	// (a RoundTripper does not modify its request); cloned per request
 	// for a Transport given in Options, which might.
@@ -218,6 +223,40 @@ func (c *Client) Close() {
 	if c.tr != nil {
 		c.tr.CloseIdleConnections()
 	}
+	c.h2cOnce.Do(func() {}) // no h2c transport is made after Close
+	if c.h2cTr != nil {
+		c.h2cTr.CloseIdleConnections()
+	}
+}
+
+// h2cTransport returns the transport of services that speak HTTP/2 over
+// cleartext with prior knowledge (Config.H2C): the Client's own, with
+// HTTP/2 as its only protocol for http:// URLs, so that a page's requests
+// to such a service are streams of one connection (or a few: a new one
+// when the server's stream limit is reached) instead of one connection
+// each. A Transport given in Options serves these requests too.
+func (c *Client) h2cTransport() http.RoundTripper {
+	c.h2cOnce.Do(func() {
+		if c.tr == nil {
+			c.h2c = c.rt
+			return
+		}
+		tr := c.tr.Clone()
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		// A few connections carry every stream, one for each hundred of
+		// the host's slots (MaxInFlightPerHost, 128 by default: two):
+		// servers allow 100–250 streams a connection or more. Without
+		// this bound, a cold page's requests, arriving before the first
+		// connection is made, dial one each.
+		tr.MaxConnsPerHost = max(2, c.opts.MaxInFlightPerHost/100)
+		tr.MaxIdleConnsPerHost = tr.MaxConnsPerHost
+		c.h2cTr, c.h2c = tr, tr
+		if c.opts.WrapTransport != nil {
+			c.h2c = c.opts.WrapTransport(tr)
+		}
+	})
+	return c.h2c
 }
 
 // fragment returns the counters of the remote fragment name, recording

@@ -18,12 +18,17 @@ import (
 // reads at most MaxBodyBytes+1 bytes, and returns when ctx ends, whatever
 // the host does.
 func (c *Client) Fetch(ctx context.Context, rawURL string) (*composer.Raw, error) {
+	return c.get(ctx, c.rt, rawURL)
+}
+
+// get is Fetch through rt.
+func (c *Client) get(ctx context.Context, rt http.RoundTripper, rawURL string) (*composer.Raw, error) {
 	req, h, err := c.request(ctx, rawURL)
 	if err != nil {
 		return nil, err
 	}
 	h.stats.requests.Add(1)
-	raw, err := c.fetch(ctx, h, req)
+	raw, err := c.fetch(ctx, h, rt, req)
 	if err != nil {
 		h.count(err)
 		return nil, err
@@ -50,19 +55,19 @@ func (c *Client) request(ctx context.Context, rawURL string) (*http.Request, *ho
 	return req, c.host(req.URL), nil
 }
 
-// fetch sends req to h under its breaker and in-flight limit and reads the
-// response.
+// fetch sends req to h through rt, under h's breaker and in-flight limit,
+// and reads the response.
 //
 // It is kept small, and everything else out of it, on purpose: the
 // goroutine that runs it (the composer's, one per call) starts with a
 // small stack, and the frames between it and the Transport's deepest call
 // decide whether that stack must grow — be copied — on every request.
-func (c *Client) fetch(ctx context.Context, h *host, req *http.Request) (*composer.Raw, error) {
+func (c *Client) fetch(ctx context.Context, h *host, rt http.RoundTripper, req *http.Request) (*composer.Raw, error) {
 	done, err := h.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.rt.RoundTrip(req)
+	resp, err := rt.RoundTrip(req)
 	raw, err := c.response(ctx, h, req, resp, err)
 	h.exit(done, err)
 	return raw, err

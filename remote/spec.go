@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -40,6 +41,12 @@ type Config struct {
 	// the fragment declares includes. For services trusted to be up, not
 	// to be careful.
 	Sanitize bool
+	// H2C says the service speaks HTTP/2 over cleartext with prior
+	// knowledge (as Go's servers with Protocols.SetUnencryptedHTTP2,
+	// Envoy's and gRPC's do): its requests go as streams of one
+	// connection rather than one connection each. The URL must be
+	// http://; not with Batch (a batch is already one request).
+	H2C bool
 	// AssetOrigins are origins ("https://cdn.example"), besides the
 	// service's own, from which its responses' Link headers may name
 	// assets (composer.Spec.AssetOrigins): a Tailor-style service whose
@@ -66,6 +73,13 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 		s.Group = "remote " + u.Scheme + "://" + u.Host
 		s.GroupLimit = c.opts.MaxInFlightPerHost
 	}
+	rt := c.rt
+	if cfg.H2C {
+		if t.scheme() != "http" || cfg.Batch {
+			return nil, fmt.Errorf("remote: url %q: h2c is HTTP/2 over cleartext: for an http:// URL, and not with batch", cfg.URL)
+		}
+		rt = c.h2cTransport()
+	}
 	var bt *batcher
 	if cfg.Batch {
 		base, endpoint, err := batchBase(t)
@@ -80,7 +94,7 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 	if cfg.Sanitize {
 		s.Source += " (sanitized)"
 	}
-	s.Render = c.render(t, bt, &c.fragment(cfg.Name, cfg.URL).stats, cfg.Sanitize, len(s.Includes) > 0)
+	s.Render = c.render(t, rt, bt, &c.fragment(cfg.Name, cfg.URL).stats, cfg.Sanitize, len(s.Includes) > 0)
 	if err := composer.ValidateSpec(s); err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
 	}
@@ -126,10 +140,10 @@ func baseSpec(cfg Config) *composer.Spec {
 }
 
 // render returns the Render of a remote fragment: t expanded with the
-// include's params, fetched (in bt's batches when bt is not nil) and
+// include's params, fetched through rt (in bt's batches when bt is not nil) and
 // sanitized when clean is set (keeping include tags when includes is
 // set), counted in fc.
-func (c *Client) render(t *Template, bt *batcher, fc *counters, clean, includes bool) func(context.Context, composer.Params) (templ.Component, error) {
+func (c *Client) render(t *Template, rt http.RoundTripper, bt *batcher, fc *counters, clean, includes bool) func(context.Context, composer.Params) (templ.Component, error) {
 	return func(ctx context.Context, p composer.Params) (templ.Component, error) {
 		fc.requests.Add(1)
 		u, err := t.Expand(p)
@@ -143,7 +157,7 @@ func (c *Client) render(t *Template, bt *batcher, fc *counters, clean, includes 
 		if bt != nil {
 			raw, err = c.fetchBatched(ctx, bt, u)
 		} else {
-			raw, err = c.Fetch(ctx, u)
+			raw, err = c.get(ctx, rt, u)
 		}
 		fc.inFlight.Add(-1)
 		if err != nil {

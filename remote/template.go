@@ -113,6 +113,9 @@ func inPath(s string) bool {
 	return strings.Contains(s[i+3:], "/")
 }
 
+// scheme returns the template's scheme ("http" or "https").
+func (t *Template) scheme() string { return strings.ToLower(t.raw[:strings.Index(t.raw, ":")]) }
+
 // String returns the template as configured.
 func (t *Template) String() string { return t.raw }
 

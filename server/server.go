@@ -515,6 +515,6 @@ func l1Bytes(mb int64) int64 {
 // remoteFactory builds the Spec of a fragment site.yaml declares remote.
 func remoteFactory(c *remote.Client) config.RemoteFactory {
 	return func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
-		return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize, AssetOrigins: rc.AssetOrigins})
+		return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize, H2C: rc.H2C, AssetOrigins: rc.AssetOrigins})
 	}
 }

@@ -273,7 +273,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.remoteSlowCC, "remote-slow-cache-control", "max-age=0, no-store", "remote workloads: Cache-Control of a slow fragment")
 	fs.StringVar(&o.remoteDownCC, "remote-down-cache-control", "max-age=1, stale-while-revalidate=60", "remote-down: Cache-Control of a fragment that is not slow")
 	fs.IntVar(&o.remoteFirstStarts, "remote-first-starts", 5, "remote-first: fresh composers per run, each asked for its first page")
-	fs.BoolVar(&o.remoteH2C, "remote-h2c", false, "remote workloads: the service also accepts HTTP/2 over cleartext")
+	fs.BoolVar(&o.remoteH2C, "remote-h2c", false, "remote workloads: the service also accepts HTTP/2 over cleartext, and the remote fragment is declared h2c: true")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func parseRemoteSite(t *testing.T, c *remote.Client, base string, includes int, 
 		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
 			return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local})
 		}}
-	site, err := config.Parse("remote.yaml", remoteSite(base, includes, timeout, 30*time.Second), reg)
+	site, err := config.Parse("remote.yaml", remoteSite(base, includes, timeout, 30*time.Second, false), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +282,22 @@ func TestWorkloadTargets(t *testing.T) {
 				t.Errorf("%s: no %q in\n%s", tc.name, w, b.String())
 			}
 		}
+	}
+}
+
+// TestRemoteSiteH2C: with h2c the remote fragment is declared h2c, which
+// the configuration accepts for the service's http:// URL.
+func TestRemoteSiteH2C(t *testing.T) {
+	var got config.RemoteConfig
+	reg := config.Registry{Specs: fragments.All(), Layouts: templates.Layouts(), Slots: templates.LayoutSlots(),
+		Remote: func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
+			got = rc
+			return remote.New(remote.Options{Logger: quiet}).Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, H2C: rc.H2C, Local: local})
+		}}
+	if _, err := config.Parse("remote.yaml", remoteSite("http://127.0.0.1:1", 3, 50*time.Millisecond, 30*time.Second, true), reg); err != nil {
+		t.Fatal(err)
+	}
+	if !got.H2C {
+		t.Errorf("h2c not declared: %+v", got)
 	}
 }

@@ -41,17 +41,26 @@ func (c Coding) String() string {
 const maxAcceptEncoding = 512
 
 // Negotiate returns the coding to send for the Accept-Encoding field values
-// (RFC 9110, section 12.5.3): among the compressed codings, the one the
-// client gives the highest q-value above 0, ties broken by Preferred; a
-// coding not named takes the q-value of "*" if there is one. "x-gzip" is
-// gzip. Identity is returned when no field was sent, when it is empty, when
-// the client ranks identity at least as high as every compressed coding it
-// accepts, when it accepts none of them (even if it refused identity: the
-// RFC then asks for the response without a coding rather than an error),
-// and when the value is malformed: an element that is not a token with at
-// most one q parameter, a q-value that is not RFC 9110's qvalue, or a value
-// over 512 bytes. Unknown codings are ignored. It never allocates.
+// (RFC 9110, section 12.5.3) among all the compressed codings, ties broken
+// by Preferred: NegotiateAmong(values, Preferred[:]). It never allocates.
 func Negotiate(values []string) Coding {
+	return NegotiateAmong(values, Preferred[:])
+}
+
+// NegotiateAmong returns the coding to send for the Accept-Encoding field
+// values (RFC 9110, section 12.5.3) when the response exists in the
+// codings offered (Identity among them or not: it always exists): the
+// offered coding the client gives the highest q-value above 0, ties broken
+// by offered's order; a coding not named takes the q-value of "*" if there
+// is one. "x-gzip" is gzip. Identity is returned when no field was sent,
+// when it is empty, when the client ranks identity at least as high as
+// every offered coding it accepts, when it accepts none of them (even if it
+// refused identity: the RFC then asks for the response without a coding
+// rather than an error), and when the value is malformed: an element that
+// is not a token with at most one q parameter, a q-value that is not RFC
+// 9110's qvalue, or a value over 512 bytes. Unknown codings are ignored.
+// It never allocates and is safe for concurrent use.
+func NegotiateAmong(values []string, offered []Coding) Coding {
 	var q [numCodings]int // thousandths; -1: not named
 	for i := range q {
 		q[i] = -1
@@ -81,7 +90,10 @@ func Negotiate(values []string) Coding {
 		}
 	}
 	best, bestQ := Identity, 0
-	for _, c := range Preferred {
+	for _, c := range offered {
+		if c == Identity || c >= numCodings {
+			continue
+		}
 		cq := q[c]
 		if cq < 0 {
 			cq = star
@@ -91,7 +103,7 @@ func Negotiate(values []string) Coding {
 		}
 	}
 	if best != Identity && q[Identity] > bestQ {
-		return Identity // the client prefers the page as it is
+		return Identity // the client prefers the response as it is
 	}
 	return best
 }

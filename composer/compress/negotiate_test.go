@@ -2,6 +2,8 @@ package compress
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -73,9 +75,56 @@ func TestNegotiate(t *testing.T) {
 	}
 }
 
+// TestNegotiateAmong checks the choice among the codings a response exists
+// in, in the offerer's order: web/static offers br before gzip, and only
+// the forms smaller than the file.
+func TestNegotiateAmong(t *testing.T) {
+	all := []Coding{Brotli, Gzip}
+	gz := []Coding{Gzip}
+	for _, tc := range []struct {
+		accept  string
+		offered []Coding
+		want    Coding
+	}{
+		{"", all, Identity},
+		{"gzip", all, Gzip},
+		{"GZIP", all, Gzip},
+		{"gzip, deflate, br, zstd", all, Brotli},
+		{"gzip, deflate, br, zstd", gz, Gzip},
+		{"gzip, deflate, br, zstd", nil, Identity},
+		{"gzip, deflate, br, zstd", []Coding{Identity, Gzip}, Gzip},
+		{"br;q=0.5, gzip", all, Gzip},
+		{"br;q=0, gzip;q=0.1", all, Gzip},
+		{"*", all, Brotli},
+		{"*;q=0.5, br;q=0", all, Gzip},
+		{"zstd", all, Identity},
+		{"br", gz, Identity},
+		{"identity", all, Identity},
+		{"identity, br;q=0.5", all, Identity},
+		{"br;q=0", all, Identity},
+		{"br;q=1.5", all, Identity},
+		{"br;q=0.1234", all, Identity},
+		{"br;q=.5", all, Identity},
+		{"br;level=5", all, Identity},
+		{"br gzip", all, Identity},
+		{"br;q=1.0 , , gzip", all, Brotli},
+		{"br, gzip;q=x", all, Identity},
+		{strings.Repeat("gzip, ", 100), all, Identity},
+		{"x-gzip;q=1, br;q=0.9", all, Gzip},
+	} {
+		if got := NegotiateAmong([]string{tc.accept}, tc.offered); got != tc.want {
+			t.Errorf("NegotiateAmong(%q, %v) = %v, want %v", tc.accept, tc.offered, got, tc.want)
+		}
+	}
+	if got := NegotiateAmong(nil, all); got != Identity {
+		t.Errorf("no field: %v", got)
+	}
+}
+
 // FuzzNegotiate checks that any field value gives a coding, without
-// panicking, and that a value with no "gzip", "zstd" or "br" in it (in any
-// case) gives identity.
+// panicking; that a value with no "gzip", "zstd" or "br" in it (in any
+// case) gives identity; and that NegotiateAmong picks an offered coding or
+// identity.
 func FuzzNegotiate(f *testing.F) {
 	for _, s := range []string{"", "gzip", "gzip, deflate, br, zstd", "br;q=0.5, *;q=0.1", "identity;q=0", "gzip;q=1.000", "gzip;q=2", ";;,,", "*"} {
 		f.Add(s)
@@ -87,6 +136,15 @@ func FuzzNegotiate(f *testing.F) {
 		}
 		if c != Identity && !containsFold(s, c.String()) && !containsFold(s, "*") && !containsFold(s, "x-gzip") {
 			t.Fatalf("Negotiate(%q) = %v, named nowhere", s, c)
+		}
+		for _, offered := range [][]Coding{{Gzip}, {Brotli, Gzip}} {
+			c := NegotiateAmong([]string{s}, offered)
+			if c != Identity && !slices.Contains(offered, c) {
+				t.Fatalf("NegotiateAmong(%q, %v) = %v, not offered", s, offered, c)
+			}
+			if c != Identity && !containsFold(s, c.String()) && !containsFold(s, "*") && !containsFold(s, "x-gzip") {
+				t.Fatalf("NegotiateAmong(%q, %v) = %v, named nowhere", s, offered, c)
+			}
 		}
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+
+	"github.com/broadsheet/broadsheet/composer/compress"
 )
 
 // hashLen is the length of a fingerprint: hex digits of the SHA-256 of
@@ -30,14 +32,16 @@ const (
 // file is one static file with its compressed forms.
 type file struct {
 	name, fingerprinted, hash, contentType string
-	// forms maps a Content-Encoding ("" for none) to the body in it.
-	forms map[string][]byte
+	// forms maps a coding to the body in it; Identity is always there.
+	forms map[compress.Coding][]byte
+	// offered lists the compressed forms kept, in codings' order.
+	offered []compress.Coding
 }
 
 // codings are the compressed forms made, in the order preferred when a
 // client accepts several equally. No zstd: for files this small it is no
 // smaller than gzip, and every browser that takes zstd takes br.
-var codings = []string{"br", "gzip"}
+var codings = []compress.Coding{compress.Brotli, compress.Gzip}
 
 // files indexes the static files by plain name; made once.
 var files = sync.OnceValue(func() map[string]*file {
@@ -51,13 +55,14 @@ var files = sync.OnceValue(func() map[string]*file {
 			return err
 		}
 		sum := sha256.Sum256(data)
-		f := &file{name: name, hash: hex.EncodeToString(sum[:])[:hashLen], forms: map[string][]byte{"": data}}
+		f := &file{name: name, hash: hex.EncodeToString(sum[:])[:hashLen], forms: map[compress.Coding][]byte{compress.Identity: data}}
 		ext := path.Ext(name)
 		f.fingerprinted = strings.TrimSuffix(name, ext) + "." + f.hash + ext
 		f.contentType = mime.TypeByExtension(ext)
 		for _, c := range codings {
-			if z := compress(c, data); len(z) < len(data) {
+			if z := compressed(c, data); len(z) < len(data) {
 				f.forms[c] = z
+				f.offered = append(f.offered, c)
 			}
 		}
 		out[name] = f
@@ -66,16 +71,16 @@ var files = sync.OnceValue(func() map[string]*file {
 	return out
 })
 
-// compress returns data in coding c, at the coding's best ratio: it is
+// compressed returns data in coding c, at the coding's best ratio: it is
 // done once per file. Brotli's window is 64 KiB, enough for these files:
 // its default of 4 MiB only costs time at start.
-func compress(c string, data []byte) []byte {
+func compressed(c compress.Coding, data []byte) []byte {
 	var b bytes.Buffer
 	var w io.WriteCloser
 	switch c {
-	case "gzip":
+	case compress.Gzip:
 		w, _ = gzip.NewWriterLevel(&b, gzip.BestCompression)
-	case "br":
+	case compress.Brotli:
 		w = brotli.NewWriterOptions(&b, brotli.WriterOptions{Quality: brotli.BestCompression, LGWin: 16})
 	default:
 		return nil
@@ -137,7 +142,7 @@ func Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		coding := negotiate(r.Header.Values("Accept-Encoding"), f)
+		coding := compress.NegotiateAmong(r.Header.Values("Accept-Encoding"), f.offered)
 		h := w.Header()
 		h.Set("Vary", "Accept-Encoding")
 		if current {
@@ -149,97 +154,11 @@ func Handler() http.Handler {
 			h.Set("Content-Type", f.contentType)
 		}
 		etag := `"` + f.hash
-		if coding != "" {
-			h.Set("Content-Encoding", coding)
-			etag += "-" + coding
+		if coding != compress.Identity {
+			h.Set("Content-Encoding", coding.String())
+			etag += "-" + coding.String()
 		}
 		h.Set("ETag", etag+`"`)
 		http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.forms[coding]))
 	})
-}
-
-// maxAcceptEncoding bounds the Accept-Encoding looked at: browsers send
-// about 30 bytes.
-const maxAcceptEncoding = 512
-
-// negotiate returns the Content-Encoding of f's form to send for the
-// Accept-Encoding field values: among the forms f has, the one the client
-// gives the highest q-value above 0 (a coding not named takes the q of
-// "*"), ties broken by codings' order; "" (the file as it is) for no
-// field, for a client that accepts none of them, and for a malformed or
-// oversized value.
-func negotiate(values []string, f *file) string {
-	best, bestQ := "", 0
-	q := map[string]int{}
-	total := 0
-	for _, v := range values {
-		if total += len(v); total > maxAcceptEncoding {
-			return ""
-		}
-		for elem := range strings.SplitSeq(v, ",") {
-			name, qv, ok := element(elem)
-			if !ok {
-				return ""
-			}
-			if name != "" {
-				q[name] = max(q[name], qv)
-			}
-		}
-	}
-	for _, c := range codings {
-		v, named := q[c]
-		if !named {
-			v, named = q["*"]
-		}
-		if _, ok := f.forms[c]; ok && named && v > bestQ {
-			best, bestQ = c, v
-		}
-	}
-	return best
-}
-
-// element parses one Accept-Encoding element, `coding [ ";" "q=" qvalue ]`,
-// into its lower-case coding and q in thousandths. An empty element is
-// valid and has no name.
-func element(s string) (name string, q int, ok bool) {
-	name, param, hasParam := strings.Cut(s, ";")
-	name = strings.ToLower(strings.TrimSpace(name))
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return "", 0, false
-		}
-	}
-	if !hasParam {
-		return name, 1000, true
-	}
-	param = strings.TrimSpace(param)
-	v, found := strings.CutPrefix(param, "q=")
-	if !found {
-		v, found = strings.CutPrefix(param, "Q=")
-	}
-	if !found || name == "" {
-		return "", 0, false
-	}
-	return name, qvalue(v), qvalue(v) >= 0
-}
-
-// qvalue parses RFC 9110's qvalue ("0", "0.5", "1.000") into thousandths,
-// or -1.
-func qvalue(s string) int {
-	if s == "" || len(s) > 5 || (s[0] != '0' && s[0] != '1') || len(s) > 1 && s[1] != '.' || len(s) == 2 {
-		return -1
-	}
-	n := int(s[0]-'0') * 1000
-	scale := 100
-	for i := 2; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return -1
-		}
-		n += int(s[i]-'0') * scale
-		scale /= 10
-	}
-	if n > 1000 {
-		return -1
-	}
-	return n
 }

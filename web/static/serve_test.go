@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/andybalholm/brotli"
@@ -72,6 +71,9 @@ func TestFingerprintedNames(t *testing.T) {
 		{"fingerprinted br", want, "gzip, deflate, br, zstd", "br", "public, max-age=31536000, immutable"},
 		{"fingerprinted gzip", want, "gzip", "gzip", "public, max-age=31536000, immutable"},
 		{"fingerprinted gzip over br", want, "br;q=0.5, gzip", "gzip", "public, max-age=31536000, immutable"},
+		{"fingerprinted x-gzip", want, "x-gzip", "gzip", "public, max-age=31536000, immutable"},
+		{"identity preferred", want, "identity, br;q=0.5", "", "public, max-age=31536000, immutable"},
+		{"malformed", want, "br;q=2", "", "public, max-age=31536000, immutable"},
 		{"plain name", "/static/site.css", "br", "br", "no-cache"},
 		{"another version's hash", stale, "", "", "no-cache"},
 		{"the icon", Path("favicon.svg"), "gzip", "gzip", "public, max-age=31536000, immutable"},
@@ -101,58 +103,4 @@ func TestFingerprintedNames(t *testing.T) {
 			t.Errorf("%s: %d, want 404", p, rec.Code)
 		}
 	}
-}
-
-func TestNegotiate(t *testing.T) {
-	all := &file{forms: map[string][]byte{"": nil, "br": nil, "gzip": nil}}
-	gz := &file{forms: map[string][]byte{"": nil, "gzip": nil}}
-	for _, tc := range []struct {
-		accept string
-		f      *file
-		want   string
-	}{
-		{"", all, ""},
-		{"gzip", all, "gzip"},
-		{"GZIP", all, "gzip"},
-		{"gzip, deflate, br, zstd", all, "br"},
-		{"gzip, deflate, br, zstd", gz, "gzip"},
-		{"br;q=0.5, gzip", all, "gzip"},
-		{"br;q=0, gzip;q=0.1", all, "gzip"},
-		{"*", all, "br"},
-		{"*;q=0.5, br;q=0", all, "gzip"},
-		{"zstd", all, ""},
-		{"identity", all, ""},
-		{"br;q=0", all, ""},
-		{"br;q=1.5", all, ""},
-		{"br;q=0.1234", all, ""},
-		{"br;q=.5", all, ""},
-		{"br;level=5", all, ""},
-		{"br gzip", all, ""},
-		{"br;q=1.0 , , gzip", all, "br"},
-		{"br, gzip;q=x", all, ""},
-		{strings.Repeat("gzip, ", 100), all, ""},
-		{"x-gzip;q=1, br;q=0.9", all, "br"},
-	} {
-		if got := negotiate([]string{tc.accept}, tc.f); got != tc.want {
-			t.Errorf("negotiate(%q) = %q, want %q", tc.accept, got, tc.want)
-		}
-	}
-	if got := negotiate(nil, all); got != "" {
-		t.Errorf("no field: %q", got)
-	}
-}
-
-// FuzzNegotiate checks that negotiate never panics and only ever picks a
-// form the file has, named with a q-value above 0 (or by "*").
-func FuzzNegotiate(f *testing.F) {
-	gz := &file{forms: map[string][]byte{"": nil, "gzip": nil}}
-	f.Fuzz(func(t *testing.T, accept string) {
-		got := negotiate([]string{accept}, gz)
-		if got != "" && got != "gzip" {
-			t.Fatalf("negotiate(%q) = %q", accept, got)
-		}
-		if got == "gzip" && !strings.Contains(strings.ToLower(accept), "gzip") && !strings.Contains(accept, "*") {
-			t.Fatalf("negotiate(%q) = gzip, which it does not name", accept)
-		}
-	})
 }

@@ -78,6 +78,11 @@ type Config struct {
 	// the scanner cannot decode is a transport error.
 	AcceptEncoding string
 	Decode         bool
+	// Header holds further header fields sent with every request, for
+	// instance an If-None-Match with the page's ETag. When it holds
+	// If-None-Match or If-Modified-Since, a 304 Not Modified is a complete
+	// response (it has no body by definition) rather than a non-2xx error.
+	Header http.Header
 	// Timeout bounds each request, body included. It is used only when
 	// Client is nil. Zero means DefaultTimeout.
 	Timeout time.Duration
@@ -134,6 +139,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
+	h := make(http.Header, len(cfg.Header))
+	for k, vs := range cfg.Header {
+		for _, v := range vs {
+			h.Add(k, v) // canonical names, so that fetch can assign them
+		}
+	}
+	cfg.Header = h
 	client := cfg.Client
 	if client == nil {
 		client = NewClient(cfg.Timeout)
@@ -204,6 +216,12 @@ func runClosed(ctx context.Context, cfg Config, client *http.Client) *Report {
 	return total.report(&cfg, "closed", elapsed)
 }
 
+// conditional reports whether cfg's requests are conditional GETs, to
+// which a 304 is a complete answer.
+func (cfg *Config) conditional() bool {
+	return cfg.Header.Get("If-None-Match") != "" || cfg.Header.Get("If-Modified-Since") != ""
+}
+
 // markers returns cfg.Markers as byte slices, for scanBody.
 func (cfg *Config) markers() [][]byte {
 	out := make([][]byte, len(cfg.Markers))
@@ -225,6 +243,9 @@ func fetch(ctx context.Context, client *http.Client, url string, buf []byte, mar
 	if err != nil {
 		res.err = err
 		return res
+	}
+	for k, vs := range cfg.Header {
+		req.Header[k] = vs
 	}
 	if cfg.AcceptEncoding != "" {
 		req.Header.Set("Accept-Encoding", cfg.AcceptEncoding)

@@ -503,3 +503,43 @@ func TestAcceptEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestConditional: Config.Header is sent with every request, in both
+// modes; a 304 to a conditional request is complete, counted under 304,
+// and any other 304 is a non-2xx error.
+func TestConditional(t *testing.T) {
+	const etag = `"v1"`
+	page := "<html><body>" + strings.Repeat(`<b data-fragment="x">1</b>`, 3) + "</body></html>"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag || r.Header.Get("X-Always-304") != "" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, page)
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name                 string
+		header               http.Header
+		rate                 int
+		status, errors, frag int
+	}{
+		{"unconditional", nil, 0, 200, 0, 3},
+		{"matching ETag", http.Header{"if-none-match": {etag}}, 0, 304, 0, 0},
+		{"matching ETag, rate", http.Header{"If-None-Match": {etag}}, 200, 304, 0, 0},
+		{"other ETag", http.Header{"If-None-Match": {`"v0"`}}, 0, 200, 0, 3},
+		{"304 unasked", http.Header{"X-Always-304": {"1"}}, 0, 304, 4, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Run(context.Background(), Config{URLs: []string{srv.URL}, MaxRequests: 4, Rate: tc.rate,
+				Duration: 10 * time.Second, ExpectIncludes: tc.frag, Header: tc.header})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Requests != 4 || rep.Status[tc.status] != 4 || rep.Errors != tc.errors || rep.Fragments != int64(4*tc.frag) {
+				t.Errorf("%d requests, status %v, %d errors, %d fragments; want 4 × %d, %d errors", rep.Requests, rep.Status, rep.Errors, rep.Fragments, tc.status, tc.errors)
+			}
+		})
+	}
+}

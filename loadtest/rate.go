@@ -132,9 +132,9 @@ func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 
 	targets := make([]vegeta.Target, len(cfg.URLs))
 	for i, u := range cfg.URLs {
-		targets[i] = vegeta.Target{Method: http.MethodGet, URL: u}
+		targets[i] = vegeta.Target{Method: http.MethodGet, URL: u, Header: cfg.Header.Clone()}
 		if cfg.AcceptEncoding != "" {
-			targets[i].Header = http.Header{"Accept-Encoding": {cfg.AcceptEncoding}}
+			targets[i].Header.Set("Accept-Encoding", cfg.AcceptEncoding)
 		}
 	}
 	attacker := vegeta.NewAttacker(

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,7 +85,8 @@ type Report struct {
 	// TransportErrors counts requests that got no complete response:
 	// connection errors, timeouts, and errors while reading the body.
 	TransportErrors int
-	// Non2xx counts responses whose status was not 2xx.
+	// Non2xx counts responses whose status was not 2xx, but for a 304 to
+	// a conditional request (Config.Header).
 	Non2xx int
 	// Incomplete counts 2xx responses that did not end with </html> or had
 	// fewer than ExpectIncludes fragment markers.
@@ -300,7 +302,8 @@ type PageResult struct {
 	// Err is the transport error, if the request failed.
 	Err error
 	// Complete reports a 2xx response that ends with </html> and holds at
-	// least Config.ExpectIncludes data-fragment=" markers.
+	// least Config.ExpectIncludes data-fragment=" markers, or a 304 to a
+	// conditional request.
 	Complete bool
 	// Bytes is the body's length as read; Fragments its data-fragment="
 	// markers.
@@ -328,6 +331,7 @@ type recorder struct {
 	expectIncludes int64
 	markerNames    []string
 	keepPages      bool
+	conditional    bool // a 304 is complete (Config.Header)
 
 	requests, transportErrors, non2xx, incomplete int
 	status                                        map[int]int
@@ -343,6 +347,7 @@ func newRecorder(cfg *Config) *recorder {
 	return &recorder{
 		expectIncludes: int64(cfg.ExpectIncludes),
 		markerNames:    cfg.Markers,
+		conditional:    cfg.conditional(),
 		keepPages:      cfg.KeepPages,
 		status:         make(map[int]int),
 		errorSamples:   make(map[string]int),
@@ -378,6 +383,8 @@ func (rec *recorder) add(res *result) {
 		if _, ok := rec.errorSamples[msg]; ok || len(rec.errorSamples) < maxErrorMsg {
 			rec.errorSamples[msg]++
 		}
+	case res.status == http.StatusNotModified && rec.conditional:
+		complete = true
 	case res.status < 200 || res.status > 299:
 		rec.non2xx++
 	case !res.scan.EndsHTML || res.scan.Fragments < rec.expectIncludes:

@@ -68,7 +68,7 @@ type fragment struct {
 
 // commonStatuses are the page statuses whose histogram children are
 // resolved ahead of time; others are looked up when they happen.
-var commonStatuses = [...]int{200, 400, 404, 500, 503}
+var commonStatuses = [...]int{200, 304, 400, 404, 500, 503}
 
 type page struct {
 	name string

@@ -55,6 +55,9 @@
 //	-timeout D          per-request timeout, body included (default 30s)
 //	-accept-encoding V  send Accept-Encoding: V with every request (default: none)
 //	-decode             decode coded bodies before scanning them
+//	-H 'Name: value'    send this header field with every request; repeat for
+//	                    several. With If-None-Match (or If-Modified-Since) a
+//	                    304 is a complete response, counted under 304
 //	-floor              measure the in-memory floor first and print the ratio
 //	-json               print one JSON object instead of text
 //
@@ -73,10 +76,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/broadsheet/broadsheet/loadtest"
 )
@@ -100,6 +107,21 @@ func (u *urlList) Set(s string) error {
 	return nil
 }
 
+// headerFlag is a repeatable "Name: value" flag.
+type headerFlag http.Header
+
+func (h headerFlag) String() string { return fmt.Sprint(http.Header(h)) }
+
+func (h headerFlag) Set(s string) error {
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
+		return fmt.Errorf("want a header field as 'Name: value', got %q", s)
+	}
+	http.Header(h).Add(name, value)
+	return nil
+}
+
 // output is what -json prints.
 type output struct {
 	Target *loadtest.Report `json:"target"`
@@ -117,6 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg            loadtest.Config
 		floor, asJSON  bool
 		timeout        time.Duration
+		header         = headerFlag{}
 		concurrency    = fs.Int("c", 8, "concurrent `workers`; with -rate, workers started up front")
 		rate           = fs.Int("rate", 0, "`requests` per second, open loop; 0 means closed loop")
 		duration       = fs.Duration("duration", 10*time.Second, "measured run `time` after the warm-up")
@@ -127,6 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		decode         = fs.Bool("decode", false, "decode coded bodies before scanning them (needed for -expect-includes with -accept-encoding)")
 	)
 	fs.Var(&urls, "url", "`URL` to request; repeat for several, used round-robin (default "+defaultURL+")")
+	fs.Var(header, "H", "header `field` sent with every request, as 'Name: value'; repeat for several")
 	fs.DurationVar(&timeout, "timeout", loadtest.DefaultTimeout, "per-request `timeout`, body included")
 	fs.BoolVar(&floor, "floor", false, "measure the in-memory floor first and print the ratio")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
@@ -164,6 +188,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Timeout:        timeout,
 		AcceptEncoding: *acceptEncoding,
 		Decode:         *decode,
+		Header:         http.Header(header),
 	}
 
 	var out output

@@ -85,6 +85,9 @@ func TestBadFlags(t *testing.T) {
 		{"-rate", "-1"},
 		{"extra"},
 		{"-nosuchflag"},
+		{"-H", "no colon"},
+		{"-H", "bad name: x"},
+		{"-H", "X-Ok: bad\x00value"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
@@ -100,5 +103,36 @@ func TestUnreachableFloor(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"-url", url, "-floor", "-max-requests", "1"}, &stdout, &stderr); code != 1 {
 		t.Errorf("exit %d, want 1; stderr %s", code, stderr.String())
+	}
+}
+
+// TestHeader: -H fields reach the server, and a 304 to If-None-Match is
+// no error.
+func TestHeader(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"v1"` && r.Header.Get("X-Trace") == "a" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write([]byte(testPage))
+	}))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-url", srv.URL, "-H", `If-None-Match: "v1"`, "-H", "x-trace:a",
+		"-max-requests", "5", "-c", "1", "-json"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var out struct {
+		Target struct {
+			Errors int
+			Status map[string]int
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatalf("%v: %s", err, stdout.String())
+	}
+	if out.Target.Errors != 0 || out.Target.Status["304"] != 5 {
+		t.Errorf("%+v", out.Target)
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/broadsheet/broadsheet/composer/compress"
+	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/loadtest"
 )
 
@@ -57,20 +57,12 @@ func (s *suite) encoded(ctx context.Context, run int) (r encodedResult) {
 		r.Err = err.Error()
 		return r
 	}
-	cp, base, err := s.startComposer(ctx, fmt.Sprintf("scores-encoded-run%d", run+1), s.composerArgs("l1", ""))
+	cp, _, cfg, err := s.warmScores(ctx, fmt.Sprintf("scores-encoded-run%d", run+1), encodedSize)
 	if err != nil {
 		return fail(err)
 	}
 	defer cp.Stop()
-	url := base + pagePath + "?size=" + strconv.Itoa(encodedSize)
-	cfg := loadtest.Config{URLs: []string{url}, Concurrency: s.o.concurrency, MaxRequests: s.o.maxRequests}
-	if s.o.warmup > 0 {
-		w := cfg
-		w.Duration, w.MaxRequests = s.o.warmup, 0
-		if _, err := loadtest.Run(ctx, w); err != nil {
-			return fail(err)
-		}
-	}
+	url := cfg.URLs[0]
 	plain, _, err := fetchCoded(ctx, url, "")
 	if err != nil {
 		return fail(err)
@@ -92,7 +84,7 @@ func (s *suite) encoded(ctx context.Context, run int) (r encodedResult) {
 		i := (k + run) % len(encodedCodings)
 		c := &r.Codings[i]
 		t := cfg
-		t.Duration, t.AcceptEncoding, t.Warmup = s.o.duration, c.AcceptEncoding, 300*time.Millisecond
+		t.Duration, t.AcceptEncoding, t.Warmup = s.o.duration, c.AcceptEncoding, loadWarmup
 		if c.Report, err = loadtest.Run(ctx, t); err != nil {
 			return fail(err)
 		}
@@ -103,6 +95,28 @@ func (s *suite) encoded(ctx context.Context, run int) (r encodedResult) {
 		}
 	}
 	return r
+}
+
+// warmScores starts the l1 state's composer (its log under name), warms
+// its scores page of size includes for -warmup at -c, and returns it with
+// its base URL and the load settings of the workloads on the page (its
+// URL, -c, -max-requests). The caller stops the composer.
+func (s *suite) warmScores(ctx context.Context, name string, size int) (*harness.Proc, string, loadtest.Config, error) {
+	cp, base, err := s.startComposer(ctx, name, s.composerArgs("l1", ""))
+	if err != nil {
+		return nil, "", loadtest.Config{}, err
+	}
+	url := base + pagePath + "?size=" + strconv.Itoa(size)
+	cfg := loadtest.Config{URLs: []string{url}, Concurrency: s.o.concurrency, MaxRequests: s.o.maxRequests}
+	if s.o.warmup > 0 {
+		w := cfg
+		w.Duration, w.MaxRequests = s.o.warmup, 0
+		if _, err := loadtest.Run(ctx, w); err != nil {
+			cp.Stop()
+			return nil, "", loadtest.Config{}, err
+		}
+	}
+	return cp, base, cfg, nil
 }
 
 // fetchCoded fetches url once with Accept-Encoding ae (none if empty) and

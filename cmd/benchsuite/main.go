@@ -199,9 +199,10 @@ type options struct {
 
 // allWorkloads lists the workloads in the order they run within a run:
 // the scores matrix (every state × size), the remote page's workloads
-// (remote.go), the cold 10,000-include page alone (coldc1.go) and the warm
-// page in every content coding (encoded.go).
-var allWorkloads = []string{"scores", "remote-flaky", "remote-down", "remote-flat", "remote-first", "scores-cold-c1", "scores-encoded"}
+// (remote.go), the cold 10,000-include page alone (coldc1.go), the warm
+// page in every content coding (encoded.go) and the warm page full and
+// conditional (notmodified.go).
+var allWorkloads = []string{"scores", "remote-flaky", "remote-down", "remote-flat", "remote-first", "scores-cold-c1", "scores-encoded", "scores-304"}
 
 // workloadGroups are names -only accepts for several workloads.
 var workloadGroups = map[string][]string{

@@ -124,3 +124,26 @@ func TestFetchReferenceRetries(t *testing.T) {
 		t.Fatal("no error from a server that is always busy")
 	}
 }
+
+// TestPageCounts: the pages counted by status are summed over pages, and
+// only the page duration's _count lines count.
+func TestPageCounts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`# TYPE broadsheet_page_duration_seconds histogram
+broadsheet_page_duration_seconds_bucket{page="scores",status="200",le="0.005"} 3
+broadsheet_page_duration_seconds_count{page="scores",status="200"} 7
+broadsheet_page_duration_seconds_count{page="scores",status="304"} 1.2e+06
+broadsheet_page_duration_seconds_count{page="home",status="200"} 2
+broadsheet_page_duration_seconds_sum{page="home",status="200"} 0.5
+broadsheet_other_count{page="home",status="500"} 9
+`))
+	}))
+	defer srv.Close()
+	got, err := pageCounts(t.Context(), srv.URL)
+	if err != nil || len(got) != 2 || got["200"] != 9 || got["304"] != 1.2e6 {
+		t.Fatalf("pageCounts = %v, %v; want 200: 9, 304: 1.2e6", got, err)
+	}
+	if s := fmtCounted(got); s != "200×9, 304×1200000" {
+		t.Errorf("fmtCounted = %q", s)
+	}
+}

@@ -22,12 +22,13 @@ type results struct {
 	Medians []summary `json:"medians"`
 
 	// The other workloads, one entry per run.
-	Flaky   []flakyResult   `json:"remote_flaky,omitempty"`
-	Down    []downResult    `json:"remote_down,omitempty"`
-	Flat    []flatResult    `json:"remote_flat,omitempty"`
-	First   []firstResult   `json:"remote_first,omitempty"`
-	ColdC1  []coldC1Result  `json:"scores_cold_c1,omitempty"`
-	Encoded []encodedResult `json:"scores_encoded,omitempty"`
+	Flaky       []flakyResult       `json:"remote_flaky,omitempty"`
+	Down        []downResult        `json:"remote_down,omitempty"`
+	Flat        []flatResult        `json:"remote_flat,omitempty"`
+	First       []firstResult       `json:"remote_first,omitempty"`
+	ColdC1      []coldC1Result      `json:"scores_cold_c1,omitempty"`
+	Encoded     []encodedResult     `json:"scores_encoded,omitempty"`
+	NotModified []notModifiedResult `json:"scores_304,omitempty"`
 }
 
 // summary is the median of a state × size over the runs that succeeded;
@@ -270,6 +271,9 @@ func writeMarkdown(w io.Writer, res *results, o *options) {
 		writeScoresMarkdown(w, res, o)
 	}
 	writeWorkloadsMarkdown(w, res, o)
+	if len(res.NotModified) > 0 {
+		writeNotModifiedMarkdown(w, res.NotModified, o)
+	}
 }
 
 // writeScoresMarkdown writes the scores matrix: a table per state, the

@@ -53,6 +53,14 @@ func (s *suite) runWorkloads(ctx context.Context, run int, res *results, logf fu
 				}
 			}
 			line += fmt.Sprintf("gzip -6 %d bytes; load %.1f/%.1f", r.Gzip6, r.LoadBefore, r.LoadAfter)
+		case "scores-304":
+			r := s.notModified(ctx, run)
+			res.NotModified = append(res.NotModified, r)
+			err = r.Err
+			if r.Full != nil && r.Conditional != nil {
+				line = fmt.Sprintf("full %.0f req/s, If-None-Match %.0f req/s (ratio %.2f, target ≥ %.0f); counted %s",
+					r.Full.Throughput, r.Conditional.Throughput, r.Ratio, notModifiedTarget, fmtCounted(r.Counted))
+			}
 		case "scores-cold-c1":
 			r := s.coldC1(ctx, run)
 			res.ColdC1 = append(res.ColdC1, r)

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Options tune a Purger. The zero value is usable.
@@ -30,6 +32,13 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives failed purges; nil: slog.Default().
 	Logger *slog.Logger
+	// Redis, when set, is the Redis every composer instance of the
+	// deployment shares: their Purgers then hold a lease there so that
+	// one of them sends the purges of a change, not each (see lease.go).
+	// Nil: this Purger sends every purge it is given.
+	Redis redis.UniversalClient
+	// LeaseKey is the lease's Redis key; "": DefaultLeaseKey.
+	LeaseKey string
 }
 
 // Stats are a Purger's counters.
@@ -38,6 +47,7 @@ type Stats struct {
 	Keys     atomic.Int64 // keys in them
 	Failed   atomic.Int64 // purge requests that failed (error or non-2xx)
 	Dropped  atomic.Int64 // keys dropped because too many were waiting
+	Skipped  atomic.Int64 // keys left to the instance holding the lease
 }
 
 // Limits of one Purger.
@@ -73,6 +83,9 @@ type Purger struct {
 	closed chan struct{}
 	done   chan struct{}
 	once   sync.Once
+
+	lease     *lease // nil without Options.Redis
+	leaseDone chan struct{}
 }
 
 // New returns a Purger sending PURGE requests to rawURL (http or https).
@@ -92,6 +105,13 @@ func New(rawURL string, opts Options) (*Purger, error) {
 	}
 	if p.log == nil {
 		p.log = slog.Default()
+	}
+	if opts.Redis != nil {
+		p.lease, p.leaseDone = newLease(opts.Redis, opts.LeaseKey), make(chan struct{})
+		go func() {
+			defer close(p.leaseDone)
+			p.lease.run(p.closed)
+		}()
 	}
 	go p.loop()
 	return p, nil
@@ -143,10 +163,14 @@ func (p *Purger) Flush(ctx context.Context) error {
 	}
 }
 
-// Close sends what is queued, then stops. Purge after Close is ignored.
+// Close sends what is queued, gives up the lease if it holds it, then
+// stops. Purge after Close is ignored.
 func (p *Purger) Close() {
 	p.once.Do(func() { close(p.closed) })
 	<-p.done
+	if p.leaseDone != nil {
+		<-p.leaseDone
+	}
 }
 
 func (p *Purger) loop() {
@@ -182,6 +206,10 @@ func (p *Purger) sendAll() {
 			return
 		}
 		p.mu.Unlock()
+		if p.lease != nil && p.lease.skip() {
+			p.stats.Skipped.Add(int64(len(batch)))
+			continue
+		}
 		p.send(batch)
 	}
 }

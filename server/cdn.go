@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/broadsheet/broadsheet/cdn"
 	"github.com/broadsheet/broadsheet/composer/httpcache"
 )
@@ -30,15 +32,16 @@ func (o *cdnOptions) keyCap() int {
 	return o.surrogateKeys
 }
 
-// purger returns the Purger of -purge-url, or nil without one.
-func (o *cdnOptions) purger(log *slog.Logger) (*cdn.Purger, error) {
+// purger returns the Purger of -purge-url, or nil without one. With client
+// (-redis) the deployment's instances share the purges: one sends each.
+func (o *cdnOptions) purger(log *slog.Logger, client redis.UniversalClient) (*cdn.Purger, error) {
 	if o.surrogateKeys < 0 {
 		return nil, fmt.Errorf("-surrogate-keys: %d is negative", o.surrogateKeys)
 	}
 	if o.purgeURL == "" {
 		return nil, nil
 	}
-	p, err := cdn.New(o.purgeURL, cdn.Options{Logger: log})
+	p, err := cdn.New(o.purgeURL, cdn.Options{Logger: log, Redis: client})
 	if err != nil {
 		return nil, fmt.Errorf("-purge-url: %w", err)
 	}

@@ -319,12 +319,6 @@ func Run(ctx context.Context, site Site, args []string) error {
 		Observer:            obs,
 		SurrogateKeys:       o.keyCap(),
 	}
-	if purger, err := o.purger(log); err != nil {
-		return err
-	} else if purger != nil {
-		defer purger.Close()
-		copts.Purger = purger
-	}
 	var (
 		client    redis.UniversalClient
 		store     *redisstore.Store
@@ -341,6 +335,12 @@ func Run(ctx context.Context, site Site, args []string) error {
 		}
 		store = redisstore.New(client, redisstore.Options{Keys: storeKeys})
 		copts.Store = store
+	}
+	if purger, err := o.purger(log, client); err != nil {
+		return err
+	} else if purger != nil {
+		defer purger.Close()
+		copts.Purger = purger
 	}
 	stopTracing, err := setupTracing(ctx, o.otlp, client)
 	if err != nil {

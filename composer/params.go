@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/broadsheet/broadsheet/composer/internal/include"
 )
 
 // Params are the validated values of a fragment's declared params. The zero
@@ -84,7 +86,7 @@ func ValidateSpec(s *Spec) error {
 		for _, p := range s.Params {
 			list = append(list, p.Name)
 		}
-		addNames(list...)
+		include.AddNames(list...)
 	}()
 	for i, p := range s.Params {
 		if !validName(p.Name) {

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/broadsheet/broadsheet/composer/htmlnorm"
+	"github.com/broadsheet/broadsheet/composer/internal/include"
 )
 
 // segment is a run of static HTML followed by at most one include.
@@ -105,7 +106,7 @@ func segmentsAt(site *Site, parent *Spec, html []byte, spans []htmlnorm.Span) []
 	if len(spans) == 0 {
 		return nil
 	}
-	return segmentsOf(site, parent, splitAt(html, spans))
+	return segmentsOf(site, parent, include.SplitAt(html, spans))
 }
 
 func segmentsOf(site *Site, parent *Spec, pieces []Piece) []segment {

@@ -340,3 +340,5 @@ func (n *node) name() string {
 }
 
 func escapeText(s string) string { return html.EscapeString(s) }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/broadsheet/broadsheet/composer/internal/launch"
 )
 
 // callNow runs a fragment for flight s.fl, on a goroutine of its own, under
@@ -25,9 +27,9 @@ import (
 // and memory account, each released by a defer in the order taken.
 func (c *Composer) callNow(s *start) {
 	defer c.bg.Done()
-	defer c.finished()
+	defer c.launcher.Finished()
 	now := time.Now()
-	c.started(now)
+	c.launcher.Started(now)
 	f, fl := s.f, s.fl
 	// Checked again here, not only when the start left the queue: the
 	// goroutine itself may have waited to run past its waiters' deadlines.
@@ -41,19 +43,19 @@ func (c *Composer) callNow(s *start) {
 	// the includes waiting for the call wait, not by the fragment's
 	// timeout. At the deadline the flight expires, even if the fragment
 	// ignores its context.
-	ctx := newCallCtx(s.ctx, fl.WaitFor(now, f.Settings.Timeout), func() {
+	ctx := launch.NewContext(s.ctx, fl.WaitFor(now, f.Settings.Timeout), func() {
 		now := time.Now()
 		if fl.Expire(now, now.Add(retryAfterTimeouts*f.Settings.Timeout)) {
 			c.stats.Abandoned.Add(1)
 		}
 	})
-	defer ctx.stop()
-	if !fl.Running(ctx.abandon) {
+	defer ctx.Stop()
+	if !fl.Running(ctx.Abandon) {
 		c.unlock(s) // abandoned before it started
 		return
 	}
 	sem, err := c.acquire(ctx, f)
-	if err == nil && !ctx.begin(f.Settings.Timeout) {
+	if err == nil && !ctx.Begin(f.Settings.Timeout) {
 		c.release(sem) // the wait ended as the slots came
 		c.stats.Overloaded.Add(1)
 		err = errOverloaded

@@ -11,6 +11,8 @@ import (
 	"github.com/maypok86/otter/v2"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/broadsheet/broadsheet/composer/internal/launch"
 )
 
 // Options configure a Composer. The zero value is usable.
@@ -138,7 +140,7 @@ type Composer struct {
 	l1        *l1
 	store     Store
 	flights   flights
-	launcher  *launcher
+	launcher  *launch.Launcher[*start]
 	remote    remoteWaits         // starts waiting for another instance's call
 	lookups   lookups             // Store look-ups in progress, shared
 	refreshes refreshQueue        // refreshes about to be launched
@@ -213,7 +215,7 @@ type Stats struct {
 	// a page's parts that are not kept precompressed.
 	Compressed atomic.Int64
 	// CallLimit is the launcher's limit of calls in flight now, adapted to
-	// the scheduling latency (Options.SchedTarget; see calllimit.go).
+	// the scheduling latency (Options.SchedTarget; see launch.Limit).
 	CallLimit atomic.Int64
 }
 
@@ -241,7 +243,7 @@ func New(site *Site, opts Options) *Composer {
 	if opts.ComposeBytes == 0 {
 		c.composing.limit = DefaultComposeBytes
 	}
-	c.launcher = newLauncher(noLimit, newCallLimit(opts.SchedTarget, opts.MaxInFlight, &c.stats))
+	c.launcher = c.newLauncher(opts)
 	c.stats.CallLimit.Store(int64(opts.MaxInFlight))
 	c.batcher, _ = opts.Observer.(IncludeBatcher)
 	if opts.L1Bytes >= 0 {

@@ -10,7 +10,7 @@ import (
 type start struct {
 	fl *flight
 	// ctx gives the call its values (the reader), nil for none; the call
-	// makes its own deadline and cancellation (see callCtx).
+	// makes its own deadline and cancellation (see launch.Context).
 	ctx     context.Context
 	site    *Site
 	f       *Fragment

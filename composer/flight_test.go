@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/composer/internal/launch"
 )
 
 // blocking is a fragment whose calls start (counted, reported on started)
@@ -309,11 +311,9 @@ func TestQueuedIncludeWaitsWithinItsBudget(t *testing.T) {
 				}
 				parent := static("parent", IncludeTag("slow"))
 				parent.Includes = []string{"slow"}
-				var l *launcher
+				var l *launch.Launcher[*start]
 				parent.Render = func(context.Context, Params) (templ.Component, error) {
-					l.mu.Lock()
-					l.max = 0 // the child's call will wait in the queue
-					l.mu.Unlock()
+					l.SetRoom(0)                      // the child's call will wait in the queue
 					time.Sleep(10 * time.Millisecond) // the writer waits for the parent meanwhile
 					return text(IncludeTag("slow")), nil
 				}
@@ -326,18 +326,10 @@ func TestQueuedIncludeWaitsWithinItsBudget(t *testing.T) {
 				finished := make(chan struct{})
 				go func() { <-done; took = time.Since(t0); close(finished) }()
 				time.Sleep(110 * time.Millisecond)
-				// Let the queued call go, as a call returning would.
-				l.mu.Lock()
-				if l.head == len(l.queue) {
-					l.mu.Unlock()
+				if c.Stats().Calls.Load() != 1 {
 					t.Fatal("the child's call did not wait in the queue")
 				}
-				l.max, l.waiting = 1, 1
-				l.inflight.Add(1)
-				s := l.queue[l.head]
-				l.head++
-				l.mu.Unlock()
-				go c.callNow(s)
+				l.SetRoom(1) // let the queued call go
 				<-finished
 				if took != tc.took {
 					t.Errorf("page took %v, want %v", took, tc.took)

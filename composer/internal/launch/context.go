@@ -1,4 +1,4 @@
-package composer
+package launch
 
 import (
 	"context"
@@ -7,14 +7,14 @@ import (
 	"time"
 )
 
-// callCtx is the context of one fragment call. It is detached from every
+// Context is the context of one fragment call. It is detached from every
 // request (one caller leaving must not fail the others), carries the values
 // of the call's start (the reader, for fragments that need one), and ends
 // at the call's deadline — counted from the moment the fragment is called
-// (begin), not from the moment its goroutine started — or earlier when
-// every request waiting for the call has left (abandon).
+// (Begin), not from the moment its goroutine started — or earlier when
+// every request waiting for the call has left (Abandon).
 //
-// Before begin, the context bounds the call's wait for a slot of the
+// Before Begin, the context bounds the call's wait for a slot of the
 // composer's (the fragment's MaxConcurrent, the composer's MaxInFlight):
 // queueing inside the composer is not the fragment's slowness, so it is
 // bounded by how long the waiting includes wait (their page budgets), not
@@ -30,10 +30,10 @@ import (
 // It implements the AfterFunc method that package context looks for, so a
 // context a fragment derives from it (context.WithTimeout(ctx, …)) is
 // cancelled with it without a goroutine of its own.
-type callCtx struct {
+type Context struct {
 	values context.Context // for Value only: never cancelled
-	// deadline is the end of the wait before begin, then the call's; it
-	// changes only in begin, before the context is handed to the fragment.
+	// deadline is the end of the wait before Begin, then the call's; it
+	// changes only in Begin, before the context is handed to the fragment.
 	deadline time.Time
 	done     chan struct{}
 	timer    *time.Timer
@@ -48,22 +48,22 @@ type callCtx struct {
 
 type afterFunc struct{ f func() }
 
-// newCallCtx returns a call's context that waits for the call to begin
+// NewContext returns a call's context that waits for the call to begin
 // for at most wait; expire runs when the call's own deadline passes (not
 // when the wait ends, nor when the context is abandoned or stopped).
-func newCallCtx(values context.Context, wait time.Duration, expire func()) *callCtx {
+func NewContext(values context.Context, wait time.Duration, expire func()) *Context {
 	if values == nil {
 		values = context.Background()
 	}
-	c := &callCtx{values: values, deadline: time.Now().Add(wait), done: make(chan struct{}), expire: expire}
+	c := &Context{values: values, deadline: time.Now().Add(wait), done: make(chan struct{}), expire: expire}
 	c.timer = time.AfterFunc(wait, c.fire)
 	return c
 }
 
-// begin starts the call's own clock: the context now ends timeout from
+// Begin starts the call's own clock: the context now ends timeout from
 // now. It reports false when the context ended first (the wait passed, or
 // the call was abandoned); the call is then not to be made.
-func (c *callCtx) begin(timeout time.Duration) bool {
+func (c *Context) Begin(timeout time.Duration) bool {
 	if !c.timer.Stop() {
 		return false
 	}
@@ -73,24 +73,24 @@ func (c *callCtx) begin(timeout time.Duration) bool {
 	return true
 }
 
-func (c *callCtx) fire() {
+func (c *Context) fire() {
 	c.end(context.DeadlineExceeded, context.DeadlineExceeded)
 	if c.expire != nil && c.begun.Load() {
 		c.expire()
 	}
 }
 
-// abandon ends the context because nobody waits for the call any more.
-func (c *callCtx) abandon(cause error) { c.end(context.Canceled, cause) }
+// Abandon ends the context because nobody waits for the call any more.
+func (c *Context) Abandon(cause error) { c.end(context.Canceled, cause) }
 
-// stop ends the context when the call returns, without running expire.
-func (c *callCtx) stop() {
+// Stop ends the context when the call returns, without running expire.
+func (c *Context) Stop() {
 	if c.timer.Stop() {
 		c.end(context.Canceled, context.Canceled)
 	}
 }
 
-func (c *callCtx) end(err, cause error) {
+func (c *Context) end(err, cause error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -107,17 +107,17 @@ func (c *callCtx) end(err, cause error) {
 }
 
 // Cause is why the context ended (nil while it has not).
-func (c *callCtx) Cause() error {
+func (c *Context) Cause() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cause
 }
 
-func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, true }
-func (c *callCtx) Done() <-chan struct{}       { return c.done }
-func (c *callCtx) Value(key any) any           { return c.values.Value(key) }
+func (c *Context) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *Context) Done() <-chan struct{}       { return c.done }
+func (c *Context) Value(key any) any           { return c.values.Value(key) }
 
-func (c *callCtx) Err() error {
+func (c *Context) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
@@ -126,7 +126,7 @@ func (c *callCtx) Err() error {
 // AfterFunc arranges for f to run in its own goroutine once c ends, as
 // context.AfterFunc does; package context uses it for contexts derived
 // from c.
-func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
+func (c *Context) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()

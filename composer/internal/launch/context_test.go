@@ -1,4 +1,4 @@
-package composer
+package launch
 
 import (
 	"context"
@@ -10,18 +10,20 @@ import (
 
 type ctxKey struct{}
 
-func TestCallCtxDeadline(t *testing.T) {
+var errGone = errors.New("nobody waits")
+
+func TestContextDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expired := 0
-		ctx := newCallCtx(context.WithValue(context.Background(), ctxKey{}, "v"), time.Hour, func() { expired++ })
-		defer ctx.stop()
+		ctx := NewContext(context.WithValue(context.Background(), ctxKey{}, "v"), time.Hour, func() { expired++ })
+		defer ctx.Stop()
 		// Waiting for slots: the deadline is the end of the wait.
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(time.Now().Add(time.Hour)) {
 			t.Errorf("waiting: deadline %v %v", d, ok)
 		}
 		time.Sleep(time.Minute) // a wait in the composer's queues
 		// The call begins: its own clock starts now.
-		if !ctx.begin(time.Second) {
+		if !ctx.Begin(time.Second) {
 			t.Fatal("begin refused before the wait ended")
 		}
 		child, cancel := context.WithTimeout(ctx, time.Hour) // derived: ends with ctx
@@ -42,37 +44,37 @@ func TestCallCtxDeadline(t *testing.T) {
 	})
 }
 
-// TestCallCtxWaitEnds: a call that cannot begin before its wait ends is
+// TestContextWaitEnds: a call that cannot begin before its wait ends is
 // not made (begin refuses) and its flight does not expire: nothing was
 // called.
-func TestCallCtxWaitEnds(t *testing.T) {
+func TestContextWaitEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expired := 0
-		ctx := newCallCtx(context.Background(), time.Second, func() { expired++ })
-		defer ctx.stop()
+		ctx := NewContext(context.Background(), time.Second, func() { expired++ })
+		defer ctx.Stop()
 		<-ctx.Done()
 		synctest.Wait()
-		if ctx.begin(time.Second) || !errors.Is(ctx.Err(), context.DeadlineExceeded) || expired != 0 {
+		if ctx.Begin(time.Second) || !errors.Is(ctx.Err(), context.DeadlineExceeded) || expired != 0 {
 			t.Errorf("after the wait: begin allowed, or err %v, expired %d", ctx.Err(), expired)
 		}
 	})
 }
 
-func TestCallCtxAbandonAndStop(t *testing.T) {
+func TestContextAbandonAndStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		expired := 0
-		ctx := newCallCtx(context.Background(), time.Minute, func() { expired++ })
+		ctx := NewContext(context.Background(), time.Minute, func() { expired++ })
 		child, cancel := context.WithCancel(ctx)
 		defer cancel()
 		ran := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() { close(ran) })
-		ctx.abandon(errAbandoned)
+		ctx.Abandon(errGone)
 		<-child.Done()
 		<-ran
-		if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(ctx.Cause(), errAbandoned) || stop() {
+		if !errors.Is(ctx.Err(), context.Canceled) || !errors.Is(ctx.Cause(), errGone) || stop() {
 			t.Errorf("abandoned: err %v, cause %v", ctx.Err(), ctx.Cause())
 		}
-		ctx.stop()
+		ctx.Stop()
 		time.Sleep(2 * time.Minute)
 		if expired != 0 {
 			t.Errorf("an abandoned call's flight expired %d times", expired)
@@ -80,12 +82,12 @@ func TestCallCtxAbandonAndStop(t *testing.T) {
 
 		// Stopped before its deadline: done, expire never runs; a stopped
 		// AfterFunc never runs.
-		ctx2 := newCallCtx(context.Background(), time.Minute, func() { expired++ })
+		ctx2 := NewContext(context.Background(), time.Minute, func() { expired++ })
 		never := context.AfterFunc(ctx2, func() { t.Error("stopped AfterFunc ran") })
 		if !never() {
 			t.Error("AfterFunc stop reported false before the context ended")
 		}
-		ctx2.stop()
+		ctx2.Stop()
 		<-ctx2.Done()
 		time.Sleep(2 * time.Minute)
 		synctest.Wait()

@@ -1,4 +1,4 @@
-package composer
+package launch
 
 import (
 	"math"
@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// callLimit adapts the launcher's limit of fragment calls in flight to how
-// long the process's goroutines wait to run.
+// Limit adapts a Launcher's limit of calls in flight to how long the
+// process's goroutines wait to run.
 //
 // The launcher keeps few call goroutines waiting for their first slice,
 // but a call that waits on its backend is in flight without counting
@@ -31,18 +31,18 @@ import (
 // three quarters of the calls then in flight; when it is well below and
 // calls wait in the queue, the limit grows. Calls over the limit wait in
 // the launcher's queue (a pointer each) and are shed there once every
-// include waiting for them has given up. Primaries pass the limit, as
+// include waiting for them has given up. Urgent starts pass the limit, as
 // they pass the queue.
 //
 // A limiter of the request round trip (Netflix's concurrency-limits and
 // its Go ports) does not fit here: a call's round trip is its backend's
 // latency, a few milliseconds or a hung two seconds, and says nothing of
 // whether this process's processors keep up.
-type callLimit struct {
+type Limit struct {
 	target time.Duration
 	lo, hi int
 	due    atomic.Int64 // UnixNano at which the next window ends
-	stats  *Stats
+	gauge  *atomic.Int64
 
 	mu     sync.Mutex // the window's reader
 	read   func() time.Duration
@@ -51,13 +51,13 @@ type callLimit struct {
 }
 
 const (
-	// limitWindow is how often the scheduling latency is read.
-	limitWindow = 50 * time.Millisecond
-	// defaultSchedTarget is Options.SchedTarget's default: a fraction of a
-	// page's budget (hundreds of milliseconds) and of a fragment's timeout
-	// (tens), well above a quiet machine's (microseconds) and a busy but
-	// keeping-up one's (a few milliseconds).
-	defaultSchedTarget = 40 * time.Millisecond
+	// Window is how often the scheduling latency is read.
+	Window = 50 * time.Millisecond
+	// DefaultSchedTarget is the target NewLimit takes for 0: a fraction
+	// of a page's budget (hundreds of milliseconds) and of a fragment's
+	// timeout (tens), well above a quiet machine's (microseconds) and a
+	// busy but keeping-up one's (a few milliseconds).
+	DefaultSchedTarget = 40 * time.Millisecond
 	// limitPerProc is the lowest limit, per processor: enough calls in
 	// flight to keep a processor busy while most of them wait on their
 	// backends.
@@ -65,21 +65,26 @@ const (
 	schedLatencies = "/sched/latencies:seconds"
 )
 
-// newCallLimit returns the adapter of a limit between limitPerProc per
-// processor and hi (above which there is none), for a scheduling latency target (0: the default); nil
-// when target is negative or the runtime does not report the latency.
-func newCallLimit(target time.Duration, hi int, stats *Stats) *callLimit {
+// NoLimit is a Launcher's limit when it holds no call back.
+const NoLimit = math.MaxInt
+
+// NewLimit returns the adapter of a limit between limitPerProc per
+// processor and hi (above which there is none), for a scheduling latency
+// target (0: DefaultSchedTarget); it stores the limit in gauge (hi when
+// there is none) as it changes. It returns nil when target is negative or
+// the runtime does not report the latency.
+func NewLimit(target time.Duration, hi int, gauge *atomic.Int64) *Limit {
 	if target < 0 {
 		return nil
 	}
 	if target == 0 {
-		target = defaultSchedTarget
+		target = DefaultSchedTarget
 	}
-	a := &callLimit{
+	a := &Limit{
 		target: target,
 		lo:     min(hi, limitPerProc*runtime.GOMAXPROCS(0)),
 		hi:     hi,
-		stats:  stats,
+		gauge:  gauge,
 		sample: []metrics.Sample{{Name: schedLatencies}},
 	}
 	a.read = a.readSched
@@ -91,34 +96,43 @@ func newCallLimit(target time.Duration, hi int, stats *Stats) *callLimit {
 	return a
 }
 
-// update, once a window has passed since the last, reads the scheduling
-// latency over it and sets l's limit for the next; it returns by how much
-// the limit grew (the caller launches as many more queued starts). It is
-// a no-op on a nil callLimit.
-func (a *callLimit) update(l *launcher, now time.Time) (grown int) {
+// window reports, once a window has passed since the last, the 90th
+// percentile of the scheduling latency over it; ok is false between
+// windows (and for a nil Limit).
+func (a *Limit) window(now time.Time) (p90 time.Duration, ok bool) {
 	if a == nil {
-		return 0
+		return 0, false
 	}
 	t, due := now.UnixNano(), a.due.Load()
-	if t < due || !a.due.CompareAndSwap(due, t+int64(limitWindow)) {
-		return 0
+	if t < due || !a.due.CompareAndSwap(due, t+int64(Window)) {
+		return 0, false
 	}
 	a.mu.Lock()
-	p90 := a.read()
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	return a.read(), true
+}
+
+// adaptLimit, once a window has passed since the last, sets l's limit
+// for the next from the scheduling latency over it; it returns by how
+// much the limit grew (the caller launches as many more queued starts).
+func (l *Launcher[T]) adaptLimit(now time.Time) (grown int) {
+	a := l.adapt
+	p90, ok := a.window(now)
+	if !ok {
+		return 0
+	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	old := int(l.limit.Load())
 	limit := nextLimit(old, int(l.inflight.Load()), l.head < len(l.queue), p90, a.target, a.lo, a.hi)
 	l.limit.Store(int64(limit))
-	grown = min(limit, a.hi) - min(old, a.hi)
-	a.stats.CallLimit.Store(int64(min(limit, a.hi)))
-	l.mu.Unlock()
-	return max(grown, 0)
+	a.gauge.Store(int64(min(limit, a.hi)))
+	return max(min(limit, a.hi)-min(old, a.hi), 0)
 }
 
 // readSched returns the 90th percentile of the scheduling latencies
 // recorded since the last read (0 when there were none).
-func (a *callLimit) readSched() time.Duration {
+func (a *Limit) readSched() time.Duration {
 	metrics.Read(a.sample)
 	h := a.sample[0].Value.Float64Histogram()
 	if len(h.Counts) != len(a.prev) {
@@ -161,9 +175,9 @@ func percentile(h *metrics.Float64Histogram, prev []uint64, q float64) time.Dura
 // cut within a few windows); doubled when calls wait and p90 was under a
 // quarter of it, a quarter more when under half (the limit only needs to
 // grow while it holds calls back); else unchanged. It is at least lo; at
-// hi (MaxInFlight) or above it is noLimit: the launcher holds nothing
-// back, and MaxInFlight alone bounds calls, refusing those that cannot
-// get a slot in time.
+// hi (the composer's MaxInFlight) or above it is NoLimit: the launcher
+// holds nothing back, and MaxInFlight alone bounds calls, refusing those
+// that cannot get a slot in time.
 func nextLimit(limit, inflight int, queued bool, p90, target time.Duration, lo, hi int) int {
 	switch {
 	case p90 > target:
@@ -176,10 +190,7 @@ func nextLimit(limit, inflight int, queued bool, p90, target time.Duration, lo, 
 		limit += limit/4 + 1
 	}
 	if limit >= hi {
-		return noLimit
+		return NoLimit
 	}
 	return max(lo, limit)
 }
-
-// noLimit is the launcher's limit when it holds no call back.
-const noLimit = math.MaxInt

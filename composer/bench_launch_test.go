@@ -167,4 +167,3 @@ func BenchmarkLaunch(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) { benchLaunch(b, 16, 2000, v.room, v.target) })
 	}
 }
-

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/broadsheet/broadsheet/composer/internal/coord"
 	"github.com/broadsheet/broadsheet/composer/internal/launch"
 )
 
@@ -141,18 +142,17 @@ type Composer struct {
 	store     Store
 	flights   flights
 	launcher  *launch.Launcher[*start]
-	remote    remoteWaits         // starts waiting for another instance's call
-	lookups   lookups             // Store look-ups in progress, shared
-	refreshes refreshQueue        // refreshes about to be launched
-	holder    string              // names this instance to the Store's locks
-	gens      sync.Map            // fragment name → *genVersion, once purged
-	purged    atomic.Bool         // some fragment has a generation
-	siteAt    atomic.Int64        // when SetSite last ran (Unix ns), 0 never
-	runs      *semaphore.Weighted // one unit per fragment call in flight
-	composing byteBudget          // bytes of results being made (ComposeBytes)
-	admission admission           // includes of the pages in flight (MaxIncludesInFlight)
-	perFrag   sync.Map            // fragment name → *semaphore.Weighted (MaxConcurrent)
-	groups    sync.Map            // Spec.Group → *semaphore.Weighted (GroupLimit)
+	remote    coord.Poller[*start] // starts waiting for another instance's call (see remote.go)
+	lookups   lookups              // Store look-ups in progress, shared
+	refreshes refreshQueue         // refreshes about to be launched
+	holder    string               // names this instance to the Store's locks
+	gens      coord.Generations    // the fragments' purge generations
+	siteAt    atomic.Int64         // when SetSite last ran (Unix ns), 0 never
+	runs      *semaphore.Weighted  // one unit per fragment call in flight
+	composing byteBudget           // bytes of results being made (ComposeBytes)
+	admission admission            // includes of the pages in flight (MaxIncludesInFlight)
+	perFrag   sync.Map             // fragment name → *semaphore.Weighted (MaxConcurrent)
+	groups    sync.Map             // Spec.Group → *semaphore.Weighted (GroupLimit)
 	log       *slog.Logger
 	stats     Stats
 	batcher   IncludeBatcher // opts.Observer, when it takes batches
@@ -244,6 +244,13 @@ func New(site *Site, opts Options) *Composer {
 		c.composing.limit = DefaultComposeBytes
 	}
 	c.launcher = c.newLauncher(opts)
+	c.remote = coord.Poller[*start]{
+		Look:     c.lookRemote,
+		Closed:   func(s *start) { s.fl.Complete(nil, errTimeout) },
+		Interval: remotePoll,
+		Go:       c.bg.Go,
+		Done:     c.closed,
+	}
 	c.stats.CallLimit.Store(int64(opts.MaxInFlight))
 	c.batcher, _ = opts.Observer.(IncludeBatcher)
 	if opts.L1Bytes >= 0 {

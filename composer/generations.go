@@ -1,9 +1,6 @@
 package composer
 
-import (
-	"context"
-	"strconv"
-)
+import "context"
 
 // Invalidator is an optional capability of a Store: fragment generations
 // shared by every instance. Purging a fragment bumps its generation, which
@@ -20,18 +17,7 @@ type Invalidator interface {
 // version returns the version that keys f's entries: the Spec's version,
 // and its generation once it has been purged.
 func (c *Composer) version(f *Fragment) string {
-	if !c.purged.Load() {
-		return f.Spec.Version
-	}
-	if v, ok := c.gens.Load(f.Spec.Name); ok {
-		return v.(*genVersion).version
-	}
-	return f.Spec.Version
-}
-
-type genVersion struct {
-	gen     int64
-	version string
+	return c.gens.Version(f.Spec.Name, f.Spec.Version)
 }
 
 // ApplyGeneration makes gen the generation of fragment on this instance
@@ -42,21 +28,8 @@ func (c *Composer) ApplyGeneration(fragment string, gen int64) {
 	if f == nil {
 		return
 	}
-	nv := &genVersion{gen: gen, version: f.Spec.Version + "." + strconv.FormatInt(gen, 10)}
-	c.purged.Store(true)
-	for {
-		old, loaded := c.gens.Load(fragment)
-		if loaded && old.(*genVersion).gen >= gen {
-			return
-		}
-		if !loaded {
-			if _, raced := c.gens.LoadOrStore(fragment, nv); raced {
-				continue
-			}
-		} else if !c.gens.CompareAndSwap(fragment, old, nv) {
-			continue
-		}
-		break
+	if !c.gens.Apply(fragment, f.Spec.Version, gen) {
+		return
 	}
 	c.Purge(fragment)
 	c.purgeFragment(fragment)
@@ -93,10 +66,7 @@ func (c *Composer) PurgeFragment(ctx context.Context, fragment string) (int64, e
 		c.ApplyGeneration(fragment, gen)
 		return gen, nil
 	}
-	var gen int64 = 1
-	if v, ok := c.gens.Load(fragment); ok {
-		gen = v.(*genVersion).gen + 1
-	}
+	gen := c.gens.Gen(fragment) + 1
 	c.ApplyGeneration(fragment, gen)
 	return gen, nil
 }

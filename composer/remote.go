@@ -2,20 +2,12 @@ package composer
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
-// remoteWaits are the starts whose call another instance is making, all
-// watched by one poller goroutine while there are any.
-type remoteWaits struct {
-	mu      sync.Mutex
-	waiting []*start
-	polling bool
-}
-
 // waitRemote completes the remote starts' flights as their results appear
-// in the Store (see pollRemote).
+// in the Store: c.remote, a coord.Poller, looks for them all every
+// remotePoll (see lookRemote).
 func (c *Composer) waitRemote(remote []*start) {
 	if len(remote) == 0 {
 		return
@@ -27,16 +19,7 @@ func (c *Composer) waitRemote(remote []*start) {
 	for _, s := range remote {
 		s.waitUntil = until.Add(s.f.Settings.Timeout)
 	}
-	rw := &c.remote
-	rw.mu.Lock()
-	rw.waiting = append(rw.waiting, remote...)
-	poll := !rw.polling
-	rw.polling = true
-	rw.mu.Unlock()
-	if poll {
-		c.bg.Add(1)
-		go c.pollRemote()
-	}
+	c.remote.Wait(remote)
 }
 
 // remotePoll is how often an instance looks for the results other
@@ -48,51 +31,14 @@ const remotePoll = 2 * time.Millisecond
 // see the result; the look is off every request's path.
 const remoteLook = 250 * time.Millisecond
 
-// pollRemote watches every remote start until none is left. A start ends
-// when the holder's result is in the Store (its flight completes with it),
-// when every request waiting for it has gone away (its flight was
-// abandoned), or when the holder's lock is gone without a result: then
-// this instance takes the lock and makes the call itself. It waits as long
-// as the lock is held — the requests waiting for the flight give up at
-// their own deadlines, the flight does not — so that an instance never
-// calls a fragment while another is calling it.
-func (c *Composer) pollRemote() {
-	defer c.bg.Done()
-	rw := &c.remote
-	t := time.NewTimer(remotePoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-c.closed:
-			rw.mu.Lock()
-			waiting := rw.waiting
-			rw.waiting, rw.polling = nil, false
-			rw.mu.Unlock()
-			for _, s := range waiting {
-				s.fl.Complete(nil, errTimeout)
-			}
-			return
-		}
-		rw.mu.Lock()
-		waiting := rw.waiting
-		rw.waiting = nil
-		if len(waiting) == 0 {
-			rw.polling = false
-			rw.mu.Unlock()
-			return
-		}
-		rw.mu.Unlock()
-		rest := c.lookRemote(waiting)
-		rw.mu.Lock()
-		rw.waiting = append(rest, rw.waiting...)
-		rw.mu.Unlock()
-		t.Reset(remotePoll)
-	}
-}
-
 // lookRemote looks once for the results of waiting and returns the starts
-// still waiting.
+// still waiting. A start ends when the holder's result is in the Store
+// (its flight completes with it), when every request waiting for it has
+// gone away (its flight was abandoned), or when the holder's lock is gone
+// without a result: then this instance takes the lock and makes the call
+// itself. It waits as long as the lock is held — the requests waiting for
+// the flight give up at their own deadlines, the flight does not — so that
+// an instance never calls a fragment while another is calling it.
 func (c *Composer) lookRemote(waiting []*start) []*start {
 	live := waiting[:0]
 	for _, s := range waiting {

@@ -28,6 +28,7 @@ type task struct {
 type rig struct {
 	*Launcher[*task]
 	release chan struct{}
+	gate    chan struct{} // when set, calls wait for it before Started
 	done    sync.WaitGroup
 	running atomic.Int32
 	peak    atomic.Int32
@@ -42,15 +43,20 @@ func newRig(limit int, adapt *Limit) *rig {
 	r.Launcher = New(limit, adapt, Funcs[*task]{
 		Run: func(t *task) {
 			defer r.done.Done()
+			if r.gate != nil {
+				<-r.gate // a goroutine not yet run, as far as the launcher knows
+			}
+			// Recorded before Started launches the next queued start, so
+			// that the order recorded is the order launched.
+			r.mu.Lock()
+			r.ran = append(r.ran, t.id)
+			r.mu.Unlock()
 			defer r.Finished()
 			r.Started(time.Now())
 			n := r.running.Add(1)
 			defer r.running.Add(-1)
 			for old := r.peak.Load(); n > old && !r.peak.CompareAndSwap(old, n); old = r.peak.Load() {
 			}
-			r.mu.Lock()
-			r.ran = append(r.ran, t.id)
-			r.mu.Unlock()
 			<-r.release
 		},
 		Shed: func(t *task, _ time.Time) bool {
@@ -145,15 +151,16 @@ func TestRunsBlockedCallsAtOnce(t *testing.T) {
 func TestRoomBoundsWaitingGoroutines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(NoLimit, nil)
+		r.gate = make(chan struct{})
 		r.SetRoom(3)
 		r.start(0, 10, nil)
+		synctest.Wait()
 		r.Launcher.mu.Lock()
-		// No call goroutine has run yet: the test's goroutine has not
-		// blocked since Start.
 		if r.waiting != 3 || len(r.queue)-r.head != 7 {
 			t.Errorf("waiting %d, queued %d; want 3 and 7", r.waiting, len(r.queue)-r.head)
 		}
 		r.Launcher.mu.Unlock()
+		close(r.gate)
 		synctest.Wait()
 		if p := r.peak.Load(); p != 10 {
 			t.Errorf("%d of 10 calls ran", p)

@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"errors"
 	"html"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,6 +75,11 @@ type Piece struct {
 // kv, as name/value pairs (an odd last element is ignored), escaping the
 // name, the params' names and their values.
 func AppendTag(b []byte, name string, kv ...string) []byte {
+	n := len(`<bs-include fragment=""></bs-include>`) + len(name)
+	for _, s := range kv {
+		n += len(s) + 2 // and its = and quotes, with the space: 4 a pair
+	}
+	b = slices.Grow(b, n) // one allocation for a tag that needs no escaping
 	b = append(b, `<bs-include fragment="`...)
 	b = append(b, html.EscapeString(name)...)
 	b = append(b, '"')

@@ -187,3 +187,10 @@ func BenchmarkTagNames(b *testing.B) {
 		}
 	})
 }
+
+// TestAppendTagAllocates once: a scoreboard writes thousands of tags.
+func TestAppendTagAllocates(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { sink = string(AppendTag(nil, "score", "match", "m0042", "lang", "en")) }); n != 2 {
+		t.Errorf("AppendTag and its string: %v allocations, want 2", n)
+	}
+}

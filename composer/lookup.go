@@ -148,7 +148,8 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 // misses, before the first of them has even started the calls: on two
 // cores that herd of round trips alone outlasts the includes' timeouts.
 // With lookups, the first request looks a key up and the others arriving
-// while it does wait for its answer.
+// while it does wait for its answer (BenchmarkLookupHerd measures it: a
+// herd of 64 sends 2–3 MGETs instead of 64).
 type lookups struct {
 	mu sync.Mutex
 	m  map[string]lookupSlot

@@ -20,6 +20,9 @@
 //
 // The package knows nothing of fragments: the composer hands the Launcher
 // its starts and the functions that run, shed and rank them.
+//
+// BenchmarkBurst here and the composer's BenchmarkLaunch measure what the
+// room and the limit buy, each against starting every call at once.
 package launch
 
 import (

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"github.com/broadsheet/broadsheet/internal/schedprobe"
 )
 
 // loadSite is the page of the launcher's benchmark: a board, keyed by its
@@ -73,9 +75,7 @@ func benchLaunch(b *testing.B, pages, n int, room bool, target time.Duration) {
 	if !room {
 		c.launcher.SetRoom(math.MaxInt)
 	}
-	stop := make(chan struct{})
-	lateness := make(chan []time.Duration)
-	go probeWakes(stop, lateness)
+	probe := schedprobe.Start(time.Millisecond)
 	var lat []time.Duration
 	scores, want := 0, 0
 	round := 0
@@ -100,41 +100,14 @@ func benchLaunch(b *testing.B, pages, n int, room bool, target time.Duration) {
 		wg.Wait()
 	}
 	b.StopTimer()
-	close(stop)
-	late := <-lateness
-	b.ReportMetric(ms(quantile(lat, 0.5)), "page-p50-ms")
-	b.ReportMetric(ms(quantile(lat, 0.99)), "page-p99-ms")
+	late := probe.Stop()
+	slices.Sort(lat)
+	b.ReportMetric(schedprobe.Ms(schedprobe.Quantile(lat, 0.5)), "page-p50-ms")
+	b.ReportMetric(schedprobe.Ms(schedprobe.Quantile(lat, 0.99)), "page-p99-ms")
 	b.ReportMetric(float64(scores)/float64(max(want, 1)), "scores-share")
-	b.ReportMetric(ms(quantile(late, 0.99)), "wake-late-p99-ms")
-	b.ReportMetric(ms(quantile(late, 1)), "wake-late-max-ms")
+	b.ReportMetric(schedprobe.Ms(schedprobe.Quantile(late, 0.99)), "wake-late-p99-ms")
+	b.ReportMetric(schedprobe.Ms(schedprobe.Quantile(late, 1)), "wake-late-max-ms")
 }
-
-// probeWakes sleeps 1 ms at a time until stop, and sends on out how much
-// later than asked each sleep ended.
-func probeWakes(stop <-chan struct{}, out chan<- []time.Duration) {
-	var late []time.Duration
-	for {
-		select {
-		case <-stop:
-			out <- late
-			return
-		default:
-		}
-		t0 := time.Now()
-		time.Sleep(time.Millisecond)
-		late = append(late, time.Since(t0)-time.Millisecond)
-	}
-}
-
-func quantile(d []time.Duration, q float64) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(d))
-	return s[min(len(s)-1, int(q*float64(len(s))))]
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // bufWriter is a ResponseWriter that keeps the body.
 type bufWriter struct {

@@ -2,11 +2,12 @@ package launch
 
 import (
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/broadsheet/broadsheet/internal/schedprobe"
 )
 
 // BenchmarkBurst is what the launcher's room and its adaptive limit buy
@@ -55,22 +56,7 @@ func benchBurst(b *testing.B, bursts, n int, room, limit bool) {
 	if !room {
 		l.SetRoom(math.MaxInt)
 	}
-	stop := make(chan struct{})
-	lateness := make(chan []time.Duration)
-	go func() {
-		var late []time.Duration
-		for {
-			select {
-			case <-stop:
-				lateness <- late
-				return
-			default:
-			}
-			t0 := time.Now()
-			time.Sleep(time.Millisecond)
-			late = append(late, time.Since(t0)-time.Millisecond)
-		}
-	}()
+	probe := schedprobe.Start(time.Millisecond)
 	for b.Loop() {
 		var all sync.WaitGroup
 		for range bursts {
@@ -88,10 +74,7 @@ func benchBurst(b *testing.B, bursts, n int, room, limit bool) {
 		all.Wait()
 	}
 	b.StopTimer()
-	close(stop)
-	late := slices.Sorted(slices.Values(<-lateness))
-	if len(late) > 0 {
-		b.ReportMetric(float64(late[len(late)*99/100])/1e6, "wake-late-p99-ms")
-		b.ReportMetric(float64(late[len(late)/2])/1e6, "wake-late-p50-ms")
-	}
+	late := probe.Stop()
+	b.ReportMetric(schedprobe.Ms(schedprobe.Quantile(late, 0.5)), "wake-late-p50-ms")
+	b.ReportMetric(schedprobe.Ms(schedprobe.Quantile(late, 0.99)), "wake-late-p99-ms")
 }

@@ -182,18 +182,19 @@ func itoa(n int) string {
 }
 
 // servePage serves req's page from its stitched body, if one is kept and
-// still exact; it reports whether it did.
-func (c *Composer) servePage(w http.ResponseWriter, hr *http.Request, site *Site, req *Request, key string, start time.Time) bool {
+// still exact, and returns the status it answered with (200, or a 304 to a
+// matching If-None-Match); 0 when it did not serve the page.
+func (c *Composer) servePage(w http.ResponseWriter, hr *http.Request, site *Site, req *Request, key string, start time.Time) (status int) {
 	ps := c.pages
 	sp, ok := ps.c.GetIfPresent(key)
 	if !ok {
-		return false
+		return 0
 	}
 	st := sp.st
 	now := time.Now()
 	if !st.servable(ps.l1, site, now) || st.includes > int64(site.Limits.MaxIncludes) || int(st.height) > site.Limits.MaxDepth {
 		ps.c.Invalidate(key) // built afresh by the next page written
-		return false
+		return 0
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -203,12 +204,15 @@ func (c *Composer) servePage(w http.ResponseWriter, hr *http.Request, site *Site
 		h.Add("Link", l)
 	}
 	r := request{page: req.Page, hr: hr, reader: req.Reader}
-	if !r.cacheHead(w, sp.cache) {
+	status = http.StatusOK
+	if r.cacheHead(w, sp.cache) {
+		status = r.headOnly()
+	} else {
 		writeWhole(w, st.piece)
 	}
 	c.stats.Stitched.Add(st.includes)
 	c.observeStitchedPage(st, time.Since(start))
-	return true
+	return status
 }
 
 // observeStitchedPage reports a stitched page's includes: one event per

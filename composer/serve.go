@@ -41,8 +41,8 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	var pageKey string
 	if c.pages != nil && !req.Debug {
 		pageKey = c.pages.key(page, &req)
-		if c.servePage(w, hr, site, &req, pageKey, start) {
-			c.observePage(page.Name, http.StatusOK, time.Since(start))
+		if status := c.servePage(w, hr, site, &req, pageKey, start); status != 0 {
+			c.observePage(page.Name, status, time.Since(start))
 			return
 		}
 	}

@@ -13,6 +13,9 @@ import (
 // foreign content (SVG, MathML) from HTML by the names of the elements
 // open, as the scanner does, which is exact for a well-formed document and
 // a fair reading of any other.
+//
+// It is one loop over the tokens, as the scanner is: the stack of open
+// elements and the include whose end tag may come next are its state.
 func tokenIncludes(src []byte) []Span {
 	type open struct {
 		name    string

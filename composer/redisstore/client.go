@@ -207,6 +207,11 @@ func configureFailover(f *redis.FailoverOptions) {
 	f.ReplicaOnly, f.RouteByLatency, f.RouteRandomly = false, false, false
 }
 
+// configure sets the go-redis options this Store relies on, whatever the
+// URL said, on opt.
+//
+// It is long because it is a table: one setting after another, each with
+// the reason for its value next to it.
 func configure(opt *redis.Options) {
 	procs := runtime.GOMAXPROCS(0)
 

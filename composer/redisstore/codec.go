@@ -162,6 +162,12 @@ func decodeString(s string) (*composer.Entry, error) {
 	return decode(unsafe.Slice(unsafe.StringData(s), len(s)), true)
 }
 
+// decode reads an entry encoded by encode (format 1 or 2), checking every
+// field against its limit; owned says whether the entry may point into
+// data.
+//
+// It is long because it reads the format's fields in their order, one
+// pass over the bytes, as encode writes them.
 func decode(data []byte, owned bool) (*composer.Entry, error) {
 	if len(data) < 3 || data[0] != magic0 || data[1] != magic1 {
 		return nil, corrupt("bad magic")

@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,50 +116,4 @@ func setupTracing(ctx context.Context, endpoint string, client redis.UniversalCl
 		}
 	}
 	return stop, nil
-}
-
-// listener is one http.Server on its own address, shut down gracefully.
-type listener struct {
-	name string
-	hs   *http.Server
-	ln   net.Listener
-}
-
-// newListener listens on addr and configures the http.Server for h. lim,
-// when not nil, bounds the connections open at once (see connLimit).
-func newListener(name, addr string, h http.Handler, lim *connLimit, log *slog.Logger) (*listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("%s listener: %w", name, err)
-	}
-	ln = limitListener(ln, lim)
-	h = writeDeadlines(h, writeTimeout)
-	if lim.on() && lim.max > 0 {
-		h = markBusy(h)
-	}
-	return &listener{name: name, ln: ln, hs: &http.Server{
-		Handler:           h,
-		ConnContext:       connContext,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}}, nil
-}
-
-// serve runs the server until it is shut down; errc receives its error,
-// unless it was shut down.
-func (l *listener) serve(errc chan<- error) {
-	go func() {
-		if err := l.hs.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("%s listener: %w", l.name, err)
-		}
-	}()
-}
-
-func (l *listener) shutdown(ctx context.Context) error {
-	if err := l.hs.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("%s listener: %w", l.name, err)
-	}
-	return nil
 }

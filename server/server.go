@@ -43,34 +43,19 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/a-h/templ"
 
 	"github.com/broadsheet/broadsheet/composer"
-	"github.com/broadsheet/broadsheet/composer/redisstore"
-	"github.com/broadsheet/broadsheet/config"
 	"github.com/broadsheet/broadsheet/events"
 	"github.com/broadsheet/broadsheet/internal/buildinfo"
-	"github.com/broadsheet/broadsheet/internal/telemetry"
-	"github.com/broadsheet/broadsheet/metrics"
-	"github.com/broadsheet/broadsheet/remote"
-	"github.com/broadsheet/broadsheet/templates"
-	"github.com/broadsheet/broadsheet/tuning"
-	"github.com/broadsheet/broadsheet/web"
-	"github.com/broadsheet/broadsheet/web/session"
 )
 
 // Site is what a Broadsheet site brings to the server. Fragments, Layouts,
@@ -129,6 +114,9 @@ func (s Site) name() string {
 // gets SIGINT or SIGTERM, then drains and shuts down. It returns an error
 // for bad flags or configuration (naming the line and field), or when a
 // listener fails.
+//
+// Run starts the server in the steps below, in this order, and on return
+// stops what they started in the reverse order (see instance.close).
 func Run(ctx context.Context, site Site, args []string) error {
 	o, err := parseFlags(site, args)
 	if err != nil {
@@ -141,236 +129,32 @@ func Run(ctx context.Context, site Site, args []string) error {
 	if o.healthcheck {
 		return healthcheck(o.addr)
 	}
-	if o.drain < 0 {
-		return fmt.Errorf("-drain: %v is negative", o.drain)
-	}
-	log, err := telemetry.NewLogger(os.Stderr, o.logFormat, o.logLevel)
+	log, err := o.validate()
 	if err != nil {
 		return err
 	}
-	if err := o.loadSecrets(); err != nil {
+	in := &instance{o: o, log: log}
+	defer in.close()
+	in.tuneMemory()
+	if err := in.loadSite(site); err != nil {
 		return err
 	}
-	if err := o.clientOptions.check(); err != nil {
-		return err
-	}
-	o.warnCommandLine(log)
-	if o.gcHeadroomMB < 0 {
-		return fmt.Errorf("-gc-headroom-mb: %d is negative", o.gcHeadroomMB)
-	}
-	_, gogcSet := os.LookupEnv("GOGC")
-	defer startGCTuner(uint64(o.gcHeadroomMB)<<20, gogcSet, log)()
-	_, gomemlimitSet := os.LookupEnv("GOMEMLIMIT")
-	defer setMemoryLimit(memoryLimit(max(o.l1MB, 0)<<20+max(o.stitchMB, 0)<<20, max(o.composeMB, 0)<<20, o.memLimitMB), gomemlimitSet, log)()
-
-	reg := config.Registry{Specs: site.Fragments, Layouts: site.Layouts, Slots: site.Slots}
-	rc := remote.New(remote.Options{MaxConnsPerHost: o.remoteConns, Logger: log, WrapTransport: telemetry.Transport(o.otlp != ""),
-		BreakerFailures: o.breaker.BreakerFailures, BreakerOpen: o.breaker.BreakerOpen, BreakerProbes: o.breaker.BreakerProbes})
-	defer rc.Close()
-	reg.Remote = remoteFactory(rc)
-	var cfg *composer.Site
-	if o.config == "" {
-		name := cmp.Or(site.ConfigName, "site.yaml (built in)")
-		cfg, err = config.Parse(name, site.Config, reg)
-	} else {
-		cfg, err = config.Load(o.config, reg)
-	}
-	if err != nil {
-		return err
-	}
-	errorPage := site.ErrorPage
-	if errorPage == nil {
-		errorPage = templates.ErrorPage
-	}
-
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-
-	obs := metrics.New(cfg, metrics.Options{})
-	copts := composer.Options{
-		L1Bytes:             l1Bytes(o.l1MB),
-		StitchBytes:         l1Bytes(o.stitchMB),
-		ComposeBytes:        l1Bytes(o.composeMB),
-		MaxIncludesInFlight: noLimit(o.includesIn),
-		SchedTarget:         schedTarget(o.schedTarget),
-		Layouts:             reg.Layouts,
-		ErrorPage:           errorPage,
-		Overlay:             templates.DebugOverlay,
-		Logger:              log,
-		Observer:            obs,
-		SurrogateKeys:       o.keyCap(),
-	}
-	var (
-		client    redis.UniversalClient
-		store     *redisstore.Store
-		storeKeys *redisstore.Keys
-	)
-	if o.redis != "" {
-		client, err = redisstore.NewClient(o.redis)
-		if err != nil {
-			return fmt.Errorf("-redis: %s", scrub(err.Error(), urlSecrets(o.redis)...))
-		}
-		defer client.Close()
-		if storeKeys, err = redisstore.ParseKeys(os.Getenv("BROADSHEET_STORE_KEY")); err != nil {
-			return fmt.Errorf("BROADSHEET_STORE_KEY: %w", err)
-		}
-		store = redisstore.New(client, redisstore.Options{Keys: storeKeys})
-		copts.Store = store
-	}
-	if purger, err := o.purger(log, client); err != nil {
+	in.onClose(cancel)
+	if err := in.connectRedis(); err != nil {
 		return err
-	} else if purger != nil {
-		defer purger.Close()
-		copts.Purger = purger
 	}
-	stopTracing, err := setupTracing(ctx, o.otlp, client)
+	if err := in.startTracing(ctx); err != nil {
+		return err
+	}
+	in.startComposer(site)
+	in.startEvents(ctx, site)
+	in.attachShared(ctx)
+	srv, err := in.startWeb(ctx)
 	if err != nil {
 		return err
-	}
-	defer stopTracing()
-	comp := composer.New(cfg, copts)
-	defer comp.Close()
-
-	var tstore tuning.Store = &tuning.Memory{}
-	wopts := web.Options{Logger: log, Stats: obs, AdminToken: o.adminToken, SeparateAdmin: o.adminAddr != "",
-		Guard: web.GuardOptions{MaxInFlight: o.maxPages}, ReaderSecret: []byte(o.readerSecret), ReaderPrevious: []byte(o.readerPrevious), SourceURL: o.sourceURL,
-		RequireRedis: o.requireRedis, ClientIPHeader: o.clientIPHeader, ClientRate: o.ratePerIP, ClientBurst: o.burstPerIP}
-
-	// Events: a Redis stream for the deployment, or this instance alone.
-	var bus events.Publisher
-	var handler *events.Handler
-	if client != nil {
-		rb := events.NewRedisBus(client, o.eventsGroup, log)
-		handler = events.NewHandler(comp, rb, log)
-		done := make(chan struct{})
-		go func() { rb.Run(ctx, handler); close(done) }()
-		defer func() { <-done }() // after ctx ends (deferred cancel runs first)
-		bus = rb
-	} else {
-		handler = events.NewHandler(comp, nil, log)
-		bus = events.LocalBus{H: handler}
-	}
-	defer handler.Close()
-	handler.OnVisible = obs.EventVisible
-	wopts.Events = events.HTTPHandler(bus, func(*http.Request) bool { return true }) // web checks the admin token first
-	wopts.LastEvent = handler.Last
-	if site.Start != nil {
-		site.Start(ctx, Env{Events: bus, Logger: log})
-	}
-	if client != nil {
-		sub := redisstore.Attach(ctx, comp, client, log)
-		defer sub.Close()
-		tstore = tuning.NewRedis(client, log).Signed(storeKeys)
-		wopts.Shared, wopts.Redis = true, store
-		wopts.Sessions = session.NewRedis(client)
-		log.Info("cache: in-process tier, then Redis", "l1_mb", o.l1MB, "redis", redactURL(o.redis))
-	} else {
-		log.Info("cache: in-process tier only (no -redis given)", "l1_mb", o.l1MB)
-	}
-	conns := &connLimit{max: int64(o.maxConns), perIP: int64(o.maxConnsPerIP)}
-	if wopts.Metrics, err = metricsHandler(obs, comp, store, rc, conns, log); err != nil {
-		return err
-	}
-
-	// The Manager puts base config + live overrides in force through
-	// srv.Reload; srv shows the Manager's state on the admin page.
-	var srv *web.Server
-	tuner := tuning.NewManager(cfg, tstore, func(s *composer.Site) { srv.Reload(s) }, log)
-	wopts.Tuner = tuner
-	srv = web.NewWithOptions(comp, wopts)
-	stopTuning := tuner.Start(ctx)
-	defer stopTuning()
-	if o.config != "" {
-		stop, err := config.Watch(o.config, reg, func(s *composer.Site) {
-			tuner.SetBase(s)
-			log.Info("config: reloaded", "file", o.config, "pages", len(s.Pages))
-		}, func(err error) {
-			log.Error("config: reload refused, keeping the last good configuration", "err", err)
-		})
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	if o.adminToken == "" {
-		log.Info("admin: off (no -admin-token)")
 	}
 	// Once the first signal has started the drain, the next one stops the
 	// process at once: serve gives the signals their default action again.
-	return serve(ctx, o, srv, conns, log, cancel)
-}
-
-// serve runs the public listener (and the admin one, with -admin-addr)
-// until ctx ends, then drains (/readyz fails, everything is still served,
-// responses close their connections) for o.drain, and shuts them down
-// gracefully.
-//
-// When ctx ends, serve calls stopSignals before anything else (signal
-// handling returns to the default: a second SIGINT or SIGTERM kills).
-func serve(ctx context.Context, o *options, srv *web.Server, conns *connLimit, log *slog.Logger, stopSignals func()) error {
-	public, err := newListener("public", o.addr, telemetry.Handler(srv, "composer", o.otlp != ""), conns, log)
-	if err != nil {
-		return err
-	}
-	listeners := []*listener{public}
-	if o.adminAddr != "" {
-		admin, err := newListener("admin", o.adminAddr, srv.AdminHandler(), nil, log)
-		if err != nil {
-			public.ln.Close()
-			return err
-		}
-		listeners = append(listeners, admin)
-		log.Info("admin: serving /_/admin, /metrics and /debug/pprof", "addr", "http://"+admin.ln.Addr().String())
-	}
-	errc := make(chan error, len(listeners))
-	for _, l := range listeners {
-		l.serve(errc)
-	}
-	srv.SetReady(true)
-	site := srv.Site()
-	log.Info("composer: serving", "addr", "http://"+public.ln.Addr().String(), "config", site.Source, "pages", len(site.Pages), "fragments", len(site.Fragments))
-
-	var runErr error
-	select {
-	case runErr = <-errc:
-	case <-ctx.Done():
-	}
-	stopSignals()
-	if runErr == nil && o.drain > 0 {
-		log.Info("composer: draining (a second signal stops at once)", "for", o.drain)
-		srv.Drain()
-		public.hs.SetKeepAlivesEnabled(false)
-		t := time.NewTimer(o.drain)
-		select {
-		case <-t.C:
-		case runErr = <-errc:
-			t.Stop()
-		}
-	}
-	log.Info("composer: shutting down")
-	srv.Drain()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	for _, l := range listeners {
-		if err := l.shutdown(sctx); err != nil && runErr == nil {
-			runErr = err
-		}
-	}
-	return runErr
-}
-
-// redactURL drops the password from a Redis URL for logs.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
-}
-
-// remoteFactory builds the Spec of a fragment site.yaml declares remote.
-func remoteFactory(c *remote.Client) config.RemoteFactory {
-	return func(name string, rc config.RemoteConfig, local *composer.Spec) (*composer.Spec, error) {
-		return c.Spec(remote.Config{Name: name, URL: rc.URL, Params: rc.Params, Includes: rc.Includes, Local: local, Batch: rc.Batch, Sanitize: rc.Sanitize, H2C: rc.H2C, AssetOrigins: rc.AssetOrigins})
-	}
+	return serve(ctx, o, srv, in.conns, log, cancel)
 }

@@ -51,6 +51,8 @@ type cell struct {
 }
 
 // cell measures one state × size, starting and stopping its own processes.
+// Its steps are those of the package's doc, in order; the first that fails
+// ends the cell, its error in Err.
 func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) (c cell) {
 	c = cell{Run: runIndex + 1, State: state, Size: size}
 	fail := func(err error) cell {
@@ -58,160 +60,216 @@ func (s *suite) cell(ctx context.Context, runIndex int, state string, size int) 
 		return c
 	}
 	name := fmt.Sprintf("%s-%d-run%d", state, size, runIndex+1)
+	m := &measure{s: s, c: &c}
 
-	var (
-		rclient  *redis.Client
-		redisURL string
-	)
+	var redisURL string
 	if state == "redis" {
-		rdir := filepath.Join(s.dir, name+"-redis")
-		if err := os.MkdirAll(rdir, 0o755); err != nil {
-			return fail(err)
-		}
-		rp, client, err := harness.StartRedis(ctx, s.o.redisBin, rdir, filepath.Join(s.dir, name+"-redis.log"))
+		rp, client, err := s.startRedis(ctx, name)
 		if err != nil {
 			return fail(err)
 		}
 		defer rp.Stop()
 		defer client.Close()
-		rclient = client
+		m.rclient = client
 		redisURL = "redis://" + client.Options().Addr + "/0"
 	}
-
 	cp, base, err := s.startComposer(ctx, name, s.composerArgs(state, redisURL))
 	if err != nil {
 		return fail(err)
 	}
 	defer cp.Stop()
-	pageURL := base + pagePath + "?size=" + strconv.Itoa(size)
-
-	cfg := loadtest.Config{
-		URLs:        []string{pageURL},
+	m.cp = cp
+	m.pageURL = base + pagePath + "?size=" + strconv.Itoa(size)
+	m.cfg = loadtest.Config{
+		URLs:        []string{m.pageURL},
 		Concurrency: s.o.concurrency,
 		MaxRequests: s.o.maxRequests,
 	}
-	// 1. Warm-up.
-	if s.o.warmup > 0 {
-		w := cfg
-		w.Duration = s.o.warmup
-		w.MaxRequests = 0
-		if _, err := loadtest.Run(ctx, w); err != nil {
-			return fail(err)
-		}
-	}
-	if m, err := harness.ReadMem(cp.PID()); err == nil {
-		c.RSSIdleKiB = m.RSS
-	}
 
-	// 2. Floor and target, alternating which goes first.
-	floor := func() error {
-		f := cfg
-		f.Duration = s.o.duration
-		c.Floor, err = runFloor(ctx, pageURL, f)
-		return err
-	}
-	target := func() error {
-		// A short unrecorded run, separate from the measured one so that
-		// Redis commands are counted over measured requests only.
-		w := cfg
-		w.Duration, w.MaxRequests = 300*time.Millisecond, 0
-		if _, err := loadtest.Run(ctx, w); err != nil {
-			return err
-		}
-		var before map[string]int64
-		if rclient != nil {
-			time.Sleep(100 * time.Millisecond) // let write-backs of the warm-up land
-			if before, err = commandStats(ctx, rclient); err != nil {
-				return err
-			}
-		}
-		t := cfg
-		t.Duration = s.o.duration
-		sampler := harness.SampleRSS(cp.PID(), 20*time.Millisecond)
-		c.Target, err = loadtest.Run(ctx, t)
-		c.RSSPeakKiB = sampler.Stop()
-		if err != nil {
-			return err
-		}
-		if rclient != nil {
-			after, err := commandStats(ctx, rclient)
-			if err != nil {
-				return err
-			}
-			c.RedisCmds = statsDelta(before, after)
-			var total int64
-			for _, n := range c.RedisCmds {
-				total += n
-			}
-			if c.Target.Requests > 0 {
-				c.RedisCmdsPerPage = float64(total) / float64(c.Target.Requests)
-			}
-		}
-		return nil
-	}
-	if err := alternate(runIndex, floor, target); err != nil {
-		return fail(err)
-	}
-	if c.Floor.Throughput > 0 {
-		c.Ratio = c.Target.Throughput / c.Floor.Throughput
-	}
-
-	// 3. Completeness under ?debug=1.
-	if s.o.check > 0 {
-		u, _ := url.Parse(pageURL)
-		q := u.Query()
-		q.Set("debug", "1")
-		u.RawQuery = q.Encode()
-		ch := cfg
-		ch.URLs = []string{u.String()}
-		ch.Duration = s.o.check
-		ch.ExpectIncludes = size + extraIncludes
-		if c.Check, err = loadtest.Run(ctx, ch); err != nil {
-			return fail(err)
-		}
-	}
-
-	// 4. One page's own latency.
+	steps := []func(context.Context) error{m.warmUp, m.floorAndTarget, m.checkComplete}
 	if state == "cold" || state == "redis" {
-		c1 := cfg
-		c1.Concurrency = 1
-		c1.Duration = s.o.duration
-		var before map[string]int64
-		if rclient != nil {
-			if before, err = commandStats(ctx, rclient); err != nil {
-				return fail(err)
-			}
-		}
-		if c.C1, err = loadtest.Run(ctx, c1); err != nil {
+		steps = append(steps, m.onePage)
+	}
+	if m.rclient != nil {
+		steps = append(steps, m.bareMGET)
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
 			return fail(err)
 		}
-		if rclient != nil {
-			after, err := commandStats(ctx, rclient)
-			if err != nil {
-				return fail(err)
-			}
-			c.RedisCmdsC1 = statsDelta(before, after)
-		}
 	}
-
-	// 5. The bare MGET of the same keys.
-	if rclient != nil {
-		l1, l2, err := pageKeys(ctx, rclient)
-		if err != nil {
-			return fail(err)
-		}
-		c.RedisKeys = len(l1) + len(l2)
-		if len(l2) > 0 {
-			m := benchMGET(ctx, rclient, l1, l2, s.o.concurrency, s.o.duration, s.o.maxRequests)
-			c.MGET = &m
-			m1 := benchMGET(ctx, rclient, l1, l2, 1, s.o.duration, s.o.maxRequests)
-			c.MGET1 = &m1
-		}
-	}
-	if m, err := harness.ReadMem(cp.PID()); err == nil {
-		c.HWMKiB = m.HWM
+	if mem, err := harness.ReadMem(cp.PID()); err == nil {
+		c.HWMKiB = mem.HWM
 	}
 	return c
+}
+
+// startRedis starts a redis-server of the cell named name, its data and
+// log in the suite's directory, and returns it with a client of it.
+func (s *suite) startRedis(ctx context.Context, name string) (*harness.Proc, *redis.Client, error) {
+	rdir := filepath.Join(s.dir, name+"-redis")
+	if err := os.MkdirAll(rdir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	return harness.StartRedis(ctx, s.o.redisBin, rdir, filepath.Join(s.dir, name+"-redis.log"))
+}
+
+// measure is one cell being measured: its processes, its page and the
+// shape of its load. Its steps write their figures into c.
+type measure struct {
+	s       *suite
+	c       *cell
+	rclient *redis.Client // the redis state's, else nil
+	cp      *harness.Proc
+	pageURL string
+	cfg     loadtest.Config
+}
+
+// warmUp runs -warmup of load, not recorded, then reads the composer's
+// idle RSS.
+func (m *measure) warmUp(ctx context.Context) error {
+	if m.s.o.warmup > 0 {
+		w := m.cfg
+		w.Duration = m.s.o.warmup
+		w.MaxRequests = 0
+		if _, err := loadtest.Run(ctx, w); err != nil {
+			return err
+		}
+	}
+	if mem, err := harness.ReadMem(m.cp.PID()); err == nil {
+		m.c.RSSIdleKiB = mem.RSS
+	}
+	return nil
+}
+
+// floorAndTarget measures the floor and the target, alternating which
+// goes first from run to run, and their throughputs' ratio.
+func (m *measure) floorAndTarget(ctx context.Context) error {
+	floor := func() error {
+		f := m.cfg
+		f.Duration = m.s.o.duration
+		var err error
+		m.c.Floor, err = runFloor(ctx, m.pageURL, f)
+		return err
+	}
+	if err := alternate(m.c.Run-1, floor, func() error { return m.target(ctx) }); err != nil {
+		return err
+	}
+	if m.c.Floor.Throughput > 0 {
+		m.c.Ratio = m.c.Target.Throughput / m.c.Floor.Throughput
+	}
+	return nil
+}
+
+// target measures the composer for -duration, sampling its RSS and, in
+// the redis state, counting the Redis commands of the measured requests.
+func (m *measure) target(ctx context.Context) error {
+	// A short unrecorded run, separate from the measured one so that
+	// Redis commands are counted over measured requests only.
+	w := m.cfg
+	w.Duration, w.MaxRequests = 300*time.Millisecond, 0
+	if _, err := loadtest.Run(ctx, w); err != nil {
+		return err
+	}
+	if m.rclient != nil {
+		time.Sleep(100 * time.Millisecond) // let write-backs of the warm-up land
+	}
+	t := m.cfg
+	t.Duration = m.s.o.duration
+	cmds, err := m.countCommands(ctx, func() error {
+		sampler := harness.SampleRSS(m.cp.PID(), 20*time.Millisecond)
+		var err error
+		m.c.Target, err = loadtest.Run(ctx, t)
+		m.c.RSSPeakKiB = sampler.Stop()
+		return err
+	})
+	if err != nil || m.rclient == nil {
+		return err
+	}
+	m.c.RedisCmds = cmds
+	var total int64
+	for _, n := range cmds {
+		total += n
+	}
+	if m.c.Target.Requests > 0 {
+		m.c.RedisCmdsPerPage = float64(total) / float64(m.c.Target.Requests)
+	}
+	return nil
+}
+
+// checkComplete runs -check of load on ?debug=1, every page expected to
+// hold all its includes (none with -check 0).
+func (m *measure) checkComplete(ctx context.Context) error {
+	if m.s.o.check <= 0 {
+		return nil
+	}
+	u, _ := url.Parse(m.pageURL)
+	q := u.Query()
+	q.Set("debug", "1")
+	u.RawQuery = q.Encode()
+	ch := m.cfg
+	ch.URLs = []string{u.String()}
+	ch.Duration = m.s.o.check
+	ch.ExpectIncludes = m.c.Size + extraIncludes
+	var err error
+	m.c.Check, err = loadtest.Run(ctx, ch)
+	return err
+}
+
+// onePage measures the target at concurrency 1 (one page's own latency)
+// and, in the redis state, counts its Redis commands.
+func (m *measure) onePage(ctx context.Context) error {
+	c1 := m.cfg
+	c1.Concurrency = 1
+	c1.Duration = m.s.o.duration
+	cmds, err := m.countCommands(ctx, func() error {
+		var err error
+		m.c.C1, err = loadtest.Run(ctx, c1)
+		return err
+	})
+	if err != nil || m.rclient == nil {
+		return err
+	}
+	m.c.RedisCmdsC1 = cmds
+	return nil
+}
+
+// bareMGET times the bare MGET of the page's keys, at -c and at
+// concurrency 1 (redis state).
+func (m *measure) bareMGET(ctx context.Context) error {
+	l1, l2, err := pageKeys(ctx, m.rclient)
+	if err != nil {
+		return err
+	}
+	m.c.RedisKeys = len(l1) + len(l2)
+	if len(l2) > 0 {
+		o := m.s.o
+		mg := benchMGET(ctx, m.rclient, l1, l2, o.concurrency, o.duration, o.maxRequests)
+		m.c.MGET = &mg
+		mg1 := benchMGET(ctx, m.rclient, l1, l2, 1, o.duration, o.maxRequests)
+		m.c.MGET1 = &mg1
+	}
+	return nil
+}
+
+// countCommands runs run and returns the Redis commands sent meanwhile, by
+// name; without Redis it only runs run, and returns nil.
+func (m *measure) countCommands(ctx context.Context, run func() error) (map[string]int64, error) {
+	if m.rclient == nil {
+		return nil, run()
+	}
+	before, err := commandStats(ctx, m.rclient)
+	if err != nil {
+		return nil, err
+	}
+	if err := run(); err != nil {
+		return nil, err
+	}
+	after, err := commandStats(ctx, m.rclient)
+	if err != nil {
+		return nil, err
+	}
+	return statsDelta(before, after), nil
 }
 
 // runFloor measures the floor of pageURL: its bytes, fetched once, served

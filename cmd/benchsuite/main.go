@@ -118,7 +118,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -127,93 +126,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/loadtest"
 )
-
-// pagePath is the page every cell drives.
-const pagePath = "/sport/football/scores"
-
-// extraIncludes are the scores page's includes besides its scores: nav,
-// scoreboard and footer.
-const extraIncludes = 3
-
-// allStates lists the states in report order.
-var allStates = []string{"l1", "redis", "cold", "hang", "hangcold"}
-
-// defaultStates are the states run without -states.
-var defaultStates = []string{"l1", "redis", "cold", "hang"}
-
-type options struct {
-	sizes       []int
-	states      []string
-	runs        int
-	concurrency int
-	duration    time.Duration
-	warmup      time.Duration
-	check       time.Duration
-	maxRequests int
-	composerBin string
-	src         string
-	site        string
-	redisBin    string
-	coldLatency time.Duration
-	hangEvery   int
-	budget      time.Duration
-	jsonPath    string
-	mdPath      string
-	plotsDir    string
-	from        string
-	keepLogs    bool
-
-	// workloads are the workloads to run (-only), in allWorkloads order.
-	workloads []string
-
-	fragsimBin        string
-	remoteIncludes    int
-	remoteTimeout     time.Duration
-	remoteFlatTimeout time.Duration
-	remoteBudget      time.Duration
-	remoteLatency     time.Duration
-	remoteSlowEvery   int
-	remoteSlowLatency time.Duration
-	remoteBytes       int
-	remoteCC          string
-	remoteSlowCC      string
-	remoteDownCC      string
-	remoteFirstStarts int
-	remoteH2C         bool
-}
-
-// allWorkloads lists the workloads in the order they run within a run:
-// the scores matrix (every state × size), the remote page's workloads
-// (remote.go), the cold 10,000-include page alone (coldc1.go), the warm
-// page in every content coding (encoded.go) and the warm page full and
-// conditional (notmodified.go).
-var allWorkloads = []string{"scores", "remote-flaky", "remote-down", "remote-flat", "remote-first", "scores-cold-c1", "scores-encoded", "scores-304"}
-
-// workloadGroups are names -only accepts for several workloads.
-var workloadGroups = map[string][]string{
-	"remote": {"remote-flaky", "remote-down", "remote-flat", "remote-first"},
-}
-
-// selected reports whether workload is to run.
-func (o *options) selected(workload string) bool { return containsStr(o.workloads, workload) }
-
-// remoteSelected reports whether a workload needs cmd/fragsim.
-func (o *options) remoteSelected() bool {
-	for _, w := range workloadGroups["remote"] {
-		if o.selected(w) {
-			return true
-		}
-	}
-	return false
-}
 
 func main() {
 	log.SetFlags(0)
@@ -230,110 +148,6 @@ func main() {
 	}
 }
 
-func parseFlags(args []string) (*options, error) {
-	fs := flag.NewFlagSet("benchsuite", flag.ContinueOnError)
-	o := &options{}
-	sizes := fs.String("sizes", "100,1000,2000,5000,10000", "comma-separated page `sizes` (score includes)")
-	states := fs.String("states", strings.Join(defaultStates, ","), "comma-separated `states`: l1, redis, cold, hang, hangcold")
-	fs.IntVar(&o.runs, "runs", 3, "repeat every cell `N` times; tables show medians")
-	fs.IntVar(&o.concurrency, "c", 16, "concurrent `workers` (closed loop)")
-	fs.DurationVar(&o.duration, "duration", 4*time.Second, "measured `time` of each floor and target run")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "unrecorded warm-up `time` before a cell's runs")
-	fs.DurationVar(&o.check, "check", time.Second, "`time` of the ?debug=1 completeness pass (0: skip)")
-	fs.IntVar(&o.maxRequests, "max-requests", 50000, "cap on recorded `requests` per run")
-	fs.StringVar(&o.composerBin, "composer", "", "composer `binary` to run (default: build ./cmd/composer from -src)")
-	fs.StringVar(&o.src, "src", ".", "module `directory` to build the composer from")
-	fs.StringVar(&o.site, "site", "", "site configuration to patch (default: site.yaml in -src)")
-	fs.StringVar(&o.redisBin, "redis-server", "/usr/bin/redis-server", "redis-server `binary`")
-	fs.DurationVar(&o.coldLatency, "cold-latency", 5*time.Millisecond, "feed `latency` of every call in the cold state")
-	fs.IntVar(&o.hangEvery, "hang-every", 100, "one feed call in `N` hangs in the hang state")
-	fs.DurationVar(&o.budget, "budget", 400*time.Millisecond, "the scores page's `budget` (site.yaml), for the target checks")
-	fs.StringVar(&o.jsonPath, "json", "", "write every run's figures and the medians to `file`")
-	fs.StringVar(&o.mdPath, "md", "", "also write the Markdown tables to `file`")
-	fs.StringVar(&o.plotsDir, "plots", "", "write the plots (SVG) of the results into `directory`")
-	fs.StringVar(&o.from, "from", "", "run nothing: report the results `file` written by -json (Markdown, -md, -plots)")
-	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the children's logs and configuration (printed at the end)")
-	only := fs.String("only", "", "comma-separated `workloads` to run (default: all): "+strings.Join(allWorkloads, ", ")+", or remote (the four remote-*)")
-	fs.StringVar(&o.fragsimBin, "fragsim", "", "fragment service `binary` to run (default: build ./cmd/fragsim from -src)")
-	fs.IntVar(&o.remoteIncludes, "remote-includes", 1000, "remote workloads: top-level includes of the page")
-	fs.DurationVar(&o.remoteTimeout, "remote-timeout", 50*time.Millisecond, "remote workloads: the remote fragment's `timeout`")
-	fs.DurationVar(&o.remoteFlatTimeout, "remote-flat-timeout", time.Second, "remote-flat: the remote fragment's `timeout` (it only matters while the cache fills)")
-	fs.DurationVar(&o.remoteBudget, "remote-budget", 30*time.Second, "remote workloads: the page's `budget`")
-	fs.DurationVar(&o.remoteLatency, "remote-latency", 5*time.Millisecond, "remote workloads: the service's `latency` per fragment")
-	fs.IntVar(&o.remoteSlowEvery, "remote-slow-every", 100, "remote-flaky and remote-down: one fragment in `N` is slow (i = N-1, 2N-1, …)")
-	fs.DurationVar(&o.remoteSlowLatency, "remote-slow-latency", 500*time.Millisecond, "remote workloads: a slow fragment's `latency`")
-	fs.IntVar(&o.remoteBytes, "remote-bytes", 200, "remote workloads: a fragment's HTML in `bytes`")
-	fs.StringVar(&o.remoteCC, "remote-cache-control", "max-age=30", "remote workloads but remote-down: Cache-Control of a fragment that is not slow")
-	fs.StringVar(&o.remoteSlowCC, "remote-slow-cache-control", "max-age=0, no-store", "remote workloads: Cache-Control of a slow fragment")
-	fs.StringVar(&o.remoteDownCC, "remote-down-cache-control", "max-age=1, stale-while-revalidate=60", "remote-down: Cache-Control of a fragment that is not slow")
-	fs.IntVar(&o.remoteFirstStarts, "remote-first-starts", 5, "remote-first: fresh composers per run, each asked for its first page")
-	fs.BoolVar(&o.remoteH2C, "remote-h2c", false, "remote workloads: the service also accepts HTTP/2 over cleartext, and the remote fragment is declared h2c: true")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	for f := range strings.SplitSeq(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 20000 {
-			return nil, fmt.Errorf("-sizes: %q is not a size from 1 to 20000", f)
-		}
-		o.sizes = append(o.sizes, n)
-	}
-	for f := range strings.SplitSeq(*states, ",") {
-		f = strings.TrimSpace(f)
-		if !containsStr(allStates, f) {
-			return nil, fmt.Errorf("-states: unknown state %q (want %s)", f, strings.Join(allStates, ", "))
-		}
-		o.states = append(o.states, f)
-	}
-	selected := map[string]bool{}
-	for f := range strings.SplitSeq(*only, ",") {
-		f = strings.TrimSpace(f)
-		switch {
-		case f == "" && *only == "":
-			for _, w := range allWorkloads {
-				selected[w] = true
-			}
-		case workloadGroups[f] != nil:
-			for _, w := range workloadGroups[f] {
-				selected[w] = true
-			}
-		case containsStr(allWorkloads, f):
-			selected[f] = true
-		default:
-			return nil, fmt.Errorf("-only: unknown workload %q (want %s or remote)", f, strings.Join(allWorkloads, ", "))
-		}
-	}
-	for _, w := range allWorkloads {
-		if selected[w] {
-			o.workloads = append(o.workloads, w)
-		}
-	}
-	switch {
-	case o.runs < 1, o.concurrency < 1, o.duration <= 0, o.warmup < 0, o.check < 0, o.maxRequests < 0:
-		return nil, errors.New("-runs, -c and -duration must be positive; -warmup, -check, -max-requests not negative")
-	case o.remoteIncludes < 1, o.remoteIncludes > 100000, o.remoteTimeout <= 0, o.remoteFlatTimeout <= 0, o.remoteBudget <= 0, o.remoteFirstStarts < 1:
-		return nil, errors.New("-remote-includes must be from 1 to 100000; -remote-timeout, -remote-flat-timeout, -remote-budget, -remote-first-starts positive")
-	case o.selected("remote-flaky") && o.duration <= time.Second:
-		return nil, errors.New("-duration must be over 1s for remote-flaky (it reports the pages after the first second)")
-	}
-	if o.site == "" {
-		o.site = filepath.Join(o.src, "site.yaml")
-	}
-	return o, nil
-}
-
-func containsStr(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // suite holds what every cell shares.
 type suite struct {
 	o       *options
@@ -345,6 +159,8 @@ type suite struct {
 	log     io.Writer
 }
 
+// run runs the suite as args say (or, with -from, reports a results file
+// again) and writes its report to stdout; its progress goes to stderr.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	o, err := parseFlags(args)
 	if err != nil {
@@ -365,71 +181,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		defer os.RemoveAll(dir)
 	}
 	s := &suite{o: o, dir: dir, log: os.Stderr}
-
-	site, err := os.ReadFile(o.site)
-	if err != nil {
+	if err := s.writeConfigs(); err != nil {
 		return err
 	}
-	for _, c := range []struct {
-		path *string
-		name string
-		ttls map[string]harness.TTL
-	}{{&s.warm, "site-warm.yaml", warmTTLs}, {&s.miss, "site-scores-miss.yaml", scoresMissTTLs}} {
-		patched, err := harness.PatchTTLs(site, c.ttls)
-		if err != nil {
-			return err
-		}
-		*c.path = filepath.Join(dir, c.name)
-		if err := os.WriteFile(*c.path, patched, 0o644); err != nil {
-			return err
-		}
+	if err := s.buildBinaries(ctx); err != nil {
+		return err
 	}
-
-	for _, b := range []struct {
-		path *string
-		flag string
-		pkg  string
-		need bool
-	}{{&s.bin, o.composerBin, "./cmd/composer", true}, {&s.fragsim, o.fragsimBin, "./cmd/fragsim", o.remoteSelected()}} {
-		*b.path = b.flag
-		if *b.path != "" || !b.need {
-			continue
-		}
-		*b.path = filepath.Join(dir, filepath.Base(b.pkg))
-		fmt.Fprintf(s.log, "building %s in %s\n", b.pkg, o.src)
-		if err := harness.Build(ctx, o.src, b.pkg, *b.path, s.log); err != nil {
-			return err
-		}
-	}
-
 	res := &results{Machine: describeMachine(o), Options: recordOptions(o)}
-	start := time.Now()
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(s.log, "[%s] "+format+"\n", append([]any{time.Since(start).Round(time.Second)}, args...)...)
-	}
-	for r := range o.runs {
-		if o.selected("scores") {
-			for _, state := range o.states {
-				for _, size := range o.sizes {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					logf("run %d/%d  %-5s size %5d", r+1, o.runs, state, size)
-					c := s.cell(ctx, r, state, size)
-					if c.Err != "" {
-						fmt.Fprintf(s.log, "    error: %s\n", c.Err)
-					} else {
-						fmt.Fprintf(s.log, "    %.0f req/s (floor %.0f, ratio %.2f)  TTLB p50 %.2fms p99 %.2fms  errors %d  check incomplete %d\n",
-							c.Target.Throughput, c.Floor.Throughput, c.Ratio,
-							loadtest.Millis(c.Target.TTLB.P50), loadtest.Millis(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
-					}
-					res.Cells = append(res.Cells, c)
-				}
-			}
-		}
-		if err := s.runWorkloads(ctx, r, res, logf); err != nil {
-			return err
-		}
+	if err := s.runAll(ctx, res); err != nil {
+		return err
 	}
 	res.Medians = medians(res.Cells, o)
 	res.Finished = time.Now().UTC().Format(time.RFC3339)
@@ -443,105 +203,95 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// report writes res as Markdown to stdout and to -md, as JSON to -json and
-// as plots into -plots, naming the plots it wrote on log.
-func report(stdout, log io.Writer, res *results, o *options) error {
-	var md strings.Builder
-	writeMarkdown(&md, res, o)
-	io.WriteString(stdout, md.String())
-	if o.mdPath != "" {
-		if err := os.WriteFile(o.mdPath, []byte(md.String()), 0o644); err != nil {
-			return err
-		}
+// writeConfigs writes -site patched for the warm states (warmTTLs) and for
+// the hang state (scoresMissTTLs) into the suite's directory.
+func (s *suite) writeConfigs() error {
+	site, err := os.ReadFile(s.o.site)
+	if err != nil {
+		return err
 	}
-	if o.jsonPath != "" {
-		b, err := json.MarshalIndent(res, "", "  ")
+	for _, c := range []struct {
+		path *string
+		name string
+		ttls map[string]harness.TTL
+	}{{&s.warm, "site-warm.yaml", warmTTLs}, {&s.miss, "site-scores-miss.yaml", scoresMissTTLs}} {
+		patched, err := harness.PatchTTLs(site, c.ttls)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+		*c.path = filepath.Join(s.dir, c.name)
+		if err := os.WriteFile(*c.path, patched, 0o644); err != nil {
 			return err
-		}
-	}
-	if o.plotsDir != "" {
-		paths, err := writePlots(o.plotsDir, res, o)
-		if err != nil {
-			return err
-		}
-		for _, p := range paths {
-			fmt.Fprintf(log, "wrote %s\n", p)
 		}
 	}
 	return nil
 }
 
-// startComposer starts the composer with args (and -addr) on a free
-// loopback port, its log in the suite's directory under name, and waits
-// until it is ready. It returns the process and its base URL.
-func (s *suite) startComposer(ctx context.Context, name string, args []string) (*harness.Proc, string, error) {
-	port, err := harness.FreePort()
-	if err != nil {
-		return nil, "", err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cp, err := harness.Start("composer", s.bin, append([]string{"-addr", addr}, args...), s.composerLog(name))
-	if err != nil {
-		return nil, "", err
-	}
-	base := "http://" + addr
-	if err := harness.WaitHTTP(ctx, cp, base+"/readyz", 10*time.Second); err != nil {
-		cp.Stop()
-		return nil, "", err
-	}
-	return cp, base, nil
-}
-
-// composerLog is the log file of the composer started under name.
-func (s *suite) composerLog(name string) string { return filepath.Join(s.dir, name+"-composer.log") }
-
-// composerArgs are the composer's flags for state, but -addr.
-func (s *suite) composerArgs(state, redisURL string) []string {
-	config := s.warm
-	if state == "hang" {
-		config = s.miss
-	}
-	// The demo league's goal events would re-render scores mid-measure.
-	// No admission: the suite measures what the composer does with every
-	// request it is sent (cmd/chaos measures the shedding).
-	args := []string{"-config", config, "-log-level", "warn", "-feed-slow-every", "0", "-demo-league", "0",
-		"-max-pages", "0", "-includes-in-flight", "0"}
-	switch state {
-	case "l1":
-		args = append(args, "-feed-latency", "0")
-	case "redis":
-		args = append(args, "-feed-latency", "0", "-l1-mb", "0", "-redis", redisURL)
-	case "cold":
-		args = append(args, "-feed-latency", s.o.coldLatency.String(), "-l1-mb", "0")
-	case "hang":
-		args = append(args, "-feed-latency", "0", "-feed-hang-every", strconv.Itoa(s.o.hangEvery))
-	case "hangcold":
-		args = append(args, "-feed-latency", "0", "-l1-mb", "0", "-feed-hang-every", strconv.Itoa(s.o.hangEvery))
-	}
-	return args
-}
-
-// fetchReference fetches the page whose bytes the floor serves, trying up
-// to five times, wait apart: right after the warm-up of a saturating cell
-// (cold 10,000 includes at c=16) the composer may answer one request 503
-// (a primary it could not compute in time), and the reference bytes are not
-// the measurement — the target run counts its 503s as errors.
-func fetchReference(ctx context.Context, url string, wait time.Duration) (loadtest.Page, error) {
-	var err error
-	for range 5 {
-		var page loadtest.Page
-		if page, err = loadtest.FetchPage(ctx, nil, url); err == nil {
-			return page, nil
+// buildBinaries builds the composer, unless -composer names one, and the
+// fragment service when a remote workload needs it, unless -fragsim names
+// one, into the suite's directory.
+func (s *suite) buildBinaries(ctx context.Context) error {
+	o := s.o
+	for _, b := range []struct {
+		path *string
+		flag string
+		pkg  string
+		need bool
+	}{{&s.bin, o.composerBin, "./cmd/composer", true}, {&s.fragsim, o.fragsimBin, "./cmd/fragsim", o.remoteSelected()}} {
+		*b.path = b.flag
+		if *b.path != "" || !b.need {
+			continue
 		}
-		select {
-		case <-ctx.Done():
-			return loadtest.Page{}, ctx.Err()
-		case <-time.After(wait):
+		*b.path = filepath.Join(s.dir, filepath.Base(b.pkg))
+		fmt.Fprintf(s.log, "building %s in %s\n", b.pkg, o.src)
+		if err := harness.Build(ctx, o.src, b.pkg, *b.path, s.log); err != nil {
+			return err
 		}
 	}
-	return loadtest.Page{}, err
+	return nil
+}
+
+// runAll runs -runs runs of the selected workloads into res, logging each
+// cell's headline figures as it goes; it stops at the first error.
+func (s *suite) runAll(ctx context.Context, res *results) error {
+	o := s.o
+	start := time.Now()
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(s.log, "[%s] "+format+"\n", append([]any{time.Since(start).Round(time.Second)}, args...)...)
+	}
+	for r := range o.runs {
+		if o.selected("scores") {
+			if err := s.runMatrix(ctx, r, res, logf); err != nil {
+				return err
+			}
+		}
+		if err := s.runWorkloads(ctx, r, res, logf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runMatrix measures every state × size of the scores matrix once (run
+// r) into res.Cells; it stops when ctx ends.
+func (s *suite) runMatrix(ctx context.Context, r int, res *results, logf func(string, ...any)) error {
+	o := s.o
+	for _, state := range o.states {
+		for _, size := range o.sizes {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			logf("run %d/%d  %-5s size %5d", r+1, o.runs, state, size)
+			c := s.cell(ctx, r, state, size)
+			if c.Err != "" {
+				fmt.Fprintf(s.log, "    error: %s\n", c.Err)
+			} else {
+				fmt.Fprintf(s.log, "    %.0f req/s (floor %.0f, ratio %.2f)  TTLB p50 %.2fms p99 %.2fms  errors %d  check incomplete %d\n",
+					c.Target.Throughput, c.Floor.Throughput, c.Ratio,
+					loadtest.Millis(c.Target.TTLB.P50), loadtest.Millis(c.Target.TTLB.P99), c.Target.Errors, checkErrors(&c))
+			}
+			res.Cells = append(res.Cells, c)
+		}
+	}
+	return nil
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/broadsheet/broadsheet/loadtest"
@@ -29,198 +31,6 @@ type results struct {
 	ColdC1      []coldC1Result      `json:"scores_cold_c1,omitempty"`
 	Encoded     []encodedResult     `json:"scores_encoded,omitempty"`
 	NotModified []notModifiedResult `json:"scores_304,omitempty"`
-}
-
-// summary is the median of a state × size over the runs that succeeded;
-// counts (requests, errors, fallbacks) are sums over those runs.
-type summary struct {
-	State  string `json:"state"`
-	Size   int    `json:"size"`
-	Runs   int    `json:"runs"`
-	Failed int    `json:"failed_runs"`
-
-	Throughput      float64              `json:"throughput_rps"`
-	FloorThroughput float64              `json:"floor_throughput_rps"`
-	Ratio           float64              `json:"target_to_floor_throughput"`
-	TTFB            loadtest.Percentiles `json:"ttfb"`
-	TTLB            loadtest.Percentiles `json:"ttlb"`
-	FloorTTLB       loadtest.Percentiles `json:"floor_ttlb"`
-	Requests        int                  `json:"requests"`
-	Errors          int                  `json:"errors"`
-	Incomplete      int                  `json:"incomplete"`
-	Status          map[int]int          `json:"status"`
-
-	CheckPages    int              `json:"check_pages"`
-	CheckErrors   int              `json:"check_errors"`
-	CheckOutcomes map[string]int64 `json:"check_outcomes"`
-
-	C1TTLB *loadtest.Percentiles `json:"c1_ttlb,omitempty"`
-
-	RedisCmdsPerPage float64               `json:"redis_cmds_per_page,omitempty"`
-	RedisCmds        map[string]float64    `json:"redis_cmds_by_name_per_page,omitempty"`
-	RedisKeys        int                   `json:"redis_keys,omitempty"`
-	MGETPage         *loadtest.Percentiles `json:"mget_page,omitempty"`
-	MGETLevel2       *loadtest.Percentiles `json:"mget_level2,omitempty"`
-	MGETThroughput   float64               `json:"mget_pages_per_s,omitempty"`
-	RedisCmdsC1      map[string]float64    `json:"redis_cmds_c1_by_name_per_page,omitempty"`
-	MGET1Page        *loadtest.Percentiles `json:"mget_c1_page,omitempty"`
-
-	RSSIdleMiB float64 `json:"rss_idle_mib"`
-	RSSPeakMiB float64 `json:"rss_peak_mib"`
-	HWMMiB     float64 `json:"hwm_mib"`
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func medianDur(ds []time.Duration) time.Duration {
-	xs := make([]float64, len(ds))
-	for i, d := range ds {
-		xs[i] = float64(d)
-	}
-	return time.Duration(median(xs))
-}
-
-// medianPercentiles takes the median of each percentile separately.
-func medianPercentiles(ps []loadtest.Percentiles) loadtest.Percentiles {
-	pick := func(f func(loadtest.Percentiles) time.Duration) time.Duration {
-		ds := make([]time.Duration, len(ps))
-		for i, p := range ps {
-			ds[i] = f(p)
-		}
-		return medianDur(ds)
-	}
-	return loadtest.Percentiles{
-		P50:  pick(func(p loadtest.Percentiles) time.Duration { return p.P50 }),
-		P90:  pick(func(p loadtest.Percentiles) time.Duration { return p.P90 }),
-		P99:  pick(func(p loadtest.Percentiles) time.Duration { return p.P99 }),
-		Max:  pick(func(p loadtest.Percentiles) time.Duration { return p.Max }),
-		Mean: pick(func(p loadtest.Percentiles) time.Duration { return p.Mean }),
-	}
-}
-
-// medians summarises cells per state × size, in the order of o.
-func medians(cells []cell, o *options) []summary {
-	var out []summary
-	for _, state := range o.states {
-		for _, size := range o.sizes {
-			s := summary{State: state, Size: size, Status: map[int]int{}, CheckOutcomes: map[string]int64{}}
-			var (
-				tput, ftput, ratio, cmds, idle, peak, hwm, mtput []float64
-				ttfb, ttlb, fttlb, c1, mpage, ml2, m1page        []loadtest.Percentiles
-				byCmd                                            = map[string][]float64{}
-				byCmdC1                                          = map[string][]float64{}
-				c1runs                                           int
-			)
-			for i := range cells {
-				c := &cells[i]
-				if c.State != state || c.Size != size {
-					continue
-				}
-				if c.Err != "" || c.Target == nil || c.Floor == nil {
-					s.Failed++
-					continue
-				}
-				s.Runs++
-				tput = append(tput, c.Target.Throughput)
-				ftput = append(ftput, c.Floor.Throughput)
-				ratio = append(ratio, c.Ratio)
-				ttfb = append(ttfb, c.Target.TTFB)
-				ttlb = append(ttlb, c.Target.TTLB)
-				fttlb = append(fttlb, c.Floor.TTLB)
-				s.Requests += c.Target.Requests
-				s.Errors += c.Target.Errors
-				s.Incomplete += c.Target.Incomplete
-				for code, n := range c.Target.Status {
-					s.Status[code] += n
-				}
-				if c.Check != nil {
-					s.CheckPages += c.Check.Requests
-					s.CheckErrors += c.Check.Errors
-					for k, n := range c.Check.Outcomes {
-						s.CheckOutcomes[k] += n
-					}
-				}
-				if c.C1 != nil {
-					c1 = append(c1, c.C1.TTLB)
-				}
-				if c.RedisCmds != nil {
-					cmds = append(cmds, c.RedisCmdsPerPage)
-					for name, n := range c.RedisCmds {
-						byCmd[name] = append(byCmd[name], float64(n)/float64(max(c.Target.Requests, 1)))
-					}
-					s.RedisKeys = c.RedisKeys
-				}
-				if c.MGET != nil {
-					mpage = append(mpage, c.MGET.Page)
-					ml2 = append(ml2, c.MGET.Level2)
-					mtput = append(mtput, c.MGET.Throughput)
-				}
-				if c.MGET1 != nil {
-					m1page = append(m1page, c.MGET1.Page)
-				}
-				if c.C1 != nil && c.RedisCmdsC1 != nil && c.C1.Requests > 0 {
-					for name, n := range c.RedisCmdsC1 {
-						byCmdC1[name] = append(byCmdC1[name], float64(n)/float64(c.C1.Requests))
-					}
-					c1runs++
-				}
-				idle = append(idle, float64(c.RSSIdleKiB)/1024)
-				peak = append(peak, float64(c.RSSPeakKiB)/1024)
-				hwm = append(hwm, float64(c.HWMKiB)/1024)
-			}
-			if s.Runs == 0 {
-				out = append(out, s)
-				continue
-			}
-			s.Throughput, s.FloorThroughput, s.Ratio = median(tput), median(ftput), median(ratio)
-			s.TTFB, s.TTLB, s.FloorTTLB = medianPercentiles(ttfb), medianPercentiles(ttlb), medianPercentiles(fttlb)
-			if len(c1) > 0 {
-				p := medianPercentiles(c1)
-				s.C1TTLB = &p
-			}
-			if len(cmds) > 0 {
-				s.RedisCmdsPerPage = median(cmds)
-				s.RedisCmds = map[string]float64{}
-				for name, xs := range byCmd {
-					// A command absent from some runs counts as 0 there.
-					for len(xs) < len(cmds) {
-						xs = append(xs, 0)
-					}
-					s.RedisCmds[name] = median(xs)
-				}
-			}
-			if len(mpage) > 0 {
-				p, l2 := medianPercentiles(mpage), medianPercentiles(ml2)
-				s.MGETPage, s.MGETLevel2, s.MGETThroughput = &p, &l2, median(mtput)
-			}
-			if c1runs > 0 {
-				s.RedisCmdsC1 = map[string]float64{}
-				for name, xs := range byCmdC1 {
-					for len(xs) < c1runs {
-						xs = append(xs, 0)
-					}
-					s.RedisCmdsC1[name] = median(xs)
-				}
-			}
-			if len(m1page) > 0 {
-				p := medianPercentiles(m1page)
-				s.MGET1Page = &p
-			}
-			s.RSSIdleMiB, s.RSSPeakMiB, s.HWMMiB = median(idle), median(peak), median(hwm)
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 var stateTitles = map[string]string{
@@ -444,4 +254,36 @@ func writeTargets(w io.Writer, ms []summary, o *options) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// report writes res as Markdown to stdout and to -md, as JSON to -json and
+// as plots into -plots, naming the plots it wrote on log.
+func report(stdout, log io.Writer, res *results, o *options) error {
+	var md strings.Builder
+	writeMarkdown(&md, res, o)
+	io.WriteString(stdout, md.String())
+	if o.mdPath != "" {
+		if err := os.WriteFile(o.mdPath, []byte(md.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.jsonPath != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.plotsDir != "" {
+		paths, err := writePlots(o.plotsDir, res, o)
+		if err != nil {
+			return err
+		}
+		for _, p := range paths {
+			fmt.Fprintf(log, "wrote %s\n", p)
+		}
+	}
+	return nil
 }

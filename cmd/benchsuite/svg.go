@@ -55,36 +55,63 @@ const (
 	legendX, legendLineH = chartW - marginR + 16, 18
 )
 
-// writeSVG writes the chart as an SVG document.
+// writeSVG writes the chart as an SVG document: its frame (title, grid,
+// axes and labels), the rules, the series over them with their legend, and
+// the rules' labels over all.
 func (c *lineChart) writeSVG(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	lo, hi := c.yRange()
-	y := func(v float64) float64 {
-		if c.LogY {
-			return marginT + plotH*(1-(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo)))
-		}
-		return marginT + plotH*(1-(v-lo)/(hi-lo))
+	p := &canvas{c: c, w: bw, lo: lo, hi: hi}
+	p.frame()
+	p.rules()
+	for i, s := range c.Series {
+		p.series(i, s)
 	}
-	x := func(i int) float64 {
-		if len(c.X) <= 1 {
-			return marginL + plotW/2
-		}
-		return marginL + plotW*(0.05+0.9*float64(i)/float64(len(c.X)-1))
-	}
+	p.ruleLabels()
+	fmt.Fprintf(bw, "</svg>\n")
+	return bw.Flush()
+}
 
+// canvas is a chart being written, with its y axis's span.
+type canvas struct {
+	c      *lineChart
+	w      io.Writer
+	lo, hi float64
+}
+
+// y is the vertical position of the value v.
+func (p *canvas) y(v float64) float64 {
+	lo, hi := p.lo, p.hi
+	if p.c.LogY {
+		return marginT + plotH*(1-(math.Log10(v)-math.Log10(lo))/(math.Log10(hi)-math.Log10(lo)))
+	}
+	return marginT + plotH*(1-(v-lo)/(hi-lo))
+}
+
+// x is the horizontal position of the i-th category.
+func (p *canvas) x(i int) float64 {
+	if len(p.c.X) <= 1 {
+		return marginL + plotW/2
+	}
+	return marginL + plotW*(0.05+0.9*float64(i)/float64(len(p.c.X)-1))
+}
+
+// frame opens the document and writes the title, the axes, the grid and
+// their labels.
+func (p *canvas) frame() {
+	c, bw, x, y := p.c, p.w, p.x, p.y
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		chartW, chartH, chartW, chartH)
 	fmt.Fprintf(bw, `<rect width="%d" height="%d" fill="#fff"/>`+"\n", chartW, chartH)
 	fmt.Fprintf(bw, `<text x="%d" y="22" font-size="14" font-weight="bold">%s</text>`+"\n", marginL, esc(c.Title))
 
-	// The axes, the grid and their labels.
 	fmt.Fprintf(bw, `<g stroke="#ccc" stroke-width="1">`+"\n")
-	for _, t := range c.yTicks(lo, hi) {
+	for _, t := range c.yTicks(p.lo, p.hi) {
 		fmt.Fprintf(bw, `<line x1="%d" x2="%d" y1="%s" y2="%s"/>`+"\n", marginL, marginL+plotW, num(y(t)), num(y(t)))
 	}
 	fmt.Fprintf(bw, "</g>\n")
 	fmt.Fprintf(bw, `<g text-anchor="end" fill="#333">`+"\n")
-	for _, t := range c.yTicks(lo, hi) {
+	for _, t := range c.yTicks(p.lo, p.hi) {
 		fmt.Fprintf(bw, `<text x="%d" y="%s">%s</text>`+"\n", marginL-6, num(y(t)+4), esc(tickLabel(t)))
 	}
 	fmt.Fprintf(bw, "</g>\n")
@@ -96,60 +123,66 @@ func (c *lineChart) writeSVG(w io.Writer) error {
 	fmt.Fprintf(bw, "</g>\n")
 	fmt.Fprintf(bw, `<text transform="translate(16 %d) rotate(-90)" text-anchor="middle" fill="#333">%s</text>`+"\n", marginT+plotH/2, esc(c.YLabel))
 	fmt.Fprintf(bw, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", marginL, marginT, plotW, plotH)
+}
 
-	// The rules, then the series over them.
-	for _, r := range c.Rules {
-		if !c.plottable(r.Y) {
+// rules draws the plottable rules' lines.
+func (p *canvas) rules() {
+	for _, r := range p.c.Rules {
+		if !p.c.plottable(r.Y) {
 			continue
 		}
-		fmt.Fprintf(bw, `<line x1="%d" x2="%d" y1="%s" y2="%s" stroke="#555" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n",
-			marginL, marginL+plotW, num(y(r.Y)), num(y(r.Y)))
+		fmt.Fprintf(p.w, `<line x1="%d" x2="%d" y1="%s" y2="%s" stroke="#555" stroke-width="1.5" stroke-dasharray="2 3"/>`+"\n",
+			marginL, marginL+plotW, num(p.y(r.Y)), num(p.y(r.Y)))
 	}
-	for i, s := range c.Series {
-		color := s.Color
-		if color == "" {
-			color = palette[i%len(palette)]
-		}
-		dash := ""
-		if s.Dashed {
-			dash = ` stroke-dasharray="6 4"`
-		}
-		// One polyline per run of plottable points.
-		var run []string
-		flush := func() {
-			if len(run) > 1 {
-				fmt.Fprintf(bw, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(run, " "), color, dash)
-			}
-			run = run[:0]
-		}
-		for j, v := range s.Y {
-			if j >= len(c.X) || !c.plottable(v) {
-				flush()
-				continue
-			}
-			run = append(run, num(x(j))+","+num(y(v)))
-		}
-		flush()
-		for j, v := range s.Y {
-			if j < len(c.X) && c.plottable(v) {
-				fmt.Fprintf(bw, `<circle cx="%s" cy="%s" r="3" fill="%s"><title>%s, %s: %s</title></circle>`+"\n",
-					num(x(j)), num(y(v)), color, esc(s.Name), esc(c.X[j]), esc(tickLabel(v)))
-			}
-		}
-		ly := marginT + 8 + i*legendLineH
-		fmt.Fprintf(bw, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", legendX, legendX+24, ly, ly, color, dash)
-		fmt.Fprintf(bw, `<text x="%d" y="%d">%s</text>`+"\n", legendX+30, ly+4, esc(s.Name))
+}
+
+// series draws s, the i-th series: one polyline per run of plottable
+// points, a circle at each of them, and its line in the legend.
+func (p *canvas) series(i int, s series) {
+	c, bw, x, y := p.c, p.w, p.x, p.y
+	color := s.Color
+	if color == "" {
+		color = palette[i%len(palette)]
 	}
-	// The rules' labels over the series, haloed so that a line under one
-	// does not hide it.
-	for _, r := range c.Rules {
-		if c.plottable(r.Y) {
-			fmt.Fprintf(bw, `<text x="%d" y="%s" text-anchor="end" fill="#555" stroke="#fff" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
-				marginL+plotW-4, num(y(r.Y)-4), esc(r.Label))
+	dash := ""
+	if s.Dashed {
+		dash = ` stroke-dasharray="6 4"`
+	}
+	var run []string
+	flush := func() {
+		if len(run) > 1 {
+			fmt.Fprintf(bw, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.Join(run, " "), color, dash)
+		}
+		run = run[:0]
+	}
+	for j, v := range s.Y {
+		if j >= len(c.X) || !c.plottable(v) {
+			flush()
+			continue
+		}
+		run = append(run, num(x(j))+","+num(y(v)))
+	}
+	flush()
+	for j, v := range s.Y {
+		if j < len(c.X) && c.plottable(v) {
+			fmt.Fprintf(bw, `<circle cx="%s" cy="%s" r="3" fill="%s"><title>%s, %s: %s</title></circle>`+"\n",
+				num(x(j)), num(y(v)), color, esc(s.Name), esc(c.X[j]), esc(tickLabel(v)))
 		}
 	}
-	fmt.Fprintf(bw, "</svg>\n")
-	return bw.Flush()
+	ly := marginT + 8 + i*legendLineH
+	fmt.Fprintf(bw, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", legendX, legendX+24, ly, ly, color, dash)
+	fmt.Fprintf(bw, `<text x="%d" y="%d">%s</text>`+"\n", legendX+30, ly+4, esc(s.Name))
+}
+
+// ruleLabels writes the plottable rules' labels, over the series and
+// haloed so that a line under one does not hide it.
+func (p *canvas) ruleLabels() {
+	for _, r := range p.c.Rules {
+		if p.c.plottable(r.Y) {
+			fmt.Fprintf(p.w, `<text x="%d" y="%s" text-anchor="end" fill="#555" stroke="#fff" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
+				marginL+plotW-4, num(p.y(r.Y)-4), esc(r.Label))
+		}
+	}
 }
 
 // plottable reports whether v can be drawn on the chart's axis.

@@ -172,12 +172,31 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 	if err != nil {
 		return nil, err
 	}
+	r := &HerdRound{Status: map[int]int{}, Shed503: make([]int, len(cps))}
+	hist, shed := r.herd(ctx, client, cps, size, n)
+	time.Sleep(time.Second) // background refreshes and write-backs settle
+	after, err := scrapeAll(ctx, cps)
+	if err != nil {
+		return nil, err
+	}
+	r.TTLB = hdrPercentiles(hist)
+	if len(shed) > 0 {
+		sortDurations(shed)
+		r.Shed503P50 = loadtest.Millis(shed[len(shed)/2])
+	}
+	r.countCalls(before, after)
+	return r, nil
+}
+
+// herd sends the n requests, each from its own goroutine held at a gate
+// until all are ready, and counts their answers into r; it returns their
+// latencies and those of the 503 answers.
+func (r *HerdRound) herd(ctx context.Context, client *http.Client, cps []*composerProc, size, n int) (*hdrhistogram.Histogram, []time.Duration) {
 	var (
 		gate = make(chan struct{})
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		hist = hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)
-		r    = &HerdRound{Status: map[int]int{}, Shed503: make([]int, len(cps))}
 		shed []time.Duration
 	)
 	for i := range n {
@@ -212,18 +231,15 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 	time.Sleep(100 * time.Millisecond) // every goroutine at the gate
 	close(gate)
 	wg.Wait()
-	time.Sleep(time.Second) // background refreshes and write-backs settle
-	after, err := scrapeAll(ctx, cps)
-	if err != nil {
-		return nil, err
-	}
-	r.TTLB = hdrPercentiles(hist)
-	if len(shed) > 0 {
-		sortDurations(shed)
-		r.Shed503P50 = loadtest.Millis(shed[len(shed)/2])
-	}
+	return hist, shed
+}
+
+// countCalls sets r's fragment calls, refreshes, remote and Redis counts
+// and include outcomes, summed over the instances, from their metrics
+// before and after the herd (one scrape an instance, in cps order).
+func (r *HerdRound) countCalls(before, after []harness.Metrics) {
 	r.Outcomes = map[string]float64{}
-	for i := range cps {
+	for i := range after {
 		d := after[i].Sum("broadsheet_fragment_calls_total") - before[i].Sum("broadsheet_fragment_calls_total")
 		r.PerInstance = append(r.PerInstance, d)
 		r.Calls += d
@@ -244,7 +260,6 @@ func release(ctx context.Context, client *http.Client, cps []*composerProc, size
 			}
 		}
 	}
-	return r, nil
 }
 
 func scrapeAll(ctx context.Context, cps []*composerProc) ([]harness.Metrics, error) {

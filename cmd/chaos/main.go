@@ -159,7 +159,24 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	for s := range strings.SplitSeq(*scen, ",") {
+	var err error
+	if o.scenarios, err = parseScenarios(*scen); err != nil {
+		return nil, err
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.site == "" {
+		o.site = filepath.Join(o.src, "site.yaml")
+	}
+	return o, nil
+}
+
+// parseScenarios parses -scenarios: names from allScenarios, in the order
+// given.
+func parseScenarios(list string) ([]string, error) {
+	var scenarios []string
+	for s := range strings.SplitSeq(list, ",") {
 		s = strings.TrimSpace(s)
 		found := false
 		for _, a := range allScenarios {
@@ -168,24 +185,26 @@ func parseFlags(args []string) (*options, error) {
 		if !found {
 			return nil, fmt.Errorf("-scenarios: unknown scenario %q (want %s)", s, strings.Join(allScenarios, ", "))
 		}
-		o.scenarios = append(o.scenarios, s)
+		scenarios = append(scenarios, s)
 	}
+	return scenarios, nil
+}
+
+// validate refuses the options' values out of range.
+func (o *options) validate() error {
 	if o.size < 1 || o.rate < 1 || o.faultFor <= 0 || o.overloadFor <= 0 || o.maxPages < 1 || o.coldSize < 1 || o.coldMaxPages < 1 || o.herd < 1 || o.maxRate < 1 || o.memoryFor <= 0 {
-		return nil, errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
+		return errors.New("-size, -rate, -fault-for, -overload-for, -max-pages, -max-rate and -herd must be positive")
 	}
 	if o.slowConns < 1 || o.slowIPs < 1 || o.slowReaders < 0 || o.readerIPs < 1 || o.readerSize < 1 || o.normalRate < 1 || o.attackFor <= 0 || o.slowPerIP < -1 {
-		return nil, errors.New("-slow-conns, -slow-ips, -reader-ips, -normal-rate and -attack-for must be positive, -slow-readers not negative, -slow-per-ip at least -1")
+		return errors.New("-slow-conns, -slow-ips, -reader-ips, -normal-rate and -attack-for must be positive, -slow-readers not negative, -slow-per-ip at least -1")
 	}
 	if o.maxConns < 0 {
-		return nil, errors.New("-max-conns must not be negative")
+		return errors.New("-max-conns must not be negative")
 	}
 	if o.clientConns < -1 {
-		return nil, errors.New("-client-conns must be -1 (no bound), 0 (half of -max-conns) or positive")
+		return errors.New("-client-conns must be -1 (no bound), 0 (half of -max-conns) or positive")
 	}
-	if o.site == "" {
-		o.site = filepath.Join(o.src, "site.yaml")
-	}
-	return o, nil
+	return nil
 }
 
 // env is what every scenario shares.
@@ -252,45 +271,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return ctx.Err()
 		}
 		fmt.Fprintf(e.log, "== %s\n", s)
-		var err error
-		switch s {
-		case "redis":
-			res.Redis, err = e.redisFaults(ctx)
-		case "herd":
-			res.Herd, err = e.herd(ctx)
-		case "overload":
-			res.Overload, err = e.overload(ctx, false, e.o.size, e.o.maxPages)
-		case "overload-cold":
-			res.OverloadCold, err = e.overload(ctx, true, e.o.coldSize, e.o.coldMaxPages)
-		case "shutdown":
-			res.Shutdown, err = e.shutdown(ctx, shutdownDrain)
-		case "memory":
-			res.Memory, err = e.memory(ctx, e.o.memoryFor)
-		case "slowloris":
-			res.Slowloris, err = e.slowloris(ctx)
-		}
-		if err != nil {
+		if err := e.scenario(ctx, s, res); err != nil {
 			fmt.Fprintf(e.log, "%s: %v\n", s, err)
 			res.Errors = append(res.Errors, s+": "+err.Error())
 		}
 	}
 	res.Seconds = time.Since(start).Seconds()
-	var md strings.Builder
-	writeMarkdown(&md, res)
-	fmt.Fprint(stdout, md.String())
-	if o.jsonPath != "" {
-		b, err := json.MarshalIndent(res, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.jsonPath, b, 0o644); err != nil {
-			return err
-		}
-	}
-	if o.mdPath != "" {
-		if err := os.WriteFile(o.mdPath, []byte(md.String()), 0o644); err != nil {
-			return err
-		}
+	if err := report(stdout, res, o); err != nil {
+		return err
 	}
 	if o.keepLogs {
 		fmt.Fprintf(e.log, "logs and configurations kept in %s\n", dir)
@@ -315,4 +303,49 @@ func machine() map[string]string {
 		m["loadavg_at_start"] = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	return m
+}
+
+// scenario runs the scenario named s into its field of res.
+func (e *env) scenario(ctx context.Context, s string, res *Results) error {
+	var err error
+	switch s {
+	case "redis":
+		res.Redis, err = e.redisFaults(ctx)
+	case "herd":
+		res.Herd, err = e.herd(ctx)
+	case "overload":
+		res.Overload, err = e.overload(ctx, false, e.o.size, e.o.maxPages)
+	case "overload-cold":
+		res.OverloadCold, err = e.overload(ctx, true, e.o.coldSize, e.o.coldMaxPages)
+	case "shutdown":
+		res.Shutdown, err = e.shutdown(ctx, shutdownDrain)
+	case "memory":
+		res.Memory, err = e.memory(ctx, e.o.memoryFor)
+	case "slowloris":
+		res.Slowloris, err = e.slowloris(ctx)
+	}
+	return err
+}
+
+// report writes res as Markdown to stdout and to -md, and as JSON to
+// -json.
+func report(stdout io.Writer, res *Results, o *options) error {
+	var md strings.Builder
+	writeMarkdown(&md, res)
+	fmt.Fprint(stdout, md.String())
+	if o.jsonPath != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonPath, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if o.mdPath != "" {
+		if err := os.WriteFile(o.mdPath, []byte(md.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

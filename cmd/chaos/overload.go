@@ -76,24 +76,13 @@ var stepRates = []int{50, 100, 200, 400, 800, 1600, 3200, 6400}
 // 2,000 includes costs the composer enough CPU that ten times its
 // sustainable rate is within the client's reach, and the overload is
 // real.
+//
+// Its steps: 1. the step search for the sustainable rate; 2. ten times
+// that, with probes checking the shed answers; 3. recovery at the
+// sustainable rate; 4. the floor of the client at the offered rate.
 func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Overload, error) {
 	o := e.o
-	cfg, err := e.writeConfig("overload.yaml", warmSettings)
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"-config", cfg, "-max-pages", strconv.Itoa(maxPages),
-		"-max-conns", strconv.Itoa(o.maxConns), "-feed-latency", "1ms", "-feed-slow-every", "0"}
-	if cold {
-		// Every include a call on every page: the composer's CPU, not
-		// the client's, is what runs out.
-		args = append(args, "-l1-mb", "0")
-	}
-	name := "overload"
-	if cold {
-		name = "overload-cold"
-	}
-	cp, err := e.startComposer(ctx, name, args...)
+	cp, err := e.startOverloaded(ctx, cold, maxPages)
 	if err != nil {
 		return nil, err
 	}
@@ -111,20 +100,71 @@ func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Ove
 		client = pooledClient(conns)
 	}
 	defer client.CloseIdleConnections()
-	url := cp.pageURL(size)
-	if _, err := windowRun(ctx, client, url, 20, time.Second, 0); err != nil { // warm L1
+	r := &overloadRun{cp: cp, client: client, url: cp.pageURL(size),
+		res: &Overload{Cold: cold, Size: size, MaxPages: maxPages, MaxConns: o.maxConns, ClientConns: conns}}
+	if _, err := windowRun(ctx, client, r.url, 20, time.Second, 0); err != nil { // warm L1
 		return nil, err
 	}
-	res := &Overload{Cold: cold, Size: size, MaxPages: maxPages, MaxConns: o.maxConns, ClientConns: conns}
 	if m, err := harness.ReadMem(cp.PID()); err == nil {
-		res.RSSIdleKiB = m.RSS
+		r.res.RSSIdleKiB = m.RSS
 	}
 
-	// 1. Step search, 4 s per step, stopping at the first step over budget.
+	if err := r.stepSearch(ctx); err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second)
+	r.res.Offered = min(10*r.res.MaxRate, o.maxRate)
+	after, err := r.offer(ctx, o.overloadFor)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.recovery(ctx, after); err != nil {
+		return nil, err
+	}
+	if err := r.floor(ctx); err != nil {
+		return nil, err
+	}
+	return r.res, nil
+}
+
+// startOverloaded starts the composer of the overload scenario: warm, or
+// cold with nothing cached, its pages bounded by -max-pages maxPages and
+// its connections by -max-conns.
+func (e *env) startOverloaded(ctx context.Context, cold bool, maxPages int) (*composerProc, error) {
+	cfg, err := e.writeConfig("overload.yaml", warmSettings)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-config", cfg, "-max-pages", strconv.Itoa(maxPages),
+		"-max-conns", strconv.Itoa(e.o.maxConns), "-feed-latency", "1ms", "-feed-slow-every", "0"}
+	name := "overload"
+	if cold {
+		// Every include a call on every page: the composer's CPU, not
+		// the client's, is what runs out.
+		args = append(args, "-l1-mb", "0")
+		name = "overload-cold"
+	}
+	return e.startComposer(ctx, name, args...)
+}
+
+// overloadRun is the overload scenario under way: its composer, the load
+// client and the page, and the figures its steps write.
+type overloadRun struct {
+	cp     *composerProc
+	client *http.Client
+	url    string
+	res    *Overload
+}
+
+// stepSearch runs 4 s at each of stepRates, stopping at the first step
+// over budget (or with an error, or short of 90% of its rate), and sets
+// MaxRate to the last step that held (the first step's rate if none did).
+func (r *overloadRun) stepSearch(ctx context.Context) error {
+	res := r.res
 	for _, rate := range stepRates {
-		w, err := windowRun(ctx, client, url, rate, 4*time.Second, 0)
+		w, err := windowRun(ctx, r.client, r.url, rate, 4*time.Second, 0)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		res.Steps = append(res.Steps, w)
 		if ok := w.TTLB.P99 <= budget && w.Requests > 0 && w.fiveXX() == 0 && w.Transport == 0 && w.Incomplete == 0 &&
@@ -136,47 +176,25 @@ func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Ove
 	if res.MaxRate == 0 {
 		res.MaxRate = stepRates[0] // not even the first step held: overload from there
 	}
-	time.Sleep(time.Second)
+	return nil
+}
 
-	// 2. Ten times that, with probes checking the shed answers.
-	res.Offered = min(10*res.MaxRate, o.maxRate)
-	before, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
+// offer offers the Offered rate for d while probes check the shed
+// answers and a sampler reads the composer's RSS and goroutines; it counts
+// the admitted pages from the composer's metrics scraped before and after,
+// and returns the metrics after.
+func (r *overloadRun) offer(ctx context.Context, d time.Duration) (harness.Metrics, error) {
+	res := r.res
+	before, err := harness.Scrape(ctx, r.client, r.cp.admin+"/metrics")
 	if err != nil {
 		return nil, err
 	}
-	smp := startSampler(ctx, cp, time.Now(), 100*time.Millisecond)
-	probeCtx, stopProbes := context.WithCancel(ctx)
-	var probes sync.WaitGroup
-	var probeMu sync.Mutex
-	var probeLat []time.Duration
-	probes.Go(func() {
-		pc := &http.Client{Timeout: 5 * time.Second}
-		defer pc.CloseIdleConnections()
-		for probeCtx.Err() == nil {
-			req, _ := http.NewRequestWithContext(probeCtx, http.MethodGet, url, nil)
-			t0 := time.Now()
-			resp, err := pc.Do(req)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusServiceUnavailable {
-					probeMu.Lock()
-					res.ShedProbed++
-					if resp.Header.Get("Retry-After") != "" {
-						res.ShedWithRetryAfter++
-					}
-					probeLat = append(probeLat, time.Since(t0))
-					probeMu.Unlock()
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
+	smp := startSampler(ctx, r.cp, time.Now(), 100*time.Millisecond)
+	stopProbes := probeShed(ctx, r.url, res)
 	t0 := time.Now()
-	w, err := windowRun(ctx, client, url, res.Offered, o.overloadFor, 0)
+	w, err := windowRun(ctx, r.client, r.url, res.Offered, d, 0)
 	res.Seconds = round1(time.Since(t0).Seconds())
-	stopProbes()
-	probes.Wait()
+	probeLat := stopProbes()
 	smp.stop()
 	if err != nil {
 		return nil, err
@@ -195,10 +213,54 @@ func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Ove
 		sortDurations(probeLat)
 		res.ShedProbeP99MS = loadtest.Millis(probeLat[min(len(probeLat)-1, len(probeLat)*99/100)])
 	}
-	after, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
+	after, err := harness.Scrape(ctx, r.client, r.cp.admin+"/metrics")
 	if err != nil {
 		return nil, err
 	}
+	res.countAdmitted(before, after)
+	return after, nil
+}
+
+// probeShed asks for url every 50 ms, on connections of its own, until
+// the returned stop is called, counting into res the 503 answers and those
+// of them with Retry-After. stop waits for the probe and returns the 503
+// answers' latencies; res's probe counts are not read before it returns.
+func probeShed(ctx context.Context, url string, res *Overload) (stop func() []time.Duration) {
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	var probes sync.WaitGroup
+	var probeLat []time.Duration
+	probes.Go(func() {
+		pc := &http.Client{Timeout: 5 * time.Second}
+		defer pc.CloseIdleConnections()
+		for probeCtx.Err() == nil {
+			req, _ := http.NewRequestWithContext(probeCtx, http.MethodGet, url, nil)
+			t0 := time.Now()
+			resp, err := pc.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					res.ShedProbed++
+					if resp.Header.Get("Retry-After") != "" {
+						res.ShedWithRetryAfter++
+					}
+					probeLat = append(probeLat, time.Since(t0))
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return func() []time.Duration {
+		stopProbes()
+		probes.Wait()
+		return probeLat
+	}
+}
+
+// countAdmitted sets the admitted pages (status 200, within the budget,
+// within it plus 100 ms) and the connections shed and dropped from the
+// composer's counters before and after the overload.
+func (res *Overload) countAdmitted(before, after harness.Metrics) {
 	count := func(m harness.Metrics, le string) float64 {
 		if le == "" {
 			return m.Sum("broadsheet_page_duration_seconds_count", `page="scores"`, `status="200"`)
@@ -210,13 +272,18 @@ func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Ove
 	res.DroppedConns = after.Sum("broadsheet_connections_dropped_total") - before.Sum("broadsheet_connections_dropped_total")
 	res.AdmittedWithin = count(after, "0.4") - count(before, "0.4")
 	res.AdmittedWithinSlack = count(after, "0.5") - count(before, "0.5")
+}
 
-	// 3. Recovery at the sustainable rate.
+// recovery runs 1-second windows at MaxRate, up to 20, until one has p99
+// within budget and no error, and fills the last one's composer figures
+// against after, the metrics at the end of the overload.
+func (r *overloadRun) recovery(ctx context.Context, after harness.Metrics) error {
+	res := r.res
 	rec := time.Now()
 	for range 20 {
-		w, err := windowRun(ctx, client, url, res.MaxRate, time.Second, 0)
+		w, err := windowRun(ctx, r.client, r.url, res.MaxRate, time.Second, 0)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		w.T = round1(time.Since(rec).Seconds())
 		res.Recovery = append(res.Recovery, w)
@@ -225,19 +292,23 @@ func (e *env) overload(ctx context.Context, cold bool, size, maxPages int) (*Ove
 			break
 		}
 	}
-	if m, err := harness.Scrape(ctx, client, cp.admin+"/metrics"); err == nil && len(res.Recovery) > 0 {
-		fill(res.Recovery[len(res.Recovery)-1], m, after, cp.PID())
+	if m, err := harness.Scrape(ctx, r.client, r.cp.admin+"/metrics"); err == nil && len(res.Recovery) > 0 {
+		fill(res.Recovery[len(res.Recovery)-1], m, after, r.cp.PID())
 	}
+	return nil
+}
 
-	// 4. The floor: the client at the offered rate against the same page
-	// served from memory, the composer idle.
-	rep, err := loadtest.RunFloor(ctx, loadtest.Config{URLs: []string{url}, Rate: res.Offered, Duration: floorFor,
-		MaxRequests: int(float64(res.Offered)*floorFor.Seconds()) + 1, Client: client})
+// floor runs the client at the offered rate for floorFor against the same
+// page served from memory, the composer idle.
+func (r *overloadRun) floor(ctx context.Context) error {
+	res := r.res
+	rep, err := loadtest.RunFloor(ctx, loadtest.Config{URLs: []string{r.url}, Rate: res.Offered, Duration: floorFor,
+		MaxRequests: int(float64(res.Offered)*floorFor.Seconds()) + 1, Client: r.client})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	res.Floor = windowOf(res.Offered, rep)
-	return res, nil
+	return nil
 }
 
 func sortDurations(d []time.Duration) {

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/loadtest"
@@ -68,9 +71,9 @@ func (e *env) redisFault(ctx context.Context, fault string) (*RedisFault, error)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { rp.Stop() }()
+	f := &faultedRedis{e: e, name: name, fault: fault, rp: rp, rc: rc}
+	defer func() { f.rp.Stop() }() // the Redis running at the end, restarted or not
 	defer rc.Close()
-	port := rc.Options().Addr[len("127.0.0.1:"):]
 	cfg, err := e.writeConfig(name+".yaml", warmSettings)
 	if err != nil {
 		return nil, err
@@ -106,67 +109,8 @@ func (e *env) redisFault(ctx context.Context, fault string) (*RedisFault, error)
 
 	// The fault and the restore run beside the load.
 	faultDone := make(chan error, 1)
-	go func() {
-		faultDone <- func() error {
-			select {
-			case <-time.After(time.Until(start.Add(before * time.Second))):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			res.FaultAt = round1(time.Since(start).Seconds())
-			switch fault {
-			case "kill":
-				if err := rp.Signal(syscall.SIGKILL); err != nil {
-					return err
-				}
-				<-rp.Done()
-				time.Sleep(hold)
-				var portN int
-				fmt.Sscan(port, &portN)
-				np, nc, err := harness.StartRedisOn(ctx, o.redisBin, filepath.Join(e.dir, name+"-redis"), filepath.Join(e.dir, name+"-redis.log"), portN)
-				if err != nil {
-					return err
-				}
-				nc.Close()
-				rp = np
-			case "stop":
-				if err := rp.Signal(syscall.SIGSTOP); err != nil {
-					return err
-				}
-				time.Sleep(hold)
-				if err := rp.Signal(syscall.SIGCONT); err != nil {
-					return err
-				}
-			case "pause":
-				if err := rc.Do(ctx, "CLIENT", "PAUSE", hold.Milliseconds(), "ALL").Err(); err != nil {
-					return err
-				}
-				time.Sleep(hold)
-			}
-			res.RestoreAt = round1(time.Since(start).Seconds())
-			return nil
-		}()
-	}()
-
-	var loadErr error
-	for range total {
-		if ctx.Err() != nil {
-			break
-		}
-		t0 := time.Since(start).Seconds()
-		w, err := windowRun(ctx, client, url, o.rate, time.Second, 0)
-		if err != nil {
-			loadErr = err
-			break
-		}
-		w.T = round1(t0)
-		m, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
-		if err == nil {
-			fill(w, m, prev, cp.PID())
-			prev = m
-		}
-		res.Windows = append(res.Windows, w)
-	}
+	go func() { faultDone <- f.inject(ctx, res, start, before*time.Second, hold) }()
+	loadErr := loadWindows(ctx, client, cp, url, o.rate, total, start, prev, res)
 	smp.stop()
 	if err := <-faultDone; err != nil {
 		return nil, err
@@ -177,6 +121,94 @@ func (e *env) redisFault(ctx context.Context, fault string) (*RedisFault, error)
 	res.Transitions = smp.trans
 	summarizeFault(res, before)
 	return res, nil
+}
+
+// faultedRedis is the redis-server of a Redis fault scenario: rp is the
+// process running, a new one once a killed one has been restarted.
+type faultedRedis struct {
+	e     *env
+	name  string
+	fault string
+	rp    *harness.Proc
+	rc    *redis.Client
+}
+
+// inject waits until at after start, puts the fault in place for hold
+// and then restores Redis, noting in res when it did both (in seconds
+// since start). It returns when Redis is restored, or when ctx ends.
+func (f *faultedRedis) inject(ctx context.Context, res *RedisFault, start time.Time, at, hold time.Duration) error {
+	select {
+	case <-time.After(time.Until(start.Add(at))):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	res.FaultAt = round1(time.Since(start).Seconds())
+	switch f.fault {
+	case "kill":
+		if err := f.rp.Signal(syscall.SIGKILL); err != nil {
+			return err
+		}
+		<-f.rp.Done()
+		time.Sleep(hold)
+		if err := f.restart(ctx); err != nil {
+			return err
+		}
+	case "stop":
+		if err := f.rp.Signal(syscall.SIGSTOP); err != nil {
+			return err
+		}
+		time.Sleep(hold)
+		if err := f.rp.Signal(syscall.SIGCONT); err != nil {
+			return err
+		}
+	case "pause":
+		if err := f.rc.Do(ctx, "CLIENT", "PAUSE", hold.Milliseconds(), "ALL").Err(); err != nil {
+			return err
+		}
+		time.Sleep(hold)
+	}
+	res.RestoreAt = round1(time.Since(start).Seconds())
+	return nil
+}
+
+// restart starts a new redis-server on the killed one's port and data
+// directory, and makes it f's.
+func (f *faultedRedis) restart(ctx context.Context) error {
+	e := f.e
+	port := f.rc.Options().Addr[len("127.0.0.1:"):]
+	var portN int
+	fmt.Sscan(port, &portN)
+	np, nc, err := harness.StartRedisOn(ctx, e.o.redisBin, filepath.Join(e.dir, f.name+"-redis"), filepath.Join(e.dir, f.name+"-redis.log"), portN)
+	if err != nil {
+		return err
+	}
+	nc.Close()
+	f.rp = np
+	return nil
+}
+
+// loadWindows offers rate to url in total 1-second windows from start (or
+// until ctx ends), each filled with the composer's figures against the
+// metrics of the window before it (prev, for the first), into res.Windows.
+func loadWindows(ctx context.Context, client *http.Client, cp *composerProc, url string, rate, total int, start time.Time, prev harness.Metrics, res *RedisFault) error {
+	for range total {
+		if ctx.Err() != nil {
+			break
+		}
+		t0 := time.Since(start).Seconds()
+		w, err := windowRun(ctx, client, url, rate, time.Second, 0)
+		if err != nil {
+			return err
+		}
+		w.T = round1(t0)
+		m, err := harness.Scrape(ctx, client, cp.admin+"/metrics")
+		if err == nil {
+			fill(w, m, prev, cp.PID())
+			prev = m
+		}
+		res.Windows = append(res.Windows, w)
+	}
+	return nil
 }
 
 func summarizeFault(res *RedisFault, before int) {

@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/broadsheet/broadsheet/internal/harness"
 	"github.com/broadsheet/broadsheet/loadtest"
@@ -124,38 +123,73 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 
 	// The slow page, in flight at SIGTERM: it has started once the
 	// composer has calls in flight.
-	type page struct {
-		status int
-		body   string
-		err    error
-		d      time.Duration
+	got := fetchSlow(client, fmt.Sprintf("%s/slow?size=%d", cp.base, size))
+	if err := waitMetric(ctx, client, cp.admin+"/metrics", "broadsheet_fragment_calls_in_flight", 1, 10*time.Second); err != nil {
+		return nil, err
 	}
-	got := make(chan page, 1)
+	sig, err := res.signalUnderLoad(ctx, client, cp, warmURL)
+	if err != nil {
+		return nil, err
+	}
+	// Out of rotation and still draining: a new connection is served.
+	if st, err := getPage(ctx, &http.Client{Timeout: 5 * time.Second}, cp.base+"/readyz"); err != nil {
+		res.NewConnDuringDrain = err.Error()
+	} else {
+		res.NewConnDuringDrain = fmt.Sprintf("served: /readyz %d", st)
+	}
+	res.inFlight(<-got)
+	res.waitExit(cp, sig)
+	if res.RedisKeys, err = countQueryEntries(ctx, rc); err != nil {
+		return nil, err
+	}
+	res.Held = res.Failed == 0 && res.AfterSignal > 0 && res.Removed && res.RemovedAfterMS < loadtest.Millis(shutdownDrain) &&
+		strings.HasPrefix(res.NewConnDuringDrain, "served") &&
+		res.InFlightStatus == 200 && res.InFlightComplete && res.ExitHeld && res.ExitErr == "exit 0"
+	return res, nil
+}
+
+// slowPage is the answer to the page in flight at SIGTERM, and how long it
+// took.
+type slowPage struct {
+	status int
+	body   string
+	err    error
+	d      time.Duration
+}
+
+// fetchSlow gets url in the background; the returned channel receives its
+// answer once.
+func fetchSlow(client *http.Client, url string) <-chan slowPage {
+	got := make(chan slowPage, 1)
 	t0 := time.Now()
 	go func() {
-		resp, err := client.Get(fmt.Sprintf("%s/slow?size=%d", cp.base, size))
+		resp, err := client.Get(url)
 		if err != nil {
-			got <- page{err: err, d: time.Since(t0)}
+			got <- slowPage{err: err, d: time.Since(t0)}
 			return
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		got <- page{status: resp.StatusCode, body: string(b), err: err, d: time.Since(t0)}
+		got <- slowPage{status: resp.StatusCode, body: string(b), err: err, d: time.Since(t0)}
 	}()
-	if err := waitMetric(ctx, client, cp.admin+"/metrics", "broadsheet_fragment_calls_in_flight", 1, 10*time.Second); err != nil {
-		return nil, err
-	}
+	return got
+}
 
-	lb := newBalancer(client, warmURL, cp.base+"/readyz")
+// signalUnderLoad starts the balancer on page (and cp's /readyz), sends
+// cp SIGTERM once it has served 20 pages, and stops the balancer when it
+// takes cp out of rotation (or at shutdownBound); it records the
+// balancer's counts in res and returns when the signal was sent.
+func (res *Shutdown) signalUnderLoad(ctx context.Context, client *http.Client, cp *composerProc, page string) (time.Time, error) {
+	lb := newBalancer(client, page, cp.base+"/readyz")
 	lb.start(ctx)
 	if err := lb.waitServed(ctx, 20); err != nil {
 		lb.stop()
-		return nil, err
+		return time.Time{}, err
 	}
 	sig := time.Now()
 	if err := cp.Signal(syscall.SIGTERM); err != nil {
 		lb.stop()
-		return nil, err
+		return time.Time{}, err
 	}
 	// A probe already on its way, or one that beats the process's signal
 	// handler by a moment, still finds it ready: what counts is that
@@ -171,20 +205,22 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 	lb.stop()
 	res.Requests, res.Failed, res.AfterSignal, res.Errors = lb.counts()
 	res.ReadyzAfterSignal = lb.firstAfterSignal()
+	return sig, nil
+}
 
-	// Out of rotation and still draining: a new connection is served.
-	if st, err := getPage(ctx, &http.Client{Timeout: 5 * time.Second}, cp.base+"/readyz"); err != nil {
-		res.NewConnDuringDrain = err.Error()
-	} else {
-		res.NewConnDuringDrain = fmt.Sprintf("served: /readyz %d", st)
-	}
-
-	p := <-got
+// inFlight records p, the page in flight at SIGTERM: complete when it
+// ends with </html>.
+func (res *Shutdown) inFlight(p slowPage) {
 	res.InFlightStatus, res.InFlightMS = p.status, loadtest.Millis(p.d)
 	res.InFlightComplete = p.err == nil && strings.HasSuffix(strings.TrimSpace(p.body), "</html>")
 	if p.err != nil {
 		res.InFlightErr = p.err.Error()
 	}
+}
+
+// waitExit waits for cp to exit, up to shutdownBound after sig, and
+// records when and how it did.
+func (res *Shutdown) waitExit(cp *composerProc, sig time.Time) {
 	select {
 	case <-cp.Done():
 		res.ExitMS = loadtest.Millis(time.Since(sig))
@@ -198,22 +234,26 @@ func (e *env) shutdown(ctx context.Context, drain time.Duration) (*Shutdown, err
 		res.ExitMS = loadtest.Millis(shutdownBound)
 		res.ExitErr = "still running at the bound"
 	}
+}
+
+// countQueryEntries counts the entries in Redis whose key holds a query
+// (the slow page's includes, which take size), not the locks' or
+// generations'; countEntries (herd.go) counts every entry.
+func countQueryEntries(ctx context.Context, rc *redis.Client) (int, error) {
 	keys, err := rc.Keys(ctx, "bs1:*").Result()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
+	n := 0
 	for _, k := range keys {
 		if strings.HasPrefix(k, "bs1:lock:") || strings.HasPrefix(k, "bs1:gen:") {
 			continue
 		}
 		if parts := strings.SplitN(k, ":", 3); len(parts) == 3 && strings.Contains(parts[2], "?") {
-			res.RedisKeys++
+			n++
 		}
 	}
-	res.Held = res.Failed == 0 && res.AfterSignal > 0 && res.Removed && res.RemovedAfterMS < loadtest.Millis(shutdownDrain) &&
-		strings.HasPrefix(res.NewConnDuringDrain, "served") &&
-		res.InFlightStatus == 200 && res.InFlightComplete && res.ExitHeld && res.ExitErr == "exit 0"
-	return res, nil
+	return n, nil
 }
 
 // getPage GETs url and reads the whole body.
@@ -250,133 +290,4 @@ func waitMetric(ctx context.Context, client *http.Client, url, series string, mi
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-}
-
-// balancer plays a load balancer in front of one composer: clients send
-// pages while it is in rotation, and a prober takes it out at the first
-// /readyz probe that is not 200.
-type balancer struct {
-	client           *http.Client
-	page, readyz     string
-	signalled        atomic.Bool // set by the scenario as it sends SIGTERM
-	removed          chan struct{}
-	removeOnce       sync.Once
-	served           chan struct{} // one token per page answered
-	wg               sync.WaitGroup
-	cancel           context.CancelFunc
-	mu               sync.Mutex
-	requests, failed int
-	afterSignal      int
-	errors           map[string]int
-	probeAfterSignal string
-}
-
-func newBalancer(client *http.Client, page, readyz string) *balancer {
-	return &balancer{client: client, page: page, readyz: readyz, removed: make(chan struct{}),
-		served: make(chan struct{}, 1<<16), errors: map[string]int{}}
-}
-
-func (b *balancer) inRotation() bool {
-	select {
-	case <-b.removed:
-		return false
-	default:
-		return true
-	}
-}
-
-func (b *balancer) start(ctx context.Context) {
-	ctx, b.cancel = context.WithCancel(ctx)
-	for range balancerClients {
-		b.wg.Go(func() {
-			for ctx.Err() == nil && b.inRotation() {
-				after := b.signalled.Load()
-				status, err := getPage(ctx, b.client, b.page)
-				if ctx.Err() != nil {
-					return
-				}
-				b.mu.Lock()
-				b.requests++
-				switch {
-				case err != nil:
-					b.failed++
-					b.errors[err.Error()]++
-				case status != http.StatusOK:
-					b.failed++
-					b.errors[fmt.Sprintf("status %d", status)]++
-				case after:
-					b.afterSignal++
-				}
-				b.mu.Unlock()
-				select {
-				case b.served <- struct{}{}:
-				default:
-				}
-			}
-		})
-	}
-	b.wg.Go(func() {
-		for ctx.Err() == nil {
-			after := b.signalled.Load()
-			status, err := getPage(ctx, b.client, b.readyz)
-			if ctx.Err() != nil {
-				return
-			}
-			answer := fmt.Sprint(status)
-			if err != nil {
-				answer = err.Error()
-			}
-			if after {
-				b.mu.Lock()
-				if b.probeAfterSignal == "" {
-					b.probeAfterSignal = answer
-				}
-				b.mu.Unlock()
-			}
-			if err != nil || status != http.StatusOK {
-				b.removeOnce.Do(func() { close(b.removed) })
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(probeEvery):
-			}
-		}
-	})
-}
-
-// waitServed waits until n pages have been answered.
-func (b *balancer) waitServed(ctx context.Context, n int) error {
-	for range n {
-		select {
-		case <-b.served:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(30 * time.Second):
-			return errors.New("shutdown: the balancer's pages are not answered")
-		}
-	}
-	return nil
-}
-
-// stop ends the clients and the prober; requests in flight complete.
-func (b *balancer) stop() {
-	b.removeOnce.Do(func() { close(b.removed) })
-	b.wg.Wait()
-	b.cancel()
-}
-
-func (b *balancer) counts() (requests, failed, afterSignal int, errs map[string]int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.requests, b.failed, b.afterSignal, b.errors
-}
-
-func (b *balancer) firstAfterSignal() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.probeAfterSignal == "" {
-		return "none"
-	}
-	return b.probeAfterSignal
 }

@@ -10,18 +10,17 @@
 // tag, comment or raw text, so that the page goes on after it as if it were
 // not there.
 //
-// It works in two passes of very different cost. Most fragments are
-// rendered by templ and are already in that form, so the first pass
-// (scan.go) only checks: it tokenizes the HTML as an HTML5 tokenizer does,
-// within a strict subset of the syntax, and verifies that the tree a
-// browser builds from it is the one its tags spell — every element closed
-// by its own end tag, none that the tree construction would close, move
-// or ignore by itself. Such HTML is returned as it is, without a copy.
-// Anything else is rebuilt (rebuild.go): parsed by golang.org/x/net/html,
-// which implements the HTML5 tree construction a browser uses, as the
-// content of a <div>, and written back from the tree it built — what a
-// browser would have made of it, in a form it cannot make anything else
-// of.
+// It works in two passes of very different cost. Most fragments are rendered
+// by templ and are already in that form, so the first pass (scan.go) only
+// checks: it tokenizes the HTML as an HTML5 tokenizer does, within a strict
+// subset of the syntax (syntax.go), and verifies that the tree a browser
+// builds from it is the one its tags spell (tree.go) — every element closed
+// by its own end tag, none that the tree construction would close, move or
+// ignore by itself. Such HTML is returned as it is, without a copy. Anything
+// else is rebuilt (rebuild.go): parsed by golang.org/x/net/html, which
+// implements the HTML5 tree construction a browser uses, as the content of a
+// <div>, and written back from the tree it built — what a browser would have
+// made of it, in a form it cannot make anything else of.
 //
 // Include elements (<bs-include …></bs-include>, which the composer
 // replaces with another fragment's HTML) are recognized only in markup —

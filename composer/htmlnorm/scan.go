@@ -69,37 +69,6 @@ func scan(src []byte, lenient bool) ([]Span, bool) {
 // name returns e's name.
 func (s *scanner) name(e *elem) []byte { return s.src[e.name:e.end] }
 
-// Classes of bytes in tags, looked up in one table: tags are read a byte at
-// a time, and this is the test of every byte.
-const (
-	cSpace    = 1 << iota // white space
-	cNameEnd              // ends a tag or attribute name: white space, '/', '>'
-	cEq                   // '='
-	cBad                  // in a name or an unquoted value, a parse error: '"', '\'', '<', NUL
-	cUnquoted             // in an unquoted value, a parse error too: '=', '`'
-)
-
-var class = func() (t [256]uint8) {
-	for _, c := range " \t\n\f\r" {
-		t[c] |= cSpace | cNameEnd
-	}
-	t['/'] |= cNameEnd
-	t['>'] |= cNameEnd
-	t['='] |= cEq | cUnquoted
-	t['`'] |= cUnquoted
-	for _, c := range "\"'<\x00" {
-		t[c] |= cBad
-	}
-	return t
-}()
-
-func isSpace(c byte) bool { return class[c]&cSpace != 0 }
-
-func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-
-// isNameEnd reports whether c ends a tag or attribute name.
-func isNameEnd(c byte) bool { return class[c]&cNameEnd != 0 }
-
 // run scans s.src, recording include spans; it reports whether the whole
 // input is within the subset (and, strict, balanced).
 func (s *scanner) run() bool {
@@ -176,111 +145,6 @@ func (s *scanner) markup(i int) (int, bool) {
 	}
 }
 
-// comment reads the comment at i, which starts with "<!--". A comment ends
-// at the first "-->" or "--!>"; "<!-->" and "<!--->" are comments too,
-// left to the rebuild.
-func comment(src []byte, i int) (int, bool) {
-	body := src[i+4:]
-	if bytes.HasPrefix(body, []byte(">")) || bytes.HasPrefix(body, []byte("->")) {
-		return 0, false
-	}
-	end := bytes.Index(body, []byte("--"))
-	for end >= 0 {
-		rest := body[end+2:]
-		switch {
-		case bytes.HasPrefix(rest, []byte(">")):
-			return i + 4 + end + 3, true
-		case bytes.HasPrefix(rest, []byte("!>")):
-			return i + 4 + end + 4, true
-		}
-		next := bytes.Index(body[end+1:], []byte("--"))
-		if next < 0 {
-			break
-		}
-		end += 1 + next
-	}
-	return 0, false
-}
-
-// tagName reads the name of a tag from i to the first white space, '/' or
-// '>'.
-func tagName(src []byte, i int) ([]byte, int, bool) {
-	n := i
-	for n < len(src) && class[src[n]]&cNameEnd == 0 {
-		n++
-	}
-	if bytes.IndexByte(src[i:n], 0) >= 0 {
-		return nil, 0, false
-	}
-	return src[i:n], n, n < len(src)
-}
-
-// attrs reads a start tag's attributes from k to its end, and returns the
-// index past its '>' and whether it ended with "/>".
-func attrs(src []byte, k int) (end int, selfClosing, ok bool) {
-	for {
-		for k < len(src) && isSpace(src[k]) {
-			k++
-		}
-		if k >= len(src) {
-			return 0, false, false
-		}
-		switch src[k] {
-		case '>':
-			return k + 1, false, true
-		case '/':
-			if k+1 < len(src) && src[k+1] == '>' {
-				return k + 2, true, true
-			}
-			return 0, false, false
-		case '=':
-			return 0, false, false // a name starting with '='
-		}
-		for k < len(src) && class[src[k]]&(cNameEnd|cEq|cBad) == 0 {
-			k++
-		}
-		if k < len(src) && class[src[k]]&cBad != 0 {
-			return 0, false, false
-		}
-		for k < len(src) && isSpace(src[k]) {
-			k++
-		}
-		if k >= len(src) {
-			return 0, false, false
-		}
-		if src[k] != '=' {
-			continue // another attribute, or the end
-		}
-		k++
-		for k < len(src) && isSpace(src[k]) {
-			k++
-		}
-		if k >= len(src) {
-			return 0, false, false
-		}
-		switch q := src[k]; q {
-		case '"', '\'':
-			e := bytes.IndexByte(src[k+1:], q)
-			if e < 0 {
-				return 0, false, false
-			}
-			k += e + 2
-			if k >= len(src) || !isNameEnd(src[k]) {
-				return 0, false, false
-			}
-		case '>':
-			return 0, false, false // a missing value
-		default:
-			for k < len(src) && class[src[k]]&(cSpace|cBad|cUnquoted) == 0 && src[k] != '>' {
-				k++
-			}
-			if k < len(src) && class[src[k]]&(cBad|cUnquoted) != 0 {
-				return 0, false, false
-			}
-		}
-	}
-}
-
 // startTag reads the start tag at i and opens its element.
 func (s *scanner) startTag(i int) (int, bool) {
 	name, n, ok := tagName(s.src, i+1)
@@ -305,28 +169,42 @@ func (s *scanner) startTag(i int) (int, bool) {
 		// Only the breakout tags leave foreign content; any other, such as
 		// a <noscript> in an <svg>, is a foreign element whose content is
 		// markup, as a browser (and the tokenizer, tokens.go) reads it.
-		if in&fBreakout != 0 || in&fReject != 0 && !s.lenient {
-			if !s.lenient {
-				return 0, false
-			}
-			s.breakOut()
-		} else {
-			k := kForeign
-			if in&fIntegration != 0 {
-				k = kIntegration
-				in = fSpecial | fScope
-			} else {
-				in = 0
-			}
-			if !selfClosing {
-				s.push(i+1, name, in, k)
-			}
+		if in&fBreakout == 0 && (in&fReject == 0 || s.lenient) {
+			s.openForeign(i, name, in, selfClosing)
 			return end, true
 		}
+		if !s.lenient {
+			return 0, false
+		}
+		s.breakOut()
 	}
 	if !s.lenient && !s.allowed(in) {
 		return 0, false
 	}
+	return s.open(i, end, name, in, selfClosing)
+}
+
+// openForeign opens the element named name, whose start tag is at i, in
+// foreign content: a foreign element, or an integration point (whose
+// content is HTML again); a self-closing one opens nothing.
+func (s *scanner) openForeign(i int, name []byte, in info, selfClosing bool) {
+	k := kForeign
+	if in&fIntegration != 0 {
+		k = kIntegration
+		in = fSpecial | fScope
+	} else {
+		in = 0
+	}
+	if !selfClosing {
+		s.push(i+1, name, in, k)
+	}
+}
+
+// open opens the HTML element named name, of info in, whose start tag is
+// at i and ends at end, and returns where its content starts (past its
+// raw text, for one holding raw text). A void element opens nothing;
+// strict, self-closing syntax on any other is refused.
+func (s *scanner) open(i, end int, name []byte, in info, selfClosing bool) (int, bool) {
 	switch {
 	case in&fForeign != 0:
 		if !selfClosing {
@@ -368,117 +246,6 @@ const maxDepth = 256
 // push opens the element whose name starts at i.
 func (s *scanner) push(i int, name []byte, in info, k kind) {
 	s.stack = append(s.stack, elem{name: i, end: i + len(name), info: in, kind: k})
-}
-
-// kindOf is what an element holds.
-func kindOf(in info) kind {
-	switch {
-	case in&fTable != 0:
-		return kTable
-	case in&fSection != 0:
-		return kSection
-	case in&fRow != 0:
-		return kRow
-	case in&fColgroup != 0:
-		return kColgroup
-	}
-	return kFlow
-}
-
-// allowed reports whether a browser opens an HTML element of info in where
-// it stands, closing nothing.
-func (s *scanner) allowed(in info) bool {
-	t := s.top()
-	if t != nil {
-		switch t.kind {
-		case kTable:
-			return in&fTablePart != 0
-		case kSection:
-			return in&(fRow|fCell) != 0
-		case kRow:
-			return in&fCell != 0
-		case kColgroup:
-			return in&fCol != 0
-		}
-	}
-	switch {
-	case in&fReject != 0:
-		return false
-	case in&fTablePart != 0:
-		// Outside a table of its own only where the page places it: at
-		// the top (a fragment of rows for a page's table).
-		return t == nil
-	case in&fPClose != 0 && s.inScope(fP, true):
-		return false
-	case in&fHeading != 0 && t != nil && t.info&fHeading != 0:
-		return false
-	case in&fLi != 0:
-		return s.noListItem(fLi)
-	case in&fDdDt != 0:
-		return s.noListItem(fDdDt)
-	case in&fA != 0:
-		return !s.beforeMarker(fA)
-	case in&fNobr != 0:
-		return !s.inScope(fNobr, false)
-	case in&fButton != 0:
-		return !s.inScope(fButton, false)
-	case in&fForm != 0:
-		for _, e := range s.stack {
-			if e.info&fForm != 0 {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// inScope reports whether an element carrying flag is open above the
-// nearest scope boundary (with button, the button scope).
-func (s *scanner) inScope(flag info, button bool) bool {
-	for k := len(s.stack) - 1; k >= 0; k-- {
-		e := &s.stack[k]
-		if e.info&flag != 0 {
-			return true
-		}
-		if e.info&fScope != 0 || e.kind == kIntegration || (button && e.info&fButton != 0) {
-			return false
-		}
-	}
-	return false
-}
-
-// beforeMarker reports whether an element carrying flag is open above the
-// last marker of the list of active formatting elements.
-func (s *scanner) beforeMarker(flag info) bool {
-	for k := len(s.stack) - 1; k >= 0; k-- {
-		e := &s.stack[k]
-		if e.info&flag != 0 {
-			return true
-		}
-		if e.info&fMarker != 0 {
-			return false
-		}
-	}
-	return false
-}
-
-// noListItem reports whether an <li> (flag fLi) or a <dd> or <dt> (fDdDt)
-// closes nothing where it stands. A browser looks down the open elements
-// for one to close, passing over address, div and p and ordinary elements,
-// and stops at any other special one; an item that finds none of the
-// fragment's own would go on looking into the page, and could close one of
-// its items and the elements passed over with it.
-func (s *scanner) noListItem(flag info) bool {
-	for k := len(s.stack) - 1; k >= 0; k-- {
-		e := &s.stack[k]
-		switch {
-		case e.info&flag != 0:
-			return false
-		case e.info&fSpecial != 0 && e.info&fADP == 0:
-			return true
-		}
-	}
-	return len(s.stack) == 0
 }
 
 // include records the include element at i whose start tag ends at end,

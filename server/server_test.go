@@ -21,6 +21,7 @@ import (
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/composer/redisstore"
+	"github.com/broadsheet/broadsheet/internal/redistest"
 	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
@@ -368,5 +369,30 @@ func TestNotModifiedCountedAs304(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run after its context ended: %v", err)
+	}
+}
+
+// TestRunFailsWithRedis: a Run that fails after its events reader started
+// (here its address is taken, found when it listens, its last step)
+// returns the error rather than waiting for a reader nothing stops.
+func TestRunFailsWithRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var greeting string
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), testSite(&greeting), []string{"-addr", ln.Addr().String(), "-redis", rs.URL(), "-log-level", "error", "-drain", "0"})
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("Run = %v, want the listener's error", err)
+		}
+	case <-time.After(30 * time.Second): // a hang, not a slow machine
+		t.Fatal("Run did not return after failing to listen")
 	}
 }

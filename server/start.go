@@ -198,9 +198,12 @@ func (in *instance) startEvents(ctx context.Context, site Site) {
 	if in.client != nil {
 		rb := events.NewRedisBus(in.client, in.o.eventsGroup, in.log)
 		handler := events.NewHandler(in.comp, rb, in.log)
+		// The reader ends with its own context, cancelled by close: when
+		// Run fails after this step, nothing else has cancelled ctx yet.
+		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { rb.Run(ctx, handler); close(done) }()
-		in.onClose(func() { <-done }) // after ctx ends (serve cancels it)
+		go func() { rb.Run(rctx, handler); close(done) }()
+		in.onClose(func() { cancel(); <-done })
 		in.handler, in.bus = handler, rb
 	} else {
 		in.handler = events.NewHandler(in.comp, nil, in.log)

@@ -346,3 +346,37 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 		t.Errorf("the busy connection: %d, want 200", st)
 	}
 }
+
+// TestListenerHoldsEvictedSlowHeads: at -max-conns 3, a client holding
+// many connections without a request head (a slowloris) has its evicted
+// ones moved to the tarpit — held open, answered 503 after the hold —
+// rather than closed, which it would reopen at once; the new connection
+// is served. A client with few connections is closed as before.
+func TestListenerHoldsEvictedSlowHeads(t *testing.T) {
+	lim := &connLimit{max: 3, perIP: 10, holdFrom: 2, hold: 50 * time.Millisecond}
+	h, _, _ := blockingHandler()
+	l := startListener(t, h, lim)
+	addr := l.ln.Addr().String()
+	var slow []net.Conn
+	for range 3 {
+		c := dialFrom(t, "127.0.0.3", addr)
+		defer c.Close()
+		c.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
+		slow = append(slow, c)
+	}
+	wait.For(t, "the slow connections to be accepted", func() bool { return lim.open.Load() == 3 })
+	normal := dialFrom(t, "127.0.0.4", addr)
+	defer normal.Close()
+	normal.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if st := readStatus(t, normal); st != 200 {
+		t.Fatalf("a new connection at the limit: %d, want 200", st)
+	}
+	// The longest waiting slow head is answered by the tarpit, not reset.
+	slow[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if st := readStatus(t, slow[0]); st != http.StatusServiceUnavailable {
+		t.Errorf("the evicted slow connection: %d, want the tarpit's 503", st)
+	}
+	if lim.Evicted.Load() != 1 || lim.Held.Load() != 1 {
+		t.Errorf("evicted %d, held %d; want 1 and 1", lim.Evicted.Load(), lim.Held.Load())
+	}
+}

@@ -389,6 +389,13 @@ func (lim *connLimit) evictedLoad() func() int64 {
 	return lim.Evicted.Load
 }
 
+func (lim *connLimit) heldLoad() func() int64 {
+	if !lim.on() || lim.max <= 0 || lim.perIP <= 0 {
+		return nil
+	}
+	return lim.Held.Load
+}
+
 func (lim *connLimit) droppedLoad() func() int64 {
 	if !lim.on() {
 		return nil

@@ -38,17 +38,54 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store *redis
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	// The cross-instance figures the chaos herd reads (composer.Stats).
-	st := comp.Stats()
+	if err := registerFuncs(reg, counterFuncs(comp.Stats(), store, conns), true); err != nil {
+		return nil, err
+	}
+	if err := registerFuncs(reg, gaugeFuncs(comp, conns), false); err != nil {
+		return nil, err
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		EnableOpenMetrics: true,
+	}), nil
+}
+
+// funcMetric is a counter or a gauge whose value is read from load.
+type funcMetric struct {
+	name, help string
+	load       func() int64
+}
+
+// registerFuncs registers ms on reg as counters (counter set) or gauges;
+// one whose load is nil (its figure does not exist here) is left out.
+func registerFuncs(reg *prometheus.Registry, ms []funcMetric, counter bool) error {
+	for _, m := range ms {
+		if m.load == nil {
+			continue
+		}
+		load := m.load
+		value := func() float64 { return float64(load()) }
+		var c prometheus.Collector = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, value)
+		if counter {
+			c = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, value)
+		}
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// counterFuncs are the counters read from the composer's Stats (the
+// cross-instance figures the chaos herd reads among them), the Redis
+// store's, when store is not nil, and the public listener's limits.
+func counterFuncs(st *composer.Stats, store *redisstore.Store, conns *connLimit) []funcMetric {
 	var starved, unauthenticated func() int64
 	if store != nil {
 		starved = func() int64 { return store.Stats().Starved }
 		unauthenticated = func() int64 { return store.Stats().Unauthenticated }
 	}
-	for _, c := range []struct {
-		name, help string
-		load       func() int64
-	}{
+	return []funcMetric{
 		{"broadsheet_remote_waits_total", "Fragment calls left to another instance holding the key's lock.", st.RemoteWaits.Load},
 		{"broadsheet_remote_takeovers_total", "Calls made here after all: the holder's lock went without its result.", st.RemoteTakeovers.Load},
 		{"broadsheet_fail_holds_total", "Fragment calls that failed and put their key on hold (fail_hold): no call for it meanwhile, here or, through the lock, elsewhere.", st.FailHolds.Load},
@@ -62,42 +99,20 @@ func metricsHandler(obs *metrics.Observer, comp *composer.Composer, store *redis
 		{"broadsheet_connections_shed_total", "Connections over -max-conns: answered 503 with Retry-After and closed, or (see next) closed at once.", conns.shedLoad()},
 		{"broadsheet_connections_shed_per_ip_total", "Connections over -max-conns-per-ip (of broadsheet_connections_shed_total): one client's connections past its share, held a few seconds, then answered 503 with Retry-After.", conns.shedIPLoad()},
 		{"broadsheet_connections_evicted_total", "Connections closed at -max-conns to make room for a new one: the longest waiting without a request in a handler (sending a request head, or idle).", conns.evictedLoad()},
+		{"broadsheet_connections_held_total", "Evicted connections (of broadsheet_connections_evicted_total) moved to the tarpit rather than closed: no request head yet, from a client holding many connections.", conns.heldLoad()},
 		{"broadsheet_connections_dropped_total", "Connections over -max-conns closed unanswered: too many 503s being written already.", conns.droppedLoad()},
-	} {
-		if c.load == nil {
-			continue
-		}
-		load := c.load
-		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
-			func() float64 { return float64(load()) })); err != nil {
-			return nil, fmt.Errorf("metrics: %w", err)
-		}
 	}
-	for _, g := range []struct {
-		name, help string
-		load       func() int64
-	}{
+}
+
+// gaugeFuncs are the gauges of the composer's memory and work in flight
+// and of the public listener's open connections (when they are bounded).
+func gaugeFuncs(comp *composer.Composer, conns *connLimit) []funcMetric {
+	return []funcMetric{
 		{"broadsheet_l1_bytes", "Memory the in-process tier counts for its entries and stitched subtrees (bounded by -l1-mb and -stitch-mb).", comp.CacheBytes},
 		{"broadsheet_includes_in_flight", "Includes expected of the pages being composed (bounded by -includes-in-flight).", comp.IncludesInFlight},
 		{"broadsheet_composing_bytes", "Memory held by the fragment results being made, beyond 64 KiB each (bounded by -compose-mb).", comp.ComposingBytes},
-	} {
-		load := g.load
-		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help},
-			func() float64 { return float64(load()) })); err != nil {
-			return nil, fmt.Errorf("metrics: %w", err)
-		}
+		{"broadsheet_connections_open", "Connections open on the public listener, bounded by -max-conns.", conns.openLoad()},
 	}
-	if open := conns.openLoad(); open != nil {
-		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "broadsheet_connections_open",
-			Help: "Connections open on the public listener, bounded by -max-conns."},
-			func() float64 { return float64(open()) })); err != nil {
-			return nil, fmt.Errorf("metrics: %w", err)
-		}
-	}
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		EnableOpenMetrics: true,
-	}), nil
 }
 
 // setupTracing installs an OTLP/HTTP tracer provider when endpoint is set

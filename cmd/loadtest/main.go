@@ -132,12 +132,31 @@ type output struct {
 // run is the whole command, apart from signal handling and exiting; it
 // returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, floor, asJSON, status := parseFlags(args, stderr)
+	if status >= 0 {
+		return status
+	}
+	out, err := measure(ctx, cfg, floor)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		return 1
+	}
+	if err := out.write(stdout, asJSON); err != nil {
+		fmt.Fprintf(stderr, "loadtest: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// parseFlags reads the command line into a load configuration, whether to
+// measure the floor first and whether to print JSON; status is the exit
+// status when the command should stop here (-h, or a bad flag, said on
+// stderr), -1 otherwise.
+func parseFlags(args []string, stderr io.Writer) (cfg loadtest.Config, floor, asJSON bool, status int) {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		urls           urlList
-		cfg            loadtest.Config
-		floor, asJSON  bool
 		timeout        time.Duration
 		header         = headerFlag{}
 		concurrency    = fs.Int("c", 8, "concurrent `workers`; with -rate, workers started up front")
@@ -156,23 +175,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return cfg, false, false, 0
 		}
-		return 2
+		return cfg, false, false, 2
+	}
+	bad := func(msg string) (loadtest.Config, bool, bool, int) {
+		fmt.Fprintln(stderr, "loadtest: "+msg)
+		return cfg, false, false, 2
 	}
 	switch {
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "loadtest: unexpected arguments %q\n", fs.Args())
-		return 2
+		return bad(fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	case *concurrency < 1:
-		fmt.Fprintln(stderr, "loadtest: -c must be at least 1")
-		return 2
+		return bad("-c must be at least 1")
 	case *duration <= 0:
-		fmt.Fprintln(stderr, "loadtest: -duration must be positive")
-		return 2
+		return bad("-duration must be positive")
 	case *rate < 0 || *maxRequests < 0 || *warmup < 0 || *expectIncludes < 0 || timeout <= 0:
-		fmt.Fprintln(stderr, "loadtest: -rate, -max-requests, -warmup and -expect-includes must not be negative, -timeout must be positive")
-		return 2
+		return bad("-rate, -max-requests, -warmup and -expect-includes must not be negative, -timeout must be positive")
 	}
 	if len(urls) == 0 {
 		urls = urlList{defaultURL}
@@ -190,46 +209,50 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Decode:         *decode,
 		Header:         http.Header(header),
 	}
+	return cfg, floor, asJSON, -1
+}
 
+// measure runs the load of cfg, after the floor's when floor is set.
+func measure(ctx context.Context, cfg loadtest.Config, floor bool) (*output, error) {
 	var out output
 	if floor {
 		rep, err := loadtest.RunFloor(ctx, cfg)
 		if err != nil {
-			fmt.Fprintf(stderr, "loadtest: floor: %v\n", err)
-			return 1
+			return nil, fmt.Errorf("floor: %w", err)
 		}
 		out.Floor = rep
 	}
 	rep, err := loadtest.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "loadtest: %v\n", err)
-		return 1
+		return nil, err
 	}
 	out.Target = rep
 	if out.Floor != nil && out.Floor.Throughput > 0 {
 		ratio := out.Target.Throughput / out.Floor.Throughput
 		out.Ratio = &ratio
 	}
+	return &out, nil
+}
 
+// write prints out to w, as one JSON object when asJSON is set, else as
+// text: the floor's report first, if measured, then the target's and the
+// ratio of their throughputs.
+func (out *output) write(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			fmt.Fprintf(stderr, "loadtest: %v\n", err)
-			return 1
-		}
-		return 0
+		return enc.Encode(out)
 	}
 	if out.Floor != nil {
-		fmt.Fprintln(stdout, "== floor: the same bytes from an in-memory server ==")
-		out.Floor.WriteText(stdout)
-		fmt.Fprintln(stdout)
-		fmt.Fprintln(stdout, "== target ==")
+		fmt.Fprintln(w, "== floor: the same bytes from an in-memory server ==")
+		out.Floor.WriteText(w)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "== target ==")
 	}
-	out.Target.WriteText(stdout)
+	out.Target.WriteText(w)
 	if out.Ratio != nil {
-		fmt.Fprintf(stdout, "\ntarget/floor throughput: %.3f (%.1f / %.1f req/s)\n",
+		fmt.Fprintf(w, "\ntarget/floor throughput: %.3f (%.1f / %.1f req/s)\n",
 			*out.Ratio, out.Target.Throughput, out.Floor.Throughput)
 	}
-	return 0
+	return nil
 }

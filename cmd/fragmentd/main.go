@@ -156,16 +156,27 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		return err
 	}
 	if o.fragmentTimeout > 0 {
-		// Copies: the registered specs stay as they are.
-		timed := make([]*composer.Spec, len(specs))
-		for i, s := range specs {
-			c := *s
-			c.Defaults.Timeout = o.fragmentTimeout
-			timed[i] = &c
-		}
-		specs = timed
+		specs = withTimeout(specs, o.fragmentTimeout)
 	}
+	return serve(ctx, o, handler(specs, o, log), specs, out, log)
+}
 
+// withTimeout returns copies of specs whose default timeout is d: the
+// registered specs stay as they are.
+func withTimeout(specs []*composer.Spec, d time.Duration) []*composer.Spec {
+	timed := make([]*composer.Spec, len(specs))
+	for i, s := range specs {
+		c := *s
+		c.Defaults.Timeout = d
+		timed[i] = &c
+	}
+	return timed
+}
+
+// handler returns fragmentd's routes: the fragments of specs under
+// /fragments/, its own /metrics (requests and their duration by fragment,
+// the Go runtime's and the build's) and /healthz.
+func handler(specs []*composer.Spec, o *options, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Read().Collector())
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -195,7 +206,13 @@ func run(ctx context.Context, args []string, out *os.File) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	return mux
+}
 
+// serve serves mux on o.addr until ctx ends or a signal arrives, then
+// shuts down within 10 s. It prints the address it listens on to out, as
+// "fragmentd: serving http://ADDR", once it does.
+func serve(ctx context.Context, o *options, mux http.Handler, specs []*composer.Spec, out *os.File, log *slog.Logger) error {
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	ln, err := net.Listen("tcp", o.addr)

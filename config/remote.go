@@ -80,20 +80,9 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 		bad = true
 	}
 	if ie, ok := f["includes"]; ok {
-		rc.Includes = []string{}
-		for i, n := range p.items(ie.val, join(path, "includes")) {
-			ipath := index(join(path, "includes"), i)
-			v, ok := p.str(n, ipath)
-			switch {
-			case !ok:
-				bad = true
-			case specs[v] == nil && !declared(entries, v):
-				p.errorf(n, ipath, "unknown fragment %q", v)
-				bad = true
-			default:
-				rc.Includes = append(rc.Includes, v)
-			}
-		}
+		var good bool
+		rc.Includes, good = p.remoteIncludes(ie.val, join(path, "includes"), specs, entries)
+		bad = bad || !good
 	}
 	batchNode := (*yaml.Node)(nil)
 	if be, ok := f["batch"]; ok {
@@ -123,19 +112,47 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 	}
 	s, err := factory(name, rc, local)
 	if err != nil {
+		// Point at the field the error is about: batch or h2c when the
+		// URL is fine but not for them, else the URL.
 		msg := strings.TrimPrefix(err.Error(), "remote: ")
-		if batchNode != nil && strings.Contains(msg, ": batch: ") {
-			// The URL is fine, but not for batching: point at batch.
+		switch {
+		case batchNode != nil && strings.Contains(msg, ": batch: "):
 			p.errorf(batchNode, join(path, "batch"), "%s", msg)
-			return
-		}
-		if h2cNode != nil && strings.Contains(msg, ": h2c ") {
+		case h2cNode != nil && strings.Contains(msg, ": h2c "):
 			p.errorf(h2cNode, join(path, "h2c"), "%s", msg)
-			return
+		default:
+			p.errorf(urlNode, join(path, "url"), "%s", msg)
 		}
-		p.errorf(urlNode, join(path, "url"), "%s", msg)
 		return
 	}
+	install(name, s, frags, specs)
+}
+
+// remoteIncludes reads a remote fragment's includes at n (path): names of
+// fragments registered (specs) or declared in the file (entries); it
+// reports false when one is not.
+func (p *parser) remoteIncludes(n *yaml.Node, path string, specs map[string]*composer.Spec, entries []entry) ([]string, bool) {
+	names, good := []string{}, true
+	for i, in := range p.items(n, path) {
+		ipath := index(path, i)
+		v, ok := p.str(in, ipath)
+		switch {
+		case !ok:
+			good = false
+		case specs[v] == nil && !declared(entries, v):
+			p.errorf(in, ipath, "unknown fragment %q", v)
+			good = false
+		default:
+			names = append(names, v)
+		}
+	}
+	return names, good
+}
+
+// install puts the remote fragment's Spec s in place of the registered
+// fragment name, if there is one, keeping its settings; else it adds the
+// fragment with s's defaults.
+func install(name string, s *composer.Spec, frags map[string]*composer.Fragment, specs map[string]*composer.Spec) {
 	specs[name] = s
 	if fr := frags[name]; fr != nil {
 		fr.Spec = s
@@ -151,6 +168,7 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 	}
 }
 
+// declared reports whether the fragments section's entries declare name.
 func declared(entries []entry, name string) bool {
 	for _, e := range entries {
 		if e.name == name {

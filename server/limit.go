@@ -171,10 +171,11 @@ func (lim *connLimit) evict() bool {
 	c := e.Value.(*limitedConn)
 	fresh := c.in == &lim.fresh
 	lim.unpark(c)
-	c.held = fresh && lim.tarpit != nil && c.ip != "" && lim.byIP[c.ip] >= cmp.Or(lim.holdFrom, defaultHoldFrom)
+	held := fresh && lim.tarpit != nil && c.ip != "" && lim.byIP[c.ip] >= cmp.Or(lim.holdFrom, defaultHoldFrom)
+	c.held.Store(held)
 	lim.mu.Unlock()
 	lim.Evicted.Add(1)
-	if c.held {
+	if held {
 		// The server's read of its request head ends now, and the server
 		// closes it: Close hands it to the tarpit.
 		lim.Held.Add(1)
@@ -330,16 +331,15 @@ type limitedConn struct {
 	in     *list.List
 	elem   *list.Element
 	closed bool
-	held   bool // evicted into the tarpit: Close hands it over, open
+	// held is set when the connection is evicted into the tarpit: Close
+	// hands it over, open.
+	held atomic.Bool
 }
 
 // Close gives the connection's slots back and closes it, or, when it was
 // evicted into the tarpit, hands it to the tarpit open.
 func (c *limitedConn) Close() error {
-	c.lim.mu.Lock()
-	held := c.held
-	c.lim.mu.Unlock()
-	if held {
+	if c.held.Load() {
 		c.once.Do(func() {
 			c.release()
 			c.Conn.SetReadDeadline(time.Time{})

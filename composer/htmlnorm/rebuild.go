@@ -62,6 +62,9 @@ func escaped(src []byte) []byte { return []byte(html.EscapeString(string(src))) 
 //   - <plaintext>, which has no end tag and makes the rest of the page
 //     text: written as <pre>;
 //   - the text of a <noscript>, which html.Render writes as it is: escaped;
+//     and within it, what a browser with scripts would read as its end (it
+//     reads the content as raw text up to the first </noscript>): see
+//     quietNoscript;
 //   - raw text (a <script> cut off inside "<!--<script>") that would not
 //     end at the end tag written after it: dropped;
 //   - attribute names that would not read back as one name: dropped.
@@ -88,6 +91,7 @@ func fixTree(n *html.Node) {
 		case inHTML && c.DataAtom == atom.Plaintext:
 			c.Data, c.DataAtom = "pre", atom.Pre
 		case inHTML && c.DataAtom == atom.Noscript:
+			quietNoscript(c)
 			escapeText(c)
 		case inHTML && literal(c):
 			if !endsRaw(c) {
@@ -99,6 +103,55 @@ func fixTree(n *html.Node) {
 		fixTree(c)
 		c = next
 	}
+}
+
+// quietNoscript makes sure that nothing below n, the content of a
+// <noscript>, is written as "</noscript": a browser with scripts reads that
+// content as raw text up to the first one, and the rest of the fragment
+// would fall outside the element. A <noscript> inside it (in any
+// namespace) is unwrapped, its content kept; a comment, or the text of an
+// element html.Render writes literally, that holds "</noscript" is dropped.
+// (Other text and attribute values are written escaped.)
+func quietNoscript(n *html.Node) {
+	for d := n.FirstChild; d != nil; {
+		next := d.NextSibling
+		switch {
+		case d.Type == html.ElementNode && d.Data == "noscript":
+			first := d.FirstChild
+			for g := d.FirstChild; g != nil; {
+				gn := g.NextSibling
+				d.RemoveChild(g)
+				n.InsertBefore(g, d)
+				g = gn
+			}
+			n.RemoveChild(d)
+			if first != nil {
+				next = first // its content is looked at in its new place
+			}
+		case d.Type == html.CommentNode && closesNoscript(d.Data),
+			d.Type == html.TextNode && rawParent(n) && closesNoscript(d.Data):
+			n.RemoveChild(d)
+		case d.Type == html.ElementNode:
+			quietNoscript(d)
+		}
+		d = next
+	}
+}
+
+// closesNoscript reports whether s holds "</noscript", in any case.
+func closesNoscript(s string) bool {
+	return strings.Contains(strings.ToLower(s), "</noscript")
+}
+
+// rawParent reports whether html.Render writes the text in n as it is (its
+// list, by element name whatever the namespace, as html.Render's), but for
+// a <noscript>, whose text fixTree escapes (escapeText).
+func rawParent(n *html.Node) bool {
+	switch n.Data {
+	case "iframe", "noembed", "noframes", "plaintext", "script", "style", "xmp":
+		return true
+	}
+	return false
 }
 
 // literal reports whether html.Render writes the text in c as it is.

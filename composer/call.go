@@ -41,7 +41,9 @@ func (c *Composer) callNow(s *start) {
 	// counted from the moment the fragment is called (begin), after any
 	// wait for the composer's slots — that wait is bounded by how long
 	// the includes waiting for the call wait, not by the fragment's
-	// timeout. At the deadline the flight expires, even if the fragment
+	// timeout. At the deadline — moved on once by how late woken
+	// goroutines have lately run, time the fragment did not have (see
+	// launch.Context.Begin) — the flight expires, even if the fragment
 	// ignores its context.
 	ctx := launch.NewContext(s.ctx, fl.WaitFor(now, f.Settings.Timeout), func() {
 		now := time.Now()
@@ -55,7 +57,7 @@ func (c *Composer) callNow(s *start) {
 		return
 	}
 	sem, err := c.acquire(ctx, f)
-	if err == nil && !ctx.Begin(f.Settings.Timeout) {
+	if err == nil && !ctx.Begin(f.Settings.Timeout, c.late) {
 		c.release(sem) // the wait ended as the slots came
 		c.stats.Overloaded.Add(1)
 		err = errOverloaded

@@ -142,6 +142,7 @@ type Composer struct {
 	store     Store
 	flights   flights
 	launcher  *launch.Launcher[*start]
+	late      func() time.Duration // a call's grace at its deadline (see launch.Context.Begin); nil: none
 	remote    coord.Poller[*start] // starts waiting for another instance's call (see remote.go)
 	lookups   lookups              // Store look-ups in progress, shared
 	refreshes refreshQueue         // refreshes about to be launched
@@ -244,6 +245,7 @@ func New(site *Site, opts Options) *Composer {
 		c.composing.limit = DefaultComposeBytes
 	}
 	c.launcher = c.newLauncher(opts)
+	c.late = c.launcher.Lateness
 	c.remote = coord.Poller[*start]{
 		Look:     c.lookRemote,
 		Closed:   func(s *start) { s.fl.Complete(nil, errTimeout) },

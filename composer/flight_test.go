@@ -378,3 +378,56 @@ func TestLatePrimaryIsStillThePage(t *testing.T) {
 		})
 	}
 }
+
+// TestCallGrace: at its deadline, a call is granted grace for as long as
+// the machine's goroutines run late (Composer.late, read from the
+// scheduler in production), up to its timeout again: a call that returns
+// within it is served, one that hangs is cut off at its end; with no
+// lateness, the timeout alone.
+func TestCallGrace(t *testing.T) {
+	const late = 30 * time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		late    func() time.Duration
+		answer  time.Duration // after its call starts; 0: never
+		took    time.Duration
+		outcome string
+	}{
+		{"answered within the grace", func() time.Duration { return late }, 70 * time.Millisecond, 70 * time.Millisecond, "miss"},
+		{"answered late on a quiet machine", nil, 70 * time.Millisecond, 50 * time.Millisecond, "timeout"},
+		{"hangs on a late machine", func() time.Duration { return late }, 0, 100 * time.Millisecond, "timeout"}, // 50 + 30 + 20
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, slow := newBlocking("slow", 50*time.Millisecond)
+				parent := static("parent", IncludeTag("slow"))
+				parent.Includes = []string{"slow"}
+				parent.Defaults.Timeout = time.Second
+				c := newTestComposer(t, testSite([]*Spec{parent, slow}, time.Hour, "parent"), Options{})
+				c.late = tc.late
+				answered := make(chan struct{})
+				go func() {
+					defer close(answered)
+					<-b.started
+					if tc.answer > 0 {
+						time.Sleep(tc.answer)
+						close(b.release)
+					}
+				}()
+				t0 := time.Now()
+				rec := serve(c, "debug=1")
+				if took := time.Since(t0); took != tc.took {
+					t.Errorf("page took %v, want %v", took, tc.took)
+				}
+				if want := `data-fragment="slow" data-outcome="` + tc.outcome + `"`; !strings.Contains(body(rec), want) {
+					t.Errorf("page lacks %s: %s", want, body(rec))
+				}
+				if tc.answer == 0 {
+					close(b.release)
+				}
+				<-answered
+				synctest.Wait()
+			})
+		})
+	}
+}

@@ -23,7 +23,7 @@ func TestContextDeadline(t *testing.T) {
 		}
 		time.Sleep(time.Minute) // a wait in the composer's queues
 		// The call begins: its own clock starts now.
-		if !ctx.Begin(time.Second) {
+		if !ctx.Begin(time.Second, nil) {
 			t.Fatal("begin refused before the wait ended")
 		}
 		child, cancel := context.WithTimeout(ctx, time.Hour) // derived: ends with ctx
@@ -54,7 +54,7 @@ func TestContextWaitEnds(t *testing.T) {
 		defer ctx.Stop()
 		<-ctx.Done()
 		synctest.Wait()
-		if ctx.Begin(time.Second) || !errors.Is(ctx.Err(), context.DeadlineExceeded) || expired != 0 {
+		if ctx.Begin(time.Second, nil) || !errors.Is(ctx.Err(), context.DeadlineExceeded) || expired != 0 {
 			t.Errorf("after the wait: begin allowed, or err %v, expired %d", ctx.Err(), expired)
 		}
 	})
@@ -93,6 +93,63 @@ func TestContextAbandonAndStop(t *testing.T) {
 		synctest.Wait()
 		if expired != 0 || ctx2.Cause() == nil {
 			t.Errorf("stopped: expired %d, cause %v", expired, ctx2.Cause())
+		}
+	})
+}
+
+// TestContextGrace: at its deadline a call is granted grace by how late
+// goroutines ran lately, again at the end of that grace while they still
+// do, up to its timeout in all; a call that returns within it is not
+// expired, one that does not is expired at its end.
+func TestContextGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			name       string
+			late, want time.Duration // want: when the context ends
+		}{
+			{"none", 0, time.Second},
+			{"under MinGrace", MinGrace - 1, time.Second},
+			{"late once", 300 * time.Millisecond, 1300 * time.Millisecond},
+			{"late, then late again", 300 * time.Millisecond, 1600 * time.Millisecond},
+			{"at most the timeout", time.Hour, 2 * time.Second},
+		} {
+			expired, reads := 0, 0
+			late := func() time.Duration {
+				reads++
+				if reads > 1 && tc.name == "late once" || reads > 2 && tc.name == "late, then late again" {
+					return 0
+				}
+				return tc.late
+			}
+			ctx := NewContext(context.Background(), time.Minute, func() { expired++ })
+			start := time.Now()
+			if !ctx.Begin(time.Second, late) {
+				t.Fatal("begin refused")
+			}
+			<-ctx.Done()
+			synctest.Wait()
+			if got := time.Since(start); got != tc.want || expired != 1 {
+				t.Errorf("%s: ended after %v, expired %d; want %v and 1", tc.name, got, expired, tc.want)
+			}
+			if d, _ := ctx.Deadline(); !d.Equal(start.Add(tc.want)) {
+				t.Errorf("%s: deadline %v after the start, want %v", tc.name, d.Sub(start), tc.want)
+			}
+			ctx.Stop()
+		}
+
+		// Returned during its grace: stopped, never expired.
+		expired := 0
+		ctx := NewContext(context.Background(), time.Minute, func() { expired++ })
+		ctx.Begin(time.Second, func() time.Duration { return 500 * time.Millisecond })
+		time.Sleep(1200 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatalf("ended within its grace: %v", ctx.Err())
+		}
+		ctx.Stop()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if expired != 0 || !errors.Is(ctx.Err(), context.Canceled) {
+			t.Errorf("returned within its grace: expired %d, err %v", expired, ctx.Err())
 		}
 	})
 }

@@ -160,6 +160,11 @@ func (l *Launcher[T]) Finished() {
 	l.launchQueued(time.Now(), 1)
 }
 
+// Lateness is how late the process's woken goroutines have lately run (see
+// Limit.Lateness; 0 without an adaptive limit): the grace of a call's
+// deadline (see Context.Begin).
+func (l *Launcher[T]) Lateness() time.Duration { return l.adapt.Lateness(time.Now()) }
+
 // SetRoom sets how many launched goroutines may wait to run, and launches
 // as many queued starts as the new room allows. Tests use it to hold
 // calls in the queue (room 0) and let them go.

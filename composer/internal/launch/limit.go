@@ -48,7 +48,36 @@ type Limit struct {
 	read   func() time.Duration
 	sample []metrics.Sample
 	prev   []uint64
+
+	late lateness
 }
+
+// lateness is the reading of the scheduling latency behind
+// Limit.Lateness: its own, more often than the window's, and of a higher
+// percentile.
+type lateness struct {
+	at, p99 atomic.Int64 // when it was last read (UnixNano), and what it read
+
+	mu     sync.Mutex
+	read   func() time.Duration
+	sample []metrics.Sample
+	prev   []uint64
+}
+
+const (
+	// lateEvery is how often Lateness reads the runtime, at most.
+	lateEvery = 2 * time.Millisecond
+	// busyRunnable is how many goroutines per processor, ready to run and
+	// not running, make a run queue long enough to earn a call grace
+	// (busyGrace at least) whatever the latency of those that ran
+	// lately: as many as the launcher lets call goroutines wait to run.
+	// A goroutine that waited long shows in the histogram only once it
+	// has run: when a cold 10,000-include page's last calls passed their
+	// deadlines, over a hundred goroutines were often ready while the
+	// goroutines that had run in the last 2 ms had waited under 1 ms.
+	busyRunnable = WaitingPerProc
+	busyGrace    = 5 * time.Millisecond
+)
 
 const (
 	// Window is how often the scheduling latency is read.
@@ -63,6 +92,7 @@ const (
 	// backends.
 	limitPerProc   = 64
 	schedLatencies = "/sched/latencies:seconds"
+	schedRunnable  = "/sched/goroutines/runnable:goroutines"
 )
 
 // NoLimit is a Launcher's limit when it holds no call back.
@@ -93,7 +123,56 @@ func NewLimit(target time.Duration, hi int, gauge *atomic.Int64) *Limit {
 		return nil
 	}
 	a.prev = append([]uint64(nil), a.sample[0].Value.Float64Histogram().Counts...)
+	a.late.sample = []metrics.Sample{{Name: schedLatencies}, {Name: schedRunnable}}
+	a.late.prev = append([]uint64(nil), a.prev...)
+	a.late.read = a.late.readSched
 	return a
+}
+
+// Lateness returns how late the goroutines that ran lately (since the
+// last reading, at most lateEvery ago) had waited to run, at the 99th
+// percentile — at least busyGrace while the run queue is long (see
+// busyRunnable): the grace of a call's deadline (see Context.Begin). It
+// is 0 for a nil Limit.
+//
+// The window's p90 steers the limit; a call's grace needs what its own
+// goroutine, ready and not yet run, may be waiting now, which shows in the
+// tail: on a cold 10,000-include page at concurrency 1, the windows' p90
+// was 1–6 ms while goroutines woken as the page was written ran 67–100 ms
+// late (p99).
+func (a *Limit) Lateness(now time.Time) time.Duration {
+	if a == nil {
+		return 0
+	}
+	l := &a.late
+	if t := now.UnixNano(); t-l.at.Load() >= int64(lateEvery) && l.mu.TryLock() {
+		l.p99.Store(int64(l.read()))
+		l.at.Store(t)
+		l.mu.Unlock()
+	}
+	return time.Duration(l.p99.Load())
+}
+
+// readSched returns the 99th percentile of the scheduling latencies
+// recorded since the last reading (0 when there were none), or busyGrace
+// if that is less and more than busyRunnable goroutines wait to run now.
+func (l *lateness) readSched() time.Duration {
+	metrics.Read(l.sample)
+	p99 := since(l.sample[0].Value.Float64Histogram(), &l.prev, 0.99)
+	var runnable uint64
+	if v := l.sample[1].Value; v.Kind() == metrics.KindUint64 {
+		runnable = v.Uint64()
+	}
+	return graceOf(p99, runnable, runtime.GOMAXPROCS(0))
+}
+
+// graceOf is Lateness from its readings: p99, at least busyGrace when
+// more than busyRunnable goroutines per processor (of procs) are runnable.
+func graceOf(p99 time.Duration, runnable uint64, procs int) time.Duration {
+	if runnable > uint64(busyRunnable*procs) {
+		return max(p99, busyGrace)
+	}
+	return p99
 }
 
 // window reports, once a window has passed since the last, the 90th
@@ -134,13 +213,18 @@ func (l *Launcher[T]) adaptLimit(now time.Time) (grown int) {
 // recorded since the last read (0 when there were none).
 func (a *Limit) readSched() time.Duration {
 	metrics.Read(a.sample)
-	h := a.sample[0].Value.Float64Histogram()
-	if len(h.Counts) != len(a.prev) {
-		a.prev = make([]uint64, len(h.Counts))
+	return since(a.sample[0].Value.Float64Histogram(), &a.prev, 0.9)
+}
+
+// since returns the q-quantile of the counts h holds beyond prev, which
+// it then updates to h's.
+func since(h *metrics.Float64Histogram, prev *[]uint64, q float64) time.Duration {
+	if len(h.Counts) != len(*prev) {
+		*prev = make([]uint64, len(h.Counts))
 	}
-	p90 := percentile(h, a.prev, 0.9)
-	copy(a.prev, h.Counts)
-	return p90
+	d := percentile(h, *prev, q)
+	copy(*prev, h.Counts)
+	return d
 }
 
 // percentile returns the q-quantile of the counts h holds beyond prev, as

@@ -144,3 +144,50 @@ func TestLimitFollowsSchedulingLatency(t *testing.T) {
 		r.finish(t)
 	})
 }
+
+// TestGraceOf: a call's grace is the recent p99 lateness, and at least
+// busyGrace while the run queue is longer than the launcher's room.
+func TestGraceOf(t *testing.T) {
+	for _, tc := range []struct {
+		p99      time.Duration
+		runnable uint64
+		want     time.Duration
+	}{
+		{0, 0, 0},
+		{20 * time.Microsecond, 3, 20 * time.Microsecond},
+		{20 * time.Microsecond, busyRunnable * 2, 20 * time.Microsecond},
+		{20 * time.Microsecond, busyRunnable*2 + 1, busyGrace},
+		{30 * time.Millisecond, 0, 30 * time.Millisecond},
+		{30 * time.Millisecond, 1000, 30 * time.Millisecond},
+	} {
+		if got := graceOf(tc.p99, tc.runnable, 2); got != tc.want {
+			t.Errorf("graceOf(%v, %d runnable, 2 procs) = %v, want %v", tc.p99, tc.runnable, got, tc.want)
+		}
+	}
+}
+
+// TestLatenessReadsTheRuntime: Lateness reads the runtime (at most once
+// every lateEvery) and gives a sane figure; a nil Limit gives none.
+func TestLatenessReadsTheRuntime(t *testing.T) {
+	var gauge atomic.Int64
+	a := NewLimit(0, 16384, &gauge)
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() { time.Sleep(time.Millisecond) })
+	}
+	wg.Wait()
+	now := time.Now()
+	if d := a.Lateness(now); d < 0 || d > time.Minute {
+		t.Errorf("lateness %v", d)
+	}
+	if at := a.late.at.Load(); at != now.UnixNano() {
+		t.Errorf("read at %d, want %d", at, now.UnixNano())
+	}
+	a.Lateness(now.Add(lateEvery / 2))
+	if at := a.late.at.Load(); at != now.UnixNano() {
+		t.Error("read again within lateEvery")
+	}
+	if (*Limit)(nil).Lateness(now) != 0 {
+		t.Error("a nil Limit gives grace")
+	}
+}

@@ -1,9 +1,12 @@
 package composer
 
 import (
+	"hash/maphash"
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // Admission by cost.
@@ -25,6 +28,17 @@ import (
 // and so is a small page (expected at most a hundredth of the bound: the
 // front page among scoreboards), whose includes the pages in flight
 // (-max-pages) bound.
+//
+// The expectation is learnt per page key (the page and the request values
+// its includes bind, see pagekey.go) as well as per page: a scores page
+// costs what its ?size says. Learnt per page alone, a reader asking for
+// 18,000 scores raised what every scores page was expected to cost, and a
+// normal client's page of 2,000 was refused while the reader's page was
+// held (cmd/chaos -scenarios slowloris, slow readers: 149 × 503 of 750).
+// A key not yet seen is expected to cost what its page has cost lately.
+// The keys are kept in a bounded W-TinyLFU cache (otter, as L1): keys
+// asked for often stay, so that an attacker's random sizes cannot push a
+// normal client's out.
 
 // DefaultMaxIncludesInFlight is Options.MaxIncludesInFlight when it is 0:
 // the demo's largest page (20,000 scores) and room for small pages beside
@@ -38,7 +52,27 @@ const DefaultMaxIncludesInFlight = 25000
 type admission struct {
 	limit    int64
 	inFlight atomic.Int64
-	pages    sync.Map // page name → *pageCost
+	pages    sync.Map                        // page name → *pageCost
+	keys     *otter.Cache[uint64, *pageCost] // hashed page key → *pageCost
+	seed     maphash.Seed
+}
+
+// costKeys is how many page keys admission keeps the cost of.
+const costKeys = 4096
+
+func newAdmission(limit int64) *admission {
+	return &admission{
+		limit: limit,
+		keys:  otter.Must(&otter.Options[uint64, *pageCost]{MaximumSize: costKeys}),
+		seed:  maphash.MakeSeed(),
+	}
+}
+
+// admitted is a page admitted, to be passed to done.
+type admitted struct {
+	page     *pageCost
+	key      uint64
+	reserved int64
 }
 
 // pageCost is the includes a page had, as a moving average (×16, in
@@ -61,30 +95,43 @@ func (p *pageCost) record(n int64) {
 	}
 }
 
-// admit reserves page's expected includes; it reports false, reserving
-// nothing, when they do not fit beside those in flight. An admitted page
-// calls done with the includes it had.
-func (a *admission) admit(page string) (cost *pageCost, reserved int64, ok bool) {
+// admit reserves the includes expected of page's request of key (see
+// pageKeyer.key); it reports false, reserving nothing, when they do not
+// fit beside those in flight. An admitted page calls done with the
+// includes it had.
+func (a *admission) admit(page, key string) (adm admitted, ok bool) {
 	v, found := a.pages.Load(page)
 	if !found {
 		v, _ = a.pages.LoadOrStore(page, new(pageCost))
 	}
-	cost = v.(*pageCost)
-	reserved = max(cost.expected(), 1)
+	adm.page = v.(*pageCost)
+	adm.key = maphash.String(a.seed, key)
+	expected := adm.page.expected()
+	if kc, ok := a.keys.GetIfPresent(adm.key); ok {
+		expected = kc.expected()
+	}
+	reserved := max(expected, 1)
 	if a.limit <= 0 {
-		return cost, 0, true
+		return adm, true
 	}
 	if n := a.inFlight.Add(reserved); n > a.limit && n != reserved && reserved > a.limit/100 {
 		a.inFlight.Add(-reserved)
-		return cost, 0, false
+		return admitted{}, false
 	}
-	return cost, reserved, true
+	adm.reserved = reserved
+	return adm, true
 }
 
-// done releases an admitted page's reservation and records its includes.
-func (a *admission) done(cost *pageCost, reserved, includes int64) {
-	a.inFlight.Add(-reserved)
-	cost.record(includes)
+// done releases an admitted page's reservation and records its includes,
+// for its page and its key.
+func (a *admission) done(adm admitted, includes int64) {
+	a.inFlight.Add(-adm.reserved)
+	adm.page.record(includes)
+	kc, ok := a.keys.GetIfPresent(adm.key)
+	if !ok {
+		kc, _ = a.keys.SetIfAbsent(adm.key, new(pageCost))
+	}
+	kc.record(includes)
 }
 
 // refuse answers a page that was not admitted.

@@ -3,6 +3,7 @@ package composer
 import (
 	"context"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,5 +64,52 @@ func TestAdmissionByExpectedIncludes(t *testing.T) {
 	}
 	if c.Stats().Refused.Load() != 1 {
 		t.Errorf("%d pages refused, want 1", c.Stats().Refused.Load())
+	}
+}
+
+// TestAdmissionExpectsByKey: a page's expected includes are learnt for
+// each key (the request values its includes bind) as well as for the
+// page: while a large scores page is in flight, a page of 50 that was seen
+// before is admitted — expected at the page's average, raised by pages of
+// 900, it was refused (503) — and one of 900 is refused.
+func TestAdmissionExpectsByKey(t *testing.T) {
+	site := scoresSite(100, 0)
+	board := site.Fragments["scoreboard"].Spec
+	render := board.Render
+	release := make(chan struct{})
+	board.Render = func(ctx context.Context, p Params) (templ.Component, error) {
+		if p.Get("size") == "901" {
+			<-release // the large page held
+		}
+		return render(ctx, p)
+	}
+	page := site.Pages[0]
+	page.Includes[0].Params = []Binding{{Name: "size", From: "query", Value: "size"}}
+	site.Limits.Budget = time.Minute
+	c := newTestComposer(t, site, Options{MaxIncludesInFlight: 1000})
+	serveSize := func(size string) int {
+		rec := httptest.NewRecorder()
+		q := url.Values{"size": {size}}
+		// Debug: composed every time, never served whole from a kept page.
+		c.Serve(rec, httptest.NewRequest("GET", "/?size="+size, nil), Request{Page: page, Query: q, Start: time.Now(), Debug: true})
+		return rec.Code
+	}
+	for _, size := range []string{"50", "900", "900", "900", "900"} {
+		if code := serveSize(size); code != 200 {
+			t.Fatalf("size %s alone: status %d", size, code)
+		}
+	}
+	done := make(chan int)
+	go func() { done <- serveSize("901") }()
+	wait.For(t, "the large page in flight", func() bool { return c.IncludesInFlight() != 0 })
+	if code := serveSize("50"); code != 200 {
+		t.Errorf("a page of 50 beside a large one (limit 1,000): status %d, want 200", code)
+	}
+	if code := serveSize("900"); code != 503 {
+		t.Errorf("a page of 900 beside it: status %d, want 503", code)
+	}
+	close(release)
+	if code := <-done; code != 200 {
+		t.Errorf("the held page: status %d", code)
 	}
 }

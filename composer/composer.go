@@ -151,13 +151,14 @@ type Composer struct {
 	siteAt    atomic.Int64         // when SetSite last ran (Unix ns), 0 never
 	runs      *semaphore.Weighted  // one unit per fragment call in flight
 	composing byteBudget           // bytes of results being made (ComposeBytes)
-	admission admission            // includes of the pages in flight (MaxIncludesInFlight)
+	admission *admission           // includes of the pages in flight (MaxIncludesInFlight)
 	perFrag   sync.Map             // fragment name → *semaphore.Weighted (MaxConcurrent)
 	groups    sync.Map             // Spec.Group → *semaphore.Weighted (GroupLimit)
 	log       *slog.Logger
 	stats     Stats
 	batcher   IncludeBatcher // opts.Observer, when it takes batches
 	pages     *pageStitch    // stitched pages (nil: none kept)
+	keyer     pageKeyer      // pages' keys, for pages kept whole and admission
 	wb        *writeBack
 	l1w       *l1Writer
 	parsed    *otter.Cache[string, parsedEntry] // parses of Store entries, without L1
@@ -236,10 +237,11 @@ func New(site *Site, opts Options) *Composer {
 		closed: make(chan struct{}),
 		holder: rand.Text(),
 	}
-	c.admission.limit = opts.MaxIncludesInFlight
-	if opts.MaxIncludesInFlight == 0 {
-		c.admission.limit = DefaultMaxIncludesInFlight
+	limit := opts.MaxIncludesInFlight
+	if limit == 0 {
+		limit = DefaultMaxIncludesInFlight
 	}
+	c.admission = newAdmission(limit)
 	c.composing.limit = opts.ComposeBytes
 	if opts.ComposeBytes == 0 {
 		c.composing.limit = DefaultComposeBytes

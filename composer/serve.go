@@ -40,7 +40,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	// A page kept whole (see pagestitch.go) is one look-up and one write.
 	var pageKey string
 	if c.pages != nil && !req.Debug {
-		pageKey = c.pages.key(page, &req)
+		pageKey = c.keyer.key(page, &req)
 		if status := c.servePage(w, hr, site, &req, pageKey, start); status != 0 {
 			c.observePage(page.Name, status, time.Since(start))
 			return
@@ -48,7 +48,11 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	}
 	// Anything else is composed: admitted by what it is expected to cost
 	// (see admit.go).
-	cost, reserved, ok := c.admission.admit(page.Name)
+	costKey := pageKey
+	if costKey == "" {
+		costKey = c.keyer.key(page, &req)
+	}
+	adm, ok := c.admission.admit(page.Name, costKey)
 	if !ok {
 		c.refuse(w)
 		c.observePage(page.Name, http.StatusServiceUnavailable, time.Since(start))
@@ -72,20 +76,20 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 		party:    newParty(ctx),
 		enc:      enc,
 	}
-	defer r.end(cost, reserved)
+	defer r.end(adm)
 	status := r.compose(w, page, req, pageKey)
 	c.observePage(page.Name, status, time.Since(start))
 }
 
 // end releases what the request held once Serve is done with it.
-func (r *request) end(cost *pageCost, reserved int64) {
+func (r *request) end(adm admitted) {
 	// Levels the client left before they settled write what they have.
 	r.mu.Lock()
 	for _, l := range r.levels {
 		l.flush()
 	}
 	r.mu.Unlock()
-	r.c.admission.done(cost, reserved, r.count.Load())
+	r.c.admission.done(adm, r.count.Load())
 	r.observeTree()
 	if !r.escaped.Load() {
 		freeNodes(r.tops)

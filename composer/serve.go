@@ -100,6 +100,36 @@ func (r *request) end(adm admitted) {
 	}
 }
 
+// head writes the page's head once the look-ups are done: at once when no
+// include can fail the page, else once its primaries have settled (t
+// gains their time). It reports whether the page ended there — a primary
+// failed (its error page's status), or a HEAD request or a 304 needs no
+// body — and with what status.
+func (r *request) head(w http.ResponseWriter, tops []node, t *timing) (status int, ended bool) {
+	hasPrimary := false
+	for i := range tops {
+		hasPrimary = hasPrimary || tops[i].primary
+	}
+	if !hasPrimary {
+		// Nothing can fail the page: the head goes out now that the cache
+		// tiers have said what they hold (see cachehead.go), with the
+		// page's first bytes, microseconds from now, or when the writer
+		// first has to wait.
+		if !r.writeHeader(w, http.StatusOK, timing{plan: t.plan}) {
+			return r.headOnly(), true
+		}
+		return 0, false
+	}
+	if st := r.awaitPrimaries(w, tops); st != 0 {
+		return st, true
+	}
+	t.primaries = time.Since(r.start) - t.plan - t.lookup
+	if !r.writeHeader(w, http.StatusOK, *t) {
+		return r.headOnly(), true
+	}
+	return 0, false
+}
+
 // compose plans, looks up and streams the page, and returns its status.
 //
 // It reads as the request's steps in order (plan, head, look-up,
@@ -122,10 +152,6 @@ func (r *request) compose(w http.ResponseWriter, page *Page, req Request, pageKe
 	}
 	t := timing{plan: time.Since(start)}
 
-	hasPrimary := false
-	for i := range tops {
-		hasPrimary = hasPrimary || tops[i].primary
-	}
 	bw := pageWriters.Get().(*bufio.Writer)
 	bw.Reset(w)
 	defer func() {
@@ -134,24 +160,8 @@ func (r *request) compose(w http.ResponseWriter, page *Page, req Request, pageKe
 	}()
 	r.resolve([][]node{tops})
 	t.lookup = time.Since(start) - t.plan
-	if !hasPrimary {
-		// Nothing can fail the page: the head goes out now that the cache
-		// tiers have said what they hold (see cachehead.go), with the
-		// page's first bytes, microseconds from now, or when the writer
-		// first has to wait.
-		if !r.writeHeader(w, http.StatusOK, timing{plan: t.plan}) {
-			return r.headOnly()
-		}
-	}
-
-	if hasPrimary {
-		if st := r.awaitPrimaries(w, tops); st != 0 {
-			return st
-		}
-		t.primaries = time.Since(start) - t.plan - t.lookup
-		if !r.writeHeader(w, http.StatusOK, t) {
-			return r.headOnly()
-		}
+	if st, ended := r.head(w, tops, &t); ended {
+		return st
 	}
 
 	var overlay func(*bufio.Writer)

@@ -299,11 +299,6 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 		return readStatus(t, c)
 	}
-	closed := func(c net.Conn) bool {
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err := c.Read(make([]byte, 1))
-		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-	}
 
 	busy := dialFrom(t, "127.0.0.1", addr)
 	defer busy.Close()
@@ -324,7 +319,7 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	if st := get(normal); st != 200 {
 		t.Fatalf("a new connection at the limit: %d, want 200", st)
 	}
-	if !closed(slow) {
+	if !connClosed(slow) {
 		t.Error("the slow connection was not closed")
 	}
 	if st := get(idle); st != 200 {
@@ -335,7 +330,7 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	if st := get(other); st != 200 {
 		t.Errorf("a new connection beside idle ones at the limit: %d, want 200", st)
 	}
-	if !closed(normal) {
+	if !connClosed(normal) {
 		t.Error("the connection idle longest was not closed")
 	}
 	if lim.Evicted.Load() != 2 || lim.Shed.Load() != 0 {
@@ -344,6 +339,42 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	close(release)
 	if st := readStatus(t, busy); st != 200 {
 		t.Errorf("the busy connection: %d, want 200", st)
+	}
+}
+
+// TestListenerEvictsTheBusiestClient: at the bound, of the connections
+// waiting for their first request head, one of the client holding most
+// connections is evicted, not an older one of a client holding few — a
+// normal client's connection whose head is late, among a slowloris's.
+func TestListenerEvictsTheBusiestClient(t *testing.T) {
+	lim := &connLimit{max: 3, perIP: 10}
+	h, _, _ := blockingHandler()
+	l := startListener(t, h, lim)
+	addr := l.ln.Addr().String()
+	late := dialFrom(t, "127.0.0.3", addr) // the oldest
+	defer late.Close()
+	late.Write([]byte("GET / HTTP/1.1\r\n"))
+	var slow []net.Conn
+	for range 2 {
+		c := dialFrom(t, "127.0.0.5", addr)
+		defer c.Close()
+		c.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
+		slow = append(slow, c)
+	}
+	wait.For(t, "the three connections to be accepted", func() bool { return lim.open.Load() == 3 })
+	normal := dialFrom(t, "127.0.0.4", addr)
+	defer normal.Close()
+	normal.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if st := readStatus(t, normal); st != 200 {
+		t.Fatalf("a new connection at the limit: %d, want 200", st)
+	}
+	if !connClosed(slow[0]) {
+		t.Error("the oldest connection of the client holding two was not closed")
+	}
+	// The late head comes: its connection was kept.
+	late.Write([]byte("Host: x\r\n\r\n"))
+	if st := readStatus(t, late); st != 200 {
+		t.Errorf("the older connection of the client holding one: %d, want 200", st)
 	}
 }
 
@@ -379,4 +410,11 @@ func TestListenerHoldsEvictedSlowHeads(t *testing.T) {
 	if lim.Evicted.Load() != 1 || lim.Held.Load() != 1 {
 		t.Errorf("evicted %d, held %d; want 1 and 1", lim.Evicted.Load(), lim.Held.Load())
 	}
+}
+
+// connClosed reports whether the server closed c (read within 5 s).
+func connClosed(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
 }

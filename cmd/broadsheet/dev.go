@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,55 +49,26 @@ import (
 // Each cycle logs its phases (dev: ready in … (generate, build, start)).
 // It stops its children, by the PIDs it started, when it returns.
 func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:7331", "address of the reloading proxy, the one to open in the browser (loopback only)")
-	appAddr := fs.String("app-addr", "127.0.0.1:0", "address of the composer behind it (loopback only; port 0: a free port for each child, so that a new one starts beside the old)")
-	config := fs.String("config", "site.yaml", "site configuration passed to the composer")
-	if err := fs.Parse(args); err != nil {
+	a, err := parseDev(args, stderr)
+	if err != nil {
 		return err
-	}
-	for _, a := range []string{*addr, *appAddr} {
-		if err := checkLoopback(a); err != nil {
-			return err
-		}
 	}
 	proj, err := findProject()
 	if err != nil {
 		return err
 	}
-	root := proj.root
 	tmp, err := os.MkdirTemp("", "broadsheet-dev-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d := &devServer{
-		root:   root,
-		tmp:    tmp,
-		target: proj.target(),
-		// The explorer links each fragment to dev mode's source viewer;
-		// a child stops at once, with no drain (nothing balances to it).
-		childArgs: append([]string{"-config", *config, "-source-url", "/_dev/source/", "-drain", "0"}, fs.Args()...),
-		out:       stdout,
-		errOut:    stderr,
-		log:       log,
-	}
-	if _, port, _ := net.SplitHostPort(*appAddr); port != "0" {
-		d.fixedAddr = *appAddr
-	}
-	front, err := net.Listen("tcp", *addr)
+	d := newDevServer(proj, tmp, a, stdout, stderr)
+	front, err := net.Listen("tcp", a.addr)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	host, port, _ := net.SplitHostPort(front.Addr().String())
-	d.host = host
-	d.port, _ = strconv.Atoi(port)
-	d.proxy = proxy.New(log, host, d.port, &url.URL{Scheme: "http", Host: "127.0.0.1:1"})
-	hs := &http.Server{Handler: d, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(front) }()
+	hs := d.serve(front)
 	defer hs.Close()
 	defer d.stopAll()
 
@@ -107,51 +77,74 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer w.Close()
-	if err := watchTree(w, root); err != nil {
+	if err := watchTree(w, proj.root); err != nil {
 		return err
 	}
 
-	fmt.Fprintf(stdout, "dev: open http://%s/ (fragment explorer: http://%s/_/fragments); watching %s\n", front.Addr(), front.Addr(), root)
+	fmt.Fprintf(stdout, "dev: open http://%s/ (fragment explorer: http://%s/_/fragments); watching %s\n", front.Addr(), front.Addr(), proj.root)
 	d.cycle(ctx, nil)
-
-	changed := map[string]bool{}
-	quiet := time.NewTimer(time.Hour)
-	quiet.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(stdout, "dev: stopping")
-			return nil
-		case err := <-w.Errors:
-			fmt.Fprintln(stderr, "dev: watch:", err)
-		case ev := <-w.Events:
-			if ev.Has(fsnotify.Create) {
-				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() && !skipDir(ev.Name) {
-					_ = watchTree(w, ev.Name)
-					continue
-				}
-			}
-			if ev.Op == fsnotify.Chmod || !watched(ev.Name) {
-				continue
-			}
-			changed[ev.Name] = true
-			quiet.Reset(quietFor)
-		case <-quiet.C:
-			files := make([]string, 0, len(changed))
-			for f := range changed {
-				files = append(files, f)
-			}
-			clear(changed)
-			slices.Sort(files)
-			d.cycle(ctx, files)
-		}
-	}
+	d.watch(ctx, w)
+	return nil
 }
 
-// quietFor is how long dev mode waits after a change for the next one, so
-// that an editor's burst of writes (a temporary file, a rename, a chmod) is
-// one cycle.
-const quietFor = 50 * time.Millisecond
+// devArgs are the arguments of broadsheet dev.
+type devArgs struct {
+	addr, appAddr, config string
+	rest                  []string // passed on to the composer
+}
+
+// parseDev reads the flags of broadsheet dev and refuses an address off
+// the loopback interface.
+func parseDev(args []string, stderr io.Writer) (*devArgs, error) {
+	a := &devArgs{}
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&a.addr, "addr", "127.0.0.1:7331", "address of the reloading proxy, the one to open in the browser (loopback only)")
+	fs.StringVar(&a.appAddr, "app-addr", "127.0.0.1:0", "address of the composer behind it (loopback only; port 0: a free port for each child, so that a new one starts beside the old)")
+	fs.StringVar(&a.config, "config", "site.yaml", "site configuration passed to the composer")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	for _, addr := range []string{a.addr, a.appAddr} {
+		if err := checkLoopback(addr); err != nil {
+			return nil, err
+		}
+	}
+	a.rest = fs.Args()
+	return a, nil
+}
+
+// newDevServer returns the development loop of proj, its binaries in tmp,
+// not yet serving.
+func newDevServer(proj *project, tmp string, a *devArgs, stdout, stderr io.Writer) *devServer {
+	d := &devServer{
+		root:   proj.root,
+		tmp:    tmp,
+		target: proj.target(),
+		// The explorer links each fragment to dev mode's source viewer;
+		// a child stops at once, with no drain (nothing balances to it).
+		childArgs: append([]string{"-config", a.config, "-source-url", "/_dev/source/", "-drain", "0"}, a.rest...),
+		out:       stdout,
+		errOut:    stderr,
+		log:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if _, port, _ := net.SplitHostPort(a.appAddr); port != "0" {
+		d.fixedAddr = a.appAddr
+	}
+	return d
+}
+
+// serve serves the browsers on front, through templ's reloading proxy,
+// until the server it returns is closed.
+func (d *devServer) serve(front net.Listener) *http.Server {
+	host, port, _ := net.SplitHostPort(front.Addr().String())
+	d.host = host
+	d.port, _ = strconv.Atoi(port)
+	d.proxy = proxy.New(d.log, host, d.port, &url.URL{Scheme: "http", Host: "127.0.0.1:1"})
+	hs := &http.Server{Handler: d, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(front) }()
+	return hs
+}
 
 // devServer is the state of the development loop. Its fields after log are
 // guarded by mu.
@@ -189,61 +182,24 @@ const (
 // changed (everything when files is nil), then reloads the browsers.
 func (d *devServer) cycle(ctx context.Context, files []string) {
 	start := time.Now()
-	if files != nil {
-		rel := make([]string, len(files))
-		for i, f := range files {
-			rel[i], _ = filepath.Rel(d.root, f)
-		}
-		if len(rel) > 4 {
-			rel = append(rel[:4], fmt.Sprintf("and %d more", len(rel)-4))
-		}
-		fmt.Fprintf(d.out, "dev: changed %s\n", strings.Join(rel, ", "))
-	}
+	d.logChanged(files)
 	d.mu.Lock()
 	d.builds++
 	n, bin := d.builds, d.bin
 	d.mu.Unlock()
 
-	var phases []string
-	what := classify(files)
-	if d.gen == nil || files == nil {
-		gen, err := newTemplGen(ctx, d.root, d.target, d.tmp, writeIfChanged, d.log)
-		if err != nil {
-			d.fail("templ generate failed", err.Error())
-			return
-		}
-		d.gen = gen
-		what = needBuild
-	} else {
-		t0 := time.Now()
-		goChanged, err := d.gen.update(ctx, files)
-		if err != nil {
-			d.fail("templ generate failed", err.Error())
-			return
-		}
-		if goChanged {
-			what = needBuild
-		}
-		if slices.ContainsFunc(files, func(f string) bool { return strings.HasSuffix(f, ".templ") }) {
-			phases = append(phases, "generate "+since(t0))
-		}
+	what, phases, ok := d.generate(ctx, files)
+	if !ok {
+		return
 	}
 	if what == needBuild || bin == "" {
 		t0 := time.Now()
 		bin = filepath.Join(d.tmp, fmt.Sprintf("composer-%d", n))
-		if out, err := d.build(ctx, bin); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			d.fail("go build "+d.target+" failed", out+err.Error())
+		old, ok := d.rebuild(ctx, bin)
+		if !ok {
 			return
 		}
 		phases = append(phases, "build "+since(t0))
-		d.mu.Lock()
-		old := d.bin
-		d.bin = bin
-		d.binaries++
-		d.mu.Unlock()
 		if old != "" {
 			defer os.Remove(old) // its child, if any, runs on: Linux keeps the file it executes
 		}
@@ -264,6 +220,71 @@ func (d *devServer) cycle(ctx context.Context, files []string) {
 	d.mu.Unlock()
 	fmt.Fprintf(d.out, "dev: ready in %s (%s)\n", since(start), strings.Join(phases, ", "))
 	d.proxy.SendSSE("message", "reload")
+}
+
+// logChanged names the files that changed, the first four of them; nil
+// (the first cycle) logs nothing.
+func (d *devServer) logChanged(files []string) {
+	if files == nil {
+		return
+	}
+	rel := make([]string, len(files))
+	for i, f := range files {
+		rel[i], _ = filepath.Rel(d.root, f)
+	}
+	if len(rel) > 4 {
+		rel = append(rel[:4], fmt.Sprintf("and %d more", len(rel)-4))
+	}
+	fmt.Fprintf(d.out, "dev: changed %s\n", strings.Join(rel, ", "))
+}
+
+// generate brings the generated templ code up to date after files changed
+// (all of it on the first cycle, files nil) and returns what the change
+// needs, with the generate phase when a .templ file changed. When
+// generation fails it shows the failure and reports false.
+func (d *devServer) generate(ctx context.Context, files []string) (need, []string, bool) {
+	if d.gen == nil || files == nil {
+		gen, err := newTemplGen(ctx, d.root, d.target, d.tmp, writeIfChanged, d.log)
+		if err != nil {
+			d.fail("templ generate failed", err.Error())
+			return 0, nil, false
+		}
+		d.gen = gen
+		return needBuild, nil, true
+	}
+	what := classify(files)
+	t0 := time.Now()
+	goChanged, err := d.gen.update(ctx, files)
+	if err != nil {
+		d.fail("templ generate failed", err.Error())
+		return 0, nil, false
+	}
+	if goChanged {
+		what = needBuild
+	}
+	var phases []string
+	if slices.ContainsFunc(files, func(f string) bool { return strings.HasSuffix(f, ".templ") }) {
+		phases = append(phases, "generate "+since(t0))
+	}
+	return what, phases, true
+}
+
+// rebuild builds the composer to bin and makes it the latest binary,
+// returning the one it replaces ("" for none). When the build fails it
+// shows the failure, unless ctx ended, and reports false.
+func (d *devServer) rebuild(ctx context.Context, bin string) (old string, ok bool) {
+	if out, err := d.build(ctx, bin); err != nil {
+		if ctx.Err() == nil {
+			d.fail("go build "+d.target+" failed", out+err.Error())
+		}
+		return "", false
+	}
+	d.mu.Lock()
+	old = d.bin
+	d.bin = bin
+	d.binaries++
+	d.mu.Unlock()
+	return old, true
 }
 
 // classify says what files need at least: a build for Go code and the
@@ -294,40 +315,6 @@ func (d *devServer) build(ctx context.Context, bin string) (string, error) {
 }
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
-
-// watched reports whether a change of file should rebuild the composer.
-func watched(file string) bool {
-	base := filepath.Base(file)
-	if strings.HasPrefix(base, ".") || strings.HasSuffix(base, "~") ||
-		strings.HasSuffix(base, "_test.go") || strings.HasSuffix(base, "_templ.go") || strings.HasSuffix(base, "_templ.txt") {
-		return false
-	}
-	switch filepath.Ext(base) {
-	case ".go", ".templ", ".yaml", ".yml", ".css", ".js":
-		return true
-	}
-	return false
-}
-
-// skipDir reports whether dir holds nothing the composer is built from.
-func skipDir(dir string) bool {
-	base := filepath.Base(dir)
-	return strings.HasPrefix(base, ".") || base == "testdata" || base == "node_modules" ||
-		base == "bin" || base == "tmp" || base == "artifacts"
-}
-
-// watchTree watches dir and its subdirectories (fsnotify is not recursive).
-func watchTree(w *fsnotify.Watcher, dir string) error {
-	return filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil || !e.IsDir() {
-			return nil
-		}
-		if path != dir && skipDir(path) {
-			return filepath.SkipDir
-		}
-		return w.Add(path)
-	})
-}
 
 // checkLoopback refuses an address that is not on the loopback interface:
 // the dev server runs whatever code is in the tree.

@@ -35,28 +35,9 @@ type siteData struct {
 // one fragment and its test; then go mod tidy, templ generate, and the
 // fragment's test, which writes its golden file.
 func newSiteCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("new site", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	mod := fs.String("module", "", "the new site's module path, e.g. example.com/news (required)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, newSiteUsage)
-		fs.PrintDefaults()
-	}
-	var dir string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		dir, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	dir, mod, err := parseNewSite(args, stderr)
+	if err != nil {
 		return err
-	}
-	if dir == "" && fs.NArg() == 1 {
-		dir = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if dir == "" || *mod == "" {
-		fs.Usage()
-		return errors.New("new site: a DIR and -module are required")
 	}
 	proj, err := findProject()
 	if err != nil {
@@ -65,7 +46,7 @@ func newSiteCmd(args []string, stdout, stderr io.Writer) error {
 	if !proj.demo {
 		return fmt.Errorf("new site: run it from the Broadsheet repository (%s is the site %s)", proj.root, proj.module)
 	}
-	data, err := planSite(proj.root, dir, *mod)
+	data, err := planSite(proj.root, dir, mod)
 	if err != nil {
 		return err
 	}
@@ -78,16 +59,8 @@ func newSiteCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	steps := [][]string{
-		{"go", "mod", "tidy"},
-		{"go", "tool", "templ", "generate", "-log-level", "warn"},
-		{"go", "test", "-count=1", "./fragments", "-run", "^TestGreeting$", "-update"},
-	}
-	for _, st := range steps {
-		fmt.Fprintf(stdout, "running %s\n", strings.Join(st, " "))
-		if err := runIn(abs, stdout, stderr, st[0], st[1:]...); err != nil {
-			return fmt.Errorf("new site: %s: %w", strings.Join(st, " "), err)
-		}
+	if err := finishSite(abs, stdout, stderr); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, `
 Site %[1]q is ready in %[2]s. Next:
@@ -99,6 +72,52 @@ Site %[1]q is ready in %[2]s. Next:
 Its go.mod replaces Broadsheet with this checkout (%[3]s) while Broadsheet
 is unpublished: see its README.
 `, data.Name, dir, data.Checkout)
+	return nil
+}
+
+// parseNewSite reads the flags of broadsheet new site and its DIR, given
+// before or after them; both DIR and -module are required.
+func parseNewSite(args []string, stderr io.Writer) (dir, mod string, err error) {
+	fs := flag.NewFlagSet("new site", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&mod, "module", "", "the new site's module path, e.g. example.com/news (required)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, newSiteUsage)
+		fs.PrintDefaults()
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		dir, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", "", err
+	}
+	if dir == "" && fs.NArg() == 1 {
+		dir = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return "", "", fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if dir == "" || mod == "" {
+		fs.Usage()
+		return "", "", errors.New("new site: a DIR and -module are required")
+	}
+	return dir, mod, nil
+}
+
+// finishSite runs, in the new site's directory abs, what makes it build and
+// pass its tests: go mod tidy, templ generate, and the fragment's test,
+// which writes its golden file.
+func finishSite(abs string, stdout, stderr io.Writer) error {
+	steps := [][]string{
+		{"go", "mod", "tidy"},
+		{"go", "tool", "templ", "generate", "-log-level", "warn"},
+		{"go", "test", "-count=1", "./fragments", "-run", "^TestGreeting$", "-update"},
+	}
+	for _, st := range steps {
+		fmt.Fprintf(stdout, "running %s\n", strings.Join(st, " "))
+		if err := runIn(abs, stdout, stderr, st[0], st[1:]...); err != nil {
+			return fmt.Errorf("new site: %s: %w", strings.Join(st, " "), err)
+		}
+	}
 	return nil
 }
 

@@ -258,52 +258,58 @@ func (p *parser) overrides(n *yaml.Node, frags map[string]*composer.Fragment, sp
 			}
 			continue
 		}
-		set := func(name string, parse func(n *yaml.Node, path string) bool) {
-			if e, ok := f[name]; ok && parse(e.val, join(path, name)) {
-				fr.Origin[name] = OriginFile
-			}
-		}
-		s := &fr.Settings
-		set("timeout", func(n *yaml.Node, path string) (ok bool) {
-			s.Timeout, ok = p.duration(n, path, true, maxTimeout)
-			return ok
-		})
-		set("fresh", func(n *yaml.Node, path string) (ok bool) {
-			s.Fresh, ok = p.duration(n, path, false, 0)
-			return ok
-		})
-		set("stale", func(n *yaml.Node, path string) (ok bool) {
-			s.Stale, ok = p.duration(n, path, false, 0)
-			return ok
-		})
-		set("fail_hold", func(n *yaml.Node, path string) (ok bool) {
-			var d time.Duration
-			d, ok = p.duration(n, path, false, composer.MaxFailHold)
-			s.FailHold = composer.FailHoldSetting(d) // 0s: off
-			return ok
-		})
-		set("fallback", func(n *yaml.Node, path string) bool {
-			v, ok := p.str(n, path)
-			if ok && len(v) > maxFallbackBytes {
-				p.errorf(n, path, "fallback is %d bytes, over the maximum of %d", len(v), maxFallbackBytes)
-				return false
-			}
-			if ok {
-				s.Fallback = v
-			}
-			return ok
-		})
-		set("primary", func(n *yaml.Node, path string) (ok bool) {
-			s.Primary, ok = p.boolean(n, path)
-			return ok
-		})
-		set("max_bytes", func(n *yaml.Node, path string) (ok bool) {
-			s.MaxBytes, ok = p.integer(n, path, composer.MinFragmentBytes, composer.MaxFragmentBytes)
-			return ok
-		})
-		set("disabled", func(n *yaml.Node, path string) (ok bool) {
-			s.Disabled, ok = p.boolean(n, path)
-			return ok
-		})
+		p.settings(f, path, fr)
 	}
+}
+
+// settings applies the fields f of fragment fr's section (path) to its
+// settings, marking each one set as the file's.
+func (p *parser) settings(f map[string]entry, path string, fr *composer.Fragment) {
+	set := func(name string, parse func(n *yaml.Node, path string) bool) {
+		if e, ok := f[name]; ok && parse(e.val, join(path, name)) {
+			fr.Origin[name] = OriginFile
+		}
+	}
+	s := &fr.Settings
+	set("timeout", func(n *yaml.Node, path string) (ok bool) {
+		s.Timeout, ok = p.duration(n, path, true, maxTimeout)
+		return ok
+	})
+	set("fresh", func(n *yaml.Node, path string) (ok bool) {
+		s.Fresh, ok = p.duration(n, path, false, 0)
+		return ok
+	})
+	set("stale", func(n *yaml.Node, path string) (ok bool) {
+		s.Stale, ok = p.duration(n, path, false, 0)
+		return ok
+	})
+	set("fail_hold", func(n *yaml.Node, path string) (ok bool) {
+		var d time.Duration
+		d, ok = p.duration(n, path, false, composer.MaxFailHold)
+		s.FailHold = composer.FailHoldSetting(d) // 0s: off
+		return ok
+	})
+	set("fallback", func(n *yaml.Node, path string) bool {
+		v, ok := p.str(n, path)
+		if ok && len(v) > maxFallbackBytes {
+			p.errorf(n, path, "fallback is %d bytes, over the maximum of %d", len(v), maxFallbackBytes)
+			return false
+		}
+		if ok {
+			s.Fallback = v
+		}
+		return ok
+	})
+	set("primary", func(n *yaml.Node, path string) (ok bool) {
+		s.Primary, ok = p.boolean(n, path)
+		return ok
+	})
+	set("max_bytes", func(n *yaml.Node, path string) (ok bool) {
+		s.MaxBytes, ok = p.integer(n, path, composer.MinFragmentBytes, composer.MaxFragmentBytes)
+		return ok
+	})
+	set("disabled", func(n *yaml.Node, path string) (ok bool) {
+		s.Disabled, ok = p.boolean(n, path)
+		return ok
+	})
 }

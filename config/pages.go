@@ -23,6 +23,14 @@ type pageCtx struct {
 	slots  []string // the slots it places, sorted
 }
 
+// pageSet is what each page is checked against besides its own fields:
+// the pages read before it, by name and by route shape, and the layouts.
+type pageSet struct {
+	byName, byShape map[string]*composer.Page
+	layouts         map[string][]string // each layout's slots, sorted
+	layoutNames     []string            // sorted, for suggestions
+}
+
 // pages reads the pages section.
 // layouts maps each layout's name to the slots it places, sorted.
 func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*composer.Spec, layouts map[string][]string, g *graph) []*composer.Page {
@@ -31,15 +39,13 @@ func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*comp
 		c.names = append(c.names, name)
 	}
 	sort.Strings(c.names)
-	var layoutNames []string
+	set := &pageSet{byName: map[string]*composer.Page{}, byShape: map[string]*composer.Page{}, layouts: layouts}
 	for name := range layouts {
-		layoutNames = append(layoutNames, name)
+		set.layoutNames = append(set.layoutNames, name)
 	}
-	sort.Strings(layoutNames)
+	sort.Strings(set.layoutNames)
 
 	var out []*composer.Page
-	byName := map[string]*composer.Page{}
-	byShape := map[string]*composer.Page{}
 	for i, pn := range p.items(n, "pages") {
 		path := index("pages", i)
 		f := p.fields(pn, path, "name", "path", "title", "layout", "budget", "includes", "cache")
@@ -48,44 +54,12 @@ func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*comp
 		}
 		page := &composer.Page{Line: pn.Line, Budget: site.Limits.Budget}
 		out = append(out, page)
-
-		if v, vn, ok := p.required(pn, f, path, "name"); ok {
-			page.Name = v
-			if !identifier.MatchString(v) {
-				p.errorf(vn, join(path, "name"), "invalid page name %q: want lowercase letters, digits, '-' or '_', starting with a letter", v)
-			} else if first := byName[v]; first != nil {
-				p.errorf(vn, join(path, "name"), "duplicate page name %q (first at line %d)", v, first.Line)
-			} else {
-				byName[v] = page
-			}
-		}
-		c.keys, c.routed = nil, false
-		if v, vn, ok := p.required(pn, f, path, "path"); ok {
-			page.Path = v
-			keys, shape, err := parseRoute(v)
-			switch first := byShape[shape]; {
-			case err != nil:
-				p.errorf(vn, join(path, "path"), "invalid path %q: %v", v, err)
-			case first != nil:
-				p.errorf(vn, join(path, "path"), "path %q is the same route as page %q's %q (line %d)", v, first.Name, first.Path, first.Line)
-				c.keys, c.routed = keys, true
-			default:
-				byShape[shape] = page
-				c.keys, c.routed = keys, true
-			}
-		}
+		p.pageName(pn, f, path, page, set)
+		p.pagePath(pn, f, path, page, set, c)
 		if e, ok := f["title"]; ok {
 			page.Title, _ = p.str(e.val, join(path, "title"))
 		}
-		c.layout, c.slots = "", nil
-		if v, vn, ok := p.required(pn, f, path, "layout"); ok {
-			page.Layout = v
-			if slots, ok := layouts[v]; !ok {
-				p.errorf(vn, join(path, "layout"), "unknown layout %q%s", v, suggest(v, layoutNames))
-			} else {
-				c.layout, c.slots = v, slots
-			}
-		}
+		p.pageLayout(pn, f, path, page, set, c)
 		if e, ok := f["budget"]; ok {
 			if d, ok := p.duration(e.val, join(path, "budget"), true, maxBudget); ok {
 				page.Budget = d
@@ -99,6 +73,62 @@ func (p *parser) pages(n *yaml.Node, site *composer.Site, specs map[string]*comp
 		}
 	}
 	return out
+}
+
+// pageName reads the name of page (at pn, path): an identifier no page
+// before it has.
+func (p *parser) pageName(pn *yaml.Node, f map[string]entry, path string, page *composer.Page, set *pageSet) {
+	v, vn, ok := p.required(pn, f, path, "name")
+	if !ok {
+		return
+	}
+	page.Name = v
+	if !identifier.MatchString(v) {
+		p.errorf(vn, join(path, "name"), "invalid page name %q: want lowercase letters, digits, '-' or '_', starting with a letter", v)
+	} else if first := set.byName[v]; first != nil {
+		p.errorf(vn, join(path, "name"), "duplicate page name %q (first at line %d)", v, first.Line)
+	} else {
+		set.byName[v] = page
+	}
+}
+
+// pagePath reads the path of page (at pn, path): a route no page before it
+// has. Its placeholders become c's keys, to check the includes' route
+// bindings against, when the path parsed.
+func (p *parser) pagePath(pn *yaml.Node, f map[string]entry, path string, page *composer.Page, set *pageSet, c *pageCtx) {
+	c.keys, c.routed = nil, false
+	v, vn, ok := p.required(pn, f, path, "path")
+	if !ok {
+		return
+	}
+	page.Path = v
+	keys, shape, err := parseRoute(v)
+	switch first := set.byShape[shape]; {
+	case err != nil:
+		p.errorf(vn, join(path, "path"), "invalid path %q: %v", v, err)
+	case first != nil:
+		p.errorf(vn, join(path, "path"), "path %q is the same route as page %q's %q (line %d)", v, first.Name, first.Path, first.Line)
+		c.keys, c.routed = keys, true
+	default:
+		set.byShape[shape] = page
+		c.keys, c.routed = keys, true
+	}
+}
+
+// pageLayout reads the layout of page (at pn, path), one of the
+// registry's. Its slots become c's, to check the includes' slots against.
+func (p *parser) pageLayout(pn *yaml.Node, f map[string]entry, path string, page *composer.Page, set *pageSet, c *pageCtx) {
+	c.layout, c.slots = "", nil
+	v, vn, ok := p.required(pn, f, path, "layout")
+	if !ok {
+		return
+	}
+	page.Layout = v
+	if slots, ok := set.layouts[v]; !ok {
+		p.errorf(vn, join(path, "layout"), "unknown layout %q%s", v, suggest(v, set.layoutNames))
+	} else {
+		c.layout, c.slots = v, slots
+	}
 }
 
 // required returns the non-empty string value of key in f, or reports it

@@ -64,18 +64,43 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 	if p.resolve(e.val).Kind != yaml.MappingNode {
 		return
 	}
+	rc, at, good := p.remoteConfig(name, e, path, f, specs, entries)
+	if factory == nil {
+		p.errorf(e.key, path, "remote fragments are not enabled in this program")
+		return
+	}
+	if !good {
+		return
+	}
+	s, err := factory(name, rc, specs[name])
+	if err != nil {
+		p.factoryError(err, path, at)
+		return
+	}
+	install(name, s, frags, specs)
+}
+
+// remoteNodes are where a remote section's fields stand, for a factory's
+// error to point at; nil for a field not given (the section's node for
+// the URL).
+type remoteNodes struct {
+	url, batch, h2c *yaml.Node
+}
+
+// remoteConfig reads the fields f of fragment name's remote section (e, at
+// path). It reports false when one of them is at fault.
+func (p *parser) remoteConfig(name string, e entry, path string, f map[string]entry, specs map[string]*composer.Spec, entries []entry) (RemoteConfig, remoteNodes, bool) {
 	var rc RemoteConfig
-	urlNode := e.val
+	at := remoteNodes{url: e.val}
 	if v, vn, ok := p.required(e.val, f, path, "url"); ok {
-		rc.URL, urlNode = v, vn
+		rc.URL, at.url = v, vn
 	}
 	bad := rc.URL == ""
-	local := specs[name]
 	if pe, ok := f["params"]; ok {
 		var good bool
 		rc.Params, good = p.remoteParams(pe.val, join(path, "params"))
 		bad = bad || !good
-	} else if local == nil && strings.Contains(rc.URL, "{") {
+	} else if specs[name] == nil && strings.Contains(rc.URL, "{") {
 		p.errorf(e.key, join(path, "params"), "required field is missing: %q is not a registered fragment, so its params must be declared", name)
 		bad = true
 	}
@@ -84,48 +109,39 @@ func (p *parser) remote(name string, e entry, path string, frags map[string]*com
 		rc.Includes, good = p.remoteIncludes(ie.val, join(path, "includes"), specs, entries)
 		bad = bad || !good
 	}
-	batchNode := (*yaml.Node)(nil)
 	if be, ok := f["batch"]; ok {
 		v, good := p.boolean(be.val, join(path, "batch"))
-		rc.Batch, bad, batchNode = v, bad || !good, be.val
+		rc.Batch, bad, at.batch = v, bad || !good, be.val
 	}
 	if se, ok := f["sanitize"]; ok {
 		v, good := p.boolean(se.val, join(path, "sanitize"))
 		rc.Sanitize, bad = v, bad || !good
 	}
-	h2cNode := (*yaml.Node)(nil)
 	if he, ok := f["h2c"]; ok {
 		v, good := p.boolean(he.val, join(path, "h2c"))
-		rc.H2C, bad, h2cNode = v, bad || !good, he.val
+		rc.H2C, bad, at.h2c = v, bad || !good, he.val
 	}
 	if ae, ok := f["asset_origins"]; ok {
 		var good bool
 		rc.AssetOrigins, good = p.assetOrigins(ae.val, join(path, "asset_origins"))
 		bad = bad || !good
 	}
-	if factory == nil {
-		p.errorf(e.key, path, "remote fragments are not enabled in this program")
-		return
+	return rc, at, !bad
+}
+
+// factoryError reports the error of a remote section's factory (at path)
+// at the field it is about: batch or h2c when the URL is fine but not for
+// them, else the URL.
+func (p *parser) factoryError(err error, path string, at remoteNodes) {
+	msg := strings.TrimPrefix(err.Error(), "remote: ")
+	switch {
+	case at.batch != nil && strings.Contains(msg, ": batch: "):
+		p.errorf(at.batch, join(path, "batch"), "%s", msg)
+	case at.h2c != nil && strings.Contains(msg, ": h2c "):
+		p.errorf(at.h2c, join(path, "h2c"), "%s", msg)
+	default:
+		p.errorf(at.url, join(path, "url"), "%s", msg)
 	}
-	if bad {
-		return
-	}
-	s, err := factory(name, rc, local)
-	if err != nil {
-		// Point at the field the error is about: batch or h2c when the
-		// URL is fine but not for them, else the URL.
-		msg := strings.TrimPrefix(err.Error(), "remote: ")
-		switch {
-		case batchNode != nil && strings.Contains(msg, ": batch: "):
-			p.errorf(batchNode, join(path, "batch"), "%s", msg)
-		case h2cNode != nil && strings.Contains(msg, ": h2c "):
-			p.errorf(h2cNode, join(path, "h2c"), "%s", msg)
-		default:
-			p.errorf(urlNode, join(path, "url"), "%s", msg)
-		}
-		return
-	}
-	install(name, s, frags, specs)
 }
 
 // remoteIncludes reads a remote fragment's includes at n (path): names of
@@ -191,54 +207,64 @@ func (p *parser) remoteParams(n *yaml.Node, path string) ([]composer.ParamSpec, 
 			good = false
 			continue
 		}
-		var ps composer.ParamSpec
-		if v, vn, ok := p.required(pn, f, ipath, "name"); ok {
-			ps.Name = v
-			switch {
-			case !identifier.MatchString(v):
-				p.errorf(vn, join(ipath, "name"), "invalid param name %q: want lowercase letters, digits, '-' or '_', starting with a letter", v)
-				good = false
-			case seen[v]:
-				p.errorf(vn, join(ipath, "name"), "param %q declared twice", v)
-				good = false
-			}
-			seen[v] = true
-		} else {
-			good = false
-		}
-		if e, ok := f["required"]; ok {
-			v, ok := p.boolean(e.val, join(ipath, "required"))
-			ps.Required, good = v, good && ok
-		}
-		if e, ok := f["default"]; ok {
-			v, ok := p.str(e.val, join(ipath, "default"))
-			ps.Default, good = v, good && ok
-		}
-		if e, ok := f["doc"]; ok {
-			v, ok := p.str(e.val, join(ipath, "doc"))
-			ps.Doc, good = v, good && ok
-		}
-		if e, ok := f["pattern"]; ok {
-			v, ok := p.str(e.val, join(ipath, "pattern"))
-			if ok && v != "" {
-				if _, err := composer.CompilePattern(v); err != nil {
-					p.errorf(e.val, join(ipath, "pattern"), "invalid pattern: %v", err)
-					ok = false
-				}
-			}
-			ps.Pattern, good = v, good && ok
-		}
-		if e, ok := f["values"]; ok {
-			for j, vn := range p.items(e.val, join(ipath, "values")) {
-				v, ok := p.str(vn, index(join(ipath, "values"), j))
-				ps.Values, good = append(ps.Values, v), good && ok
-			}
-		}
-		if e, ok := f["max_len"]; ok {
-			v, ok := p.integer(e.val, join(ipath, "max_len"), 1, maxParamLen)
-			ps.MaxLen, good = v, good && ok
-		}
+		ps, ok := p.remoteParam(pn, f, ipath, seen)
+		good = good && ok
 		out = append(out, ps)
 	}
 	return out, good
+}
+
+// remoteParam reads the fields f of one param of a remote section (at pn,
+// ipath), whose name must not be among seen, and adds its name to seen. It
+// reports false when a field is at fault.
+func (p *parser) remoteParam(pn *yaml.Node, f map[string]entry, ipath string, seen map[string]bool) (composer.ParamSpec, bool) {
+	var ps composer.ParamSpec
+	good := true
+	if v, vn, ok := p.required(pn, f, ipath, "name"); ok {
+		ps.Name = v
+		switch {
+		case !identifier.MatchString(v):
+			p.errorf(vn, join(ipath, "name"), "invalid param name %q: want lowercase letters, digits, '-' or '_', starting with a letter", v)
+			good = false
+		case seen[v]:
+			p.errorf(vn, join(ipath, "name"), "param %q declared twice", v)
+			good = false
+		}
+		seen[v] = true
+	} else {
+		good = false
+	}
+	if e, ok := f["required"]; ok {
+		v, ok := p.boolean(e.val, join(ipath, "required"))
+		ps.Required, good = v, good && ok
+	}
+	if e, ok := f["default"]; ok {
+		v, ok := p.str(e.val, join(ipath, "default"))
+		ps.Default, good = v, good && ok
+	}
+	if e, ok := f["doc"]; ok {
+		v, ok := p.str(e.val, join(ipath, "doc"))
+		ps.Doc, good = v, good && ok
+	}
+	if e, ok := f["pattern"]; ok {
+		v, ok := p.str(e.val, join(ipath, "pattern"))
+		if ok && v != "" {
+			if _, err := composer.CompilePattern(v); err != nil {
+				p.errorf(e.val, join(ipath, "pattern"), "invalid pattern: %v", err)
+				ok = false
+			}
+		}
+		ps.Pattern, good = v, good && ok
+	}
+	if e, ok := f["values"]; ok {
+		for j, vn := range p.items(e.val, join(ipath, "values")) {
+			v, ok := p.str(vn, index(join(ipath, "values"), j))
+			ps.Values, good = append(ps.Values, v), good && ok
+		}
+	}
+	if e, ok := f["max_len"]; ok {
+		v, ok := p.integer(e.val, join(ipath, "max_len"), 1, maxParamLen)
+		ps.MaxLen, good = v, good && ok
+	}
+	return ps, good
 }

@@ -27,14 +27,9 @@ func parseRoute(pattern string) (keys []string, shape string, err error) {
 	var b strings.Builder
 	rest := pattern
 	for rest != "" {
-		ps, ws := strings.IndexByte(rest, '{'), strings.IndexByte(rest, '*')
-		if ps < 0 && ws < 0 {
-			ps = len(rest)
-		} else if ws >= 0 && (ps < 0 || ws < ps) {
-			if ws != len(rest)-1 {
-				return nil, "", errors.New("the wildcard * must come last; use a {placeholder} instead")
-			}
-			ps = ws
+		ps, err := staticEnd(rest)
+		if err != nil {
+			return nil, "", err
 		}
 		static := rest[:ps]
 		if i := strings.IndexFunc(static, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '?' || r == '#' || r == '}' }); i >= 0 {
@@ -46,49 +41,83 @@ func parseRoute(pattern string) (keys []string, shape string, err error) {
 			b.WriteString(rest)
 			break
 		}
-		depth, pe := 0, -1
-		for i := 0; i < len(rest) && pe < 0; i++ {
-			switch rest[i] {
-			case '{':
-				depth++
-			case '}':
-				if depth--; depth == 0 {
-					pe = i
-				}
-			}
-		}
+		pe := closingBrace(rest)
 		if pe < 0 {
 			return nil, "", errors.New("a placeholder is missing its closing }")
 		}
-		key, rex, isRegexp := strings.Cut(rest[1:pe], ":")
-		switch {
-		case !placeholderName.MatchString(key):
-			return nil, "", fmt.Errorf("placeholder {%s}: want a name of letters, digits, '-' or '_'", key)
-		case slices.Contains(keys, key):
-			return nil, "", fmt.Errorf("placeholder {%s} appears twice", key)
-		case isRegexp && rex == "":
-			return nil, "", fmt.Errorf("placeholder {%s}: empty regexp", key)
+		key, kshape, err := parsePlaceholder(rest[1:pe], keys)
+		if err != nil {
+			return nil, "", err
 		}
-		if isRegexp {
-			// chi anchors the regexp the same way.
-			anchored := rex
-			if anchored[0] != '^' {
-				anchored = "^" + anchored
-			}
-			if anchored[len(anchored)-1] != '$' {
-				anchored += "$"
-			}
-			if _, err := regexp.Compile(anchored); err != nil {
-				return nil, "", fmt.Errorf("placeholder {%s}: invalid regexp: %v", key, err)
-			}
-			b.WriteString("{:" + rex + "}")
-		} else {
-			b.WriteString("{}")
-		}
+		b.WriteString(kshape)
 		keys = append(keys, key)
 		rest = rest[pe+1:]
 	}
 	return keys, b.String(), nil
+}
+
+// staticEnd returns where the static text at the start of rest ends: at
+// its first placeholder, at a wildcard * (which must end the pattern), or
+// at its end.
+func staticEnd(rest string) (int, error) {
+	ps, ws := strings.IndexByte(rest, '{'), strings.IndexByte(rest, '*')
+	if ps < 0 && ws < 0 {
+		return len(rest), nil
+	}
+	if ws >= 0 && (ps < 0 || ws < ps) {
+		if ws != len(rest)-1 {
+			return 0, errors.New("the wildcard * must come last; use a {placeholder} instead")
+		}
+		return ws, nil
+	}
+	return ps, nil
+}
+
+// closingBrace returns the index of the } that closes the placeholder
+// opening rest, counting the braces of its regexp, or -1.
+func closingBrace(rest string) int {
+	depth := 0
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '{':
+			depth++
+		case '}':
+			if depth--; depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// parsePlaceholder checks the inside of a placeholder, {key} or
+// {key:regexp}, whose key must not be among keys. It returns the key and
+// the placeholder's shape: {} or {:regexp}.
+func parsePlaceholder(inside string, keys []string) (key, shape string, err error) {
+	key, rex, isRegexp := strings.Cut(inside, ":")
+	switch {
+	case !placeholderName.MatchString(key):
+		return "", "", fmt.Errorf("placeholder {%s}: want a name of letters, digits, '-' or '_'", key)
+	case slices.Contains(keys, key):
+		return "", "", fmt.Errorf("placeholder {%s} appears twice", key)
+	case isRegexp && rex == "":
+		return "", "", fmt.Errorf("placeholder {%s}: empty regexp", key)
+	}
+	if !isRegexp {
+		return key, "{}", nil
+	}
+	// chi anchors the regexp the same way.
+	anchored := rex
+	if anchored[0] != '^' {
+		anchored = "^" + anchored
+	}
+	if anchored[len(anchored)-1] != '$' {
+		anchored += "$"
+	}
+	if _, err := regexp.Compile(anchored); err != nil {
+		return "", "", fmt.Errorf("placeholder {%s}: invalid regexp: %v", key, err)
+	}
+	return key, "{:" + rex + "}", nil
 }
 
 var (

@@ -130,13 +130,6 @@ func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 	vclient := *client
 	vclient.Transport = transport
 
-	targets := make([]vegeta.Target, len(cfg.URLs))
-	for i, u := range cfg.URLs {
-		targets[i] = vegeta.Target{Method: http.MethodGet, URL: u, Header: cfg.Header.Clone()}
-		if cfg.AcceptEncoding != "" {
-			targets[i].Header.Set("Accept-Encoding", cfg.AcceptEncoding)
-		}
-	}
 	attacker := vegeta.NewAttacker(
 		vegeta.Client(&vclient),
 		vegeta.Workers(uint64(cfg.Concurrency)),
@@ -155,7 +148,7 @@ func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 	}
 	start := time.Now()
 	measureStart := start.Add(cfg.Warmup)
-	results := attacker.Attack(vegeta.NewStaticTargeter(targets...), pacer, total, "")
+	results := attacker.Attack(vegeta.NewStaticTargeter(rateTargets(&cfg)...), pacer, total, "")
 
 	done := make(chan struct{})
 	defer close(done)
@@ -167,7 +160,29 @@ func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 		}
 	}()
 
-	rec := newRecorder(&cfg)
+	rec := collectRate(ctx, &cfg, results, transport, measureStart)
+	return rec.report(&cfg, "rate", time.Since(measureStart))
+}
+
+// rateTargets are the attacker's targets: a GET of each of cfg's URLs
+// with its headers.
+func rateTargets(cfg *Config) []vegeta.Target {
+	targets := make([]vegeta.Target, len(cfg.URLs))
+	for i, u := range cfg.URLs {
+		targets[i] = vegeta.Target{Method: http.MethodGet, URL: u, Header: cfg.Header.Clone()}
+		if cfg.AcceptEncoding != "" {
+			targets[i].Header.Set("Accept-Encoding", cfg.AcceptEncoding)
+		}
+	}
+	return targets
+}
+
+// collectRate records the hits of results sent from measureStart on, up
+// to cfg.MaxRequests, each with what transport learnt of its response,
+// until results is closed. A hit that failed because ctx ended is not
+// recorded.
+func collectRate(ctx context.Context, cfg *Config, results <-chan *vegeta.Result, transport *scanningTransport, measureStart time.Time) *recorder {
+	rec := newRecorder(cfg)
 	for hit := range results {
 		page := transport.take(hit.Seq)
 		if hit.Timestamp.Before(measureStart) {
@@ -190,5 +205,5 @@ func runRate(ctx context.Context, cfg Config, client *http.Client) *Report {
 		}
 		rec.add(&res)
 	}
-	return rec.report(&cfg, "rate", time.Since(measureStart))
+	return rec
 }

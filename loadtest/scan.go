@@ -164,42 +164,8 @@ func scanBody(r io.Reader, buf []byte, markers [][]byte, res *pageScan) error {
 				res.Markers[i] += countNew(w, carry, m)
 			}
 
-			// Outcome markers with their values.
-			pos := max(0, carry-(len(outcomeMarker)-1))
-			if pendingAt >= 0 {
-				pos = pendingAt
-			}
-			next := -1
-			for {
-				i := bytes.Index(w[pos:], []byte(outcomeMarker))
-				if i < 0 {
-					break
-				}
-				start := pos + i
-				v := start + len(outcomeMarker)
-				q := bytes.IndexByte(w[v:min(len(w), v+maxOutcomeLen+1)], '"')
-				if q < 0 {
-					if len(w)-v <= maxOutcomeLen {
-						// The value may continue in the next read.
-						next = start
-						break
-					}
-					pos = v // malformed: no closing quote in reach
-					continue
-				}
-				res.Outcomes[outcomeIndex(w[v:v+q])]++
-				pos = v + q + 1
-			}
-
-			keepFrom := max(0, len(w)-keep)
-			if next >= 0 {
-				keepFrom = min(keepFrom, next)
-			}
-			carry = copy(buf, w[keepFrom:])
-			pendingAt = -1
-			if next >= 0 {
-				pendingAt = next - keepFrom
-			}
+			next := countOutcomes(w, carry, pendingAt, res)
+			carry, pendingAt = carryOver(buf, w, keep, next)
 		}
 		if err == io.EOF {
 			res.EndsHTML = tail.endsHTML()
@@ -210,6 +176,57 @@ func scanBody(r io.Reader, buf []byte, markers [][]byte, res *pageScan) error {
 			return err
 		}
 	}
+}
+
+// countOutcomes counts the outcome markers of window w, each with its
+// value, from where the previous read left off: the outcome marker pending
+// at pendingAt (>= 0), else a marker that may end past the first carry
+// bytes. It returns where in w an outcome marker starts whose value may
+// continue in the next read, or -1.
+func countOutcomes(w []byte, carry, pendingAt int, res *pageScan) (next int) {
+	pos := max(0, carry-(len(outcomeMarker)-1))
+	if pendingAt >= 0 {
+		pos = pendingAt
+	}
+	next = -1
+	for {
+		i := bytes.Index(w[pos:], []byte(outcomeMarker))
+		if i < 0 {
+			break
+		}
+		start := pos + i
+		v := start + len(outcomeMarker)
+		q := bytes.IndexByte(w[v:min(len(w), v+maxOutcomeLen+1)], '"')
+		if q < 0 {
+			if len(w)-v <= maxOutcomeLen {
+				// The value may continue in the next read.
+				next = start
+				break
+			}
+			pos = v // malformed: no closing quote in reach
+			continue
+		}
+		res.Outcomes[outcomeIndex(w[v:v+q])]++
+		pos = v + q + 1
+	}
+	return next
+}
+
+// carryOver copies to the front of buf what the next read must see again
+// of window w: its last keep bytes, or from next on (an outcome marker
+// whose value may continue, when next >= 0). It returns how many bytes it
+// copied and where the pending outcome marker now starts, or -1.
+func carryOver(buf, w []byte, keep, next int) (carry, pendingAt int) {
+	keepFrom := max(0, len(w)-keep)
+	if next >= 0 {
+		keepFrom = min(keepFrom, next)
+	}
+	carry = copy(buf, w[keepFrom:])
+	pendingAt = -1
+	if next >= 0 {
+		pendingAt = next - keepFrom
+	}
+	return carry, pendingAt
 }
 
 // scanResponse scans resp's body with scanBody: decoded first if it has a

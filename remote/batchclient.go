@@ -267,28 +267,33 @@ func (bt *batcher) send(b *batch) {
 	if len(b.items) == 0 {
 		return
 	}
-	h := bt.h
-	h.stats.batches.Add(1)
+	bt.h.stats.batches.Add(1)
+	d := &delivery{b: b, host: bt.h.name, delivered: make([]bool, len(b.items))}
+	resp, err := bt.post(b)
+	if err != nil {
+		d.failRest(KindNetwork, err)
+		return
+	}
+	defer resp.Body.Close()
+	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode != http.StatusOK || ct != batchType {
+		drain(resp.Body)
+		d.refused(resp.StatusCode)
+		return
+	}
+	bt.deliver(d, resp.Body)
+}
+
+// post sends b's items as one batch request, a line each, and returns its
+// response, with a body.
+func (bt *batcher) post(b *batch) (*http.Response, error) {
 	var body bytes.Buffer
 	for _, it := range b.items {
 		body.WriteString(it.line)
 		body.WriteByte('\n')
 	}
-	delivered := make([]bool, len(b.items))
-	failRest := func(k Kind, err error) {
-		if b.ctx.Err() != nil {
-			k, err = KindTimeout, b.ctx.Err()
-		}
-		for i, it := range b.items {
-			if !delivered[i] {
-				it.res <- itemResult{err: &Error{Host: h.name, Kind: k, Err: err}}
-			}
-		}
-	}
 	req, err := http.NewRequestWithContext(b.ctx, http.MethodPost, bt.endpoint, bytes.NewReader(body.Bytes()))
 	if err != nil {
-		failRest(KindNetwork, err)
-		return
+		return nil, err
 	}
 	if bt.c.tr != nil {
 		req.Header = bt.header
@@ -297,43 +302,71 @@ func (bt *batcher) send(b *batch) {
 	}
 	resp, err := bt.c.rt.RoundTrip(req)
 	if err != nil {
-		failRest(KindNetwork, unwrapURLError(err))
-		return
+		return nil, unwrapURLError(err)
 	}
 	if resp.Body == nil {
 		resp.Body = http.NoBody
 	}
-	defer resp.Body.Close()
-	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode != http.StatusOK || ct != batchType {
-		drain(resp.Body)
-		status := resp.StatusCode
-		if status == http.StatusOK {
-			status = http.StatusUnsupportedMediaType // not a batch: the host does not speak it
-		}
-		for i, it := range b.items {
-			delivered[i] = true
-			it.res <- itemResult{err: &Error{Host: h.name, Kind: KindStatus, Status: status,
-				Err: errors.New("batch request refused")}}
-		}
-		return
-	}
-	br := bufio.NewReaderSize(resp.Body, 16<<10)
+	return resp, nil
+}
+
+// deliver reads the frames of b's response from body and delivers each
+// item's result as its frame arrives; a malformed or truncated response
+// fails the items whose frames have not arrived.
+func (bt *batcher) deliver(d *delivery, body io.Reader) {
+	b := d.b
+	br := bufio.NewReaderSize(body, 16<<10)
 	for left := len(b.items); left > 0; left-- {
 		f, err := readFrame(br, len(b.items), bt.c.opts.MaxBodyBytes)
 		if err == io.EOF {
 			err = errors.New("batch: response ended before every item")
 		}
-		if err == nil && delivered[f.index] {
+		if err == nil && d.delivered[f.index] {
 			err = errors.New("batch: an item came twice")
 		}
 		if err != nil {
-			failRest(KindNetwork, err)
+			d.failRest(KindNetwork, err)
 			return
 		}
-		delivered[f.index] = true
+		d.delivered[f.index] = true
 		it := b.items[f.index]
-		raw, err := bt.c.judge(h, it.url, &f)
+		raw, err := bt.c.judge(bt.h, it.url, &f)
 		it.res <- itemResult{raw, err}
+	}
+}
+
+// delivery is what a batch's items have been sent: delivered[i] once item
+// i has its result.
+type delivery struct {
+	b         *batch
+	host      string
+	delivered []bool
+}
+
+// failRest fails the items that have no result yet with an error of kind
+// k, or with a timeout once the batch was cancelled.
+func (d *delivery) failRest(k Kind, err error) {
+	if d.b.ctx.Err() != nil {
+		k, err = KindTimeout, d.b.ctx.Err()
+	}
+	for i, it := range d.b.items {
+		if !d.delivered[i] {
+			it.res <- itemResult{err: &Error{Host: d.host, Kind: k, Err: err}}
+		}
+	}
+}
+
+// refused fails every item with the status of a response that is not a
+// batch's: a 200 of another type is 415, the host does not speak the
+// protocol.
+func (d *delivery) refused(status int) {
+	if status == http.StatusOK {
+		status = http.StatusUnsupportedMediaType // not a batch: the host does not speak it
+	}
+	for i, it := range d.b.items {
+		d.delivered[i] = true
+		it.res <- itemResult{err: &Error{Host: d.host, Kind: KindStatus, Status: status,
+			Err: errors.New("batch request refused")}}
 	}
 }
 

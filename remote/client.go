@@ -153,6 +153,22 @@ type fragment struct {
 
 // New returns a Client.
 func New(o Options) *Client {
+	o = o.withDefaults()
+	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{}, batchers: map[string]*batcher{}, frags: map[string]*fragment{},
+		header: http.Header{"Accept": {"text/html"}, "User-Agent": {o.UserAgent}}}
+	c.rt = o.Transport
+	if c.rt == nil {
+		c.tr = newTransport(o)
+		c.rt = c.tr
+	}
+	if o.WrapTransport != nil {
+		c.rt = o.WrapTransport(c.rt)
+	}
+	return c
+}
+
+// withDefaults returns o with each field left zero set to its default.
+func (o Options) withDefaults() Options {
 	if o.MaxConnsPerHost <= 0 {
 		o.MaxConnsPerHost = DefaultMaxConnsPerHost
 	}
@@ -189,33 +205,29 @@ func New(o Options) *Client {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{}, batchers: map[string]*batcher{}, frags: map[string]*fragment{},
-		header: http.Header{"Accept": {"text/html"}, "User-Agent": {o.UserAgent}}}
-	c.rt = o.Transport
-	if c.rt == nil {
-		c.tr = &http.Transport{
-			Proxy:                  nil, // only configured URLs, directly
-			DialContext:            (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			MaxConnsPerHost:        o.MaxConnsPerHost,
-			MaxIdleConnsPerHost:    o.MaxConnsPerHost,
-			MaxIdleConns:           0, // no global cap: per host only
-			IdleConnTimeout:        90 * time.Second,
-			TLSHandshakeTimeout:    o.DialTimeout,
-			ExpectContinueTimeout:  0,
-			MaxResponseHeaderBytes: 64 << 10,
-			ForceAttemptHTTP2:      true,
-			// No Accept-Encoding: gzip. Fragments are small and near, so
-			// compressing and inflating them costs both sides more CPU
-			// than it saves; and the size cap then counts the bytes as
-			// sent.
-			DisableCompression: true,
-		}
-		c.rt = c.tr
+	return o
+}
+
+// newTransport returns the Client's own transport for o (with its
+// defaults): only configured URLs, directly, with o's bounds per host.
+func newTransport(o Options) *http.Transport {
+	return &http.Transport{
+		Proxy:                  nil, // only configured URLs, directly
+		DialContext:            (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxConnsPerHost:        o.MaxConnsPerHost,
+		MaxIdleConnsPerHost:    o.MaxConnsPerHost,
+		MaxIdleConns:           0, // no global cap: per host only
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    o.DialTimeout,
+		ExpectContinueTimeout:  0,
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      true,
+		// No Accept-Encoding: gzip. Fragments are small and near, so
+		// compressing and inflating them costs both sides more CPU
+		// than it saves; and the size cap then counts the bytes as
+		// sent.
+		DisableCompression: true,
 	}
-	if o.WrapTransport != nil {
-		c.rt = o.WrapTransport(c.rt)
-	}
-	return c
 }
 
 // Close closes the idle connections. In-flight requests are not affected.

@@ -54,10 +54,10 @@ type ServerOptions struct {
 // Include tags in the HTML are left as they are, for the composer to
 // resolve. Error bodies never say more than the status.
 //
-// It also serves batches at POST /fragments/_batch (see batch.go): each
-// item, a relative URL "name?params", goes through exactly the path of a
-// GET, concurrently, and its result is streamed back in a frame as soon as
-// it is ready.
+// It also serves batches at POST /fragments/_batch (see batch.go and
+// batchserve.go): each item, a relative URL "name?params", goes through
+// exactly the path of a GET, concurrently, and its result is streamed back
+// in a frame as soon as it is ready.
 func Handler(specs []*composer.Spec, o ServerOptions) http.Handler {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = composer.DefaultLimits.MaxFragmentBytes

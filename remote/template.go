@@ -36,59 +36,12 @@ type part struct {
 // which must place every declared param.
 func ParseTemplate(raw string, declared []composer.ParamSpec) (*Template, error) {
 	t := &Template{raw: raw}
-	var probe strings.Builder
-	query := false
-	rest := raw
-	for rest != "" {
-		i := strings.IndexAny(rest, "{}")
-		if i < 0 {
-			t.parts = append(t.parts, part{lit: rest})
-			probe.WriteString(rest)
-			break
-		}
-		if rest[i] == '}' {
-			return nil, fmt.Errorf("remote: url %q: unexpected }", raw)
-		}
-		lit := rest[:i]
-		query = query || strings.Contains(lit, "?")
-		j := strings.IndexByte(rest[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("remote: url %q: { without its closing }", raw)
-		}
-		name := rest[i+1 : i+j]
-		ok := false
-		for _, p := range declared {
-			ok = ok || p.Name == name
-		}
-		if !ok {
-			return nil, fmt.Errorf("remote: url %q: placeholder {%s} is not a declared param", raw, name)
-		}
-		if lit != "" {
-			t.parts = append(t.parts, part{lit: lit})
-		}
-		probe.WriteString(lit)
-		if !query && !inPath(probe.String()) {
-			return nil, fmt.Errorf("remote: url %q: placeholder {%s} must stand in the path or the query, not the scheme or host", raw, name)
-		}
-		t.parts = append(t.parts, part{param: name, query: query})
-		t.pathParams = t.pathParams || !query
-		probe.WriteString("x")
-		rest = rest[i+j+1:]
+	probe, err := t.split(declared)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(probe.String())
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("remote: url %q: %w", raw, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("remote: url %q: want an absolute http:// or https:// URL", raw)
-	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("remote: url %q: want a host", raw)
-	case u.User != nil:
-		return nil, fmt.Errorf("remote: url %q: credentials in the URL are not allowed", raw)
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return nil, fmt.Errorf("remote: url %q: a #fragment is never sent; remove it", raw)
-	case dotSegment(probe.String()):
-		return nil, fmt.Errorf("remote: url %q: the path has a . or .. segment", raw)
+	if err := checkProbe(raw, probe); err != nil {
+		return nil, err
 	}
 	for _, p := range declared {
 		used := false
@@ -101,6 +54,76 @@ func ParseTemplate(raw string, declared []composer.ParamSpec) (*Template, error)
 		}
 	}
 	return t, nil
+}
+
+// split cuts t's URL into its parts: literals, and placeholders of
+// declared params standing in the path or the query. It returns the probe
+// URL, the template with an x for each placeholder, for checking the
+// whole.
+func (t *Template) split(declared []composer.ParamSpec) (string, error) {
+	raw := t.raw
+	var probe strings.Builder
+	query := false
+	rest := raw
+	for rest != "" {
+		i := strings.IndexAny(rest, "{}")
+		if i < 0 {
+			t.parts = append(t.parts, part{lit: rest})
+			probe.WriteString(rest)
+			break
+		}
+		if rest[i] == '}' {
+			return "", fmt.Errorf("remote: url %q: unexpected }", raw)
+		}
+		lit := rest[:i]
+		query = query || strings.Contains(lit, "?")
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return "", fmt.Errorf("remote: url %q: { without its closing }", raw)
+		}
+		name := rest[i+1 : i+j]
+		ok := false
+		for _, p := range declared {
+			ok = ok || p.Name == name
+		}
+		if !ok {
+			return "", fmt.Errorf("remote: url %q: placeholder {%s} is not a declared param", raw, name)
+		}
+		if lit != "" {
+			t.parts = append(t.parts, part{lit: lit})
+		}
+		probe.WriteString(lit)
+		if !query && !inPath(probe.String()) {
+			return "", fmt.Errorf("remote: url %q: placeholder {%s} must stand in the path or the query, not the scheme or host", raw, name)
+		}
+		t.parts = append(t.parts, part{param: name, query: query})
+		t.pathParams = t.pathParams || !query
+		probe.WriteString("x")
+		rest = rest[i+j+1:]
+	}
+	return probe.String(), nil
+}
+
+// checkProbe checks the probe URL of template raw (see split): an
+// absolute http or https URL with a host, without credentials, a
+// #fragment or a . or .. path segment.
+func checkProbe(raw, probe string) error {
+	u, err := url.Parse(probe)
+	switch {
+	case err != nil:
+		return fmt.Errorf("remote: url %q: %w", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("remote: url %q: want an absolute http:// or https:// URL", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("remote: url %q: want a host", raw)
+	case u.User != nil:
+		return fmt.Errorf("remote: url %q: credentials in the URL are not allowed", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("remote: url %q: a #fragment is never sent; remove it", raw)
+	case dotSegment(probe):
+		return fmt.Errorf("remote: url %q: the path has a . or .. segment", raw)
+	}
+	return nil
 }
 
 // inPath reports whether the URL prefix s ends inside the path: past

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -163,16 +162,6 @@ func (s *Server) Reload(site *composer.Site) {
 	s.router.Store(s.routes(site))
 }
 
-// SetReady marks the server as serving (or not yet): /readyz answers
-// 503 "starting" until it is.
-func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
-
-// Drain marks the server as draining, for good: /readyz answers 503
-// "draining" from then on, so that load balancers stop sending it new
-// requests, while every route, pages included, goes on being served until
-// the listener is shut down.
-func (s *Server) Drain() { s.draining.Store(true) }
-
 type startKey struct{}
 
 // ServeHTTP records when the request arrived (the page budget counts from
@@ -275,77 +264,6 @@ func routeValues(r *http.Request) (map[string]string, bool) {
 	return route, true
 }
 
-// healthz is liveness: the process answers requests. It says nothing of
-// whether it should get them (readyz).
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte("ok\n"))
-}
-
-// readyz is readiness: 200 while the server wants new requests; 503 with
-// the reason while it is starting, while it is draining, and, with
-// RequireRedis, while Redis's breaker is open.
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	reason := ""
-	switch {
-	case s.draining.Load():
-		reason = "draining"
-	case !s.ready.Load():
-		reason = "starting"
-	case s.opts.RequireRedis && s.opts.Redis != nil && s.opts.Redis.State() == "open":
-		reason = "redis unavailable"
-	}
-	if reason != "" {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(reason + "\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
-}
-
-func (s *Server) pagesIndex(w http.ResponseWriter, r *http.Request) {
-	site := s.comp.Site()
-	links := make([]templates.PageLink, 0, len(site.Pages))
-	for _, p := range site.Pages {
-		links = append(links, templates.PageLink{Name: p.Name, Path: p.Path, Title: p.Title, Example: exampleURL(site, p)})
-	}
-	s.render(w, r, templates.PagesIndex(links))
-}
-
-// exampleURL fills a page path's placeholders with the example params of
-// the fragments they feed, so that /weather/{city} links to /weather/london.
-func exampleURL(site *composer.Site, p *composer.Page) string {
-	path := p.Path
-	for strings.Contains(path, "{") {
-		i := strings.Index(path, "{")
-		j := strings.Index(path[i:], "}")
-		if j < 0 {
-			break
-		}
-		name := path[i+1 : i+j]
-		if k := strings.IndexByte(name, ':'); k >= 0 {
-			name = name[:k]
-		}
-		val := "example"
-	find:
-		for _, inc := range p.Includes {
-			for _, b := range inc.Params {
-				if b.From == "route" && b.Value == name {
-					if f := site.Fragments[inc.Fragment]; f != nil && f.Spec.Example[b.Name] != "" {
-						val = f.Spec.Example[b.Name]
-						break find
-					}
-				}
-			}
-		}
-		path = path[:i] + val + path[i+j+1:]
-	}
-	return path
-}
-
 func (s *Server) render(w http.ResponseWriter, r *http.Request, c templ.Component) {
 	s.renderStatus(w, r, http.StatusOK, c)
 }
@@ -375,24 +293,6 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, m
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = templates.ErrorPage(status, http.StatusText(status), msg).Render(r.Context(), w)
-}
-
-// recoverer turns a panic in a handler into a readable 500 page (when
-// nothing was written yet) and a log line; it never lets one request take
-// the process down. http.ErrAbortHandler is re-raised, as net/http expects.
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				Logger(r.Context()).Error("web: handler panicked", "path", r.URL.Path, "panic", v)
-				s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong on our side.")
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"syscall"
@@ -58,6 +59,8 @@ type downResult struct {
 	FreshMS float64 `json:"all_fresh_ms"`
 }
 
+// down runs the down workload once: the service is killed and started
+// again under load (see the timeline above).
 func (s *suite) down(ctx context.Context, run int) (r downResult) {
 	r.Run = run + 1
 	r.BreakerMS, r.InUseMS, r.FreshMS, r.OpenMS, r.ClosedMS = -1, -1, -1, -1, -1
@@ -84,47 +87,15 @@ func (s *suite) down(ctx context.Context, run int) (r downResult) {
 
 	gen2 := fragsim.GenMarker("2")
 	pr := remotePresence(breakerMarker, gen2, outcomeMarker("frag", "stale"), outcomeMarker("frag", "timeout"), outcomeMarker("frag", "error"))
-	cfg := s.remoteLoad(base, true, s.o.concurrency, downEnd, pr)
-	cfg.MaxRequests = 0 // the timeline bounds it
-
-	start := time.Now()
-	faultc := make(chan fault, 1)
-	go func() { faultc <- s.killAndRestart(ctx, name, port, sv, start) }()
-	rep, err := loadtest.Run(ctx, cfg)
-	f := <-faultc
+	rep, f, start, err := s.downLoad(ctx, name, port, sv, base, pr)
 	if f.sv != nil {
 		stopService = f.sv.proc.Stop
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		r.Err = err.Error()
 		return r
-	case f.err != nil:
-		r.Err = f.err.Error()
-		return r
-	case f.killed.IsZero() || f.back.IsZero():
-		r.Err = "benchsuite: the down workload was interrupted"
-		return r
 	}
-	r.KilledS, r.BackS = f.killed.Sub(start).Seconds(), f.back.Sub(start).Seconds()
-	r.Before = summarize(rep.Pages, pr, start.Add(downWarm), f.killed, f.killed.Sub(start.Add(downWarm)), want)
-	r.Down = summarize(rep.Pages, pr, f.killed, f.back, f.back.Sub(f.killed), want)
-	r.After = summarize(rep.Pages, pr, f.back, time.Time{}, start.Add(downEnd).Sub(f.back), want)
-
-	marker := func(m string) func(*loadtest.PageResult) bool {
-		i := slices.Index(pr.markers, m)
-		return func(p *loadtest.PageResult) bool { return p.Markers[i] > 0 }
-	}
-	if d, ok := firstEnd(rep.Pages, f.killed, f.killed, marker(breakerMarker)); ok {
-		r.BreakerMS = loadtest.Millis(d)
-	}
-	if d, ok := firstEnd(rep.Pages, f.back, f.back, marker(gen2)); ok {
-		r.InUseMS = loadtest.Millis(d)
-	}
-	gi := slices.Index(pr.markers, gen2)
-	if d, ok := firstEnd(rep.Pages, f.back, f.back, func(p *loadtest.PageResult) bool { return p.Markers[gi] >= want }); ok {
-		r.FreshMS = loadtest.Millis(d)
-	}
+	r.pageTimeline(rep.Pages, pr, gen2, f, start, want)
 	if r.Breaker, err = breakerEvents(s.composerLog(name), start); err != nil {
 		r.Err = err.Error()
 		return r
@@ -137,6 +108,57 @@ func (s *suite) down(ctx context.Context, run int) (r downResult) {
 		r.ClosedMS = loadtest.Millis(d)
 	}
 	return r
+}
+
+// downLoad runs the down workload's load against base, scanned for pr's
+// markers, while killAndRestart kills sv and starts it again on port. It
+// returns the pages, what the fault did (its restarted service, if any,
+// also on error) and when the load started; an error if either failed or
+// was interrupted.
+func (s *suite) downLoad(ctx context.Context, name string, port int, sv *service, base string, pr presence) (*loadtest.Report, fault, time.Time, error) {
+	cfg := s.remoteLoad(base, true, s.o.concurrency, downEnd, pr)
+	cfg.MaxRequests = 0 // the timeline bounds it
+
+	start := time.Now()
+	faultc := make(chan fault, 1)
+	go func() { faultc <- s.killAndRestart(ctx, name, port, sv, start) }()
+	rep, err := loadtest.Run(ctx, cfg)
+	f := <-faultc
+	switch {
+	case err != nil:
+		return nil, f, start, err
+	case f.err != nil:
+		return nil, f, start, f.err
+	case f.killed.IsZero() || f.back.IsZero():
+		return nil, f, start, errors.New("benchsuite: the down workload was interrupted")
+	}
+	return rep, f, start, nil
+}
+
+// pageTimeline fills in r's figures from the pages: the windows before the
+// kill, while the service was down and after it answered again (of want
+// fast fragments each), and when the pages first showed the breaker open,
+// the restarted service (gen2) in use, and all its fast fragments fresh.
+func (r *downResult) pageTimeline(pages []loadtest.PageResult, pr presence, gen2 string, f fault, start time.Time, want int64) {
+	r.KilledS, r.BackS = f.killed.Sub(start).Seconds(), f.back.Sub(start).Seconds()
+	r.Before = summarize(pages, pr, start.Add(downWarm), f.killed, f.killed.Sub(start.Add(downWarm)), want)
+	r.Down = summarize(pages, pr, f.killed, f.back, f.back.Sub(f.killed), want)
+	r.After = summarize(pages, pr, f.back, time.Time{}, start.Add(downEnd).Sub(f.back), want)
+
+	marker := func(m string) func(*loadtest.PageResult) bool {
+		i := slices.Index(pr.markers, m)
+		return func(p *loadtest.PageResult) bool { return p.Markers[i] > 0 }
+	}
+	if d, ok := firstEnd(pages, f.killed, f.killed, marker(breakerMarker)); ok {
+		r.BreakerMS = loadtest.Millis(d)
+	}
+	if d, ok := firstEnd(pages, f.back, f.back, marker(gen2)); ok {
+		r.InUseMS = loadtest.Millis(d)
+	}
+	gi := slices.Index(pr.markers, gen2)
+	if d, ok := firstEnd(pages, f.back, f.back, func(p *loadtest.PageResult) bool { return p.Markers[gi] >= want }); ok {
+		r.FreshMS = loadtest.Millis(d)
+	}
 }
 
 // fault is what killAndRestart did: when the service was killed and when

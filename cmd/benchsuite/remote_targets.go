@@ -40,11 +40,7 @@ type targets [][3]string
 
 // add appends target's row, met when ok.
 func (t *targets) add(target, figure string, ok bool) {
-	v := "**not met**"
-	if ok {
-		v = "met"
-	}
-	*t = append(*t, [3]string{target, figure, v})
+	*t = append(*t, [3]string{target, figure, verdict(ok)})
 }
 
 // write writes the table under title, if it has a row.

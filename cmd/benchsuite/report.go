@@ -95,59 +95,81 @@ func writeScoresMarkdown(w io.Writer, res *results, o *options) {
 	}
 	for _, state := range o.states {
 		rows := byState[state]
-		fmt.Fprintf(w, "### %s\n\n", stateTitles[state])
-		fmt.Fprintln(w, "| includes | req/s | floor req/s | ratio | TTFB | TTLB | floor TTLB | errors / requests | incomplete (debug check) | peak RSS MiB |")
-		fmt.Fprintln(w, "|---:|---:|---:|---:|---|---|---|---:|---:|---:|")
-		for _, s := range rows {
-			if s.Runs == 0 {
-				fmt.Fprintf(w, "| %d | failed in %d runs | | | | | | | | |\n", s.Size, s.Failed)
-				continue
-			}
-			fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f | %s | %s | %s | %d / %d | %d / %d | %.0f |\n",
-				s.Size, s.Throughput, s.FloorThroughput, s.Ratio, fmtP(s.TTFB), fmtP(s.TTLB), fmtP(s.FloorTTLB),
-				s.Errors, s.Requests, s.CheckErrors, s.CheckPages, s.RSSPeakMiB)
-		}
-		fmt.Fprintln(w)
+		writeStateTable(w, state, rows)
 		switch state {
 		case "redis":
-			fmt.Fprintf(w, "| includes | Redis cmds/page | by command | entry keys | c=%d: composer TTLB p50 / bare MGETs p50 (p99) | c=1: composer TTLB p50 / bare MGETs p50 |\n", o.concurrency)
-			fmt.Fprintln(w, "|---:|---:|---|---:|---|---|")
-			for _, s := range rows {
-				if s.Runs == 0 || s.MGETPage == nil {
-					continue
-				}
-				c1 := "-"
-				if s.C1TTLB != nil && s.MGET1Page != nil {
-					c1 = fmt.Sprintf("%s / %s (cmds/page: %s)", fmtMS(s.C1TTLB.P50), fmtMS(s.MGET1Page.P50), formatCmds(s.RedisCmdsC1))
-				}
-				fmt.Fprintf(w, "| %d | %.2f | %s | %d | %s / %s (%s) | %s |\n", s.Size, s.RedisCmdsPerPage,
-					formatCmds(s.RedisCmds), s.RedisKeys, fmtMS(s.TTLB.P50), fmtMS(s.MGETPage.P50), fmtMS(s.MGETPage.P99), c1)
-			}
-			fmt.Fprintln(w)
+			writeRedisTable(w, rows, o)
 		case "cold":
-			fmt.Fprintln(w, "| includes | TTLB at concurrency 1 | TTLB at concurrency "+fmt.Sprint(o.concurrency)+" |")
-			fmt.Fprintln(w, "|---:|---|---|")
-			for _, s := range rows {
-				if s.Runs == 0 || s.C1TTLB == nil {
-					continue
-				}
-				fmt.Fprintf(w, "| %d | %s | %s |\n", s.Size, fmtP(*s.C1TTLB), fmtP(s.TTLB))
-			}
-			fmt.Fprintln(w)
+			writeColdTable(w, rows, o)
 		case "hang", "hangcold":
-			fmt.Fprintln(w, "| includes | status codes | debug outcomes per page | TTLB p99 | budget + 10 ms |")
-			fmt.Fprintln(w, "|---:|---|---|---:|---:|")
-			for _, s := range rows {
-				if s.Runs == 0 {
-					continue
-				}
-				fmt.Fprintf(w, "| %d | %s | %s | %s | %s |\n", s.Size, fmtStatus(s.Status),
-					fmtOutcomes(s.CheckOutcomes, s.CheckPages), fmtMS(s.TTLB.P99), fmtMS(o.budget+10*time.Millisecond))
-			}
-			fmt.Fprintln(w)
+			writeHangTable(w, rows, o)
 		}
 	}
 	writeTargets(w, res.Medians, o)
+}
+
+// writeStateTable writes the table of a state: a row for each size.
+func writeStateTable(w io.Writer, state string, rows []summary) {
+	fmt.Fprintf(w, "### %s\n\n", stateTitles[state])
+	fmt.Fprintln(w, "| includes | req/s | floor req/s | ratio | TTFB | TTLB | floor TTLB | errors / requests | incomplete (debug check) | peak RSS MiB |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---|---|---|---:|---:|---:|")
+	for _, s := range rows {
+		if s.Runs == 0 {
+			fmt.Fprintf(w, "| %d | failed in %d runs | | | | | | | | |\n", s.Size, s.Failed)
+			continue
+		}
+		fmt.Fprintf(w, "| %d | %.0f | %.0f | %.2f | %s | %s | %s | %d / %d | %d / %d | %.0f |\n",
+			s.Size, s.Throughput, s.FloorThroughput, s.Ratio, fmtP(s.TTFB), fmtP(s.TTLB), fmtP(s.FloorTTLB),
+			s.Errors, s.Requests, s.CheckErrors, s.CheckPages, s.RSSPeakMiB)
+	}
+	fmt.Fprintln(w)
+}
+
+// writeRedisTable writes the Redis details of the redis state: commands
+// per page, and the composer against bare MGETs.
+func writeRedisTable(w io.Writer, rows []summary, o *options) {
+	fmt.Fprintf(w, "| includes | Redis cmds/page | by command | entry keys | c=%d: composer TTLB p50 / bare MGETs p50 (p99) | c=1: composer TTLB p50 / bare MGETs p50 |\n", o.concurrency)
+	fmt.Fprintln(w, "|---:|---:|---|---:|---|---|")
+	for _, s := range rows {
+		if s.Runs == 0 || s.MGETPage == nil {
+			continue
+		}
+		c1 := "-"
+		if s.C1TTLB != nil && s.MGET1Page != nil {
+			c1 = fmt.Sprintf("%s / %s (cmds/page: %s)", fmtMS(s.C1TTLB.P50), fmtMS(s.MGET1Page.P50), formatCmds(s.RedisCmdsC1))
+		}
+		fmt.Fprintf(w, "| %d | %.2f | %s | %d | %s / %s (%s) | %s |\n", s.Size, s.RedisCmdsPerPage,
+			formatCmds(s.RedisCmds), s.RedisKeys, fmtMS(s.TTLB.P50), fmtMS(s.MGETPage.P50), fmtMS(s.MGETPage.P99), c1)
+	}
+	fmt.Fprintln(w)
+}
+
+// writeColdTable writes the cold state's TTLB alone and under load.
+func writeColdTable(w io.Writer, rows []summary, o *options) {
+	fmt.Fprintln(w, "| includes | TTLB at concurrency 1 | TTLB at concurrency "+fmt.Sprint(o.concurrency)+" |")
+	fmt.Fprintln(w, "|---:|---|---|")
+	for _, s := range rows {
+		if s.Runs == 0 || s.C1TTLB == nil {
+			continue
+		}
+		fmt.Fprintf(w, "| %d | %s | %s |\n", s.Size, fmtP(*s.C1TTLB), fmtP(s.TTLB))
+	}
+	fmt.Fprintln(w)
+}
+
+// writeHangTable writes a hang state's status codes and outcomes, and its
+// p99 against the budget.
+func writeHangTable(w io.Writer, rows []summary, o *options) {
+	fmt.Fprintln(w, "| includes | status codes | debug outcomes per page | TTLB p99 | budget + 10 ms |")
+	fmt.Fprintln(w, "|---:|---|---|---:|---:|")
+	for _, s := range rows {
+		if s.Runs == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s |\n", s.Size, fmtStatus(s.Status),
+			fmtOutcomes(s.CheckOutcomes, s.CheckPages), fmtMS(s.TTLB.P99), fmtMS(o.budget+10*time.Millisecond))
+	}
+	fmt.Fprintln(w)
 }
 
 func fmtStatus(st map[int]int) string {
@@ -180,80 +202,113 @@ func fmtOutcomes(o map[string]int64, pages int) string {
 
 // writeTargets checks the targets against the medians.
 func writeTargets(w io.Writer, ms []summary, o *options) {
-	find := func(state string, size int) *summary {
-		for i := range ms {
-			if ms[i].State == state && ms[i].Size == size && ms[i].Runs > 0 {
-				return &ms[i]
-			}
-		}
-		return nil
-	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "**not met**"
-	}
 	fmt.Fprintln(w, "### Targets (medians above)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| target | figure | verdict |")
 	fmt.Fprintln(w, "|---|---|---|")
-	if s := find("l1", 2000); s != nil {
-		fmt.Fprintf(w, "| warm L1, 2,000: throughput ≥ 30%% of floor (aim 50%%) | %.0f%% (%.0f / %.0f req/s) | %s |\n",
-			100*s.Ratio, s.Throughput, s.FloorThroughput, verdict(s.Ratio >= 0.30))
-		fmt.Fprintf(w, "| warm L1, 2,000: p99 < 10 ms | TTLB p99 %s ms | %s |\n", fmtMS(s.TTLB.P99), verdict(s.TTLB.P99 < 10*time.Millisecond))
+	if s := findMedian(ms, "l1", 2000); s != nil {
+		writeL1Targets(w, s)
 	}
-	if s := find("redis", 2000); s != nil && s.MGETPage != nil {
-		// A page alone (c=1) makes exactly one MGET per level; concurrent
-		// pages share the look-ups already in flight, so at c=16 there
-		// are at most as many.
-		alone := "-"
-		ok := s.RedisCmds["mget"] < 2.01
-		if s.RedisCmdsC1 != nil {
-			alone = fmt.Sprintf("%.2f", s.RedisCmdsC1["mget"])
-			ok = ok && s.RedisCmdsC1["mget"] > 1.99 && s.RedisCmdsC1["mget"] < 2.01
-		}
-		fmt.Fprintf(w, "| Redis only, 2,000: one round trip per level (2 levels) | MGETs per page: %s alone (c=1); %.2f at c=%d, where concurrent pages share look-ups in flight (all commands: %s) | %s |\n",
-			alone, s.RedisCmds["mget"], o.concurrency, formatCmds(s.RedisCmds), verdict(ok))
-		d := s.TTLB.P50 - s.MGETPage.P50
-		fmt.Fprintf(w, "| Redis only, 2,000: p50 within 2 ms of a bare MGET (c=%d) | %s ms vs %s ms (%s ms) | %s |\n",
-			o.concurrency, fmtMS(s.TTLB.P50), fmtMS(s.MGETPage.P50), fmtSignedMS(d), verdict(d <= 2*time.Millisecond))
-		if s.C1TTLB != nil && s.MGET1Page != nil {
-			d := s.C1TTLB.P50 - s.MGET1Page.P50
-			fmt.Fprintf(w, "| (same at c=1) | %s ms vs %s ms (%s ms) | %s |\n",
-				fmtMS(s.C1TTLB.P50), fmtMS(s.MGET1Page.P50), fmtSignedMS(d), verdict(d <= 2*time.Millisecond))
-		}
+	if s := findMedian(ms, "redis", 2000); s != nil && s.MGETPage != nil {
+		writeRedisTargets(w, s, o)
 	}
-	if s := find("cold", 2000); s != nil {
-		c1 := "-"
-		ok := s.TTLB.P50 < 30*time.Millisecond
-		if s.C1TTLB != nil {
-			c1 = fmtMS(s.C1TTLB.P50)
-			ok = s.C1TTLB.P50 < 30*time.Millisecond
-		}
-		fmt.Fprintf(w, "| cold, 2,000 at 5 ms: complete page < 30 ms | TTLB p50 %s ms alone (c=1), %s ms at c=%d; incomplete %d / %d | %s |\n",
-			c1, fmtMS(s.TTLB.P50), o.concurrency, s.CheckErrors, s.CheckPages, verdict(ok && s.CheckErrors == 0))
+	if s := findMedian(ms, "cold", 2000); s != nil {
+		writeColdTarget(w, s, o)
 	}
 	for _, size := range o.sizes {
 		for _, state := range []string{"hang", "hangcold"} {
-			s := find(state, size)
-			if s == nil {
-				continue
+			if s := findMedian(ms, state, size); s != nil {
+				writeHangTarget(w, s, o)
 			}
-			limit := o.budget + 10*time.Millisecond
-			fmt.Fprintf(w, "| 1%% hanging (%s), %d: p99 ≤ budget + 10 ms, every page complete | TTLB p99 %s ms (limit %s); errors %d / %d, incomplete %d / %d | %s |\n",
-				state, size, fmtMS(s.TTLB.P99), fmtMS(limit), s.Errors, s.Requests, s.CheckErrors, s.CheckPages,
-				verdict(s.TTLB.P99 <= limit && s.Errors == 0 && s.CheckErrors == 0))
 		}
 	}
 	for _, state := range o.states {
-		if s := find(state, 10000); s != nil {
-			fmt.Fprintf(w, "| 10,000 (%s): within budget, memory bounded | TTLB p99 %s ms (budget %s); errors %d, incomplete %d / %d; RSS %.0f MiB idle, %.0f MiB peak at c=%d | %s |\n",
-				state, fmtMS(s.TTLB.P99), fmtMS(o.budget), s.Errors, s.CheckErrors, s.CheckPages, s.RSSIdleMiB, s.RSSPeakMiB, o.concurrency,
-				verdict(s.TTLB.P99 <= o.budget+10*time.Millisecond && s.Errors == 0 && s.CheckErrors == 0))
+		if s := findMedian(ms, state, 10000); s != nil {
+			write10000Target(w, s, o)
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// findMedian returns the median of state at size among ms, if any run of
+// it succeeded; else nil.
+func findMedian(ms []summary, state string, size int) *summary {
+	for i := range ms {
+		if ms[i].State == state && ms[i].Size == size && ms[i].Runs > 0 {
+			return &ms[i]
+		}
+	}
+	return nil
+}
+
+// verdict is a target's verdict: met when ok.
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+// writeL1Targets checks the warm in-process tier at 2,000 includes (s):
+// throughput against the floor, and p99.
+func writeL1Targets(w io.Writer, s *summary) {
+	fmt.Fprintf(w, "| warm L1, 2,000: throughput ≥ 30%% of floor (aim 50%%) | %.0f%% (%.0f / %.0f req/s) | %s |\n",
+		100*s.Ratio, s.Throughput, s.FloorThroughput, verdict(s.Ratio >= 0.30))
+	fmt.Fprintf(w, "| warm L1, 2,000: p99 < 10 ms | TTLB p99 %s ms | %s |\n", fmtMS(s.TTLB.P99), verdict(s.TTLB.P99 < 10*time.Millisecond))
+}
+
+// writeRedisTargets checks Redis alone at 2,000 includes (s): one round
+// trip per level, and p50 within 2 ms of bare MGETs, at c and alone.
+func writeRedisTargets(w io.Writer, s *summary, o *options) {
+	// A page alone (c=1) makes exactly one MGET per level; concurrent
+	// pages share the look-ups already in flight, so at c=16 there
+	// are at most as many.
+	alone := "-"
+	ok := s.RedisCmds["mget"] < 2.01
+	if s.RedisCmdsC1 != nil {
+		alone = fmt.Sprintf("%.2f", s.RedisCmdsC1["mget"])
+		ok = ok && s.RedisCmdsC1["mget"] > 1.99 && s.RedisCmdsC1["mget"] < 2.01
+	}
+	fmt.Fprintf(w, "| Redis only, 2,000: one round trip per level (2 levels) | MGETs per page: %s alone (c=1); %.2f at c=%d, where concurrent pages share look-ups in flight (all commands: %s) | %s |\n",
+		alone, s.RedisCmds["mget"], o.concurrency, formatCmds(s.RedisCmds), verdict(ok))
+	d := s.TTLB.P50 - s.MGETPage.P50
+	fmt.Fprintf(w, "| Redis only, 2,000: p50 within 2 ms of a bare MGET (c=%d) | %s ms vs %s ms (%s ms) | %s |\n",
+		o.concurrency, fmtMS(s.TTLB.P50), fmtMS(s.MGETPage.P50), fmtSignedMS(d), verdict(d <= 2*time.Millisecond))
+	if s.C1TTLB != nil && s.MGET1Page != nil {
+		d := s.C1TTLB.P50 - s.MGET1Page.P50
+		fmt.Fprintf(w, "| (same at c=1) | %s ms vs %s ms (%s ms) | %s |\n",
+			fmtMS(s.C1TTLB.P50), fmtMS(s.MGET1Page.P50), fmtSignedMS(d), verdict(d <= 2*time.Millisecond))
+	}
+}
+
+// writeColdTarget checks the cold page of 2,000 includes (s): complete,
+// in under 30 ms alone.
+func writeColdTarget(w io.Writer, s *summary, o *options) {
+	c1 := "-"
+	ok := s.TTLB.P50 < 30*time.Millisecond
+	if s.C1TTLB != nil {
+		c1 = fmtMS(s.C1TTLB.P50)
+		ok = s.C1TTLB.P50 < 30*time.Millisecond
+	}
+	fmt.Fprintf(w, "| cold, 2,000 at 5 ms: complete page < 30 ms | TTLB p50 %s ms alone (c=1), %s ms at c=%d; incomplete %d / %d | %s |\n",
+		c1, fmtMS(s.TTLB.P50), o.concurrency, s.CheckErrors, s.CheckPages, verdict(ok && s.CheckErrors == 0))
+}
+
+// writeHangTarget checks a hang state at one size (s): p99 within the
+// budget and 10 ms, every page complete.
+func writeHangTarget(w io.Writer, s *summary, o *options) {
+	limit := o.budget + 10*time.Millisecond
+	fmt.Fprintf(w, "| 1%% hanging (%s), %d: p99 ≤ budget + 10 ms, every page complete | TTLB p99 %s ms (limit %s); errors %d / %d, incomplete %d / %d | %s |\n",
+		s.State, s.Size, fmtMS(s.TTLB.P99), fmtMS(limit), s.Errors, s.Requests, s.CheckErrors, s.CheckPages,
+		verdict(s.TTLB.P99 <= limit && s.Errors == 0 && s.CheckErrors == 0))
+}
+
+// write10000Target checks a state at 10,000 includes (s): within the
+// budget, memory bounded.
+func write10000Target(w io.Writer, s *summary, o *options) {
+	fmt.Fprintf(w, "| 10,000 (%s): within budget, memory bounded | TTLB p99 %s ms (budget %s); errors %d, incomplete %d / %d; RSS %.0f MiB idle, %.0f MiB peak at c=%d | %s |\n",
+		s.State, fmtMS(s.TTLB.P99), fmtMS(o.budget), s.Errors, s.CheckErrors, s.CheckPages, s.RSSIdleMiB, s.RSSPeakMiB, o.concurrency,
+		verdict(s.TTLB.P99 <= o.budget+10*time.Millisecond && s.Errors == 0 && s.CheckErrors == 0))
 }
 
 // report writes res as Markdown to stdout and to -md, as JSON to -json and

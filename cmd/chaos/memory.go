@@ -70,40 +70,16 @@ func (e *env) memory(ctx context.Context, d time.Duration) (*Memory, error) {
 	if m, err := harness.ReadMem(cp.PID()); err == nil {
 		res.RSSIdleKiB = m.RSS
 	}
-	// Random sizes, drawn once with a fixed seed: the run is the same
-	// every time, and loadtest requests them round-robin.
-	rng := rand.New(rand.NewPCG(20, 2))
-	urls := make([]string, 4096)
-	for i := range urls {
-		urls[i] = cp.pageURL(1 + rng.IntN(memoryMaxSize))
-	}
+	urls := memoryURLs(cp)
 	smp := startSampler(ctx, cp, time.Now(), 100*time.Millisecond)
 	t0 := time.Now()
-	type result struct {
-		w   *Window
-		err error
-	}
-	attack := make(chan result, 1)
-	go func() {
-		rep, err := loadtest.Run(ctx, loadtest.Config{URLs: urls, Concurrency: memoryConcurrency, Duration: d,
-			MaxRequests: 1 << 20, Client: loadClient()})
-		if err != nil {
-			attack <- result{err: err}
-			return
-		}
-		attack <- result{w: windowOf(0, rep)}
-	}()
-	fw, ferr := windowRun(ctx, loadClient(), front, memoryFrontRate, d, 0)
-	a := <-attack
+	attack, fw, err := memoryLoad(ctx, urls, front, d)
 	res.Seconds = round1(time.Since(t0).Seconds())
 	smp.stop()
-	if ferr != nil {
-		return nil, ferr
+	if err != nil {
+		return nil, err
 	}
-	if a.err != nil {
-		return nil, a.err
-	}
-	res.Attack, res.Front = a.w, fw
+	res.Attack, res.Front = attack, fw
 	res.RSSPeakKiB = smp.maxRSS
 	select {
 	case <-time.After(memoryRest):
@@ -115,4 +91,44 @@ func (e *env) memory(ctx context.Context, d time.Duration) (*Memory, error) {
 	}
 	res.Held = res.RSSPeakKiB <= res.LimitMiB<<10 && fw.TTLB.P99 <= frontBudget && fw.fiveXX() == 0 && fw.Transport == 0
 	return res, nil
+}
+
+// memoryURLs are the attackers' URLs: scores pages of random sizes, drawn
+// once with a fixed seed, so that the run is the same every time
+// (loadtest requests them round-robin).
+func memoryURLs(cp *composerProc) []string {
+	rng := rand.New(rand.NewPCG(20, 2))
+	urls := make([]string, 4096)
+	for i := range urls {
+		urls[i] = cp.pageURL(1 + rng.IntN(memoryMaxSize))
+	}
+	return urls
+}
+
+// memoryLoad runs the attackers on urls (closed loop) and the reader of
+// front (at memoryFrontRate) together for d, and returns their windows.
+func memoryLoad(ctx context.Context, urls []string, front string, d time.Duration) (attack, fw *Window, err error) {
+	type result struct {
+		w   *Window
+		err error
+	}
+	attackc := make(chan result, 1)
+	go func() {
+		rep, err := loadtest.Run(ctx, loadtest.Config{URLs: urls, Concurrency: memoryConcurrency, Duration: d,
+			MaxRequests: 1 << 20, Client: loadClient()})
+		if err != nil {
+			attackc <- result{err: err}
+			return
+		}
+		attackc <- result{w: windowOf(0, rep)}
+	}()
+	fw, ferr := windowRun(ctx, loadClient(), front, memoryFrontRate, d, 0)
+	a := <-attackc
+	if ferr != nil {
+		return nil, nil, ferr
+	}
+	if a.err != nil {
+		return nil, nil, a.err
+	}
+	return a.w, fw, nil
 }

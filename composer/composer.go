@@ -49,8 +49,11 @@ type Options struct {
 	// flight, so that a page's own work (its writer, its primaries, new
 	// requests) is not queued behind more calls than the processors can
 	// run. Calls over the limit wait in order, and are shed when every
-	// include waiting for them has given up. 0 means 40 ms; negative
-	// turns the adaptive limit off (MaxInFlight alone bounds calls).
+	// include waiting for them has given up. The same readings give a
+	// call grace at its deadline while goroutines run late (see
+	// launch.Context.Begin). 0 means 40 ms; negative turns the adaptive
+	// limit and the grace off (MaxInFlight alone bounds calls, and a
+	// call's timeout alone ends it).
 	SchedTarget time.Duration
 	// Layouts by name.
 	Layouts map[string]Layout

@@ -81,7 +81,7 @@ func newFlagSet(site Site) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.eventsGroup, "events-group", "broadsheet", "the deployment's consumer group on the Redis event stream (one per deployment)")
-	fs.DurationVar(&o.schedTarget, "sched-target", 40*time.Millisecond, "lower the limit of fragment calls in flight while goroutines wait longer than this to run (p90 over 50 ms), so that pages are not queued behind calls the CPU cannot keep up with (0: no adaptive limit)")
+	fs.DurationVar(&o.schedTarget, "sched-target", 40*time.Millisecond, "lower the limit of fragment calls in flight while goroutines wait longer than this to run (p90 over 50 ms), so that pages are not queued behind calls the CPU cannot keep up with; the same readings give a call grace at its deadline while goroutines run late (0: neither)")
 	fs.IntVar(&o.maxPages, "max-pages", defaultMaxPages, "pages composed at once before quick 503s with Retry-After (0: no limit)")
 	fs.IntVar(&o.maxConns, "max-conns", defaultMaxConns, "connections open at once on -addr; each one over it is answered 503 with Retry-After and closed (0: no limit)")
 	fs.StringVar(&o.readerSecret, "reader-secret", "", "key that signs reader cookies (empty: random per process)")

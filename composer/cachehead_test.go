@@ -53,6 +53,18 @@ func TestCacheHeadersFollowIncludes(t *testing.T) {
 		var calls atomic.Int64
 		site := testSite([]*Spec{versioned("a", time.Minute, time.Hour, &calls), versioned("b", 30*time.Second, 10*time.Minute, &calls)},
 			time.Second, "a", "b")
+		// The first calls wait at a gate until the cold page's head is out:
+		// instant ones could otherwise be done before it is decided (they
+		// run on goroutines of their own), which a busy machine showed.
+		gate := make(chan struct{})
+		for _, name := range []string{"a", "b"} {
+			sp := site.Fragments[name].Spec
+			render := sp.Render
+			sp.Render = func(ctx context.Context, p Params) (templ.Component, error) {
+				<-gate
+				return render(ctx, p)
+			}
+		}
 		c := newTestComposer(t, site, Options{})
 		check := func(what string, rec *httptest.ResponseRecorder, cc string) string {
 			t.Helper()
@@ -61,7 +73,13 @@ func TestCacheHeadersFollowIncludes(t *testing.T) {
 			}
 			return rec.Header().Get("ETag")
 		}
-		if tag := check("cold", serve(c, ""), "no-store"); tag != "" {
+		var cold *httptest.ResponseRecorder
+		served := make(chan struct{})
+		go func() { cold = serve(c, ""); close(served) }()
+		synctest.Wait() // the page waits for its calls, its head written
+		close(gate)
+		<-served
+		if tag := check("cold", cold, "no-store"); tag != "" {
 			t.Fatalf("cold page has ETag %s", tag)
 		}
 		synctest.Wait() // the results are in L1

@@ -44,35 +44,51 @@ func TestL1AccountsWhatItHolds(t *testing.T) {
 		{"large parents", boards, []string{"size=1500", "size=2500", "size=4000", "size=6000"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTestComposer(t, tc.site, Options{L1Bytes: 1 << 30})
-			// A first page makes what every page shares (pools, the
-			// tier's own tables), not counted per entry.
-			serve(c, "size=1")
-			waitInL1(t, c)
-			c.Purge("score")
-			c.Purge("scoreboard")
-			counted := func() int64 {
-				c.l1.c.CleanUp()
-				return int64(c.l1.c.WeightedSize()) + c.StitchedBytes()
-			}
-			c0, h0 := counted(), liveHeap()
-			// Each page twice: the second is served from L1 and stitches
-			// its board's subtree.
-			for _, q := range tc.queries {
-				for range 2 {
-					if rec := serve(c, q); rec.Code != 200 {
-						t.Fatalf("%s: status %d", q, rec.Code)
-					}
-					waitInL1(t, c)
+			// The heap's growth counts whatever else the process allocates
+			// meanwhile (another test's late background work, under -race
+			// on a busy machine: 0.64 once in CI); a tier that miscounts is
+			// off every time, so the measurement is made up to three times.
+			var ratio float64
+			for attempt := 1; attempt <= 3; attempt++ {
+				got, held, n := l1Growth(t, tc.site, tc.queries)
+				ratio = float64(got) / float64(held)
+				t.Logf("%d entries: counted %d bytes, the heap grew by %d (%.2f)", n, got, held, ratio)
+				if ratio >= 0.85 && ratio <= 1.3 {
+					return
 				}
 			}
-			got, held := counted()-c0, liveHeap()-h0
-			ratio := float64(got) / float64(held)
-			t.Logf("%d entries: counted %d bytes, the heap grew by %d (%.2f)", c.l1.c.EstimatedSize(), got, held, ratio)
-			if ratio < 0.85 || ratio > 1.3 {
-				t.Errorf("L1 counts %d bytes for %d held: outside the tolerance (0.85–1.3)", got, held)
-			}
-			runtime.KeepAlive(c)
+			t.Errorf("L1 counts outside the tolerance (0.85–1.3) three times, last %.2f", ratio)
 		})
 	}
+}
+
+// l1Growth serves each of queries twice (the second is served from L1 and
+// stitches its board's subtree) on a fresh composer of site, and returns
+// the bytes L1 counts for what they left in it, the bytes the live heap
+// grew by meanwhile, and L1's entries.
+func l1Growth(t *testing.T, site *Site, queries []string) (counted, held int64, entries int) {
+	c := New(site, Options{L1Bytes: 1 << 30, Layouts: testLayouts})
+	defer c.Close()
+	// A first page makes what every page shares (pools, the tier's own
+	// tables), not counted per entry.
+	serve(c, "size=1")
+	waitInL1(t, c)
+	c.Purge("score")
+	c.Purge("scoreboard")
+	count := func() int64 {
+		c.l1.c.CleanUp()
+		return int64(c.l1.c.WeightedSize()) + c.StitchedBytes()
+	}
+	c0, h0 := count(), liveHeap()
+	for _, q := range queries {
+		for range 2 {
+			if rec := serve(c, q); rec.Code != 200 {
+				t.Fatalf("%s: status %d", q, rec.Code)
+			}
+			waitInL1(t, c)
+		}
+	}
+	counted, held = count()-c0, liveHeap()-h0
+	runtime.KeepAlive(c)
+	return counted, held, c.l1.c.EstimatedSize()
 }

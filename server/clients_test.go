@@ -309,9 +309,7 @@ func TestListenerEvictsTheLongestWaiting(t *testing.T) {
 	if st := get(idle); st != 200 {
 		t.Fatalf("idle connection's first request: %d", st)
 	}
-	slow := dialFrom(t, "127.0.0.3", addr)
-	defer slow.Close()
-	slow.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
+	slow := slowHeads(t, "127.0.0.3", addr, 1)[0]
 	wait.For(t, "the slow connection to be accepted", func() bool { return lim.open.Load() == 3 })
 
 	normal := dialFrom(t, "127.0.0.4", addr)
@@ -351,16 +349,8 @@ func TestListenerEvictsTheBusiestClient(t *testing.T) {
 	h, _, _ := blockingHandler()
 	l := startListener(t, h, lim)
 	addr := l.ln.Addr().String()
-	late := dialFrom(t, "127.0.0.3", addr) // the oldest
-	defer late.Close()
-	late.Write([]byte("GET / HTTP/1.1\r\n"))
-	var slow []net.Conn
-	for range 2 {
-		c := dialFrom(t, "127.0.0.5", addr)
-		defer c.Close()
-		c.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
-		slow = append(slow, c)
-	}
+	late := slowHeads(t, "127.0.0.3", addr, 1)[0] // the oldest
+	slow := slowHeads(t, "127.0.0.5", addr, 2)
 	wait.For(t, "the three connections to be accepted", func() bool { return lim.open.Load() == 3 })
 	normal := dialFrom(t, "127.0.0.4", addr)
 	defer normal.Close()
@@ -388,13 +378,7 @@ func TestListenerHoldsEvictedSlowHeads(t *testing.T) {
 	h, _, _ := blockingHandler()
 	l := startListener(t, h, lim)
 	addr := l.ln.Addr().String()
-	var slow []net.Conn
-	for range 3 {
-		c := dialFrom(t, "127.0.0.3", addr)
-		defer c.Close()
-		c.Write([]byte("GET / HTTP/1.1\r\n")) // and no more
-		slow = append(slow, c)
-	}
+	slow := slowHeads(t, "127.0.0.3", addr, 3)
 	wait.For(t, "the slow connections to be accepted", func() bool { return lim.open.Load() == 3 })
 	normal := dialFrom(t, "127.0.0.4", addr)
 	defer normal.Close()
@@ -417,4 +401,18 @@ func connClosed(c net.Conn) bool {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.Read(make([]byte, 1))
 	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// slowHeads dials n connections to addr from ip, each sending the start
+// of a request head and no more; they are closed when the test ends.
+func slowHeads(t *testing.T, ip, addr string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c := dialFrom(t, ip, addr)
+		t.Cleanup(func() { c.Close() })
+		c.Write([]byte("GET / HTTP/1.1\r\n"))
+		conns[i] = c
+	}
+	return conns
 }

@@ -59,7 +59,6 @@ type lateness struct {
 	at, p99 atomic.Int64 // when it was last read (UnixNano), and what it read
 
 	mu     sync.Mutex
-	read   func() time.Duration
 	sample []metrics.Sample
 	prev   []uint64
 }
@@ -125,7 +124,6 @@ func NewLimit(target time.Duration, hi int, gauge *atomic.Int64) *Limit {
 	a.prev = append([]uint64(nil), a.sample[0].Value.Float64Histogram().Counts...)
 	a.late.sample = []metrics.Sample{{Name: schedLatencies}, {Name: schedRunnable}}
 	a.late.prev = append([]uint64(nil), a.prev...)
-	a.late.read = a.late.readSched
 	return a
 }
 
@@ -146,7 +144,7 @@ func (a *Limit) Lateness(now time.Time) time.Duration {
 	}
 	l := &a.late
 	if t := now.UnixNano(); t-l.at.Load() >= int64(lateEvery) && l.mu.TryLock() {
-		l.p99.Store(int64(l.read()))
+		l.p99.Store(int64(l.readSched()))
 		l.at.Store(t)
 		l.mu.Unlock()
 	}

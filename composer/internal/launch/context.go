@@ -39,7 +39,7 @@ type Context struct {
 
 	mu sync.Mutex
 	// deadline is the end of the wait before Begin, then the call's; it
-	// moves once more if the call is granted grace (see Begin).
+	// moves on while the call is granted grace (see Begin).
 	deadline time.Time
 	timeout  time.Duration
 	late     func() time.Duration // the grace, read at the deadline; nil: none
@@ -75,9 +75,10 @@ func NewContext(values context.Context, wait time.Duration, expire func()) *Cont
 // own work; on a saturated machine a call whose answer came in time (a
 // backend's reply, a timer) may not have run yet to return it, and that
 // wait in Go's run queue is the composer's queueing, not the fragment's
-// slowness. A cold 10,000-include page at concurrency 1 lost up to 10% of
+// slowness. A cold 10,000-include page at concurrency 1 lost up to 11% of
 // its scores to that wait (60 ms timeouts, calls of 5 ms that ran up to
-// 117 ms after they began); with grace, none. A fragment that hangs is
+// 117 ms after they began); with grace, at most 0.5% on a page in three
+// runs (BENCHMARKS.md, scores-cold-c1). A fragment that hangs is
 // still cut off, at twice its timeout at most, and only while the
 // machine is that late. late may be nil: no grace.
 func (c *Context) Begin(timeout time.Duration, late func() time.Duration) bool {

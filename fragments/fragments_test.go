@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -165,6 +166,56 @@ func TestHonoursContext(t *testing.T) {
 		if _, err := s.Render(ctx, p); err == nil {
 			t.Errorf("%s rendered with a cancelled context", s.Name)
 		}
+	}
+}
+
+// TestScoreboardDivisions checks that a board of every division lists
+// each division's matches under its own heading, in the order of
+// feed.Leagues, and that a board of one division has no such sections.
+func TestScoreboardDivisions(t *testing.T) {
+	s := specNamed(t, "scoreboard")
+	render := func(raw map[string]string) string {
+		p, err := composer.NewParams(s, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		comp, err := s.Render(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := comp.Render(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	const open = `<section class="bs-board__division"`
+	html := render(map[string]string{"size": "12"})
+	sections := strings.Split(html, open)[1:]
+	leagues := feed.Leagues()
+	if len(sections) != len(leagues) {
+		t.Fatalf("%d division sections, want %d:\n%s", len(sections), len(leagues), html)
+	}
+	ids := regexp.MustCompile(`<bs-include fragment="score" match="(m[0-9]+)"`)
+	var seen []string
+	for i, sec := range sections {
+		if !strings.Contains(sec, ">"+leagues[i].Name+"</h3>") {
+			t.Errorf("section %d is not headed %q", i, leagues[i].Name)
+		}
+		for _, m := range ids.FindAllStringSubmatch(sec, -1) {
+			if l, _ := feed.LeagueOf(m[1]); l != leagues[i] {
+				t.Errorf("%s (%s) is listed under %s", m[1], l.Name, leagues[i].Name)
+			}
+			seen = append(seen, m[1])
+		}
+	}
+	want, _ := feed.Default.MatchIDs(context.Background(), "", 12)
+	slices.Sort(seen)
+	if !slices.Equal(seen, want) {
+		t.Errorf("board lists %v, want the first 12 matches %v", seen, want)
+	}
+	if html := render(map[string]string{"size": "12", "league": "third"}); strings.Contains(html, open) {
+		t.Errorf("a board of one division has division sections:\n%s", html)
 	}
 }
 

@@ -2,6 +2,7 @@ package fragments
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -15,7 +16,7 @@ func init() {
 	register(composer.Spec{
 		Name:   "scoreboard",
 		Render: Scoreboard,
-		Doc:    "Every score of the league, or of one division: a heading and one score include per match. A division has 4,000 matches: a larger size lists them all.",
+		Doc:    "Every score of the league, by division, or of one division: a heading and one score include per match. A division has 4,000 matches: a larger size lists them all.",
 		Params: []composer.ParamSpec{
 			{Name: "size", Default: "2000", Int: true, Max: feed.MaxMatches, Clamp: true, MaxLen: 5, Doc: "How many matches to list, up to 20000."},
 			{Name: "league", Values: feed.LeagueSlugs(), Doc: "A division; empty for every division."},
@@ -46,13 +47,38 @@ func Scoreboard(ctx context.Context, p composer.Params) (templ.Component, error)
 	if err != nil {
 		return nil, err
 	}
-	title := "All divisions"
-	for _, l := range feed.Leagues() {
-		if l.Slug == league {
-			title = l.Name
+	if league != "" {
+		for _, l := range feed.Leagues() {
+			if l.Slug == league {
+				return scoreboardView(l.Name, len(ids), []division{{ids: ids}}), nil
+			}
 		}
 	}
-	return scoreboardView(title, ids), nil
+	return scoreboardView("All divisions", len(ids), byDivision(ids)), nil
+}
+
+// division is one division's matches on a board; league is empty on a
+// board of one division (its title names it).
+type division struct {
+	league feed.League
+	ids    []string
+}
+
+// byDivision groups ids by division, in the order of feed.Leagues, each
+// division's in the order given; divisions without a match are left out.
+func byDivision(ids []string) []division {
+	ls := feed.Leagues()
+	ds := make([]division, len(ls))
+	for i, l := range ls {
+		ds[i].league = l
+	}
+	for _, id := range ids {
+		if l, ok := feed.LeagueOf(id); ok {
+			i := slices.Index(ls, l)
+			ds[i].ids = append(ds[i].ids, id)
+		}
+	}
+	return slices.DeleteFunc(ds, func(d division) bool { return len(d.ids) == 0 })
 }
 
 // formatCount writes n with thousands separators.

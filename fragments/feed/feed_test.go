@@ -321,3 +321,24 @@ func FuzzParseMatchID(f *testing.F) {
 		}
 	})
 }
+
+// TestLeagueOf checks that LeagueOf names a match's division as Match does,
+// and refuses what is not a match id.
+func TestLeagueOf(t *testing.T) {
+	ctx := context.Background()
+	f := fixed(t0)
+	ids, _ := f.MatchIDs(ctx, "", 40)
+	ids = append(ids, "m19999", "m20000")
+	for _, id := range ids {
+		m, _, _ := f.Match(ctx, id)
+		l, ok := LeagueOf(id)
+		if !ok || l != m.League {
+			t.Errorf("LeagueOf(%s) = %v, %v; its match is in %v", id, l, ok, m.League)
+		}
+	}
+	for _, id := range []string{"", "m0", "m0000", "m20001", "m001", "x0001", "m00001"} {
+		if l, ok := LeagueOf(id); ok {
+			t.Errorf("LeagueOf(%q) = %v, want none", id, l)
+		}
+	}
+}

@@ -143,6 +143,16 @@ func matchID(i int) string {
 	return string(strconv.AppendInt(b, int64(i), 10))
 }
 
+// LeagueOf returns the division of the match with the given id; ok is
+// false when there is no such match.
+func LeagueOf(id string) (l League, ok bool) {
+	i := parseMatchID(id)
+	if i == 0 {
+		return League{}, false
+	}
+	return leagues[(i-1)%len(leagues)], true
+}
+
 // parseMatchID returns the number of a canonical match id (as matchID
 // writes it), or 0.
 func parseMatchID(id string) int {

@@ -68,7 +68,7 @@ func (b *stitchBuilder) subtree(segs []segment, children []node, h int32) bool {
 			c.frag == nil || c.frag.Spec.perUser() || e.mark.Gone() {
 			return false
 		}
-		st.Add(e, &e.mark, c.ref.fragment, e.FreshUntil, e.Assets)
+		st.Add(e, c.ref.fragment, e.FreshUntil, e.Assets)
 		switch {
 		case c.stitch != nil:
 			// Served stitched itself: its parts are this one's too.

@@ -84,6 +84,18 @@ func newL1(maxBytes, stitchBytes int64) *l1 {
 	})
 }
 
+// inL1 returns the entry L1 holds for key if it was rendered with
+// version. It reads otter's cache itself: a look-up is on every include's
+// path, and one through a generic method of the tier cost a tenth more
+// (see tier's BenchmarkGet).
+func (c *Composer) inL1(key, version string) (*Entry, bool) {
+	e, ok := c.l1.Cache().GetIfPresent(key)
+	if !ok || e.Version != version {
+		return nil, false
+	}
+	return e, true
+}
+
 // Store is a shared cache tier (Redis). Implementations must be safe for
 // concurrent use, bound every call by ctx, and fail open: an error is a miss
 // for the whole batch, never a reason to fail a page.

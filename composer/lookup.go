@@ -61,7 +61,7 @@ func (r *request) lookupL1(levels [][]node, now time.Time, next *[][]node) (miss
 				continue
 			}
 			if r.c.l1 != nil {
-				if e, ok := r.c.l1.Get(n.ref.key, r.c.version(n.frag)); ok {
+				if e, ok := r.c.inL1(n.ref.key, r.c.version(n.frag)); ok {
 					// A stitched subtree is fresh only while e is, so it
 					// is served as e is: a hit.
 					n.stitch = r.stitchedFor(n, e, now)

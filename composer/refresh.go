@@ -148,7 +148,7 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 		// completed (and left the group) since: then there is nothing
 		// left to refresh.
 		recheck = func() *Entry {
-			if cur, ok := c.l1.Get(e.Key, version); ok && cur.Created.After(e.Created) {
+			if cur, ok := c.inL1(e.Key, version); ok && cur.Created.After(e.Created) {
 				return cur
 			}
 			return nil

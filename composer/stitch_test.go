@@ -438,7 +438,7 @@ func TestStitchedPageUnderConcurrentChanges(t *testing.T) {
 		b := body(serve(c, ""))
 		for i := 150; i < 200; i++ {
 			if want := fmt.Sprintf("<li>m%d%02d %d–0</li>", 1+i%2, i%25, i); !strings.Contains(b, want) {
-				e, _ := c.l1.Get(fmt.Sprintf("score?match=m%d%02d", 1+i%2, i%25), "1")
+				e, _ := c.inL1(fmt.Sprintf("score?match=m%d%02d", 1+i%2, i%25), "1")
 				t.Fatalf("%s missing (L1 has %q, stitched %d) from %s", want, e.HTML, c.Stats().Stitched.Load(), b)
 			}
 		}

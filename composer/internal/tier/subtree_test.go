@@ -39,6 +39,15 @@ func (f family) subtree(scope any) *Subtree[*item] {
 	return st
 }
 
+// keptFamily puts a family of n parts in l and keeps its subtree on the
+// parent, built under "site".
+func keptFamily(l *L1[*item], n int) (family, *Subtree[*item]) {
+	f := newFamily(l, newClock(), n)
+	st := f.subtree("site")
+	l.Keep(&f.parent.mark, st, []byte("<p>"))
+	return f, st
+}
+
 // scope is what the tests build subtrees under (the composer's Site).
 type scope struct{ name string }
 
@@ -106,10 +115,7 @@ func TestSubtreeServable(t *testing.T) {
 // does that).
 func TestServableChecksPartsOnlyAfterDeletions(t *testing.T) {
 	l := newL1(t, 0, 0)
-	c := newClock()
-	f := newFamily(l, c, 2)
-	st := f.subtree("site")
-	l.Keep(&f.parent.mark, st, []byte("<p>"))
+	f, st := keptFamily(l, 2)
 	now := time.Now()
 	if !st.Servable(l, "site", now) {
 		t.Fatal("not servable")

@@ -55,7 +55,7 @@ import (
 // it what it needs to know of them. They are functions rather than methods
 // asked of E, as otter's Weigher is, so that the entry type carries no
 // method for the tier's sake (the composer's Entry is public API). None is
-// called by Get.
+// called on a look-up.
 type Options[E comparable] struct {
 	// MaxBytes bounds the entries' weight (0: 64 MiB). StitchBytes bounds
 	// the subtrees and pages kept beside them (0: a quarter of MaxBytes;
@@ -77,6 +77,11 @@ type Options[E comparable] struct {
 // L1 is the in-process cache tier: entries by key, bounded by bytes, each
 // removed once past its StaleUntil, with the subtrees kept on them. It is
 // safe for concurrent use.
+//
+// Entries go in through Set and SetUnlessNewer; look-ups read the otter
+// cache itself (Cache). A look-up is on every include's path, and one
+// through a method of L1 — generic, so called with a dictionary, and
+// asking Options.Version — cost a tenth more (BenchmarkGet).
 type L1[E comparable] struct {
 	c     *otter.Cache[string, E]
 	clock *otter.CoarseClock
@@ -119,16 +124,6 @@ func New[E comparable](o Options[E]) *L1[E] {
 		OnAtomicDeletion: func(ev otter.DeletionEvent[string, E]) { l.gone(ev.Value) },
 	})
 	return l
-}
-
-// Get returns the entry for key if L1 holds one made with version.
-func (l *L1[E]) Get(key, version string) (e E, ok bool) {
-	e, ok = l.c.GetIfPresent(key)
-	if !ok || l.o.Version(e) != version {
-		var none E
-		return none, false
-	}
-	return e, true
 }
 
 // Set puts e in L1, in place of any entry of its key.
@@ -186,9 +181,9 @@ func (l *L1[E]) Purge(prefix string) int {
 	return n
 }
 
-// Cache returns the otter cache underneath, for reading, sizing and
-// invalidating its entries: whatever leaves it is marked gone all the same
-// (see New). Entries go in through Set and SetUnlessNewer only.
+// Cache returns the otter cache underneath, for looking entries up,
+// sizing and invalidating them: whatever leaves it is marked gone all the
+// same (see New). Entries go in through Set and SetUnlessNewer only.
 func (l *L1[E]) Cache() *otter.Cache[string, E] { return l.c }
 
 // Stitches reports whether L1 keeps subtrees and pages at all.

@@ -96,7 +96,7 @@ func TestGoneWhenNoLongerHeld(t *testing.T) {
 			if !old.mark.Gone() || l.deletions.Load() == d {
 				t.Fatalf("gone %v, deletions %d → %d", old.mark.Gone(), d, l.deletions.Load())
 			}
-			got, ok := l.Get("k", "1")
+			got, ok := l.Cache().GetIfPresent("k")
 			if held == nil && ok || held != nil && got != held {
 				t.Fatalf("L1 holds %+v, want %+v", got, held)
 			}
@@ -118,7 +118,7 @@ func TestRefusedEntryIsGone(t *testing.T) {
 	l.Set(newer)
 	d := l.deletions.Load()
 	l.SetUnlessNewer(older)
-	if got, _ := l.Get("k", "1"); got != newer {
+	if got, _ := l.Cache().GetIfPresent("k"); got != newer {
 		t.Fatal("an older entry replaced a newer one")
 	}
 	if !older.mark.Gone() || l.deletions.Load() == d {
@@ -164,7 +164,7 @@ func TestGoneWhenExpired(t *testing.T) {
 		e.stale = time.Now().Add(time.Second)
 		l.Set(e)
 		time.Sleep(2 * time.Second)
-		if _, ok := l.Get("k", "1"); ok {
+		if _, ok := l.Cache().GetIfPresent("k"); ok {
 			t.Fatal("an entry past its StaleUntil was found")
 		}
 		l.Cache().CleanUp()
@@ -213,19 +213,6 @@ func TestGoneBeforeReplacementVisible(t *testing.T) {
 	wg.Wait()
 }
 
-// TestGetChecksVersion: an entry of another version is not found.
-func TestGetChecksVersion(t *testing.T) {
-	l := newL1(t, 0, 0)
-	e := newClock().item("k")
-	l.Set(e)
-	if _, ok := l.Get("k", "2"); ok {
-		t.Fatal("found an entry of version 1 for version 2")
-	}
-	if got, ok := l.Get("k", "1"); !ok || got != e {
-		t.Fatal("the entry of version 1 not found")
-	}
-}
-
 // TestPurgeByPrefix: a purge drops the keys of its prefix only.
 func TestPurgeByPrefix(t *testing.T) {
 	l := newL1(t, 0, 0)
@@ -237,7 +224,7 @@ func TestPurgeByPrefix(t *testing.T) {
 	if n := l.Purge("score?"); n != 2 {
 		t.Fatalf("purged %d, want 2", n)
 	}
-	if _, ok := l.Get(keep.key, "1"); !ok || keep.mark.Gone() {
+	if _, ok := l.Cache().GetIfPresent(keep.key); !ok || keep.mark.Gone() {
 		t.Fatal("a key of another prefix was purged")
 	}
 }

@@ -16,7 +16,7 @@ type forgetter struct {
 }
 
 func (f *forgetter) Forget() {
-	_, ok := f.l.Get(f.e.key, f.e.version)
+	_, ok := f.l.Cache().GetIfPresent(f.e.key)
 	f.held.Store(ok)
 	f.forgotten.Store(true)
 }
@@ -42,7 +42,7 @@ func TestWriter(t *testing.T) {
 			t.Fatalf("entry %d: forgotten %v, in L1 by then %v", i, f.forgotten.Load(), f.held.Load())
 		}
 	}
-	if got, _ := l.Get("k0", "1"); got != fs[0].e || !older.mark.Gone() {
+	if got, _ := l.Cache().GetIfPresent("k0"); got != fs[0].e || !older.mark.Gone() {
 		t.Fatal("an older entry replaced a newer one")
 	}
 }

@@ -5,7 +5,8 @@
 // L1 is otter's W-TinyLFU, bounded by the bytes its entries hold (see
 // AllocSize), each dropped once past its StaleUntil: it keeps a hot set of
 // entries resident under scans of cold ones (a 10,000-include page must not
-// flush the front page's stories).
+// flush the front page's stories). Fresh results go in from one goroutine
+// (Writer), not from the thousands of calls that finish at once.
 //
 // A warm page spends nearly all its time on includes that have not changed
 // since the previous request: a scoreboard of 2,000 scores costs 2,000 L1

@@ -59,7 +59,7 @@ func benchSize(b *testing.B, n int, latency time.Duration, cold bool) {
 	for b.Loop() {
 		if cold {
 			b.StopTimer()
-			c.l1.c.InvalidateAll()
+			c.l1.Cache().InvalidateAll()
 			b.StartTimer()
 		}
 		serveOnce()

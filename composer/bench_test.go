@@ -92,7 +92,7 @@ func benchCompose(b *testing.B, n int, latency time.Duration, cold bool, stitch 
 	for b.Loop() {
 		if cold {
 			b.StopTimer()
-			c.l1.c.InvalidateAll()
+			c.l1.Cache().InvalidateAll()
 			b.StartTimer()
 		}
 		serveOnce()

@@ -53,7 +53,7 @@ func tallyNodes(t *httpcache.Tally, nodes []node) {
 		tallyEntry(t, n.ref.fragment, n.entry)
 		switch {
 		case n.stitch != nil:
-			for _, p := range n.stitch.parts {
+			for _, p := range n.stitch.Parts {
 				tallyEntry(t, httpcache.FragmentOf(p.Key), p)
 			}
 		case n.children != nil:

@@ -137,7 +137,7 @@ func TestNotModified(t *testing.T) {
 	}
 	for _, whole := range []bool{false, true} {
 		if !whole {
-			c.pages.c.InvalidateAll()
+			c.pages.Cache().InvalidateAll()
 		}
 		for _, tc := range []struct {
 			inm  string

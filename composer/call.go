@@ -119,9 +119,9 @@ func (c *Composer) succeeded(s *start, t0 time.Time, html []byte, raw *Raw, segs
 	if !cacheable || c.l1 == nil {
 		fl.Forget()
 	} else if first {
-		c.l1w.add(e, fl)
+		c.l1w.Add(e, fl)
 	} else {
-		c.l1w.add(e, nil) // replaced meanwhile; the result still fills the cache
+		c.l1w.Add(e, nil) // replaced meanwhile; the result still fills the cache
 	}
 	// A level writes e back only if the include that started the call
 	// was still waiting for it (complete ran its callback, which

@@ -14,6 +14,7 @@ import (
 
 	"github.com/broadsheet/broadsheet/composer/internal/coord"
 	"github.com/broadsheet/broadsheet/composer/internal/launch"
+	"github.com/broadsheet/broadsheet/composer/internal/tier"
 )
 
 // Options configure a Composer. The zero value is usable.
@@ -21,9 +22,10 @@ type Options struct {
 	// L1Bytes bounds the in-process tier; 0 means 64 MiB. Negative turns the
 	// in-process tier off (every lookup goes to the Store).
 	L1Bytes int64
-	// StitchBytes bounds the memory of stitched subtrees, kept beside the
-	// in-process tier (see stitch.go); 0 means a quarter of L1Bytes,
-	// negative keeps none (every include is looked up on every request).
+	// StitchBytes bounds the memory of stitched subtrees and pages kept
+	// whole, beside the in-process tier (see stitch.go); 0 means a quarter
+	// of L1Bytes, negative keeps none (every include is looked up on every
+	// request).
 	StitchBytes int64
 	// ComposeBytes bounds the memory of the fragment results being made
 	// (see budget.go): past the first 64 KiB of each call's output, and
@@ -160,7 +162,7 @@ type Composer struct {
 	log       *slog.Logger
 	stats     Stats
 	batcher   IncludeBatcher // opts.Observer, when it takes batches
-	pages     *pageStitch    // stitched pages (nil: none kept)
+	pages     *pageStore     // pages kept whole (nil: none kept)
 	keyer     pageKeyer      // pages' keys, for pages kept whole and admission
 	wb        *writeBack
 	l1w       *l1Writer
@@ -262,8 +264,8 @@ func New(site *Site, opts Options) *Composer {
 	c.batcher, _ = opts.Observer.(IncludeBatcher)
 	if opts.L1Bytes >= 0 {
 		c.l1 = newL1(opts.L1Bytes, opts.StitchBytes)
-		c.l1w = newL1Writer(c.l1)
-		c.pages = newPageStitch(c.l1)
+		c.l1w = tier.NewWriter(c.l1)
+		c.pages = tier.NewPages(c.l1)
 	} else {
 		c.parsed = otter.Must(&otter.Options[string, parsedEntry]{MaximumSize: 1024})
 	}
@@ -298,7 +300,7 @@ func (c *Composer) StitchedBytes() int64 {
 	if c.l1 == nil {
 		return 0
 	}
-	return c.l1.stitchBytes.Load()
+	return c.l1.StitchedBytes()
 }
 
 // CacheBytes returns the memory the in-process tier counts now: its
@@ -307,7 +309,7 @@ func (c *Composer) CacheBytes() int64 {
 	if c.l1 == nil {
 		return 0
 	}
-	return int64(c.l1.c.WeightedSize()) + c.l1.stitchBytes.Load()
+	return int64(c.l1.Cache().WeightedSize()) + c.l1.StitchedBytes()
 }
 
 // ComposingBytes returns the memory the fragment calls in flight hold
@@ -320,8 +322,8 @@ func (c *Composer) Purge(fragment string) int {
 	if c.l1 == nil {
 		return 0
 	}
-	n := c.l1.purge(fragment)
-	c.pages.sweep()
+	n := c.l1.Purge(fragment + "?")
+	c.pages.Sweep()
 	return n
 }
 
@@ -354,9 +356,9 @@ func (c *Composer) Close() {
 		c.wb.close() // flushes what is queued, each batch within its deadline
 	}
 	if c.l1 != nil {
-		c.l1w.close()
-		c.l1.close()
-		c.pages.close()
+		c.l1w.Close()
+		c.l1.Close()
+		c.pages.Close()
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // compress.Negotiate: gzip, zstd or br, else as it is), always with "Vary:
 // Accept-Encoding", and flushed at the same points as uncompressed. What
 // the writer writes is compressed as it goes, but stitched subtrees and
-// pages kept whole (stitch.go, pagestitch.go) carry a compress.Piece: their
+// pages kept whole (stitch.go) carry a compress.Piece: their
 // compressed forms are made once, the first time a page in that coding
 // needs them, kept within the stitched bytes (-stitch-mb), and spliced
 // into the page as they are — so a warm page costs no compression of its

@@ -131,10 +131,10 @@ func TestWarmPageIsNotRecompressed(t *testing.T) {
 				t.Errorf("%s, composed: %d of the page's %d bytes compressed per page", coding, per, size)
 			}
 			pieces := 0
-			c.l1.c.All()(func(_ string, e *Entry) bool {
-				if st := e.stitched.Load(); st != nil {
+			c.l1.Cache().All()(func(_ string, e *Entry) bool {
+				if st := e.mark.Kept(); st != nil {
 					pieces++
-					if n := st.piece.Made(codingOf(coding)); n > 1 {
+					if n := st.Piece.Made(codingOf(coding)); n > 1 {
 						t.Errorf("%s: a subtree compressed %d times", coding, n)
 					}
 				}
@@ -144,8 +144,8 @@ func TestWarmPageIsNotRecompressed(t *testing.T) {
 				t.Fatal("no stitched subtree")
 			}
 			if whole {
-				c.pages.c.All()(func(_ string, sp *stitchedPage) bool {
-					if n := sp.st.piece.Made(codingOf(coding)); n != 1 {
+				c.pages.Cache().All()(func(_ string, sp *keptPage) bool {
+					if n := sp.Subtree.Piece.Made(codingOf(coding)); n != 1 {
 						t.Errorf("%s: the page kept whole compressed %d times, want once", coding, n)
 					}
 					return true
@@ -158,7 +158,7 @@ func TestWarmPageIsNotRecompressed(t *testing.T) {
 // composedOnly makes c keep no page whole: subtrees are stitched, the
 // page is composed around them every time.
 func composedOnly(c *Composer) {
-	c.pages.close()
+	c.pages.Close()
 	c.pages = nil
 }
 
@@ -232,8 +232,8 @@ func TestCompressedFormsAreCounted(t *testing.T) {
 	if coded <= plain {
 		t.Fatalf("stitched bytes %d with compressed forms, %d without: the forms are not counted", coded, plain)
 	}
-	c.l1.c.InvalidateAll()
-	c.pages.c.InvalidateAll()
+	c.l1.Cache().InvalidateAll()
+	c.pages.Cache().InvalidateAll()
 	if n := c.StitchedBytes(); n != 0 {
 		t.Fatalf("%d stitched bytes left once nothing is kept", n)
 	}
@@ -245,7 +245,10 @@ func TestCompressedFormsAreCounted(t *testing.T) {
 		serveWith(tight, "")
 		waitInL1(t, tight)
 	}
-	tight.l1.stitchMax = tight.l1.stitchBytes.Load()
+	for n := int64(1) << 40; n > 0; n >>= 1 { // the stitched bytes filled to their bound
+		for tight.l1.Reserve(n) {
+		}
+	}
 	before := tight.StitchedBytes()
 	want := body(serveWith(tight, ""))
 	if got := decoded(t, serveWith(tight, "", "Accept-Encoding", "gzip")); got != want {

@@ -2,10 +2,11 @@ package composer
 
 import (
 	"context"
-	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/broadsheet/broadsheet/composer/internal/tier"
 )
 
 // Entry is one cached result: the HTML an include produced, the assets it
@@ -37,14 +38,9 @@ type Entry struct {
 	// written is set once the entry is on its way to the Store, so that
 	// requests sharing one call write it once.
 	written atomic.Bool
-	// gone is set when L1 stops holding the entry (replaced, purged,
-	// evicted or expired), before any look-up can see what replaced it.
-	gone atomic.Bool
-	// stitched is the entry's subtree written out, while none of its
-	// includes changed; stitching is set while a writer builds one (see
-	// stitch.go).
-	stitched  atomic.Pointer[stitched]
-	stitching atomic.Bool
+	// mark is the in-process tier's: whether L1 let the entry go, and
+	// the stitched subtree kept on it (see package tier).
+	mark tier.Mark[*Entry]
 }
 
 // Size is the entry's weight in the in-process tier: the bytes it holds
@@ -54,41 +50,51 @@ type Entry struct {
 // only the HTML grew far past its configured size. It is checked against
 // the heap in TestL1AccountsWhatItHolds.
 func (e *Entry) Size() int {
-	n := l1Overhead + allocSize(int(unsafe.Sizeof(Entry{}))) + strSize(e.Key) + allocSize(cap(e.HTML)) +
-		allocSize(16*cap(e.Assets)) + segsSize(e.segs)
+	n := tier.Overhead + tier.AllocSize(int(unsafe.Sizeof(Entry{}))) + tier.StrSize(e.Key) + tier.AllocSize(cap(e.HTML)) +
+		tier.AllocSize(16*cap(e.Assets)) + segsSize(e.segs)
 	for _, a := range e.Assets {
-		n += strSize(a)
+		n += tier.StrSize(a)
 	}
 	return n
 }
 
-// l1Overhead is what the in-process tier spends per entry besides the
-// entry itself: otter's node (key, value, links, expiry, weight) and its
-// slot in the hash table, measured with TestL1AccountsWhatItHolds.
-const l1Overhead = 144
+// The in-process tier (package tier) holds entries, the subtrees stitched
+// from them and the pages kept whole.
+type (
+	l1        = tier.L1[*Entry]
+	l1Writer  = tier.Writer[*Entry]
+	subtree   = tier.Subtree[*Entry]
+	pageStore = tier.Pages[*Entry]
+	keptPage  = tier.Page[*Entry]
+)
 
-// allocSize is the memory a heap allocation of n bytes takes: Go rounds
-// small ones up to a size class and large ones to whole pages.
-func allocSize(n int) int {
-	if n <= 0 {
-		return 0
-	}
-	if n > sizeClasses[len(sizeClasses)-1] {
-		return (n + 8191) &^ 8191
-	}
-	i, _ := slices.BinarySearch(sizeClasses[:], n)
-	return sizeClasses[i]
+// newL1 returns an in-process tier of maxBytes (0: 64 MiB), keeping
+// stitched subtrees and pages of up to stitchBytes beside it (0: a quarter
+// of maxBytes; negative: none).
+func newL1(maxBytes, stitchBytes int64) *l1 {
+	return tier.New(tier.Options[*Entry]{
+		MaxBytes:    maxBytes,
+		StitchBytes: stitchBytes,
+		Key:         func(e *Entry) string { return e.Key },
+		Version:     func(e *Entry) string { return e.Version },
+		Created:     func(e *Entry) time.Time { return e.Created },
+		StaleUntil:  func(e *Entry) time.Time { return e.StaleUntil },
+		Size:        (*Entry).Size,
+		Mark:        func(e *Entry) *tier.Mark[*Entry] { return &e.mark },
+	})
 }
 
-// strSize is the memory of a string that has its own allocation.
-func strSize(s string) int { return allocSize(len(s)) }
-
-// sizeClasses are the Go allocator's small object sizes (Go 1.26,
-// internal/runtime/gc.SizeClassToSize).
-var sizeClasses = [...]int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
-	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792,
-	2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728, 10240,
-	10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768}
+// inL1 returns the entry L1 holds for key if it was rendered with
+// version. It reads otter's cache itself: a look-up is on every include's
+// path, and one through a generic method of the tier cost a tenth more
+// (see tier's BenchmarkGet).
+func (c *Composer) inL1(key, version string) (*Entry, bool) {
+	e, ok := c.l1.Cache().GetIfPresent(key)
+	if !ok || e.Version != version {
+		return nil, false
+	}
+	return e, true
+}
 
 // Store is a shared cache tier (Redis). Implementations must be safe for
 // concurrent use, bound every call by ctx, and fail open: an error is a miss

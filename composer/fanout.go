@@ -54,7 +54,7 @@ func (r *request) fetch(n *node, starts *[]*start, joined *[]*flight) {
 	if r.c.l1 != nil && !f.Spec.perUser() {
 		version := r.c.version(f)
 		recheck = func() *Entry {
-			if e := r.c.l1.get(key, version); e != nil && time.Now().Before(e.FreshUntil) {
+			if e, ok := r.c.inL1(key, version); ok && time.Now().Before(e.FreshUntil) {
 				return e
 			}
 			return nil

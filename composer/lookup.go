@@ -61,7 +61,7 @@ func (r *request) lookupL1(levels [][]node, now time.Time, next *[][]node) (miss
 				continue
 			}
 			if r.c.l1 != nil {
-				if e := r.c.l1.get(n.ref.key, r.c.version(n.frag)); e != nil {
+				if e, ok := r.c.inL1(n.ref.key, r.c.version(n.frag)); ok {
 					// A stitched subtree is fresh only while e is, so it
 					// is served as e is: a hit.
 					n.stitch = r.stitchedFor(n, e, now)
@@ -78,6 +78,34 @@ func (r *request) lookupL1(levels [][]node, now time.Time, next *[][]node) (miss
 		}
 	}
 	return misses
+}
+
+// stitchedFor returns the stitched subtree of e, the entry found in L1 for
+// n, when this request may serve it (see stitch.go); it counts its
+// includes then. A subtree found out of date is dropped, so that the
+// writer builds a new one.
+func (r *request) stitchedFor(n *node, e *Entry, now time.Time) *subtree {
+	if r.debug {
+		return nil
+	}
+	st := r.c.l1.Stitched(&e.mark, r.site, now)
+	if st == nil || int(n.depth+st.Height) > r.site.Limits.MaxDepth {
+		return nil
+	}
+	for {
+		k := r.count.Load()
+		if k+st.Includes > int64(r.site.Limits.MaxIncludes) {
+			// The rest of this page leaves too little room: its
+			// includes go the normal way, where the limit settles
+			// those past it.
+			return nil
+		}
+		if r.count.CompareAndSwap(k, k+st.Includes) {
+			break
+		}
+	}
+	r.c.stats.Stitched.Add(st.Includes)
+	return st
 }
 
 // serveCached finishes n from a cached entry if it is still servable.
@@ -132,7 +160,7 @@ func (r *request) lookupStore(misses []*node, now time.Time, next *[][]node) []*
 		e.segs = r.c.storeSegments(r.site, n.frag.Spec, e)
 		e.written.Store(true) // it came from the Store
 		if r.c.l1 != nil {
-			r.c.l1.set(e)
+			r.c.l1.Set(e)
 		}
 		r.serveCached(n, e, now, TierStore)
 		if n.children != nil {

@@ -3,6 +3,8 @@ package composer
 import (
 	"sync"
 	"time"
+
+	"github.com/broadsheet/broadsheet/composer/internal/tier"
 )
 
 // observeBatch is the most includes handed to an IncludeBatcher at once.
@@ -35,7 +37,7 @@ func (r *request) observeInclude(n *node) {
 	}
 	c.opts.Observer.Include(eventOf(n))
 	if n.stitch != nil {
-		for _, fc := range n.stitch.counts {
+		for _, fc := range n.stitch.Counts {
 			c.opts.Observer.Include(stitchedEvent(n, fc))
 		}
 	}
@@ -43,8 +45,27 @@ func (r *request) observeInclude(n *node) {
 
 // stitchedEvent stands for the includes of one fragment in n's stitched
 // subtree: served with n, as n was.
-func stitchedEvent(n *node, fc fragmentCount) IncludeEvent {
-	return IncludeEvent{Fragment: fc.name, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Count: fc.n}
+func stitchedEvent(n *node, fc tier.Count) IncludeEvent {
+	return IncludeEvent{Fragment: fc.Fragment, Outcome: n.outcome, Tier: n.tier, Duration: n.dur, Count: fc.N}
+}
+
+// observeStitchedPage reports the includes of a page kept whole: one event
+// per fragment, a hit from L1, as a stitched subtree's are.
+func (c *Composer) observeStitchedPage(st *subtree, d time.Duration) {
+	if c.opts.Observer == nil {
+		return
+	}
+	evs := make([]IncludeEvent, len(st.Counts))
+	for i, fc := range st.Counts {
+		evs[i] = IncludeEvent{Fragment: fc.Fragment, Outcome: OutcomeHit, Tier: TierL1, Duration: d, Count: fc.N}
+	}
+	if c.batcher != nil {
+		c.batcher.Includes(evs)
+		return
+	}
+	for _, ev := range evs {
+		c.opts.Observer.Include(ev)
+	}
 }
 
 // observeTree hands every include of the page settled by now to the
@@ -73,7 +94,7 @@ func (r *request) observeTree() {
 		}
 		add(eventOf(n))
 		if n.stitch != nil {
-			for _, fc := range n.stitch.counts {
+			for _, fc := range n.stitch.Counts {
 				add(stitchedEvent(n, fc))
 			}
 		}

@@ -39,7 +39,7 @@ func (ps *pageKeyer) keysOf(p *Page) *pageKeys {
 // key is the page's key for req: its name, then every route value and
 // every bound query value (the first, as planPage binds), length-prefixed
 // so that no two sets of values make one key. A page kept whole is kept
-// under it (see pagestitch.go), and a page's expected cost is learnt by it
+// under it (see stitch.go), and a page's expected cost is learnt by it
 // (see admit.go).
 func (ps *pageKeyer) key(p *Page, req *Request) string {
 	k := ps.keysOf(p)

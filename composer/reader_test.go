@@ -49,7 +49,7 @@ func TestReaderReachesOnlyItsFragment(t *testing.T) {
 	if leaked.Load() != 0 {
 		t.Fatalf("a fragment without NeedsReader saw the reader %d times", leaked.Load())
 	}
-	if c.l1.c.EstimatedSize() != 1 { // only the shared fragment is cached
-		t.Fatalf("%d entries cached, want 1: per-reader output must never be cached", c.l1.c.EstimatedSize())
+	if c.l1.Cache().EstimatedSize() != 1 { // only the shared fragment is cached
+		t.Fatalf("%d entries cached, want 1: per-reader output must never be cached", c.l1.Cache().EstimatedSize())
 	}
 }

@@ -100,7 +100,7 @@ func (c *Composer) Refresh(ctx context.Context, t Target) (*Entry, error) {
 		return nil, res.err
 	}
 	if c.l1 != nil {
-		c.l1.setUnlessNewer(res.e) // a later event's refresh may have been quicker
+		c.l1.SetUnlessNewer(res.e) // a later event's refresh may have been quicker
 	}
 	if c.store != nil && res.e.written.CompareAndSwap(false, true) {
 		wctx, cancel := context.WithTimeout(ctx, writeBackTimeout)
@@ -122,10 +122,10 @@ func (c *Composer) DropKey(key string, made time.Time) bool {
 	if c.l1 == nil {
 		return false
 	}
-	if e, ok := c.l1.c.GetIfPresent(key); ok && !e.Created.Before(made) {
+	if e, ok := c.l1.Cache().GetIfPresent(key); ok && !e.Created.Before(made) {
 		return false
 	}
-	_, dropped := c.l1.c.Invalidate(key)
+	_, dropped := c.l1.Cache().Invalidate(key)
 	return dropped
 }
 
@@ -148,7 +148,7 @@ func (c *Composer) refresh(site *Site, f *Fragment, p Params, e *Entry) {
 		// completed (and left the group) since: then there is nothing
 		// left to refresh.
 		recheck = func() *Entry {
-			if cur := c.l1.get(e.Key, version); cur != nil && cur.Created.After(e.Created) {
+			if cur, ok := c.inL1(e.Key, version); ok && cur.Created.After(e.Created) {
 				return cur
 			}
 			return nil

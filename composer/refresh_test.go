@@ -68,7 +68,7 @@ func TestRefreshRendersAfterItsEvent(t *testing.T) {
 		t.Fatalf("first refresh got %s", e.HTML)
 	}
 	waitInL1(t, c)
-	e := c.l1.get(tg.Key, c.version(c.Site().Fragments["score"]))
+	e, _ := c.inL1(tg.Key, c.version(c.Site().Fragments["score"]))
 	if e == nil || string(e.HTML) != "<li>2–0</li>" {
 		var held []byte
 		if e != nil {

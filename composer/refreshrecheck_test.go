@@ -28,7 +28,7 @@ func TestLateRefreshOfRefreshedEntry(t *testing.T) {
 		serve(c, "")
 		synctest.Wait()
 		key := Key("f", Params{})
-		old := c.l1.get(key, c.version(c.Site().Fragments["f"]))
+		old, _ := c.inL1(key, c.version(c.Site().Fragments["f"]))
 		if old == nil {
 			t.Fatal("no entry in L1 after the first page")
 		}

@@ -120,7 +120,7 @@ func (c *Composer) collectRemote(waiting []*start) []*start {
 			e.segs = c.storeSegments(s.site, s.f.Spec, e)
 			e.written.Store(true) // it came from the Store
 			if s.fl.Complete(e, nil) && c.l1w != nil {
-				c.l1w.add(e, s.fl)
+				c.l1w.Add(e, s.fl)
 			} else {
 				s.fl.Forget()
 			}

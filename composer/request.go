@@ -63,7 +63,7 @@ type node struct {
 	dur      time.Duration
 	children []node
 	// stitch, when set, is served instead of children (see stitch.go).
-	stitch *stitched
+	stitch *subtree
 	// lvl collects the fresh result for the Store, when n was a miss. It
 	// is set by resolve while the writer may already be settling n (at its
 	// deadline), hence atomic; lvlDone makes sure n counts once.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/broadsheet/broadsheet/composer/htmlnorm"
 	"github.com/broadsheet/broadsheet/composer/internal/include"
+	"github.com/broadsheet/broadsheet/composer/internal/tier"
 )
 
 // segment is a run of static HTML followed by at most one include.
@@ -58,7 +59,7 @@ func segsSize(segs []segment) int {
 	if len(segs) == 0 {
 		return 0
 	}
-	n := allocSize(cap(segs) * int(unsafe.Sizeof(segment{})))
+	n := tier.AllocSize(cap(segs) * int(unsafe.Sizeof(segment{})))
 	refs := 0
 	for i := range segs {
 		r := segs[i].inc
@@ -66,21 +67,21 @@ func segsSize(segs []segment) int {
 			continue
 		}
 		refs++
-		n += strSize(r.fragment) + allocSize(16*cap(r.params.kv)) + allocSize(len(r.key)+8) + storeKeySize(r.key)
+		n += tier.StrSize(r.fragment) + tier.AllocSize(16*cap(r.params.kv)) + tier.AllocSize(len(r.key)+8) + storeKeySize(r.key)
 		for j := 1; j < len(r.params.kv); j += 2 {
-			n += strSize(r.params.kv[j])
+			n += tier.StrSize(r.params.kv[j])
 		}
 		if r.err != nil {
 			n += 64
 		}
 	}
-	return n + allocSize(refs*int(unsafe.Sizeof(includeRef{})))
+	return n + tier.AllocSize(refs*int(unsafe.Sizeof(includeRef{})))
 }
 
 // storeKeySize is the memory of a storeKeyMemo for key, with a version of
 // a few bytes.
 func storeKeySize(key string) int {
-	return allocSize(int(unsafe.Sizeof(storeKeyMemo{}))) + allocSize(len("bs1:")+8+len(key))
+	return tier.AllocSize(int(unsafe.Sizeof(storeKeyMemo{}))) + tier.AllocSize(len("bs1:")+8+len(key))
 }
 
 var (

@@ -20,7 +20,8 @@ import (
 //
 // A request goes through plan.go (params, layout), lookup.go (L1, the
 // Store), fanout.go (joining and starting calls), settle.go, stream.go
-// (the writer), writeback.go and observe.go, in that order.
+// (the writer), stitch.go (keeping what was written whole), writeback.go
+// and observe.go, in that order.
 func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	site := c.site.Load()
 	page := req.Page
@@ -37,7 +38,7 @@ func (c *Composer) Serve(w http.ResponseWriter, hr *http.Request, req Request) {
 	if enc != nil {
 		defer c.encoded(enc)
 	}
-	// A page kept whole (see pagestitch.go) is one look-up and one write.
+	// A page kept whole (see stitch.go) is one look-up and one write.
 	var pageKey string
 	if c.pages != nil && !req.Debug {
 		pageKey = c.keyer.key(page, &req)
@@ -278,4 +279,37 @@ func (c *Composer) errorPage(w http.ResponseWriter, status int, msg string) {
 		return
 	}
 	_, _ = w.Write([]byte("<!doctype html><title>" + title + "</title><h1>" + title + "</h1><p>" + escapeText(msg) + "</p>"))
+}
+
+// servePage serves req's page from its body kept whole, if one is kept and
+// still exact, and returns the status it answered with (200, or a 304 to a
+// matching If-None-Match); 0 when it did not serve the page.
+func (c *Composer) servePage(w http.ResponseWriter, hr *http.Request, site *Site, req *Request, key string, start time.Time) (status int) {
+	sp := c.pages.Get(key)
+	if sp == nil {
+		return 0
+	}
+	st := sp.Subtree
+	now := time.Now()
+	if !st.Servable(c.l1, site, now) || st.Includes > int64(site.Limits.MaxIncludes) || int(st.Height) > site.Limits.MaxDepth {
+		c.pages.Drop(key) // built afresh by the next page written
+		return 0
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Server-Timing", string(appendTiming(make([]byte, 0, 24), "plan", time.Since(start))))
+	for _, l := range sp.Preload {
+		h.Add("Link", l)
+	}
+	r := request{page: req.Page, hr: hr, reader: req.Reader}
+	status = http.StatusOK
+	if r.cacheHead(w, sp.Cache) {
+		status = r.headOnly()
+	} else {
+		writeWhole(w, st.Piece)
+	}
+	c.stats.Stitched.Add(st.Includes)
+	c.observeStitchedPage(st, time.Since(start))
+	return status
 }

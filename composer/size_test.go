@@ -76,8 +76,8 @@ func l1Growth(t *testing.T, site *Site, queries []string) (counted, held int64, 
 	c.Purge("score")
 	c.Purge("scoreboard")
 	count := func() int64 {
-		c.l1.c.CleanUp()
-		return int64(c.l1.c.WeightedSize()) + c.StitchedBytes()
+		c.l1.Cache().CleanUp()
+		return int64(c.l1.Cache().WeightedSize()) + c.StitchedBytes()
 	}
 	c0, h0 := count(), liveHeap()
 	for _, q := range queries {
@@ -90,5 +90,5 @@ func l1Growth(t *testing.T, site *Site, queries []string) (counted, held int64, 
 	}
 	counted, held = count()-c0, liveHeap()-h0
 	runtime.KeepAlive(c)
-	return counted, held, c.l1.c.EstimatedSize()
+	return counted, held, c.l1.Cache().EstimatedSize()
 }

@@ -143,7 +143,7 @@ func (o *countObserver) get(key string) int {
 // stitched, byte for byte the page a composer looking every include up
 // serves (assets placed in the head, scripts before </body>, the same
 // Link headers), and the Observer still hears of every include — kept
-// whole (pagestitch.go), or, without stitched pages, as stitched subtrees.
+// whole (see stitch.go), or, without stitched pages, as stitched subtrees.
 func TestStitchedPageIsThePage(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -160,7 +160,7 @@ func TestStitchedPageIsThePage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t, 20, time.Hour, Options{})
 			if !tc.pages {
-				p.stitch.pages.close()
+				p.stitch.pages.Close()
 				p.stitch.pages = nil
 			}
 			for i := range 5 {
@@ -438,40 +438,12 @@ func TestStitchedPageUnderConcurrentChanges(t *testing.T) {
 		b := body(serve(c, ""))
 		for i := 150; i < 200; i++ {
 			if want := fmt.Sprintf("<li>m%d%02d %d–0</li>", 1+i%2, i%25, i); !strings.Contains(b, want) {
-				e := c.l1.get(fmt.Sprintf("score?match=m%d%02d", 1+i%2, i%25), "1")
+				e, _ := c.inL1(fmt.Sprintf("score?match=m%d%02d", 1+i%2, i%25), "1")
 				t.Fatalf("%s missing (L1 has %q, stitched %d) from %s", want, e.HTML, c.Stats().Stitched.Load(), b)
 			}
 		}
 	}
 	if c.Stats().Stitched.Load() == before {
 		t.Fatal("the last pages were not served stitched")
-	}
-}
-
-// TestRefusedEntryIsGone: an entry L1 refuses (a newer one of its key is
-// there) counts as gone, like one L1 dropped: a request may have served it
-// from its call's flight, and a stitched subtree holding it must not be
-// served while L1 holds the newer one.
-func TestRefusedEntryIsGone(t *testing.T) {
-	l := newL1(0, 0)
-	defer l.close()
-	now := time.Now()
-	older := &Entry{Key: "k", Version: "1", Created: now, FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(time.Hour)}
-	newer := &Entry{Key: "k", Version: "1", Created: now.Add(time.Millisecond), FreshUntil: now.Add(time.Hour), StaleUntil: now.Add(time.Hour)}
-	l.set(newer)
-	d := l.deletions.Load()
-	l.setUnlessNewer(older)
-	if got := l.get("k", "1"); got != newer {
-		t.Fatal("an older entry replaced a newer one")
-	}
-	if !older.gone.Load() || l.deletions.Load() == d {
-		t.Fatalf("the refused entry: gone %v, deletions %d → %d", older.gone.Load(), d, l.deletions.Load())
-	}
-	if newer.gone.Load() {
-		t.Fatal("the entry L1 holds is marked gone")
-	}
-	l.set(newer) // the same entry again: nothing changes
-	if newer.gone.Load() {
-		t.Fatal("setting the entry L1 holds marked it gone")
 	}
 }

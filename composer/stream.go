@@ -135,7 +135,7 @@ func (n *node) assets() []string {
 	case n.entry == nil:
 		return nil
 	case n.stitch != nil:
-		return n.stitch.assets
+		return n.stitch.Assets
 	}
 	return n.entry.Assets
 }
@@ -154,15 +154,15 @@ func (r *request) writeNode(bw *bufio.Writer, flush func(), n *node) {
 	switch {
 	case n.entry != nil && n.stitch != nil && r.enc != nil:
 		bw.Flush()
-		r.enc.WritePiece(n.stitch.piece)
+		r.enc.WritePiece(n.stitch.Piece)
 	case n.entry != nil && n.stitch != nil:
-		if len(n.stitch.html) > bw.Available() {
+		if len(n.stitch.HTML) > bw.Available() {
 			// Written whole, not a buffer's worth and then the rest:
 			// net/http sends each Write as a chunk of its own, and each
 			// costs write system calls.
 			bw.Flush()
 		}
-		bw.Write(n.stitch.html)
+		bw.Write(n.stitch.HTML)
 	case n.entry != nil && n.children != nil:
 		r.writeSegs(bw, flush, n.entry.segs, n.children, false)
 		r.stitch(n)

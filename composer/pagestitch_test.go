@@ -204,3 +204,45 @@ func TestStitchedPageNotKept(t *testing.T) {
 		}
 	})
 }
+
+// TestStitchedPageWithoutHead: a layout that does not close its head (HTML
+// allows it) has nowhere to gather stylesheets, so the writer places each
+// where its include stands. Such a page is kept whole when it has no
+// assets, served byte for byte as without stitching; with assets it is
+// written include by include every time.
+func TestStitchedPageWithoutHead(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		assets []string
+		whole  int64
+	}{
+		{"no assets", nil, 11},
+		{"assets", []string{"/static/item.css"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var calls, version atomic.Int64
+			site := func() *Site {
+				s := flatSite(10, &calls, &version)
+				s.Pages[0].Layout = "test" // no </head>
+				s.Fragments["item"].Spec.Assets = c.assets
+				return s
+			}
+			comp := newTestComposer(t, site(), Options{})
+			plain := newTestComposer(t, site(), Options{StitchBytes: -1})
+			for range 2 {
+				waitInL1(t, comp)
+				waitInL1(t, plain)
+				serve(comp, "v=a")
+				serve(plain, "v=a")
+			}
+			before := servedWhole(comp)
+			a, b := serve(comp, "v=a"), serve(plain, "v=a")
+			if body(a) != body(b) {
+				t.Fatalf("stitched\n%s\nplain\n%s", body(a), body(b))
+			}
+			if got := servedWhole(comp) - before; got != c.whole {
+				t.Fatalf("includes served whole: %d, want %d", got, c.whole)
+			}
+		})
+	}
+}

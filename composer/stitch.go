@@ -103,6 +103,11 @@ func (r *request) stitchPage(key string, segs []segment, tops []node, nonce stri
 	if nonce != "" && r.layoutBuf != nil && bytes.Contains(r.layoutBuf.Bytes(), []byte(nonce)) {
 		return // the layout placed this request's nonce
 	}
+	if r.anyAssets.Load() && !hasHead(segs) {
+		// writePage placed each stylesheet where its include stood,
+		// which a kept page does not reproduce.
+		return
+	}
 	if !ps.Claim(key) {
 		return
 	}
@@ -139,8 +144,14 @@ func (r *request) stitchPage(key string, segs []segment, tops []node, nonce stri
 		}
 		j++
 	}
-	if headAt < 0 || !time.Now().Before(b.st.Fresh) {
+	if !time.Now().Before(b.st.Fresh) {
 		return
+	}
+	if headAt < 0 {
+		if len(b.st.Assets) > 0 {
+			return
+		}
+		headAt = 0 // no </head>, and no asset to place
 	}
 	if bodyAt < 0 {
 		bodyAt = b.buf.Len()
@@ -165,4 +176,14 @@ func (r *request) stitchPage(key string, segs []segment, tops []node, nonce stri
 	var tl httpcache.Tally
 	r.tally(&tl, nonce)
 	ps.Keep(key, &keptPage{Subtree: b.st, Preload: preload, Cache: tl.Summary()}, out)
+}
+
+// hasHead reports whether the layout's text among segs closes its head.
+func hasHead(segs []segment) bool {
+	for _, s := range segs {
+		if bytes.Contains(s.text, []byte("</head>")) {
+			return true
+		}
+	}
+	return false
 }

@@ -161,8 +161,8 @@ func (r *downResult) pageTimeline(pages []loadtest.PageResult, pr presence, gen2
 	}
 }
 
-// fault is what killAndRestart did: when the service was killed and when
-// its new run answered (zero if it did not get there), the new run, and
+// fault is what killAndRestart did: when the service was killed (the
+// signal sent) and when its new run answered (zero if it did not get there), the new run, and
 // what failed.
 type fault struct {
 	killed, back time.Time
@@ -184,11 +184,15 @@ func (s *suite) killAndRestart(ctx context.Context, name string, port int, sv *s
 	if !wait(downKill) {
 		return f
 	}
+	// The kill is dated when it is sent: the kernel refuses and resets
+	// the service's connections as it dies, which the composer may see
+	// (and its breaker log) before the process is reaped.
+	killed := time.Now()
 	if f.err = sv.proc.Signal(syscall.SIGKILL); f.err != nil {
 		return f
 	}
 	<-sv.proc.Done()
-	f.killed = time.Now()
+	f.killed = killed
 	if !wait(downRestart) {
 		return f
 	}

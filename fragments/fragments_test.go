@@ -175,19 +175,11 @@ func TestHonoursContext(t *testing.T) {
 func TestScoreboardDivisions(t *testing.T) {
 	s := specNamed(t, "scoreboard")
 	render := func(raw map[string]string) string {
-		p, err := composer.NewParams(s, raw)
-		if err != nil {
-			t.Fatal(err)
+		r := fragmenttest.Render(t, s, raw)
+		if r.Outcome != composer.OutcomeMiss {
+			t.Fatalf("%v: %v: %v", raw, r.Outcome, r.Err)
 		}
-		comp, err := s.Render(context.Background(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b strings.Builder
-		if err := comp.Render(context.Background(), &b); err != nil {
-			t.Fatal(err)
-		}
-		return b.String()
+		return r.HTML
 	}
 	const open = `<section class="bs-board__division"`
 	html := render(map[string]string{"size": "12"})

@@ -10,6 +10,22 @@ import (
 	"github.com/broadsheet/broadsheet/composer/internal/launch"
 )
 
+// Pause stops the clock of the fragment call running under ctx until
+// resume is called: the call's deadline then moves on by the time in
+// between, time the call spent on what is not its fragment's work. The
+// remote client pauses while it connects to a service, as nginx keeps
+// proxy_connect_timeout apart from proxy_read_timeout: a timeout bounds
+// the fragment's answer, and a connection made on a cold start, while the
+// composer's own goroutines crowd the CPU, is the composer's to wait for
+// (a dial has a bound of its own). The include still never waits past its
+// page's budget. Outside a composer's call, Pause pauses nothing.
+func Pause(ctx context.Context) (resume func()) {
+	if c := launch.FromContext(ctx); c != nil {
+		return c.Pause()
+	}
+	return func() {}
+}
+
 // callNow runs a fragment for flight s.fl, on a goroutine of its own, under
 // s.ctx: a context detached from every request (one caller leaving must
 // not fail the others) that ends at the fragment's timeout, or earlier when

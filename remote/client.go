@@ -40,6 +40,7 @@
 package remote
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -152,13 +153,19 @@ type fragment struct {
 }
 
 // New returns a Client.
-func New(o Options) *Client {
+func New(o Options) *Client { return newDialing(o, nil) }
+
+// newDialing is New, dialing through dial when it is not nil (tests).
+func newDialing(o Options, dial dialFunc) *Client {
 	o = o.withDefaults()
 	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{}, batchers: map[string]*batcher{}, frags: map[string]*fragment{},
 		header: http.Header{"Accept": {"text/html"}, "User-Agent": {o.UserAgent}}}
 	c.rt = o.Transport
 	if c.rt == nil {
-		c.tr = newTransport(o)
+		if dial == nil {
+			dial = (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		}
+		c.tr = newTransport(o, dial)
 		c.rt = c.tr
 	}
 	if o.WrapTransport != nil {
@@ -208,12 +215,15 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // newTransport returns the Client's own transport for o (with its
-// defaults): only configured URLs, directly, with o's bounds per host.
-func newTransport(o Options) *http.Transport {
+// defaults): only configured URLs, directly, through dial, with o's bounds
+// per host.
+func newTransport(o Options, dial dialFunc) *http.Transport {
 	return &http.Transport{
 		Proxy:                  nil, // only configured URLs, directly
-		DialContext:            (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:            creditDial(dial),
 		MaxConnsPerHost:        o.MaxConnsPerHost,
 		MaxIdleConnsPerHost:    o.MaxConnsPerHost,
 		MaxIdleConns:           0, // no global cap: per host only
@@ -227,6 +237,18 @@ func newTransport(o Options) *http.Transport {
 		// than it saves; and the size cap then counts the bytes as
 		// sent.
 		DisableCompression: true,
+	}
+}
+
+// creditDial returns dial, pausing the clock of the composer's call that
+// dials (the request whose context the Transport dials under) while the
+// new connection is made: that time is not the fragment's
+// (composer.Pause). A dial is bounded by Options.DialTimeout.
+func creditDial(dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		resume := composer.Pause(ctx)
+		defer resume()
+		return dial(ctx, network, addr)
 	}
 }
 

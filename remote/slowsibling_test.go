@@ -1,6 +1,7 @@
 package remote_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -169,7 +170,44 @@ func TestHostQueueIsNotTimeout(t *testing.T) {
 	defer svc.Close()
 	c := remote.New(remote.Options{Logger: quiet, MaxConnsPerHost: 2})
 	defer c.Close()
-	yaml := strings.Replace(flatYAML(svc.URL, 12, "10s"), "timeout: 500ms", "timeout: 300ms", 1)
+	if got, body := firstFlatPage(t, c, svc.URL, 12, "300ms"); got != 12 {
+		t.Errorf("%d of 12 includes served:\n%s", got, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if peak > 2 {
+		t.Errorf("%d requests in flight at once, want at most 2", peak)
+	}
+}
+
+// TestConnectingIsNotTimeout: the time a new connection to the service
+// takes is not the fragment's: a cold page whose every call must first
+// connect, for 300 ms (a loaded machine's first page), serves every
+// include of a service that answers at once, under a 150 ms timeout.
+func TestConnectingIsNotTimeout(t *testing.T) {
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=30")
+		fmt.Fprintf(w, `<p class="frag">%s</p>`, strings.TrimPrefix(r.URL.Path, "/frag/"))
+	}))
+	defer svc.Close()
+	var d net.Dialer
+	slow := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		time.Sleep(300 * time.Millisecond)
+		return d.DialContext(ctx, network, addr)
+	}
+	c := remote.NewDialing(remote.Options{Logger: quiet, MaxConnsPerHost: 8}, slow)
+	defer c.Close()
+	if got, body := firstFlatPage(t, c, svc.URL, 8, "150ms"); got != 8 {
+		t.Errorf("%d of 8 includes served:\n%s", got, body)
+	}
+}
+
+// firstFlatPage serves the flat page of n includes of the service at base
+// (flatYAML, with timeout) from a fresh composer through c, and returns
+// how many of its includes the first page holds, and the page.
+func firstFlatPage(t *testing.T, c *remote.Client, base string, n int, timeout string) (int, string) {
+	t.Helper()
+	yaml := strings.Replace(flatYAML(base, n, "10s"), "timeout: 500ms", "timeout: "+timeout, 1)
 	comp := composer.New(newSite(t, c, yaml), composer.Options{Layouts: templates.Layouts(), Logger: quiet})
 	defer comp.Close()
 	srv := httptest.NewServer(pageHandler(comp))
@@ -180,12 +218,5 @@ func TestHostQueueIsNotTimeout(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if got := strings.Count(string(body), `class="frag"`); got != 12 {
-		t.Errorf("%d of 12 includes served:\n%s", got, body)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if peak > 2 {
-		t.Errorf("%d requests in flight at once, want at most 2", peak)
-	}
+	return strings.Count(string(body), `class="frag"`), string(body)
 }

@@ -44,6 +44,8 @@ type Context struct {
 	timeout  time.Duration
 	late     func() time.Duration // the grace, read at the deadline; nil: none
 	graced   time.Duration        // the grace granted so far
+	pauses   int                  // pauses not yet resumed (see Pause)
+	pausedAt time.Time            // when the clock stopped
 	stopped  bool
 	err      error // context.DeadlineExceeded or context.Canceled, once done
 	cause    error
@@ -126,15 +128,60 @@ func (c *Context) extend() bool {
 	return true
 }
 
+// Pause stops the call's clock until resume is called: the deadline then
+// moves on by the time in between, time the call spent on what is not its
+// fragment's work, such as connecting to the fragment's service (see
+// composer.Pause). Pauses may overlap; the clock runs again when the last
+// one ends. Before Begin (the wait for slots is bounded apart), once the
+// context has ended, or while its deadline fires, it pauses nothing.
+func (c *Context) Pause() (resume func()) {
+	if !c.begun.Load() {
+		return func() {}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped || c.err != nil || c.pauses == 0 && !c.timer.Stop() {
+		return func() {}
+	}
+	if c.pauses == 0 {
+		c.pausedAt = time.Now()
+	}
+	c.pauses++
+	var once sync.Once
+	return func() { once.Do(c.resume) }
+}
+
+func (c *Context) resume() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pauses--
+	if c.pauses > 0 || c.stopped || c.err != nil {
+		return
+	}
+	c.deadline = c.deadline.Add(time.Since(c.pausedAt))
+	c.timer.Reset(time.Until(c.deadline))
+}
+
+// FromContext returns the call's Context that ctx is or derives from, or
+// nil when ctx is not a call's.
+func FromContext(ctx context.Context) *Context {
+	c, _ := ctx.Value(selfKey{}).(*Context)
+	return c
+}
+
+// selfKey is the key under which a Context gives itself (FromContext).
+type selfKey struct{}
+
 // Abandon ends the context because nobody waits for the call any more.
 func (c *Context) Abandon(cause error) { c.end(context.Canceled, cause) }
 
 // Stop ends the context when the call returns, without running expire.
 func (c *Context) Stop() {
 	c.mu.Lock()
-	c.stopped = true // no grace from now on: the timer stays stopped
+	c.stopped = true       // no grace from now on: the timer stays stopped
+	paused := c.pauses > 0 // the timer was stopped by Pause
 	c.mu.Unlock()
-	if c.timer.Stop() {
+	if c.timer.Stop() || paused {
 		c.end(context.Canceled, context.Canceled)
 	}
 }
@@ -163,7 +210,15 @@ func (c *Context) Cause() error {
 }
 
 func (c *Context) Done() <-chan struct{} { return c.done }
-func (c *Context) Value(key any) any     { return c.values.Value(key) }
+
+// Value returns the value of the call's start for key, or c itself for
+// FromContext's key.
+func (c *Context) Value(key any) any {
+	if _, ok := key.(selfKey); ok {
+		return c
+	}
+	return c.values.Value(key)
+}
 
 func (c *Context) Deadline() (time.Time, bool) {
 	c.mu.Lock()

@@ -153,3 +153,57 @@ func TestContextGrace(t *testing.T) {
 		}
 	})
 }
+
+// TestContextPause: a call's clock stops while it is paused, from Pause
+// to the last overlapping resume, and its deadline moves on by that time;
+// before Begin, once ended, pausing does nothing; a call stopped while
+// paused ends. A context derived from the call's (with values, without
+// cancellation) leads back to it.
+func TestContextPause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		expired := 0
+		ctx := NewContext(context.Background(), time.Minute, func() { expired++ })
+		defer ctx.Stop()
+		ctx.Pause()() // waiting for slots: not the call's clock
+		if d, _ := ctx.Deadline(); !d.Equal(time.Now().Add(time.Minute)) {
+			t.Errorf("paused before Begin: deadline %v from now", time.Until(d))
+		}
+		start := time.Now()
+		ctx.Begin(time.Second, nil)
+		time.Sleep(200 * time.Millisecond)
+		derived := context.WithoutCancel(context.WithValue(ctx, ctxKey{}, "v"))
+		if FromContext(derived) != ctx || FromContext(context.Background()) != nil {
+			t.Fatal("FromContext does not lead back to the call's context")
+		}
+		resume := FromContext(derived).Pause()
+		time.Sleep(500 * time.Millisecond)
+		inner := ctx.Pause() // overlapping: the clock stays stopped
+		time.Sleep(time.Second)
+		resume()
+		resume() // a second call changes nothing
+		time.Sleep(300 * time.Millisecond)
+		inner() // paused from +200 ms to +2 s: 1.8 s
+		<-ctx.Done()
+		synctest.Wait()
+		if got := time.Since(start); got != 2800*time.Millisecond || expired != 1 {
+			t.Errorf("ended after %v, expired %d; want 2.8s and 1", got, expired)
+		}
+		ctx.Pause()()
+		if d, _ := ctx.Deadline(); !d.Equal(start.Add(2800 * time.Millisecond)) {
+			t.Errorf("paused once ended: deadline %v after the start", d.Sub(start))
+		}
+
+		// Returned while paused: the context ends, and never expires.
+		expired = 0
+		ctx = NewContext(context.Background(), time.Minute, func() { expired++ })
+		ctx.Begin(time.Second, nil)
+		resume = ctx.Pause()
+		ctx.Stop()
+		resume()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if !errors.Is(ctx.Err(), context.Canceled) || expired != 0 {
+			t.Errorf("stopped while paused: err %v, expired %d", ctx.Err(), expired)
+		}
+	})
+}

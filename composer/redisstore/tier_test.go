@@ -271,8 +271,8 @@ func TestNoStampedeAcrossInstances(t *testing.T) {
 	const n = 40
 	cnt := newCounted(30 * time.Millisecond)
 	site := cnt.site(n)
-	a, _, _ := instance(t, srv, site, 0, true)
-	b, _, _ := instance(t, srv, site, 0, true)
+	a, _, aStore := instance(t, srv, site, 0, true)
+	b, _, bStore := instance(t, srv, site, 0, true)
 	ts := []*httptest.Server{}
 	for _, c := range []*composer.Composer{a, b} {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -315,7 +315,7 @@ func TestNoStampedeAcrossInstances(t *testing.T) {
 		cnt.mu.Unlock()
 		for i, c := range []*composer.Composer{a, b} {
 			st := c.Stats()
-			t.Logf("instance %d: calls %d, remote waits %d, takeovers %d, abandoned %d", i, st.Calls.Load(), st.RemoteWaits.Load(), st.RemoteTakeovers.Load(), st.Abandoned.Load())
+			t.Logf("instance %d: calls %d, remote waits %d, takeovers %d, abandoned %d; store %+v", i, st.Calls.Load(), st.RemoteWaits.Load(), st.RemoteTakeovers.Load(), st.Abandoned.Load(), []*redisstore.Store{aStore, bStore}[i].Stats())
 		}
 		t.Fatalf("200 concurrent cold requests on 2 instances: max %d calls per key over %d keys, want 1 over %d (%v)", max, keys, n+1, dup)
 	}

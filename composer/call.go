@@ -126,6 +126,9 @@ func (c *Composer) succeeded(s *start, t0 time.Time, html []byte, raw *Raw, segs
 		StaleUntil: t0.Add(fresh + stale),
 	}
 	e.segs = segs
+	if s.locked {
+		e.lockedUntil = s.lockedUntil.UnixNano()
+	}
 	cacheable := fresh+stale > 0 && !f.Spec.perUser()
 	if !cacheable {
 		e.written.Store(true)

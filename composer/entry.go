@@ -33,11 +33,15 @@ type Entry struct {
 	// scanned as usual.
 	Leaf bool
 
-	// segs is the HTML split at its include tags, built once per entry.
-	segs []segment
 	// written is set once the entry is on its way to the Store, so that
 	// requests sharing one call write it once.
 	written atomic.Bool
+	// segs is the HTML split at its include tags, built once per entry.
+	segs []segment
+	// lockedUntil (Unix ns, 0 for none) is when the cross-instance lock
+	// of the call that made the entry lapses: until then other instances
+	// wait for the entry in the Store, so its write-back keeps trying.
+	lockedUntil int64
 	// mark is the in-process tier's: whether L1 let the entry go, and
 	// the stitched subtree kept on it (see package tier).
 	mark tier.Mark[*Entry]

@@ -30,9 +30,11 @@ type start struct {
 	// another instance's failure hold for an answer (see flights.join).
 	primary bool
 	// locked is set when this instance holds the key's cross-instance
-	// lock for the call; waitUntil bounds a wait for another instance.
-	locked    bool
-	waitUntil time.Time
+	// lock for the call, until lockedUntil at the latest; waitUntil
+	// bounds a wait for another instance.
+	locked      bool
+	lockedUntil time.Time
+	waitUntil   time.Time
 }
 
 // fetch joins the call for n's key, sharing it with any other request for

@@ -78,7 +78,7 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 	if len(shared) == 0 {
 		return local, nil
 	}
-	locks, err := c.tryLock(ctx, locker, shared)
+	locks, until, err := c.tryLock(ctx, locker, shared)
 	if err != nil {
 		if storeDown(err) {
 			return append(local, shared...), nil
@@ -92,7 +92,7 @@ func (c *Composer) split(ctx context.Context, starts []*start) (local, remote []
 	for i, s := range shared {
 		switch {
 		case locks[i].Held:
-			s.locked = true
+			s.locked, s.lockedUntil = true, until
 			local = append(local, s)
 		case c.honoursHold(s, locks[i]):
 			c.heldElsewhere(s, locks[i].FailedFor)
@@ -163,8 +163,9 @@ func (c *Composer) holdFailure(s *start, hold time.Duration) {
 }
 
 // tryLock takes the locks of starts' keys in one round trip, for the
-// longest of their timeouts plus lockGrace.
-func (c *Composer) tryLock(ctx context.Context, locker Locker, starts []*start) ([]LockState, error) {
+// longest of their timeouts plus lockGrace. until is the earliest the
+// locks taken can lapse: their life counted from before the call.
+func (c *Composer) tryLock(ctx context.Context, locker Locker, starts []*start) (locks []LockState, until time.Time, err error) {
 	// The calls are shared: the request that happens to take their locks
 	// may be gone (its includes timed out, its page ended) before its lock
 	// call returns, and failing it would make every call local.
@@ -176,11 +177,12 @@ func (c *Composer) tryLock(ctx context.Context, locker Locker, starts []*start) 
 		keys[i] = StoreKey(s.version, s.key)
 		ttl = max(ttl, s.f.Settings.Timeout)
 	}
-	held, err := locker.TryLockMulti(ctx, keys, c.holder, ttl+lockGrace)
-	if err == nil && len(held) != len(starts) {
+	until = time.Now().Add(ttl + lockGrace)
+	locks, err = locker.TryLockMulti(ctx, keys, c.holder, ttl+lockGrace)
+	if err == nil && len(locks) != len(starts) {
 		err = errors.New("composer: lock: wrong number of results")
 	}
-	return held, err
+	return locks, until, err
 }
 
 // storeDown reports whether a Store error means the Store cannot be used

@@ -52,10 +52,10 @@ func (c *Composer) lookRemote(waiting []*start) []*start {
 	}
 	locker, _ := c.store.(Locker)
 	if locker == nil {
-		c.takeOver(missing, false)
+		c.takeOver(missing, time.Time{})
 		return nil
 	}
-	locks, err := c.tryLock(context.Background(), locker, missing)
+	locks, until, err := c.tryLock(context.Background(), locker, missing)
 	down := err != nil && storeDown(err)
 	now := time.Now()
 	var free, unlocked, rest []*start
@@ -75,7 +75,7 @@ func (c *Composer) lookRemote(waiting []*start) []*start {
 			rest = append(rest, s)
 		}
 	}
-	c.takeOver(unlocked, false)
+	c.takeOver(unlocked, time.Time{})
 	if len(free) == 0 {
 		return rest
 	}
@@ -84,7 +84,10 @@ func (c *Composer) lookRemote(waiting []*start) []*start {
 		// expired: look once more before calling.
 		free = c.collectRemote(free)
 	}
-	c.takeOver(free, err == nil)
+	if err != nil {
+		until = time.Time{}
+	}
+	c.takeOver(free, until)
 	return rest
 }
 
@@ -130,12 +133,13 @@ func (c *Composer) collectRemote(waiting []*start) []*start {
 }
 
 // takeOver calls here the starts whose holder's lock is gone without a
-// result; this instance holds their lock now (locked), unless the Store
-// could not say (then it calls without one, as split does).
-func (c *Composer) takeOver(starts []*start, locked bool) {
+// result; this instance holds their lock now, until lockedUntil, unless
+// the Store could not say (zero: then it calls without one, as split
+// does).
+func (c *Composer) takeOver(starts []*start, lockedUntil time.Time) {
 	for _, s := range starts {
 		c.stats.RemoteTakeovers.Add(1)
-		s.locked = locked
+		s.locked, s.lockedUntil = !lockedUntil.IsZero(), lockedUntil
 		c.call(s)
 	}
 }

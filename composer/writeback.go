@@ -30,7 +30,10 @@ const (
 	writeBackWindow = 2 * time.Millisecond
 	// writeBackTimeout bounds one write-back. It is off the response path,
 	// and other instances may be waiting for these entries (they hold no
-	// lock): generous rather than short.
+	// lock): generous rather than short. Entries whose calls held their
+	// key's lock get until the lock lapses, if that is later: the other
+	// instances wait for them that long, and call the fragment again
+	// after.
 	writeBackTimeout = time.Second
 	// writeBackRetry is the pause before a write-back that timed out is
 	// tried again.
@@ -110,17 +113,28 @@ func retryTimeouts(ctx context.Context, op func() error) error {
 }
 
 func (w *writeBack) flush(batch []*Entry) {
-	ctx, cancel := context.WithTimeout(context.Background(), writeBackTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), writeBackDeadline(batch, time.Now()))
 	defer cancel()
 	w.Batches.Add(1)
 	// Other instances may be waiting for these entries until this
-	// instance's locks expire: retried within writeBackTimeout.
+	// instance's locks expire: retried until then.
 	err := retryTimeouts(ctx, func() error { return w.store.SetMulti(ctx, batch) })
 	if err != nil {
 		w.Errors.Add(1)
 		w.log.Debug("composer: write-back failed", "entries", len(batch), "err", err)
 	}
 	clear(batch)
+}
+
+// writeBackDeadline is when a write-back of batch starting at now gives
+// up: after writeBackTimeout, or once the last of the locks its entries'
+// calls held lapses, whichever is later.
+func writeBackDeadline(batch []*Entry, now time.Time) time.Time {
+	d := now.Add(writeBackTimeout).UnixNano()
+	for _, e := range batch {
+		d = max(d, e.lockedUntil)
+	}
+	return time.Unix(0, d)
 }
 
 // write sends batch in one SetMulti, on a goroutine of its own.
@@ -137,7 +151,7 @@ func (w *writeBack) write(batch []*Entry) {
 	}()
 }
 
-// close flushes what is queued, bounded by writeBackTimeout per batch.
+// close flushes what is queued, each batch bounded as flush bounds it.
 func (w *writeBack) close() {
 	close(w.done)
 	w.wg.Wait()

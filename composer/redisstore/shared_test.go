@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/broadsheet/broadsheet/composer"
 	"github.com/broadsheet/broadsheet/internal/redistest"
@@ -308,5 +309,61 @@ func TestTryLockMultiHolders(t *testing.T) {
 	}
 	if got := try("b", "k1"); !got[0] {
 		t.Fatal("a's Unlock did not release its lock")
+	}
+}
+
+// slowSets holds back every pipeline of SETs begun before until by d, or
+// until its call's context ends: a Store that is slow (not down) to take
+// a write-back.
+type slowSets struct {
+	d     time.Duration
+	until time.Time
+}
+
+func (s slowSets) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (s slowSets) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (s slowSets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "set" && time.Now().Before(s.until) {
+			select {
+			case <-time.After(s.d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestWriteBackLastsAsLongAsTheLock: the lock holder's write-back takes
+// longer than a write-back's usual bound (1 s) but less than the key's
+// lock lasts (timeout 2 s + grace). The other instance, waiting for the
+// holder's results as long as the lock is held, gets them from the Store:
+// the holder keeps trying while the others wait, and nobody calls a key
+// twice. (Under load this was TestNoStampedeAcrossInstances's flake: one
+// slow SET spent the second, and the waiter took over once the lock
+// lapsed.)
+func TestWriteBackLastsAsLongAsTheLock(t *testing.T) {
+	srv := redistest.Start(t)
+	const n = 3
+	cnt := newCounted(0)
+	site := cnt.site(n)
+	a, _, aStore := instance(t, srv, site, 0, false)
+	b, _, _ := instance(t, srv, site, 0, false)
+	aStore.Client().AddHook(slowSets{d: 1500 * time.Millisecond, until: time.Now().Add(time.Second)})
+	if o := outcomes(page(t, a)); o["miss"] != n+1 {
+		t.Fatalf("instance a: outcomes %v, want %d misses", o, n+1)
+	}
+	// A's locks last 2.5 s from now; its write-back lands 1.5 s from now.
+	if o := outcomes(page(t, b)); o["miss"]+o["hit"] != n+1 {
+		t.Errorf("instance b: outcomes %v, want every include with content (a's, from the Store)", o)
+	}
+	if max, keys := cnt.maxCalls(); max != 1 || keys != n+1 {
+		t.Errorf("fragment calls: max %d per key over %d keys, want 1 over %d", max, keys, n+1)
+	}
+	if st := aStore.Stats(); st.Errors != 0 {
+		t.Errorf("instance a's Store: %+v, want no errors (the write-back retried until it landed)", st)
 	}
 }

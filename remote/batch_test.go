@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/broadsheet/broadsheet/composer"
+	"github.com/broadsheet/broadsheet/internal/wait"
 )
 
 // gate lets a test hold the "block" fragment of batchSpecs.
@@ -401,15 +402,15 @@ func TestBatchServerValidation(t *testing.T) {
 		got[f.index] = f
 	}
 	if len(got) != 3 || got[0].status != 404 || got[1].status != 400 || got[2].status != 200 ||
-		got[2].contentType != "text/html; charset=utf-8" || !strings.HasPrefix(got[2].cacheControl[0], "max-age=30") ||
+		got[2].contentType != "text/html; charset=utf-8" || !strings.HasPrefix(got[2].cache.CacheControl[0], "max-age=30") ||
 		!reflect.DeepEqual(got[2].link, []string{"</static/page.css>; rel=stylesheet"}) ||
-		string(got[2].body) != "<p>page ok – ünïcode</p>" || got[0].cacheControl[0] != "no-store" {
+		string(got[2].body) != "<p>page ok – ünïcode</p>" || got[0].cache.CacheControl[0] != "no-store" {
 		t.Errorf("frames %+v", got)
 	}
 	// The GET of the same item answers the same.
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/fragments/page?id=ok", nil))
-	if w.Body.String() != string(got[2].body) || w.Header().Get("Cache-Control") != got[2].cacheControl[0] ||
+	if w.Body.String() != string(got[2].body) || w.Header().Get("Cache-Control") != got[2].cache.CacheControl[0] ||
 		w.Header().Get("Link") != got[2].link[0] {
 		t.Errorf("GET %d %v %q differs from its frame", w.Code, w.Header(), w.Body)
 	}
@@ -438,6 +439,19 @@ func hostileBatch(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "<p>I am a plain page</p>")
 		return
 	}
+	if strings.Contains(string(body), "switch") {
+		// A 101 with Upgrade hands the connection to the client, whose
+		// context no longer closes it: the client must close it itself.
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: secret\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(wait.Patience)) // a guard against a client that never closes it
+		_, _ = io.Copy(io.Discard, c)
+		return
+	}
 	if strings.Contains(string(body), "old") {
 		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -462,6 +476,12 @@ func hostileBatch(w http.ResponseWriter, r *http.Request) {
 			frame(200, "", "\xff\xfe")
 		case strings.HasPrefix(id, "huge"):
 			frame(200, "", strings.Repeat("y", 5000))
+		case strings.HasPrefix(id, "nul"):
+			frame(200, "", "<p>secret\x00</p>")
+		case strings.HasPrefix(id, "png"):
+			frame(200, "Content-Type: image/png\n", "<p>secret</p>")
+		case strings.HasPrefix(id, "partial"):
+			frame(206, "", "<p>secret</p>")
 		default:
 			cut = append(cut, i)
 		}
@@ -493,14 +513,15 @@ func TestBatchHostileResponse(t *testing.T) {
 		ids  []string
 		want []string // "ok" or the Kind, per id
 	}{
-		{"per item", []string{"ok1", "err", "redirect", "utf8", "huge", "ok2"},
-			[]string{"ok", "status", "redirect", "invalid_utf8", "oversized", "ok"}},
+		{"per item", []string{"ok1", "err", "redirect", "utf8", "huge", "nul", "png", "partial", "ok2"},
+			[]string{"ok", "status", "redirect", "invalid_utf8", "oversized", "not_html", "not_html", "status", "ok"}},
 		{"truncated", []string{"ok1", "trunc", "ok2"}, []string{"ok", "network", "ok"}},
 		{"duplicate", []string{"ok1", "dup", "ok2"}, []string{"ok", "network", "ok"}},
 		{"out of range", []string{"ok1", "range"}, []string{"ok", "network"}},
 		{"garbage", []string{"ok1", "garbage", "ok2"}, []string{"ok", "network", "ok"}},
 		{"not a batch", []string{"notbatch", "notbatch2"}, []string{"status", "status"}},
 		{"old server", []string{"old", "old2"}, []string{"status", "status"}},
+		{"switching protocols", []string{"switch", "switch2"}, []string{"status", "status"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := slowBatches

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/broadsheet/broadsheet/composer"
 )
@@ -117,7 +116,7 @@ func (c *Client) batcher(base, endpoint string) (*batcher, error) {
 		return bt, nil
 	}
 	bt := &batcher{c: c, h: h, endpoint: endpoint, base: base,
-		header: http.Header{"Accept": {batchType}, "Content-Type": {"text/plain; charset=utf-8"}, "User-Agent": {c.opts.UserAgent},
+		header: http.Header{"Accept": {batchType}, "Accept-Encoding": {"identity"}, "Content-Type": {"text/plain; charset=utf-8"}, "User-Agent": {c.opts.UserAgent},
 			// A batch only reads: the Transport may retry it on a
 			// connection the server had closed, like a GET. A nil
 			// value is not sent.
@@ -276,7 +275,7 @@ func (bt *batcher) send(b *batch) {
 	}
 	defer resp.Body.Close()
 	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); resp.StatusCode != http.StatusOK || ct != batchType {
-		drain(resp.Body)
+		drain(resp)
 		d.refused(resp.StatusCode)
 		return
 	}
@@ -373,21 +372,19 @@ func (d *delivery) refused(status int) {
 // judge turns an item's frame into a *composer.Raw or an *Error, with the
 // rules of a GET's response (see Client.response).
 func (c *Client) judge(h *host, rawURL string, f *frame) (*composer.Raw, error) {
+	if err := statusError(h.name, f.status); err != nil {
+		return nil, err
+	}
 	switch {
-	case f.status >= 300 && f.status < 400:
-		return nil, &Error{Host: h.name, Kind: KindRedirect, Status: f.status}
-	case f.status < 200 || f.status >= 300:
-		e := &Error{Host: h.name, Kind: KindStatus, Status: f.status}
-		if f.status == http.StatusNotFound {
-			return nil, notFound{e}
-		}
-		return nil, e
+	case !htmlType(f.contentType):
+		return nil, &Error{Host: h.name, Kind: KindNotHTML, Err: fmt.Errorf("Content-Type %s", quoteHeader(f.contentType))}
 	case f.oversized:
 		return nil, &Error{Host: h.name, Kind: KindOversized, Err: fmt.Errorf("body over %d bytes", c.opts.MaxBodyBytes)}
-	case !utf8.Valid(f.body):
-		return nil, &Error{Host: h.name, Kind: KindInvalidUTF8}
 	}
-	fr := ParseCacheControl(f.cacheControl, f.age)
+	if err := textError(h.name, f.body); err != nil {
+		return nil, err
+	}
+	fr := ParseFreshness(f.cache, time.Now())
 	raw := &composer.Raw{HTML: f.body, HasFreshness: fr.Known, Fresh: fr.Fresh, Stale: fr.Stale}
 	if len(f.link) > 0 {
 		if u, err := url.Parse(rawURL); err == nil {

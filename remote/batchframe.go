@@ -63,11 +63,11 @@ type frame struct {
 	index  int
 	status int
 	// The headers the client uses; others are ignored.
-	contentType, age string
-	cacheControl     []string
-	link             []string
-	body             []byte
-	oversized        bool // the body was over the cap: skipped, not kept
+	contentType string
+	cache       CacheHeaders
+	link        []string
+	body        []byte
+	oversized   bool // the body was over the cap: skipped, not kept
 }
 
 // readFrame reads the next frame of a batch of n items from r, keeping a
@@ -150,11 +150,19 @@ func (f *frame) readHeaders(r *bufio.Reader, nh int64) error {
 		case "Content-Type":
 			f.contentType = v
 		case "Cache-Control":
-			f.cacheControl = append(f.cacheControl, v)
+			f.cache.CacheControl = append(f.cache.CacheControl, v)
 		case "Link":
 			f.link = append(f.link, v)
 		case "Age":
-			f.age = v
+			f.cache.Age = v
+		case "Expires":
+			f.cache.Expires = v
+		case "Date":
+			f.cache.Date = v
+		case "Vary":
+			f.cache.Vary = append(f.cache.Vary, v)
+		case "Set-Cookie":
+			f.cache.SetCookie = true
 		}
 	}
 	return nil

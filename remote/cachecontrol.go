@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -12,12 +13,13 @@ import (
 // be cached for a century is cached for a year.
 const maxAge = composer.MaxOwnLifetime
 
-// Freshness is what a response's Cache-Control (and Age) headers say about
-// how long its body may be served.
+// Freshness is what a response's caching headers (Cache-Control, Age,
+// Expires, Set-Cookie, Vary) say about how long its body may be served.
 type Freshness struct {
-	// Known reports that the headers set a lifetime: max-age or s-maxage,
-	// or a directive that forbids caching (no-store, no-cache, private).
-	// Without it the fragment's configured times apply.
+	// Known reports that the headers set a lifetime: max-age, s-maxage or
+	// Expires, or something that forbids caching (no-store, no-cache,
+	// private, Set-Cookie, Vary: *). Without it the fragment's configured
+	// times apply.
 	Known bool
 	Fresh time.Duration
 	// Stale is the longer of stale-while-revalidate and stale-if-error:
@@ -26,21 +28,52 @@ type Freshness struct {
 	Stale time.Duration
 }
 
-// ParseCacheControl reads the Cache-Control header values cc and the Age
-// header age the way a shared cache does (RFC 9111): s-maxage wins over
-// max-age, Age is taken off the fresh time, and no-store, no-cache or
-// private make the response uncacheable (Known, zero Fresh and Stale).
-// Unknown directives and malformed values are ignored; a directive given
-// twice counts once, the first time. It never fails.
-func ParseCacheControl(cc []string, age string) Freshness {
+// CacheHeaders are the headers of a response that say whether, and for
+// how long, a shared cache may keep it.
+type CacheHeaders struct {
+	CacheControl []string // every Cache-Control value
+	Age          string
+	Expires      string
+	Date         string
+	Vary         []string // every Vary value
+	SetCookie    bool     // the response sets a cookie
+}
+
+// cacheHeaders returns the CacheHeaders of h.
+func cacheHeaders(h http.Header) CacheHeaders {
+	return CacheHeaders{CacheControl: h.Values("Cache-Control"), Age: h.Get("Age"), Expires: h.Get("Expires"), Date: h.Get("Date"),
+		Vary: h.Values("Vary"), SetCookie: len(h.Values("Set-Cookie")) > 0}
+}
+
+// ParseFreshness reads h, the headers of a response received at now, the
+// way a shared cache does (RFC 9111):
+//
+//   - no-store, no-cache or private make the response uncacheable (Known,
+//     zero Fresh and Stale); so do a Set-Cookie and Vary: *, as in
+//     Varnish's default: the composer sends no cookie and varies its
+//     requests on nothing, so a response that sets a cookie or varies on
+//     everything is not one for every reader. (The cookie itself is never
+//     kept nor passed on.)
+//   - s-maxage wins over max-age, and either over Expires, whose lifetime
+//     counts from the response's Date (from now without a valid one).
+//     An invalid max-age or s-maxage (negative, not a number, empty) or
+//     Expires (not a date, "0") makes the response stale at once, as RFC
+//     9111 encourages: never fresher than the service meant.
+//   - Age is taken off the fresh time.
+//   - Stale is the longer of stale-while-revalidate and stale-if-error.
+//
+// Every lifetime is capped at a year (maxAge). Unknown directives and
+// malformed stale times are ignored; a directive given twice counts once,
+// the first time. Without max-age, s-maxage or Expires the freshness is
+// not Known. It never fails.
+func ParseFreshness(h CacheHeaders, now time.Time) Freshness {
 	var (
-		f                Freshness
 		maxAgeV, sMaxAge = time.Duration(-1), time.Duration(-1)
 		swr, sie         time.Duration
 		seenSWR, seenSIE bool
-		noStore          bool
+		noStore          = h.SetCookie || varyAll(h.Vary)
 	)
-	for _, line := range cc {
+	for _, line := range h.CacheControl {
 		for rest, more := line, true; more; {
 			var d string
 			d, rest, more = cutOutsideQuotes(rest, ',')
@@ -54,12 +87,12 @@ func ParseCacheControl(cc []string, age string) Freshness {
 					noStore = true
 				}
 			case "max-age":
-				if d, ok := seconds(val); ok && maxAgeV < 0 {
-					maxAgeV = d
+				if maxAgeV < 0 {
+					maxAgeV = secondsOrStale(val)
 				}
 			case "s-maxage":
-				if d, ok := seconds(val); ok && sMaxAge < 0 {
-					sMaxAge = d
+				if sMaxAge < 0 {
+					sMaxAge = secondsOrStale(val)
 				}
 			case "stale-while-revalidate":
 				if d, ok := seconds(val); ok && !seenSWR {
@@ -79,13 +112,53 @@ func ParseCacheControl(cc []string, age string) Freshness {
 	if fresh < 0 {
 		fresh = maxAgeV
 	}
-	if fresh < 0 {
-		return f
+	if fresh < 0 && strings.TrimSpace(h.Expires) != "" {
+		fresh = expiresIn(h.Expires, h.Date, now)
 	}
-	if a, ok := seconds(strings.TrimSpace(age)); ok {
+	if fresh < 0 {
+		return Freshness{}
+	}
+	if a, ok := seconds(strings.TrimSpace(h.Age)); ok {
 		fresh = max(0, fresh-a)
 	}
 	return Freshness{Known: true, Fresh: fresh, Stale: max(swr, sie)}
+}
+
+// secondsOrStale parses a max-age or s-maxage value: an invalid one is
+// zero, stale at once.
+func secondsOrStale(s string) time.Duration {
+	d, _ := seconds(s)
+	return d
+}
+
+// expiresIn is the lifetime an Expires value gives a response whose Date
+// is date, received at now: from Date (or now, without a valid Date) to
+// Expires, at least zero (an invalid Expires is in the past), at most
+// maxAge.
+func expiresIn(expires, date string, now time.Time) time.Duration {
+	exp, err := http.ParseTime(strings.TrimSpace(expires))
+	if err != nil {
+		return 0
+	}
+	from, err := http.ParseTime(strings.TrimSpace(date))
+	if err != nil {
+		from = now
+	}
+	d := exp.Sub(from) // saturates, never wraps
+	return min(max(d, 0), maxAge)
+}
+
+// varyAll reports whether Vary values name "*": the response varies on
+// what no request header says.
+func varyAll(vary []string) bool {
+	for _, v := range vary {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(f) == "*" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // seconds parses a delta-seconds value, capped at maxAge.

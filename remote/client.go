@@ -159,7 +159,7 @@ func New(o Options) *Client { return newDialing(o, nil) }
 func newDialing(o Options, dial dialFunc) *Client {
 	o = o.withDefaults()
 	c := &Client{opts: o, log: o.Logger, hosts: map[hostKey]*host{}, batchers: map[string]*batcher{}, frags: map[string]*fragment{},
-		header: http.Header{"Accept": {"text/html"}, "User-Agent": {o.UserAgent}}}
+		header: http.Header{"Accept": {"text/html"}, "Accept-Encoding": {"identity"}, "User-Agent": {o.UserAgent}}}
 	c.rt = o.Transport
 	if c.rt == nil {
 		if dial == nil {
@@ -232,10 +232,11 @@ func newTransport(o Options, dial dialFunc) *http.Transport {
 		ExpectContinueTimeout:  0,
 		MaxResponseHeaderBytes: 64 << 10,
 		ForceAttemptHTTP2:      true,
-		// No Accept-Encoding: gzip. Fragments are small and near, so
-		// compressing and inflating them costs both sides more CPU
-		// than it saves; and the size cap then counts the bytes as
-		// sent.
+		// No Accept-Encoding: gzip (requests say identity). Fragments
+		// are small and near, so compressing and inflating them costs
+		// both sides more CPU than it saves; and the size cap then
+		// counts the bytes as sent. A response encoded all the same is
+		// refused (KindEncoded), never inflated.
 		DisableCompression: true,
 	}
 }

@@ -3,7 +3,6 @@ package remote
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"github.com/broadsheet/broadsheet/composer"
@@ -23,10 +22,13 @@ const (
 	KindBreakerOpen             // the host's breaker refused the call
 	KindBadParams               // the params cannot form a URL
 	KindQueued                  // the call's deadline passed while it waited for one of the host's in-flight slots
+	KindEncoded                 // the body comes in a Content-Encoding other than identity (never asked for, never decoded)
+	KindNotHTML                 // the body is not HTML text: a Content-Type other than HTML or plain text, or a control character
 	nKinds
 )
 
-var kindNames = [...]string{"network", "timeout", "status", "redirect", "oversized", "invalid_utf8", "breaker_open", "bad_params", "queued"}
+var kindNames = [...]string{"network", "timeout", "status", "redirect", "oversized", "invalid_utf8", "breaker_open", "bad_params", "queued",
+	"encoded", "not_html"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -79,9 +81,12 @@ func (n notFound) Unwrap() []error { return []error{n.e, composer.ErrNotFound} }
 var errNotTried = errors.New("remote: not tried")
 
 // hostFailure reports whether err says the host is unwell (the breaker
-// counts it as a failure): it could not be reached or its connection
-// broke, or it answered 5xx or 429. A 4xx, a redirect or a bad body is
-// the host answering (a success, as far as the host's health goes).
+// counts it as a failure): it could not be reached, its connection broke
+// or it broke HTTP (KindNetwork), or it answered 5xx. Anything else is
+// the host answering, a success as far as the host's health goes: a 4xx
+// (a 429 too: a service may limit one fragment's calls and not its
+// others'), a redirect, a bad body, a status outside 100–599 (which has
+// no class: the one URL's nonsense, not the host's failure).
 func hostFailure(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -91,7 +96,7 @@ func hostFailure(err error) bool {
 	case KindNetwork:
 		return true
 	case KindStatus:
-		return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+		return e.Status >= 500 && e.Status <= 599
 	}
 	return false
 }

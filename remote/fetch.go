@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/broadsheet/broadsheet/composer"
@@ -92,17 +95,13 @@ func (c *Client) response(ctx context.Context, h *host, req *http.Request, resp 
 		resp.Body = http.NoBody
 	}
 	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		drain(resp.Body)
-		return nil, &Error{Host: h.name, Kind: KindRedirect, Status: resp.StatusCode}
-	case resp.StatusCode < 200 || resp.StatusCode >= 300:
-		drain(resp.Body)
-		e := &Error{Host: h.name, Kind: KindStatus, Status: resp.StatusCode}
-		if resp.StatusCode == http.StatusNotFound {
-			return nil, notFound{e}
-		}
-		return nil, e
+	if err := statusError(h.name, resp.StatusCode); err != nil {
+		drain(resp)
+		return nil, err
+	}
+	if err := headerError(h.name, resp.Header); err != nil {
+		drain(resp)
+		return nil, err
 	}
 	max := c.opts.MaxBodyBytes
 	if resp.ContentLength > int64(max) {
@@ -115,10 +114,10 @@ func (c *Client) response(ctx context.Context, h *host, req *http.Request, resp 
 	case err != nil:
 		return nil, fail(KindNetwork, err)
 	}
-	if !utf8.Valid(body) {
-		return nil, fail(KindInvalidUTF8, nil)
+	if err := textError(h.name, body); err != nil {
+		return nil, err
 	}
-	fr := ParseCacheControl(resp.Header.Values("Cache-Control"), resp.Header.Get("Age"))
+	fr := ParseFreshness(cacheHeaders(resp.Header), time.Now())
 	return &composer.Raw{
 		HTML:         body,
 		HasFreshness: fr.Known,
@@ -126,6 +125,105 @@ func (c *Client) response(ctx context.Context, h *host, req *http.Request, resp 
 		Stale:        fr.Stale,
 		Assets:       ParseLink(resp.Header.Values("Link"), req.URL),
 	}, nil
+}
+
+// statusError returns the error of a response's status, or nil for one
+// whose body is the fragment: 200 and 203, and 204 (empty). A 3xx is a
+// redirect (never followed) but for 304, an answer to a condition the
+// client never sends; a 404 or 410 is like a local fragment's
+// ErrNotFound; any other status, a 2xx other than those three among them
+// (206 is part of a body, 202 a promise of one), is KindStatus.
+func statusError(host string, status int) error {
+	switch {
+	case status == http.StatusOK, status == http.StatusNonAuthoritativeInfo, status == http.StatusNoContent:
+		return nil
+	case status == http.StatusNotFound, status == http.StatusGone:
+		return notFound{&Error{Host: host, Kind: KindStatus, Status: status}}
+	case status >= 300 && status < 400 && status != http.StatusNotModified:
+		return &Error{Host: host, Kind: KindRedirect, Status: status}
+	}
+	return &Error{Host: host, Kind: KindStatus, Status: status}
+}
+
+// headerError returns the error of a response whose headers say that its
+// body is not HTML text as sent: a Content-Encoding other than identity
+// (KindEncoded: the client asks for none and decodes none, so that the
+// size cap counts the bytes as sent and no compression bomb is ever
+// inflated), or a Content-Type other than HTML or plain text
+// (KindNotHTML; see htmlType).
+func headerError(host string, h http.Header) error {
+	for _, v := range h["Content-Encoding"] {
+		for coding := range strings.SplitSeq(v, ",") {
+			if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") {
+				return &Error{Host: host, Kind: KindEncoded, Err: fmt.Errorf("Content-Encoding %s, not asked for", quoteHeader(v))}
+			}
+		}
+	}
+	for _, v := range h["Content-Type"] {
+		if !htmlType(v) {
+			return &Error{Host: host, Kind: KindNotHTML, Err: fmt.Errorf("Content-Type %s", quoteHeader(v))}
+		}
+	}
+	return nil
+}
+
+// htmlType reports whether a Content-Type value may be a fragment's:
+// text/html or application/xhtml+xml, text/plain (what Go's servers send
+// for HTML they do not recognize as such, "<li>…" for one), or none. An
+// image, JSON, application/octet-stream or any other type is not.
+func htmlType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "", "text/html", "application/xhtml+xml", "text/plain":
+		return true
+	}
+	return false
+}
+
+// textError returns the error of a body that is not HTML text: not UTF-8
+// (KindInvalidUTF8), or holding a control character (KindNotHTML; see
+// controlAt), which binary data does and HTML must not.
+func textError(host string, body []byte) error {
+	if !utf8.Valid(body) {
+		return &Error{Host: host, Kind: KindInvalidUTF8}
+	}
+	if i := controlAt(body); i >= 0 {
+		return &Error{Host: host, Kind: KindNotHTML, Err: fmt.Errorf("a control character at byte %d", i)}
+	}
+	return nil
+}
+
+// control marks the bytes that begin a control character in UTF-8: the C0
+// controls but tab, line feed, form feed and carriage return (the HTML
+// syntax's white space), DEL, and 0xC2, which begins the C1 controls
+// (U+0080–U+009F) and the rest of Latin-1 (U+00A0–U+00BF).
+var control = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = c != '\t' && c != '\n' && c != '\f' && c != '\r'
+	}
+	t[0x7f], t[0xc2] = true, true
+	return t
+}()
+
+// controlAt returns the index of the first control character of the
+// UTF-8 text b (one the HTML syntax forbids: a NUL, another C0 control but
+// white space, DEL or a C1 control), or -1.
+func controlAt(b []byte) int {
+	for i, c := range b {
+		if control[c] && (c != 0xc2 || i+1 < len(b) && b[i+1] < 0xa0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// quoteHeader quotes a header value for an error's text: at most 40 bytes
+// of it, escaped.
+func quoteHeader(v string) string {
+	if len(v) > 40 {
+		return strconv.Quote(v[:40]) + "…"
+	}
+	return strconv.Quote(v)
 }
 
 var (
@@ -185,6 +283,15 @@ const maxPooledBuf = 256 << 10
 
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// drain reads a little of an unwanted body so that its connection can be
-// reused, and no more.
-func drain(r io.Reader) { _, _ = io.Copy(io.Discard, io.LimitReader(r, 4<<10)) }
+// drain reads a little of an unwanted response's body so that its
+// connection can be reused, and no more. The body of a 101 Switching
+// Protocols is not read at all: it is the connection itself, which the
+// Transport has handed over and no longer closes when the request's
+// context ends; a service that switched and went quiet would hold the
+// read, and the call, for as long as it liked.
+func drain(resp *http.Response) {
+	if resp.StatusCode < 200 {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+}

@@ -6,22 +6,37 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/broadsheet/broadsheet/composer"
 )
 
-// FuzzCacheControl checks that the parser never panics and never returns
-// negative or uncapped lifetimes.
+// FuzzCacheControl checks that ParseFreshness never panics and never
+// returns negative or uncapped lifetimes from Cache-Control and Age.
 func FuzzCacheControl(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cc, age string) {
-		fr := ParseCacheControl([]string{cc}, age)
-		if fr.Fresh < 0 || fr.Stale < 0 || fr.Fresh > maxAge || fr.Stale > maxAge {
-			t.Fatalf("ParseCacheControl(%q, %q) = %+v", cc, age, fr)
-		}
-		if !fr.Known && (fr.Fresh != 0 || fr.Stale != 0) {
-			t.Fatalf("unknown freshness with times: %+v", fr)
-		}
+		checkFreshness(t, CacheHeaders{CacheControl: []string{cc}, Age: age})
 	})
+}
+
+// FuzzExpires checks the same of Expires, Date and Vary.
+func FuzzExpires(f *testing.F) {
+	f.Fuzz(func(t *testing.T, expires, date, vary string) {
+		checkFreshness(t, CacheHeaders{Expires: expires, Date: date, Vary: []string{vary}})
+	})
+}
+
+// checkFreshness fails t unless ParseFreshness(h) is within its bounds:
+// lifetimes from zero to maxAge, none when unknown.
+func checkFreshness(t *testing.T, h CacheHeaders) {
+	t.Helper()
+	fr := ParseFreshness(h, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	if fr.Fresh < 0 || fr.Stale < 0 || fr.Fresh > maxAge || fr.Stale > maxAge {
+		t.Fatalf("ParseFreshness(%+v) = %+v", h, fr)
+	}
+	if !fr.Known && (fr.Fresh != 0 || fr.Stale != 0) {
+		t.Fatalf("unknown freshness with times: %+v", fr)
+	}
 }
 
 // FuzzLink checks that every asset the parser returns is valid, of the
@@ -158,7 +173,7 @@ func FuzzReadFrame(f *testing.F) {
 			}
 			if fr.index < 0 || fr.index >= int(n) || fr.status < 100 || fr.status > 999 ||
 				len(fr.body) > int(max) || (fr.oversized && fr.body != nil) ||
-				len(fr.cacheControl)+len(fr.link) > maxFrameHeaders {
+				len(fr.cache.CacheControl)+len(fr.link) > maxFrameHeaders {
 				t.Fatalf("readFrame(%q) = %+v", data, fr)
 			}
 		}
@@ -178,8 +193,8 @@ func FuzzReadFrame(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v %v", data, fr, err)
 		}
 		ccOK := len(data) > 0 && !bytes.ContainsAny(data, "\r\n")
-		if ccOK != (len(fr.cacheControl) == 1 && fr.cacheControl[0] == string(data)) {
-			t.Fatalf("round trip of %q: Cache-Control %q", data, fr.cacheControl)
+		if ccOK != (len(fr.cache.CacheControl) == 1 && fr.cache.CacheControl[0] == string(data)) {
+			t.Fatalf("round trip of %q: Cache-Control %q", data, fr.cache.CacheControl)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
@@ -10,34 +11,60 @@ import (
 	"github.com/broadsheet/broadsheet/composer"
 )
 
-func TestParseCacheControl(t *testing.T) {
+// TestParseFreshness reads caching headers as a shared cache does: one
+// case per rule of ParseFreshness.
+func TestParseFreshness(t *testing.T) {
 	s := time.Second
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	date := now.Add(-time.Hour).Format(http.TimeFormat) // the service's clock, an hour behind
+	cc := func(v ...string) CacheHeaders { return CacheHeaders{CacheControl: v} }
 	tests := []struct {
-		cc   []string
-		age  string
+		h    CacheHeaders
 		want Freshness
 	}{
-		{nil, "", Freshness{}},
-		{[]string{"public"}, "", Freshness{}},
-		{[]string{"max-age=60"}, "", Freshness{true, 60 * s, 0}},
-		{[]string{"public, max-age=60, s-maxage=10"}, "", Freshness{true, 10 * s, 0}},
-		{[]string{"max-age=60", "stale-while-revalidate=30, stale-if-error=300"}, "", Freshness{true, 60 * s, 300 * s}},
-		{[]string{`MAX-AGE="5", Stale-While-Revalidate=50`}, "", Freshness{true, 5 * s, 50 * s}},
-		{[]string{"max-age=60"}, "15", Freshness{true, 45 * s, 0}},
-		{[]string{"max-age=60"}, "600", Freshness{true, 0, 0}},
-		{[]string{"max-age=60, no-store"}, "", Freshness{Known: true}},
-		{[]string{"private, max-age=60"}, "", Freshness{Known: true}},
-		{[]string{"no-cache"}, "", Freshness{Known: true}},
-		{[]string{`no-cache="Set-Cookie", max-age=9`}, "", Freshness{true, 9 * s, 0}},
-		{[]string{"max-age=-1"}, "", Freshness{}},
-		{[]string{"max-age=abc, max-age=7"}, "", Freshness{true, 7 * s, 0}},
-		{[]string{"max-age=7, max-age=9"}, "", Freshness{true, 7 * s, 0}},
-		{[]string{"max-age=99999999999999999999999"}, "", Freshness{true, maxAge, 0}},
-		{[]string{`foo="a,max-age=1", max-age=3`}, "", Freshness{true, 3 * s, 0}},
+		{CacheHeaders{}, Freshness{}},
+		{cc("public"), Freshness{}},
+		{cc("max-age=60"), Freshness{true, 60 * s, 0}},
+		{cc("public, max-age=60, s-maxage=10"), Freshness{true, 10 * s, 0}},
+		{cc("max-age=60", "stale-while-revalidate=30, stale-if-error=300"), Freshness{true, 60 * s, 300 * s}},
+		{cc(`MAX-AGE="5", Stale-While-Revalidate=50`), Freshness{true, 5 * s, 50 * s}},
+		{CacheHeaders{CacheControl: []string{"max-age=60"}, Age: "15"}, Freshness{true, 45 * s, 0}},
+		{CacheHeaders{CacheControl: []string{"max-age=60"}, Age: "600"}, Freshness{true, 0, 0}},
+		{cc("max-age=60, no-store"), Freshness{Known: true}},
+		{cc("private, max-age=60"), Freshness{Known: true}},
+		{cc("no-cache"), Freshness{Known: true}},
+		{cc(`no-cache="Set-Cookie", max-age=9`), Freshness{true, 9 * s, 0}},
+		{cc("max-age=7, max-age=9"), Freshness{true, 7 * s, 0}},
+		{cc("max-age=99999999999999999999999"), Freshness{true, maxAge, 0}},
+		{cc("max-age=99999999999999"), Freshness{true, maxAge, 0}},
+		{cc(`foo="a,max-age=1", max-age=3`), Freshness{true, 3 * s, 0}},
+		// An invalid lifetime is stale at once; the stale times still count.
+		{cc("max-age=-1"), Freshness{Known: true}},
+		{cc("max-age=-1, stale-while-revalidate=30"), Freshness{true, 0, 30 * s}},
+		{cc("max-age=abc, max-age=7"), Freshness{Known: true}},
+		{cc("max-age"), Freshness{Known: true}},
+		{cc("s-maxage=1.5, max-age=60"), Freshness{Known: true}},
+		{cc("max-age=60, stale-if-error=-5"), Freshness{true, 60 * s, 0}},
+		// Expires, from Date (or now), when there is no max-age.
+		{CacheHeaders{Expires: now.Add(-time.Hour + time.Minute).Format(http.TimeFormat), Date: date}, Freshness{true, 60 * s, 0}},
+		{CacheHeaders{Expires: now.Add(time.Minute).Format(http.TimeFormat)}, Freshness{true, 60 * s, 0}},
+		{CacheHeaders{Expires: now.Add(time.Minute).Format(http.TimeFormat), Date: "yesterday"}, Freshness{true, 60 * s, 0}},
+		{CacheHeaders{Expires: "Thu, 01 Jan 1970 00:00:00 GMT", Date: date}, Freshness{Known: true}},
+		{CacheHeaders{Expires: "Fri, 31 Dec 9999 23:59:59 GMT", Date: date}, Freshness{true, maxAge, 0}},
+		{CacheHeaders{Expires: "0"}, Freshness{Known: true}},
+		{CacheHeaders{CacheControl: []string{"stale-while-revalidate=30"}, Expires: now.Add(time.Minute).Format(http.TimeFormat), Age: "10"},
+			Freshness{true, 50 * s, 30 * s}},
+		{CacheHeaders{CacheControl: []string{"max-age=5"}, Expires: "Fri, 31 Dec 9999 23:59:59 GMT"}, Freshness{true, 5 * s, 0}},
+		// A response that sets a cookie or varies on everything is not for
+		// every reader.
+		{CacheHeaders{CacheControl: []string{"public, max-age=60"}, SetCookie: true}, Freshness{Known: true}},
+		{CacheHeaders{CacheControl: []string{"max-age=60"}, Vary: []string{"Accept-Encoding, *"}}, Freshness{Known: true}},
+		{CacheHeaders{CacheControl: []string{"max-age=60"}, Vary: []string{"Accept-Encoding", "Cookie"}}, Freshness{true, 60 * s, 0}},
+		{CacheHeaders{SetCookie: true}, Freshness{Known: true}},
 	}
 	for _, tt := range tests {
-		if got := ParseCacheControl(tt.cc, tt.age); got != tt.want {
-			t.Errorf("ParseCacheControl(%q, %q) = %+v, want %+v", tt.cc, tt.age, got, tt.want)
+		if got := ParseFreshness(tt.h, now); got != tt.want {
+			t.Errorf("ParseFreshness(%+v) = %+v, want %+v", tt.h, got, tt.want)
 		}
 	}
 }

@@ -22,7 +22,7 @@ var (
 	remoteBatchesDesc = prometheus.NewDesc("broadsheet_remote_host_batches_total",
 		"Batch requests by remote host (each of many fragment requests).", []string{"host"}, nil)
 	remoteErrorsDesc = prometheus.NewDesc("broadsheet_remote_host_errors_total",
-		"Failed remote fragment requests by host and kind (network, timeout, status, redirect, oversized, invalid_utf8, breaker_open, bad_params).", []string{"host", "kind"}, nil)
+		"Failed remote fragment requests by host and kind (network, timeout, status, redirect, oversized, invalid_utf8, breaker_open, bad_params, queued, encoded, not_html).", []string{"host", "kind"}, nil)
 	remoteInFlightDesc = prometheus.NewDesc("broadsheet_remote_host_in_flight",
 		"Remote fragment requests in flight by host.", []string{"host"}, nil)
 	remoteBreakerDesc = prometheus.NewDesc("broadsheet_remote_host_breaker_state",

@@ -18,11 +18,13 @@
 //     to its host instead, with the host's other batching fragments' of
 //     the same few hundred microseconds (batchclient.go, batch.go); it is
 //     judged by the same rules and keeps its own deadline.
-//  4. A 2xx response with valid UTF-8 HTML under the size cap becomes a
-//     *composer.Raw carrying the freshness of its Cache-Control header and
-//     the assets of its Link header. Anything else is an *Error: its body
-//     never reaches the page, and the include falls back like a local
-//     fragment that failed.
+//  4. A 200, 203 or 204 response of HTML text (text/html, or plain text,
+//     or no type; in no content coding; UTF-8 without control
+//     characters) under the size cap becomes a *composer.Raw carrying the
+//     freshness of its caching headers (Cache-Control, Expires,
+//     Set-Cookie, Vary) and the assets of its Link header. Anything else
+//     is an *Error of a Kind: its body never reaches the page, and the
+//     include falls back like a local fragment that failed.
 //
 // Each remote host has its own circuit breaker, connection limit and
 // in-flight limit, shared by every fragment that lives there, so that a
@@ -30,7 +32,7 @@
 //
 // Failures are counted where they belong, in the manner of Envoy's outlier
 // detection. The host's breaker counts only what says the host is unwell:
-// connections refused, reset or cut, and 5xx (or 429) answers. A timeout
+// connections refused, reset or cut, and 5xx answers. A timeout
 // is the slowness of one fragment's URL, never the host's: it is counted
 // for its fragment (FragmentStats) and the composer falls back for that
 // include (and holds its key for the fragment's fail hold), while the
@@ -78,7 +80,7 @@ type Options struct {
 	// further than the cap. 0 means composer.DefaultLimits.MaxFragmentBytes.
 	MaxBodyBytes int
 	// BreakerFailures is how many consecutive host failures (refused or
-	// reset connections, 5xx or 429 answers; never timeouts) open a
+	// reset connections, 5xx answers; never timeouts nor 429s) open a
 	// host's breaker. 0 means 5.
 	BreakerFailures int
 	// BreakerOpen is how long an open breaker fails requests at once

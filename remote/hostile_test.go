@@ -197,6 +197,11 @@ var hostileCases = []hostileCase{
 	{name: "shorter than its length", raw: writes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + secret), kind: "network", host: true},
 	{name: "chunk cut off", raw: writes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n" + secret), kind: "network", host: true},
 	{name: "malformed chunk size", raw: writes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + secret + "\r\n0\r\n\r\n"), kind: "network", host: true},
+	{name: "Transfer-Encoding: gzip", raw: writes("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n16\r\n" + content + "\r\n0\r\n\r\n"),
+		kind: "network", host: true},
+	{name: "invalid Content-Length", raw: writes("HTTP/1.1 200 OK\r\nContent-Length: -22\r\n\r\n" + content), kind: "network", host: true},
+	{name: "two Content-Lengths", raw: writes("HTTP/1.1 200 OK\r\nContent-Length: 22\r\nContent-Length: 5\r\n\r\n" + content),
+		kind: "network", host: true},
 	{name: "reset mid-body", raw: func(c net.Conn) {
 		readHead(c)
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"+secret)

@@ -381,11 +381,12 @@ func (c *Client) judge(h *host, rawURL string, f *frame) (*composer.Raw, error) 
 	case f.oversized:
 		return nil, &Error{Host: h.name, Kind: KindOversized, Err: fmt.Errorf("body over %d bytes", c.opts.MaxBodyBytes)}
 	}
-	if err := textError(h.name, f.body); err != nil {
+	body, err := htmlText(h.name, f.body)
+	if err != nil {
 		return nil, err
 	}
 	fr := ParseFreshness(f.cache, time.Now())
-	raw := &composer.Raw{HTML: f.body, HasFreshness: fr.Known, Fresh: fr.Fresh, Stale: fr.Stale}
+	raw := &composer.Raw{HTML: body, HasFreshness: fr.Known, Fresh: fr.Fresh, Stale: fr.Stale}
 	if len(f.link) > 0 {
 		if u, err := url.Parse(rawURL); err == nil {
 			raw.Assets = ParseLink(f.link, u)

@@ -23,7 +23,7 @@ const (
 	KindBadParams               // the params cannot form a URL
 	KindQueued                  // the call's deadline passed while it waited for one of the host's in-flight slots
 	KindEncoded                 // the body comes in a Content-Encoding other than identity (never asked for, never decoded)
-	KindNotHTML                 // the body is not HTML text: a Content-Type other than HTML or plain text, or a control character
+	KindNotHTML                 // the body is not HTML text: a Content-Type other than HTML or plain text, or a NUL
 	nKinds
 )
 

@@ -114,7 +114,8 @@ func (c *Client) response(ctx context.Context, h *host, req *http.Request, resp 
 	case err != nil:
 		return nil, fail(KindNetwork, err)
 	}
-	if err := textError(h.name, body); err != nil {
+	body, err = htmlText(h.name, body)
+	if err != nil {
 		return nil, err
 	}
 	fr := ParseFreshness(cacheHeaders(resp.Header), time.Now())
@@ -180,17 +181,38 @@ func htmlType(ct string) bool {
 	return false
 }
 
-// textError returns the error of a body that is not HTML text: not UTF-8
-// (KindInvalidUTF8), or holding a control character (KindNotHTML; see
-// controlAt), which binary data does and HTML must not.
-func textError(host string, body []byte) error {
+// htmlText returns body as HTML text, or the error of a body that is
+// not: not UTF-8 (KindInvalidUTF8), or holding a NUL (KindNotHTML), which
+// binary data and UTF-16 text do and HTML never does. Other control
+// characters the HTML syntax forbids (see controlAt) are dropped, in a
+// copy: a stray vertical tab or terminal escape pasted into a CMS costs
+// the reader nothing they could have seen, and the fragment is kept.
+func htmlText(host string, body []byte) ([]byte, error) {
 	if !utf8.Valid(body) {
-		return &Error{Host: host, Kind: KindInvalidUTF8}
+		return nil, &Error{Host: host, Kind: KindInvalidUTF8}
 	}
-	if i := controlAt(body); i >= 0 {
-		return &Error{Host: host, Kind: KindNotHTML, Err: fmt.Errorf("a control character at byte %d", i)}
+	i := controlAt(body)
+	if i < 0 {
+		return body, nil
 	}
-	return nil
+	out := make([]byte, i, len(body))
+	copy(out, body[:i])
+	for i < len(body) {
+		if body[i] == 0 {
+			return nil, &Error{Host: host, Kind: KindNotHTML, Err: fmt.Errorf("a NUL at byte %d", i)}
+		}
+		j := i + 1
+		if body[i] == 0xc2 {
+			j++ // a C1 control: two bytes
+		}
+		k := controlAt(body[j:])
+		if k < 0 {
+			k = len(body) - j
+		}
+		out = append(out, body[j:j+k]...)
+		i = j + k
+	}
+	return out, nil
 }
 
 // control marks the bytes that begin a control character in UTF-8: the C0
@@ -206,8 +228,8 @@ var control = func() (t [256]bool) {
 }()
 
 // controlAt returns the index of the first control character of the
-// UTF-8 text b (one the HTML syntax forbids: a NUL, another C0 control but
-// white space, DEL or a C1 control), or -1.
+// valid UTF-8 text b (one the HTML syntax forbids: a NUL, another C0
+// control but white space, DEL or a C1 control), or -1.
 func controlAt(b []byte) int {
 	for i, c := range b {
 		if control[c] && (c != 0xc2 || i+1 < len(b) && b[i+1] < 0xa0) {

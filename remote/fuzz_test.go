@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/broadsheet/broadsheet/composer"
 )
@@ -220,6 +221,45 @@ func FuzzParseBatchRequest(f *testing.F) {
 				it.u.Path != "" || it.u.Host != "" || it.u.Scheme != "" {
 				t.Fatalf("item %+v from %q", it, body)
 			}
+		}
+	})
+}
+
+// FuzzHTMLText checks htmlText against a rune-by-rune reading: invalid
+// UTF-8 and text with a NUL are refused; otherwise the result is the text
+// without its controls (C0 but HTML's white space, DEL, C1), and the input
+// is left as it was.
+func FuzzHTMLText(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in := bytes.Clone(body)
+		got, err := htmlText("h", body)
+		if !bytes.Equal(body, in) {
+			t.Fatalf("input changed: %q → %q", in, body)
+		}
+		if !utf8.Valid(in) {
+			if err == nil {
+				t.Fatalf("%q: invalid UTF-8 accepted", in)
+			}
+			return
+		}
+		if bytes.IndexByte(in, 0) >= 0 {
+			if err == nil {
+				t.Fatalf("%q: a NUL accepted", in)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		var want []byte
+		for _, r := range string(in) {
+			if r < 0x20 && r != '\t' && r != '\n' && r != '\f' && r != '\r' || r >= 0x7f && r <= 0x9f {
+				continue
+			}
+			want = utf8.AppendRune(want, r)
+		}
+		if !bytes.Equal(got, want) && len(got)+len(want) > 0 {
+			t.Fatalf("%q: got %q, want %q", in, got, want)
 		}
 	})
 }

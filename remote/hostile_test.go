@@ -166,8 +166,8 @@ var hostileCases = []hostileCase{
 	{name: "xhtml", h: answer(200, content, "Content-Type", "application/xhtml+xml"), html: content},
 	{name: "NUL bytes", h: answer(200, "<p>secret\x00\x00</p>", "Content-Type", "text/html; charset=utf-8"), kind: "not_html"},
 	{name: "UTF-16", h: answer(200, "<\x00p\x00>\x00s\x00<\x00/\x00p\x00>\x00", "Content-Type", "text/html; charset=utf-16le"), kind: "not_html"},
-	{name: "C0 controls", h: answer(200, "<p>secret\x1b[2J\x0b</p>", "Content-Type", "text/html; charset=utf-8"), kind: "not_html"},
-	{name: "C1 control", h: answer(200, "<p>secret\u0085</p>", "Content-Type", "text/html; charset=utf-8"), kind: "not_html"},
+	{name: "C0 controls, dropped", h: answer(200, "<p>fine\x1b[2J\x0b\x7f text</p>", "Content-Type", "text/html; charset=utf-8"), html: "<p>fine[2J text</p>"},
+	{name: "C1 control, dropped", h: answer(200, "<p>fine\u0085\u00a0café</p>\x01", "Content-Type", "text/html; charset=utf-8"), html: "<p>fine\u00a0café</p>"},
 	{name: "white space and Latin-1", h: answer(200, "<p>\t£1\r\n\f©\u00a0é</p>", "Content-Type", "text/html; charset=utf-8"), html: "<p>\t£1\r\n\f©\u00a0é</p>"},
 
 	// Headers.

@@ -246,7 +246,9 @@ func newTransport(o Options, dial dialFunc) *http.Transport {
 // creditDial returns dial, pausing the clock of the composer's call that
 // dials (the request whose context the Transport dials under) while the
 // new connection is made: that time is not the fragment's
-// (composer.Pause). A dial is bounded by Options.DialTimeout.
+// (composer.Pause). A dial is bounded by Options.DialTimeout. Requests
+// that wait for a connection another one is making are paused by
+// connWait.
 func creditDial(dial dialFunc) dialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		resume := composer.Pause(ctx)

@@ -21,17 +21,19 @@ import (
 // reads at most MaxBodyBytes+1 bytes, and returns when ctx ends, whatever
 // the host does.
 func (c *Client) Fetch(ctx context.Context, rawURL string) (*composer.Raw, error) {
-	return c.get(ctx, c.rt, rawURL)
+	return c.get(ctx, c.rt, c.sharesConns(), rawURL)
 }
 
-// get is Fetch through rt.
-func (c *Client) get(ctx context.Context, rt http.RoundTripper, rawURL string) (*composer.Raw, error) {
-	req, h, err := c.request(ctx, rawURL)
+// get is Fetch through rt; shared says the request may wait for a
+// connection another request is making (see connWait).
+func (c *Client) get(ctx context.Context, rt http.RoundTripper, shared bool, rawURL string) (*composer.Raw, error) {
+	req, h, cw, err := c.request(ctx, rawURL, shared)
 	if err != nil {
 		return nil, err
 	}
 	h.stats.requests.Add(1)
 	raw, err := c.fetch(ctx, h, rt, req)
+	cw.end()
 	if err != nil {
 		h.count(err)
 		return nil, err
@@ -41,22 +43,32 @@ func (c *Client) get(ctx context.Context, rt http.RoundTripper, rawURL string) (
 }
 
 // request makes the request for rawURL, with the one parse of rawURL, and
-// finds its host. It is not inlined, so that its frame is gone before the
-// round trip (see fetch).
+// finds its host. With shared, the call's clock stops while the request
+// waits for a connection (see connWait; the caller ends the wait once the
+// round trip is over, and cw is nil without shared). It is not inlined, so
+// that its frame is gone before the round trip (see fetch).
 //
 //go:noinline
-func (c *Client) request(ctx context.Context, rawURL string) (*http.Request, *host, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+func (c *Client) request(ctx context.Context, rawURL string, shared bool) (req *http.Request, h *host, cw *connWait, err error) {
+	if shared {
+		ctx, cw = waitingForConn(ctx)
+	}
+	req, err = http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil || (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
-		return nil, nil, &Error{Host: "?", Kind: KindBadParams, Err: errors.New("invalid URL")}
+		return nil, nil, nil, &Error{Host: "?", Kind: KindBadParams, Err: errors.New("invalid URL")}
 	}
 	if c.tr != nil {
 		req.Header = c.header
 	} else {
 		req.Header = c.header.Clone()
 	}
-	return req, c.host(req.URL), nil
+	return req, c.host(req.URL), cw, nil
 }
+
+// sharesConns reports whether requests through the Client's own transport
+// may wait for connections other requests are making: when a host has
+// fewer connections than requests in flight.
+func (c *Client) sharesConns() bool { return c.opts.MaxConnsPerHost < c.opts.MaxInFlightPerHost }
 
 // fetch sends req to h through rt, under h's breaker and in-flight limit,
 // and reads the response.

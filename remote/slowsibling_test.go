@@ -170,7 +170,7 @@ func TestHostQueueIsNotTimeout(t *testing.T) {
 	defer svc.Close()
 	c := remote.New(remote.Options{Logger: quiet, MaxConnsPerHost: 2})
 	defer c.Close()
-	if got, body := firstFlatPage(t, c, svc.URL, 12, "300ms"); got != 12 {
+	if got, body := firstFlatPage(t, c, svc.URL, 12, "300ms", ""); got != 12 {
 		t.Errorf("%d of 12 includes served:\n%s", got, body)
 	}
 	mu.Lock()
@@ -198,17 +198,58 @@ func TestConnectingIsNotTimeout(t *testing.T) {
 	}
 	c := remote.NewDialing(remote.Options{Logger: quiet, MaxConnsPerHost: 8}, slow)
 	defer c.Close()
-	if got, body := firstFlatPage(t, c, svc.URL, 8, "300ms"); got != 8 {
+	if got, body := firstFlatPage(t, c, svc.URL, 8, "300ms", ""); got != 8 {
 		t.Errorf("%d of 8 includes served:\n%s", got, body)
 	}
 }
 
+// TestWaitingForAConnectionIsNotTimeout: nor is the time a request waits
+// for a connection another request is making — the page's requests to an
+// h2c service share one or two connections, and over HTTP/1.1 a host may
+// have fewer connections than requests in flight. Eight includes, one slow
+// connection (600 ms) to make, a 300 ms timeout: every include is served.
+func TestWaitingForAConnectionIsNotTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		h2c   bool
+		conns int
+	}{{"HTTP/1.1, one connection", false, 1}, {"h2c", true, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=30")
+				fmt.Fprintf(w, `<p class="frag">%s</p>`, strings.TrimPrefix(r.URL.Path, "/frag/"))
+			}))
+			svc.Config.Protocols = new(http.Protocols)
+			svc.Config.Protocols.SetHTTP1(true)
+			svc.Config.Protocols.SetUnencryptedHTTP2(true)
+			svc.Start()
+			defer svc.Close()
+			var d net.Dialer
+			slow := func(ctx context.Context, network, addr string) (net.Conn, error) {
+				time.Sleep(600 * time.Millisecond)
+				return d.DialContext(ctx, network, addr)
+			}
+			c := remote.NewDialing(remote.Options{Logger: quiet, MaxConnsPerHost: tc.conns, MaxInFlightPerHost: 8}, slow)
+			defer c.Close()
+			extra := ""
+			if tc.h2c {
+				extra = "      h2c: true\n"
+			}
+			if got, body := firstFlatPage(t, c, svc.URL, 8, "300ms", extra); got != 8 {
+				t.Errorf("%d of 8 includes served:\n%s", got, body)
+			}
+		})
+	}
+}
+
 // firstFlatPage serves the flat page of n includes of the service at base
-// (flatYAML, with timeout) from a fresh composer through c, and returns
-// how many of its includes the first page holds, and the page.
-func firstFlatPage(t *testing.T, c *remote.Client, base string, n int, timeout string) (int, string) {
+// (flatYAML, with timeout, and extra lines in its remote section) from a
+// fresh composer through c, and returns how many of its includes the first
+// page holds, and the page.
+func firstFlatPage(t *testing.T, c *remote.Client, base string, n int, timeout, extra string) (int, string) {
 	t.Helper()
 	yaml := strings.Replace(flatYAML(base, n, "10s"), "timeout: 500ms", "timeout: "+timeout, 1)
+	yaml = strings.Replace(yaml, "      params:", extra+"      params:", 1)
 	comp := composer.New(newSite(t, c, yaml), composer.Options{Layouts: templates.Layouts(), Logger: quiet})
 	defer comp.Close()
 	srv := httptest.NewServer(pageHandler(comp))

@@ -94,7 +94,9 @@ func (c *Client) Spec(cfg Config) (*composer.Spec, error) {
 	if cfg.Sanitize {
 		s.Source += " (sanitized)"
 	}
-	s.Render = c.render(t, rt, bt, &c.fragment(cfg.Name, cfg.URL).stats, cfg.Sanitize, len(s.Includes) > 0)
+	// An h2c service's requests share a connection or two.
+	shared := cfg.H2C || c.sharesConns()
+	s.Render = c.render(t, rt, shared, bt, &c.fragment(cfg.Name, cfg.URL).stats, cfg.Sanitize, len(s.Includes) > 0)
 	if err := composer.ValidateSpec(s); err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
 	}
@@ -140,10 +142,11 @@ func baseSpec(cfg Config) *composer.Spec {
 }
 
 // render returns the Render of a remote fragment: t expanded with the
-// include's params, fetched through rt (in bt's batches when bt is not nil) and
+// include's params, fetched through rt (shared: its requests may wait for
+// each other's connections; in bt's batches when bt is not nil) and
 // sanitized when clean is set (keeping include tags when includes is
 // set), counted in fc.
-func (c *Client) render(t *Template, rt http.RoundTripper, bt *batcher, fc *counters, clean, includes bool) func(context.Context, composer.Params) (templ.Component, error) {
+func (c *Client) render(t *Template, rt http.RoundTripper, shared bool, bt *batcher, fc *counters, clean, includes bool) func(context.Context, composer.Params) (templ.Component, error) {
 	return func(ctx context.Context, p composer.Params) (templ.Component, error) {
 		fc.requests.Add(1)
 		u, err := t.Expand(p)
@@ -157,7 +160,7 @@ func (c *Client) render(t *Template, rt http.RoundTripper, bt *batcher, fc *coun
 		if bt != nil {
 			raw, err = c.fetchBatched(ctx, bt, u)
 		} else {
-			raw, err = c.get(ctx, rt, u)
+			raw, err = c.get(ctx, rt, shared, u)
 		}
 		fc.inFlight.Add(-1)
 		if err != nil {

@@ -46,7 +46,9 @@ type downResult struct {
 	// Breaker is the host breaker's changes, from the composer's log;
 	// AtKill its state at the kill; OpenMS is from the kill to its first
 	// change to open, ClosedMS from the service answering again to its
-	// first change to closed after that; -1 if none.
+	// first change to closed after the kill (0 when the breaker closed
+	// before the suite's own probe saw the service answer: the composer's
+	// half-open trickle can reach it first); -1 if none.
 	Breaker  []breakerEvent `json:"breaker"`
 	AtKill   string         `json:"breaker_at_kill"`
 	OpenMS   float64        `json:"breaker_logged_open_ms"`
@@ -104,8 +106,8 @@ func (s *suite) down(ctx context.Context, run int) (r downResult) {
 	if d, ok := firstBreakerEvent(r.Breaker, start, f.killed, "open"); ok {
 		r.OpenMS = loadtest.Millis(d)
 	}
-	if d, ok := firstBreakerEvent(r.Breaker, start, f.back, "closed"); ok {
-		r.ClosedMS = loadtest.Millis(d)
+	if d, ok := firstBreakerEvent(r.Breaker, start, f.killed, "closed"); ok {
+		r.ClosedMS = max(0, loadtest.Millis(d-f.back.Sub(f.killed)))
 	}
 	return r
 }

@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,6 +147,59 @@ func TestDownHostOpensAndRecovers(t *testing.T) {
 	go func() { _ = svc.Serve(ln) }()
 	defer svc.Close()
 	wait.For(t, "every fragment back", func() bool { return count() == 18 })
+}
+
+// TestUnreachableHostOpensBreaker: a host whose connections never
+// complete (packets dropped: every dial ends at the dial timeout) is a
+// host failure, as Envoy counts a connect timeout among its gateway
+// failures, though the call's clock is stopped while it dials: the first
+// page pays one dial timeout, its includes fall back, the host's breaker
+// opens, and the next page does not dial at all.
+func TestUnreachableHostOpensBreaker(t *testing.T) {
+	var dials atomic.Int32
+	dropped := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		select {
+		case <-time.After(300 * time.Millisecond): // as net.Dialer's Timeout ends it
+			return nil, &net.OpError{Op: "dial", Net: network, Err: os.ErrDeadlineExceeded}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c := remote.NewDialing(remote.Options{Logger: quiet, BreakerFailures: 3, BreakerOpen: time.Minute}, dropped)
+	defer c.Close()
+	yaml := strings.Replace(flatYAML("http://192.0.2.1:80", 8, "10s"), "timeout: 500ms", "timeout: 50ms", 1)
+	comp := composer.New(newSite(t, c, yaml), composer.Options{Layouts: templates.Layouts(), Logger: quiet})
+	defer comp.Close()
+	srv := httptest.NewServer(pageHandler(comp))
+	defer srv.Close()
+	page := func() string {
+		resp, err := http.Get(srv.URL + "/flat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return string(body)
+	}
+	if n := strings.Count(page(), `class="frag"`); n != 0 {
+		t.Fatalf("%d fragments from an unreachable host", n)
+	}
+	st := c.Stats()
+	if len(st) != 1 || st[0].Breaker != "open" || st[0].Errors["network"] == 0 {
+		t.Fatalf("after a page of dial timeouts: %+v, want the breaker open on network errors", st)
+	}
+	before := dials.Load()
+	page()
+	if d := dials.Load(); d != before {
+		t.Errorf("the next page dialed %d times, want none (breaker open)", d-before)
+	}
+	if st := c.Stats(); st[0].Errors["breaker_open"] == 0 {
+		t.Errorf("after the next page: %+v, want its calls refused by the breaker", st)
+	}
 }
 
 // TestHostQueueIsNotTimeout: a page of more includes of one service than

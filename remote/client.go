@@ -79,9 +79,9 @@ type Options struct {
 	// MaxBodyBytes caps a response body; a longer one is an error, read no
 	// further than the cap. 0 means composer.DefaultLimits.MaxFragmentBytes.
 	MaxBodyBytes int
-	// BreakerFailures is how many consecutive host failures (refused or
-	// reset connections, 5xx answers; never timeouts nor 429s) open a
-	// host's breaker. 0 means 5.
+	// BreakerFailures is how many consecutive host failures (refused,
+	// reset or never-completed connections, 5xx answers; never a call's
+	// timeout nor a 429) open a host's breaker. 0 means 5.
 	BreakerFailures int
 	// BreakerOpen is how long an open breaker fails requests at once
 	// before letting a trickle through to probe the host. 0 means 1s.

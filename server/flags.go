@@ -90,7 +90,7 @@ func newFlagSet(site Site) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "separate listen address for /_/admin, /metrics and pprof; bind it to a private interface (empty: admin and /metrics on -addr, no pprof)")
 	fs.StringVar(&o.otlp, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318 (empty: tracing off)")
 	fs.IntVar(&o.remoteConns, "remote-max-conns-per-host", remote.DefaultMaxConnsPerHost, "remote fragments: connections (and requests in flight) per fragment service; calls over it wait in the composer, within their page's budget, before their timeouts start")
-	fs.IntVar(&o.breaker.BreakerFailures, "remote-breaker-failures", 5, "remote fragments: host failures in a row (refused, reset or broken connections, 5xx; never timeouts nor 429s) that open a host's breaker")
+	fs.IntVar(&o.breaker.BreakerFailures, "remote-breaker-failures", 5, "remote fragments: host failures in a row (refused, reset, broken or never-completed connections, 5xx; never a call's timeout nor a 429) that open a host's breaker")
 	fs.DurationVar(&o.breaker.BreakerOpen, "remote-breaker-open", time.Second, "remote fragments: how long an open breaker fails calls before probing the host")
 	fs.IntVar(&o.breaker.BreakerProbes, "remote-breaker-probes", 3, "remote fragments: requests a half-open breaker lets through; as many successes in a row close it")
 	fs.BoolVar(&o.version, "version", false, "print the version, VCS revision and Go version, and exit")

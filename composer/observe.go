@@ -31,7 +31,17 @@ func (r *request) observeInclude(n *node) {
 		// The walk stores obsDone before it looks at the nodes' states,
 		// and n was stored done before this load: if obsDone is unset
 		// here, the walk will see n done and report it.
-		if !r.obsDone.Load() || !n.observed.CompareAndSwap(false, true) {
+		if !r.obsDone.Load() {
+			return
+		}
+		// The walk is under way or over. Once it is over, n is either
+		// in one of its batches (it was done when the walk came to it)
+		// or settled after the walk passed it, and reports itself: a
+		// settle that merely ran late never takes n from the walk.
+		r.obsWalk.Lock()
+		late := n.observed.CompareAndSwap(false, true)
+		r.obsWalk.Unlock()
+		if !late {
 			return
 		}
 	}
@@ -77,6 +87,8 @@ func (r *request) observeTree() {
 	if b == nil {
 		return
 	}
+	r.obsWalk.Lock()
+	defer r.obsWalk.Unlock()
 	r.obsDone.Store(true)
 	shared := r.escaped.Load()
 	p := observePool.Get().(*[]IncludeEvent)

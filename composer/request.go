@@ -110,10 +110,11 @@ type request struct {
 	sentAssets map[string]struct{}
 	pendingJS  []string
 
-	// obsDone is set when the page's includes have been handed to the
-	// IncludeBatcher (observeTree); includes settled later report
-	// themselves.
+	// obsDone is set when the page's includes are being handed to the
+	// IncludeBatcher (observeTree), which holds obsWalk until it has
+	// walked them all; includes settled later report themselves.
 	obsDone atomic.Bool
+	obsWalk sync.Mutex
 
 	// enc, when not nil, codes the body (see encode.go): the writer
 	// splices stitched subtrees into it precompressed.

@@ -59,7 +59,7 @@ go test -race -count=1 -timeout 12m ./...
 
 # Every parser's fuzz target, briefly, beyond its committed seeds (which
 # the run above already replays). FUZZTIME=0 skips this.
-fuzztime=${FUZZTIME:-4s}
+fuzztime=${FUZZTIME:-3s}
 # fuzz_one fuzzes one target. Go 1.26's fuzzing coordinator can report a bare
 # "context deadline exceeded" as a duration -fuzztime window closes on a busy
 # machine, having found nothing (golang/go#75804, fixed in Go 1.27; it struck
